@@ -1,0 +1,1 @@
+"""The registry store (SQLAlchemy) and the FAISS search index over filed seals."""

@@ -1,0 +1,1 @@
+"""Torch networks, the embedder wrapper, training, and committed weights with their manifest."""

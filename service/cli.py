@@ -1,0 +1,161 @@
+"""The ``imprint`` command line.
+
+Exit codes: 0 success; 1 the work ran and found a problem; 2 bad usage or bad input (a typed
+:class:`~imprint.errors.ImprintError` with a one-line message on stderr); 3 an output could not
+be written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+from imprint.errors import ImprintError, InvalidParameterError, OutputError
+
+EXIT_OK, EXIT_FOUND, EXIT_USAGE, EXIT_OUTPUT = 0, 1, 2, 3
+EXIT_CODES = {InvalidParameterError: EXIT_USAGE, OutputError: EXIT_OUTPUT}
+
+DEFAULT_DEMO_DIR = Path("data") / "demo"
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{value} is negative; counts must be >= 0")
+    return value
+
+
+def _positive(text: str) -> int:
+    value = _count(text)
+    if value == 0:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
+def _print(args, payload: dict, human: str) -> None:
+    if getattr(args, "json", False):
+        print(json.dumps(payload, ensure_ascii=False, indent=2))
+    else:
+        print(human)
+
+
+def cmd_synth_dataset(args) -> int:
+    from imprint.synth.dataset import QUERY_SETS, DatasetConfig, build_dataset
+
+    sets = tuple(args.sets.split(",")) if args.sets else QUERY_SETS
+    config = DatasetConfig(seed=args.seed, n_seals=args.seals, n_queries=args.queries,
+                           n_pages=args.pages, n_unregistered=args.unregistered, dpi=args.dpi,
+                           master_dpi=args.master_dpi, query_sets=sets)
+    t0 = time.perf_counter()
+    summary = build_dataset(args.out, config, workers=args.workers,
+                            progress=not args.json and sys.stderr.isatty())
+    took = time.perf_counter() - t0
+    payload = {**asdict(summary), "seconds": round(took, 2)}
+    lines = [f"dataset written to {summary.out_dir} (seed {summary.seed}, {took:.1f} s)",
+             f"  registry: {summary.n_seals} seals with masters",
+             *(f"  {k:16s} {v} queries" for k, v in summary.queries.items()),
+             f"  pages:    {summary.n_pages} with {summary.n_imprints_on_pages} imprints"]
+    _print(args, payload, "\n".join(lines))
+    return EXIT_OK
+
+
+def cmd_synth_imprints(args) -> int:
+    from imprint.synth.batch import make_imprints
+
+    t0 = time.perf_counter()
+    rows = make_imprints(args.out, kind=args.kind, count=args.count, seed=args.seed,
+                         forgery=args.forgery, level=args.level, quality=args.quality,
+                         capture=args.capture, dpi=args.dpi)
+    took = time.perf_counter() - t0
+    payload = {"out": args.out, "count": len(rows), "seconds": round(took, 2),
+               "manifest": str(Path(args.out) / "manifest.jsonl")}
+    _print(args, payload, f"{len(rows)} {args.kind} imprints ({args.forgery}) written to "
+                          f"{args.out} in {took:.1f} s; ground truth in manifest.jsonl")
+    return EXIT_OK
+
+
+def cmd_synth_sheet(args) -> int:
+    from imprint.synth.contact import contact_sheet
+
+    path = contact_sheet(args.out, seed=args.seed)
+    _print(args, {"contact_sheet": str(path)}, f"contact sheet written to {path}")
+    return EXIT_OK
+
+
+def cmd_demo(args) -> int:
+    from service.demo import run_demo
+
+    return run_demo(Path(args.dir), json_out=args.json)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="imprint",
+        description="Seal imprint forensic comparison engine.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    demo = sub.add_parser("demo", help="build the demo registry under data/ and run the engine")
+    demo.add_argument("--dir", default=str(DEFAULT_DEMO_DIR), help="demo directory")
+    demo.add_argument("--json", action="store_true", help="machine-readable output")
+    demo.set_defaults(func=cmd_demo)
+
+    synth = sub.add_parser("synth", help="generate seals, imprints, forgeries and pages")
+    ssub = synth.add_subparsers(dest="synth_command", required=True)
+    ds = ssub.add_parser("dataset", help="a registry with masters, query sets and pages")
+    ds.add_argument("--out", required=True, help="output directory")
+    ds.add_argument("--seed", type=_count, required=True)
+    ds.add_argument("--seals", type=_positive, default=20, help="filed seals (default 20)")
+    ds.add_argument("--queries", type=_count, default=4, help="imprints per query set")
+    ds.add_argument("--pages", type=_count, default=4, help="A4 pages")
+    ds.add_argument("--unregistered", type=_count, default=10, help="never-filed seals")
+    ds.add_argument("--sets", default="", help="comma-separated query sets (default: all)")
+    ds.add_argument("--dpi", type=_positive, default=300)
+    ds.add_argument("--master-dpi", type=_positive, default=300)
+    ds.add_argument("--workers", type=_positive, default=1)
+    ds.add_argument("--json", action="store_true")
+    ds.set_defaults(func=cmd_synth_dataset)
+    imp = ssub.add_parser("imprints", help="imprints of one seal kind, genuine or forged")
+    imp.add_argument("--out", required=True, help="output directory")
+    imp.add_argument("--kind", default="round_official",
+                     help="round_official, round_government, oval_invoice or square_name")
+    imp.add_argument("--count", type=_count, default=8)
+    imp.add_argument("--seed", type=_count, required=True)
+    imp.add_argument("--forgery", default="none",
+                     help="none, recarved, photo_engraved or printed")
+    imp.add_argument("--level", default="clear", help="re-carving level: clear or subtle")
+    imp.add_argument("--quality", default="typical", help="clean, typical or poor")
+    imp.add_argument("--capture", default="", help="scan, photocopy, fax or phone (default: mixed)")
+    imp.add_argument("--dpi", type=_positive, default=300)
+    imp.add_argument("--json", action="store_true")
+    imp.set_defaults(func=cmd_synth_imprints)
+    sheet = ssub.add_parser("sheet", help="a labelled contact sheet of kinds, conditions, forgeries")
+    sheet.add_argument("--out", required=True, help="PNG path")
+    sheet.add_argument("--seed", type=_count, default=2026)
+    sheet.add_argument("--json", action="store_true")
+    sheet.set_defaults(func=cmd_synth_sheet)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except ImprintError as exc:
+        print(f"imprint: error: {exc}", file=sys.stderr)
+        return next((code for cls, code in EXIT_CODES.items() if isinstance(exc, cls)),
+                    EXIT_USAGE)
+    except KeyboardInterrupt:
+        print("imprint: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
