@@ -135,7 +135,8 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("--dpi", type=_positive, default=300)
     imp.add_argument("--json", action="store_true")
     imp.set_defaults(func=cmd_synth_imprints)
-    sheet = ssub.add_parser("sheet", help="a labelled contact sheet of kinds, conditions, forgeries")
+    sheet = ssub.add_parser("sheet",
+                            help="a labelled contact sheet of kinds, conditions, forgeries")
     sheet.add_argument("--out", required=True, help="PNG path")
     sheet.add_argument("--seed", type=_count, default=2026)
     sheet.add_argument("--json", action="store_true")

@@ -243,7 +243,7 @@ def write_licences(noto_copyright: str) -> None:
 def main() -> int:
     if "SOURCE_DATE_EPOCH" in os.environ:
         notice_date = datetime.datetime.fromtimestamp(
-            int(os.environ["SOURCE_DATE_EPOCH"]), datetime.timezone.utc
+            int(os.environ["SOURCE_DATE_EPOCH"]), datetime.UTC
         ).strftime("%Y-%m-%d")
     else:
         notice_date = NOTICE_DATE
@@ -275,7 +275,7 @@ def main() -> int:
             "full-width digits/letters, some punctuation) made with fontTools "
             "by tools/make_fonts.py from Debian package "
             f"{spec['package']} {version}; hinting, OpenType layout tables and "
-            "embedded bitmaps removed. Outlines unchanged.",
+            "embedded bitmaps (where present) removed. Outlines unchanged.",
         )
 
         out_path = OUT_DIR / spec["out"]

@@ -49,10 +49,10 @@ def contact_sheet(path: str | Path, seed: int = 2026, dpi: int = 300) -> Path:
     ]
     rows = []
 
-    def scene(face, cond, label, capture=Capture("scan"), forgery=None, clutter=False):
-        st = Stamping(face, cond, "red" if forgery else "red", "demo", "demo", forgery)
+    def scene(face, cond, label, capture=None, forgery=None, clutter=False):
+        st = Stamping(face, cond, "red", "demo", "demo", forgery)
         image, _ = imprint_scene(st, dpi=dpi, rng=np.random.default_rng(cond.seed),
-                                 capture=capture, clutter=clutter)
+                                 capture=capture or Capture("scan"), clutter=clutter)
         return _tile(image, label)
 
     row = []

@@ -62,7 +62,8 @@ class DatasetConfig:
         for name in ("n_seals", "n_queries", "n_pages", "n_unregistered"):
             v = getattr(self, name)
             if not isinstance(v, int) or v < 0 or v > MAX_ITEMS:
-                raise InvalidParameterError(f"{name} must be an integer in 0..{MAX_ITEMS}, got {v!r}")
+                raise InvalidParameterError(
+                    f"{name} must be an integer in 0..{MAX_ITEMS}, got {v!r}")
         if self.n_seals < 2 and self.n_queries:
             raise InvalidParameterError("a registry needs at least 2 seals to draw queries from")
         for name in ("dpi", "master_dpi"):

@@ -60,7 +60,9 @@ def make_defects(design: SealDesign, rng: np.random.Generator) -> tuple[Defect, 
     for _ in range(n):
         kind = rng.choice(["gap", "gap", "nick", "burr", "wear"])
         if kind in ("gap", "burr") and len(strokes):
-            x, y = strokes[rng.integers(len(strokes))]
+            # anywhere inside the sampled pixel, not on a grid shared by every seal
+            jitter = rng.uniform(-0.5, 0.5, 2) * 25.4 / SAMPLE_DPI
+            x, y = strokes[rng.integers(len(strokes))] + jitter
             lo, hi = GAP_RADIUS_MM if kind == "gap" else BURR_RADIUS_MM
             r = float(rng.uniform(lo, hi))
             if kind == "burr":  # residue sits at the edge of a stroke, pushed outward

@@ -93,7 +93,8 @@ class SealSpec:
                 f"unknown seal kind {self.kind!r}; choose one of {', '.join(SEAL_KINDS)}"
             )
         if self.ink not in INKS:
-            raise InvalidParameterError(f"unknown ink {self.ink!r}; choose one of {', '.join(INKS)}")
+            raise InvalidParameterError(
+                f"unknown ink {self.ink!r}; choose one of {', '.join(INKS)}")
 
 
 @dataclass(frozen=True)

@@ -182,7 +182,9 @@ def photo_engrave(face: SealFace, rng: np.random.Generator, *, source_dpi: float
                        centre=(shape[1] / 2, shape[0] / 2))
     px = source_dpi / MM_PER_INCH
     blur_mm = float(rng.uniform(0.04, 0.12))
-    threshold = float(rng.uniform(0.25, 0.45))
+    # the forger separates ink from paper by colour: a low threshold relative to full ink,
+    # so the light middle of broad strokes is kept and only bare paper is dropped
+    threshold = float(rng.uniform(0.15, 0.3) * np.percentile(density[density > 0.05], 99))
     smooth_mm = float(rng.uniform(0.03, 0.08))
     scale_error = float(rng.uniform(-0.004, 0.004))  # the photo's size calibration
     soft = cv2.GaussianBlur(density, (0, 0), max(0.3, blur_mm * px))
@@ -223,7 +225,11 @@ def halftone(density: np.ndarray, *, method: str, lpi: float, printer_dpi: float
     u = (xs * math.cos(t) + ys * math.sin(t)) * (2 * np.pi / period)
     v = (-xs * math.sin(t) + ys * math.cos(t)) * (2 * np.pi / period)
     spot = (np.cos(u) + np.cos(v)) / 4 + 0.5  # 1 at dot centres, 0 between
-    return (spot > 1 - density).astype(np.float32)
+    # map the spot function through its own distribution so that dot area equals the tone
+    g = np.linspace(0, 2 * np.pi, 257)[:-1]
+    ref = np.sort(((np.cos(g)[:, None] + np.cos(g)[None, :]) / 4 + 0.5).ravel())
+    rank = np.interp(spot, ref, np.linspace(0.0, 1.0, ref.size)).astype(np.float32)
+    return (rank > 1 - density).astype(np.float32)
 
 
 PROCESS_INKS = {"magenta": (226, 40, 130), "yellow": (250, 226, 40), "cyan": (20, 160, 225)}

@@ -56,7 +56,6 @@ class Capture:
 def paper(shape: tuple[int, int], dpi: float, rng: np.random.Generator,
           colour: tuple[int, int, int] | None = None) -> np.ndarray:
     """A sheet of paper: a tint, slow unevenness and fibre grain. ``(H, W, 3) float32``."""
-    h, w = shape
     tint = np.array(colour or PAPERS[rng.integers(len(PAPERS))], np.float32) / 255
     px = dpi / MM_PER_INCH
     slow = 0.012 * smooth_noise(shape, 40 * px, rng)
@@ -76,7 +75,7 @@ def compose(base: np.ndarray, layers: list[InkLayer]) -> np.ndarray:
         sl = (slice(ys[0], ys[-1] + 1), slice(xs[0], xs[-1] + 1))
         d = np.ascontiguousarray(layer.density[sl], dtype=np.float32)
         for ch, value in enumerate(layer.colour):
-            out[sl + (ch,)] *= cv2.exp(d * np.float32(math.log(max(value, 1) / 255)))
+            out[(*sl, ch)] *= cv2.exp(d * np.float32(math.log(max(value, 1) / 255)))
     return out
 
 
@@ -222,7 +221,7 @@ def acquire(image: np.ndarray, capture: Capture, dpi: float, rng: np.random.Gene
         img = img + capture.noise * rng.standard_normal(img.shape, dtype=np.float32)
     out = np.clip(img * 255 + 0.5, 0, 255).astype(np.uint8)
     if capture.jpeg_quality:
-        ok, buf = cv2.imencode(".jpg", out[..., ::-1],
+        _, buf = cv2.imencode(".jpg", out[..., ::-1],
                                [cv2.IMWRITE_JPEG_QUALITY, capture.jpeg_quality])
         out = cv2.imdecode(buf, cv2.IMREAD_COLOR)[..., ::-1].copy()
     return out, capture
