@@ -24,7 +24,7 @@ bench: $(INSTALLED)
 	$(BIN)/python -m bench
 
 sheet: $(INSTALLED)
-	$(BIN)/imprint synth sheet --out docs/contact_sheet.png
+	$(BIN)/imprint synth sheet --out docs/contact_sheet.jpg
 
 clean:
 	rm -rf $(VENV) data/demo bench/out .pytest_cache

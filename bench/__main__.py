@@ -1,0 +1,41 @@
+"""Benchmarks, run on demand: ``python -m bench [SECTION ...] [--quick]``.
+
+Each section prints a table and writes a JSON record and a plot under ``bench/out/``. Later
+stages add their own sections to :data:`SECTIONS`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+from pathlib import Path
+
+from bench import synth
+
+SECTIONS = {"synth": synth.run}
+OUT = Path(__file__).resolve().parent / "out"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("sections", nargs="*", default=list(SECTIONS),
+                        help=f"sections to run (default all: {', '.join(SECTIONS)})")
+    parser.add_argument("--quick", action="store_true", help="fewer repeats, for a smoke run")
+    parser.add_argument("--out", default=str(OUT), help="where to write tables and plots")
+    args = parser.parse_args(argv)
+    unknown = [s for s in args.sections if s not in SECTIONS]
+    if unknown:
+        parser.error(f"unknown section(s) {unknown}; choose from {', '.join(SECTIONS)}")
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    print(f"machine: {platform.processor() or platform.machine()}, python {platform.python_version()}")
+    for name in args.sections:
+        record = SECTIONS[name](out, quick=args.quick)
+        (out / f"{name}.json").write_text(json.dumps(record, indent=2), encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
