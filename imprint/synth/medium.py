@@ -151,9 +151,11 @@ def sample_capture(rng: np.random.Generator, mode: str | None = None) -> Capture
 
 
 def tilt_homography(shape: tuple[int, int], tilt_deg: float, axis_deg: float,
-                    rng: np.random.Generator) -> np.ndarray:
+                    rng: np.random.Generator, *, fill_frame: bool = False) -> np.ndarray:
     """Homography of a page seen by a camera tilted ``tilt_deg`` about an in-plane axis at
-    ``axis_deg``, with a 50-degree lens, fitted to the output frame. Maps page px -> photo px."""
+    ``axis_deg``, with a 50-degree lens. Maps page px -> photo px. The whole page is fitted
+    into the frame, or with ``fill_frame`` (a close-up of part of a page) the frame is filled
+    by the page."""
     h, w = shape
     f = 0.5 * max(h, w) / math.tan(math.radians(25))
     a = math.radians(axis_deg)
@@ -170,20 +172,27 @@ def tilt_homography(shape: tuple[int, int], tilt_deg: float, axis_deg: float,
     # fit into the frame with a small random margin, as a person framing the page would
     margin = rng.uniform(0.02, 0.08) * min(h, w)
     lo, hi = warped.min(0), warped.max(0)
-    scale = min((w - 2 * margin) / (hi[0] - lo[0]), (h - 2 * margin) / (hi[1] - lo[1]))
+    if fill_frame:  # the rectangle inside the warped page, stretched over the frame
+        tl, tr, br, bl = warped
+        lo = np.array([max(tl[0], bl[0]), max(tl[1], tr[1])])
+        hi = np.array([min(tr[0], br[0]), min(bl[1], br[1])])
+        margin = 0.0
+    fit_x, fit_y = (w - 2 * margin) / (hi[0] - lo[0]), (h - 2 * margin) / (hi[1] - lo[1])
+    scale = max(fit_x, fit_y) if fill_frame else min(fit_x, fit_y)
     fit = np.array([[scale, 0, margin - lo[0] * scale], [0, scale, margin - lo[1] * scale],
                     [0, 0, 1]])
     return fit @ hmat
 
 
-def acquire(image: np.ndarray, capture: Capture, dpi: float, rng: np.random.Generator
-            ) -> tuple[np.ndarray, Capture]:
-    """Capture a page. Returns the ``(H, W, 3) uint8`` RGB image and the capture record with
-    its homography filled in."""
+def acquire(image: np.ndarray, capture: Capture, dpi: float, rng: np.random.Generator, *,
+            fill_frame: bool = False) -> tuple[np.ndarray, Capture]:
+    """Capture a page (or, with ``fill_frame``, a close-up of part of one). Returns the
+    ``(H, W, 3) uint8`` RGB image and the capture record with its homography filled in."""
     img = image
     h, w = img.shape[:2]
     if capture.mode == "phone":
-        hmat = tilt_homography((h, w), capture.tilt, capture.tilt_axis, rng)
+        hmat = tilt_homography((h, w), capture.tilt, capture.tilt_axis, rng,
+                               fill_frame=fill_frame)
         img = cv2.warpPerspective(img, hmat, (w, h), flags=cv2.INTER_LINEAR,
                                   borderMode=cv2.BORDER_CONSTANT,
                                   borderValue=tuple(float(v) for v in rng.uniform(0.2, 0.5, 3)))

@@ -8,7 +8,7 @@ the same stable defects, can be made again anywhere: ``record.face()``.
 from __future__ import annotations
 
 import functools
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 
@@ -50,9 +50,14 @@ class SealRecord:
         return cls(**{**d, "spec": SealSpec(**d["spec"])})
 
 
+STROKE_WEIGHT_MM = (0.05, 0.2)  # how boldly engravers cut the characters
+
+
 @functools.lru_cache(maxsize=256)
 def _face(spec: SealSpec, typeface: str, seal_seed: int) -> SealFace:
-    return new_seal(layout(spec, typeface), np.random.default_rng(seal_seed))
+    rng = np.random.default_rng(seal_seed)
+    design = replace(layout(spec, typeface), stroke_weight=float(rng.uniform(*STROKE_WEIGHT_MM)))
+    return new_seal(design, rng)
 
 
 def _pick(rng: np.random.Generator, mix) -> str:
@@ -88,6 +93,13 @@ def make_registry(n_seals: int, rng: np.random.Generator, *, lookalike_rate: flo
         i = len(records)
         seal_id = f"{prefix}{i:06d}"
         roll = rng.random()
+        # a registry of any size holds at least one look-alike and one numbered pair
+        if n_seals >= 6 and lookalike_rate > 0 and i == n_seals - 1 and not any(
+                r.lookalike_of for r in records):
+            roll = 0.0
+        if n_seals >= 6 and sibling_rate > 0 and i == n_seals - 3 and not any(
+                r.sibling_of for r in records):
+            roll = lookalike_rate + sibling_rate / 2
         companies = [r for r in records if r.spec.kind in ("round_official", "oval_invoice")
                      and r.lookalike_of is None]
         if roll < lookalike_rate and companies:

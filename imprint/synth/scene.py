@@ -9,6 +9,7 @@ some overlapping. Both return the captured ``uint8`` RGB image and one
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 
@@ -86,8 +87,9 @@ def _imprint_layers(st: Stamping, dpi: float, shape: tuple[int, int], centre: tu
     return [InkLayer(density, INKS[st.ink])], relief
 
 
+@functools.cache
 def _hanzi() -> list[str]:
-    return [c for c in charset() if ord(c) >= 0x4E00]
+    return [c for c in charset() if 0x4E00 <= ord(c) <= 0x9FFF]
 
 
 def _random_text(rng: np.random.Generator, n: int) -> str:
@@ -154,6 +156,9 @@ def imprint_scene(st: Stamping, *, dpi: float, rng: np.random.Generator,
                   capture: Capture | None = None, clutter: bool = True, margin_mm: float = 6.0
                   ) -> tuple[np.ndarray, ImprintTruth]:
     """One imprint on a piece of paper, cropped around it and captured."""
+    capture = capture or Capture("scan")
+    if capture.mode == "phone":  # a close-up frames the seal with paper round it to spare
+        margin_mm = max(margin_mm, 14.0)
     side = canvas_for(st.face.design, dpi, margin_mm=margin_mm)[0]
     px = dpi / MM_PER_INCH
     base = paper((side, side), dpi, rng)
@@ -181,8 +186,7 @@ def imprint_scene(st: Stamping, *, dpi: float, rng: np.random.Generator,
         visible = _place(base, layers, relief, x0, y0)
     else:  # stamped first, then the page printed or signed over it: same multiplicative light
         visible = _place(base, layers, relief, x0, y0)
-    capture = capture or Capture("scan")
-    image, capture = acquire(base, capture, dpi, rng)
+    image, capture = acquire(base, capture, dpi, rng, fill_frame=True)
     truth = _truths([st], [(centre, visible)], capture, dpi, (side, side))[0]
     return image, truth
 

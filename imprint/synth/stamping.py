@@ -23,6 +23,7 @@ QUALITIES = ("clean", "typical", "poor")
 ELASTIC_WAVELENGTH_MM = (12.0, 30.0)  # smooth rubber deformation, no sharper than this
 EDGE_DARK_WIDTH_MM = 0.12  # width of the darker rim along each stroke edge
 STARVED_GRAIN_MM = 0.12  # size of the ink-free specks of a starved imprint
+FIBRE_MM = 0.06  # scale of the paper-fibre grain that makes ink edges ragged and speckled
 BLOTCH_MM = 3.0  # size of the uneven-inking blotches
 
 
@@ -37,7 +38,8 @@ class StampConditions:
     ``centre_light`` and ``edge_dark`` in [0, 1] shape the rubber pattern; ``double_strike``
     is (shift mm, direction clock deg, strength) or None; ``smear`` (length mm, direction clock
     deg) or None; ``elastic`` the amplitude of a smooth displacement in mm; ``swell`` the
-    material's isotropic scale; ``seed`` the seed of every remaining random detail.
+    material's isotropic scale; ``mottle`` in [0, 1] how grainy the ink lies in the paper's
+    fibres (ragged edges, speckle); ``seed`` the seed of every remaining random detail.
     """
 
     angle: float = 0.0
@@ -51,6 +53,7 @@ class StampConditions:
     smear: tuple[float, float] | None = None
     elastic: float = 0.0
     swell: float = 1.0
+    mottle: float = 0.3
     seed: int = 0
 
     def to_json(self) -> dict:
@@ -73,7 +76,7 @@ def sample_conditions(rng: np.random.Generator, quality: str = "typical") -> Sta
             pressure_tilt=float(rng.uniform(0, 0.15)), pressure_dir=float(rng.uniform(0, 360)),
             centre_light=float(rng.uniform(0.05, 0.2)), edge_dark=float(rng.uniform(0.1, 0.3)),
             elastic=float(rng.uniform(0, 0.03)), swell=float(rng.uniform(0.998, 1.002)),
-            seed=seed)
+            mottle=float(rng.uniform(0.1, 0.35)), seed=seed)
     poor = quality == "poor"
     ink = float(rng.choice([-1, 1]) * rng.uniform(0.5, 1.0)) if poor else float(
         rng.uniform(-0.5, 0.5))
@@ -96,6 +99,7 @@ def sample_conditions(rng: np.random.Generator, quality: str = "typical") -> Sta
         smear=smear,
         elastic=float(rng.uniform(0.0, 0.12)),
         swell=float(rng.uniform(0.996, 1.004)),
+        mottle=float(rng.uniform(0.2, 0.9) if poor else rng.uniform(0.1, 0.7)),
         seed=seed,
     )
 
@@ -173,6 +177,13 @@ def stamp(
     pose = Pose(centre, c.angle, c.swell)
     relief = render_face(face, dpi=dpi, shape=shape, pose=pose, elastic=elastic)
     d = relief
+    if c.mottle > 0:
+        # ink follows the paper's fibres: ragged edges and pale specks inside strokes
+        fibre = smooth_noise(shape, max(FIBRE_MM * px, 1.0), rng)
+        edge = cv2.GaussianBlur(relief, (0, 0), max(0.5, FIBRE_MM * px))
+        d = np.clip((edge - 0.5 + 0.22 * c.mottle * fibre) / 0.15 + 0.5, 0, 1) * np.maximum(
+            relief, edge)
+        d *= np.clip(1 - c.mottle * np.clip(fibre - 1.2, 0, None), 0, 1)
 
     # amount of ink: flooding spreads strokes and fills counters; starving breaks them
     if c.ink > 0:
