@@ -30,7 +30,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown section(s) {unknown}; choose from {', '.join(SECTIONS)}")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    print(f"machine: {platform.processor() or platform.machine()}, python {platform.python_version()}")
+    print(f"machine: {platform.processor() or platform.machine()}, "
+          f"python {platform.python_version()}")
     for name in args.sections:
         record = SECTIONS[name](out, quick=args.quick)
         (out / f"{name}.json").write_text(json.dumps(record, indent=2), encoding="utf-8")

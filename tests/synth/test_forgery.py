@@ -234,6 +234,7 @@ def test_printed_imitation_states_its_process(design):
     assert params["method"] in ("am", "dither") and params["printer_dpi"] in (600.0, 1200.0)
     assert [layer.colour for layer in layers] and all(
         layer.density.shape == shape for layer in layers)
-    # no relief, no pressure pattern beyond the printer's: ink only where the genuine was
+    # ink only where the genuine imprint was, give or take the toner's one-pixel spread
     ink = sum(layer.density for layer in layers) > 0.2
-    assert (ink & (density < 0.05)).mean() < 0.01
+    support = cv2.dilate((density > 0.05).astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
+    assert (ink & ~support).mean() < 0.002

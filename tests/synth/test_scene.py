@@ -7,8 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from imprint.synth.design import SealSpec, layout
 from imprint.synth.defects import new_seal
+from imprint.synth.design import SealSpec, layout
 from imprint.synth.medium import Capture
 from imprint.synth.scene import Stamping, imprint_scene, page_scene
 from imprint.synth.stamping import StampConditions
@@ -49,7 +49,7 @@ def test_page_places_normal_overlapping_and_edge_imprints(face):
     stampings = [Stamping(face, conds[0], "red", "S1", "S1", None, {}),
                  Stamping(face, conds[1], "blue", "S1", "S1", None, {"placement": "overlap"}),
                  Stamping(face, conds[2], "red", "S1", "S1", None, {"placement": "edge"})]
-    page, truths, capture = page_scene(stampings, dpi=150, rng=rng,
+    page, truths, _ = page_scene(stampings, dpi=150, rng=rng,
                                        capture=Capture("scan", 0, 0.3, 0.0))
     h, w = page.shape[:2]
     assert (h, w) == (round(297 * 150 / 25.4), round(210 * 150 / 25.4))
