@@ -116,7 +116,8 @@ def build_parser() -> argparse.ArgumentParser:
     ds.add_argument("--pages", type=_count, default=4, help="A4 pages")
     ds.add_argument("--unregistered", type=_count, default=10, help="never-filed seals")
     ds.add_argument("--sets", default="", help="comma-separated query sets (default: all)")
-    ds.add_argument("--dpi", type=_positive, default=300)
+    ds.add_argument("--dpi", type=_count, default=0,
+                    help="dpi of queries and pages; 0 (default) draws 150-600 per image")
     ds.add_argument("--master-dpi", type=_positive, default=300)
     ds.add_argument("--workers", type=_positive, default=1)
     ds.add_argument("--json", action="store_true")

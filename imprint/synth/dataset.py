@@ -41,19 +41,22 @@ QUERY_SETS = ("genuine", "genuine_poor", "recarved_clear", "recarved_subtle", "p
 STREAMS = {"registry": 0, "masters": 1, "pages": 2, "unregistered_seals": 3,
            **{name: 10 + i for i, name in enumerate(QUERY_SETS)}}
 MAX_ITEMS = 1_000_000
+#: Scanning resolutions drawn per item when a dataset's dpi is 0 ("mixed"): (dpi, weight).
+QUERY_DPIS = ((150, 0.15), (200, 0.15), (300, 0.45), (400, 0.1), (600, 0.15))
+PAGE_DPIS = ((150, 0.2), (200, 0.3), (300, 0.5))  # whole A4 pages: up to 300 dpi
 
 
 @dataclass(frozen=True)
 class DatasetConfig:
-    """What to build. Counts are per query set; ``dpi`` of queries and pages, ``master_dpi``
-    of the filed masters."""
+    """What to build. Counts are per query set; ``dpi`` of queries and pages (0: drawn per
+    item from :data:`QUERY_DPIS` and :data:`PAGE_DPIS`), ``master_dpi`` of the filed masters."""
 
     seed: int
     n_seals: int = 20
     n_queries: int = 4
     n_pages: int = 4
     n_unregistered: int = 10
-    dpi: int = 300
+    dpi: int = 0
     master_dpi: int = 300
     query_sets: tuple[str, ...] = QUERY_SETS
     extra: dict = field(default_factory=dict)
@@ -66,9 +69,10 @@ class DatasetConfig:
                     f"{name} must be an integer in 0..{MAX_ITEMS}, got {v!r}")
         if self.n_seals < 2 and self.n_queries:
             raise InvalidParameterError("a registry needs at least 2 seals to draw queries from")
-        for name in ("dpi", "master_dpi"):
-            if not 72 <= getattr(self, name) <= 1200:
-                raise InvalidParameterError(f"{name} must be in 72..1200")
+        if self.dpi != 0 and not 72 <= self.dpi <= 1200:
+            raise InvalidParameterError(f"dpi must be 0 (mixed) or in 72..1200, got {self.dpi}")
+        if not 72 <= self.master_dpi <= 1200:
+            raise InvalidParameterError(f"master_dpi must be in 72..1200, got {self.master_dpi}")
         unknown = set(self.query_sets) - set(QUERY_SETS)
         if unknown:
             raise InvalidParameterError(
@@ -77,6 +81,13 @@ class DatasetConfig:
 
 def item_rng(seed: int, stream: str, index: int) -> np.random.Generator:
     return np.random.default_rng([seed, STREAMS[stream], index])
+
+
+def _dpi(fixed: int, mix, rng: np.random.Generator) -> int:
+    if fixed:
+        return fixed
+    values, weights = zip(*mix, strict=True)
+    return int(rng.choice(values, p=np.array(weights) / sum(weights)))
 
 
 def write_image(path: Path, rgb: np.ndarray, dpi: float, jpeg_quality: int = 0) -> None:
@@ -182,11 +193,12 @@ def _build_query(args) -> dict | None:
     if st is None:
         return None
     capture = sample_capture(rng)
-    image, truth = imprint_scene(st, dpi=cfg.dpi, rng=rng, capture=capture)
+    dpi = _dpi(cfg.dpi, QUERY_DPIS, rng)
+    image, truth = imprint_scene(st, dpi=dpi, rng=rng, capture=capture)
     ext = "jpg" if capture.jpeg_quality else "png"
     rel = f"queries/{qset}/{qset}_{index:06d}.{ext}"
-    write_image(Path(out_dir) / rel, image, cfg.dpi, capture.jpeg_quality)
-    return {"set": qset, "file": rel, "dpi": cfg.dpi, "capture": capture.mode,
+    write_image(Path(out_dir) / rel, image, dpi, capture.jpeg_quality)
+    return {"set": qset, "file": rel, "dpi": dpi, "capture": capture.mode,
             "jpeg_quality": capture.jpeg_quality, "homography": capture.homography,
             "imprints": [truth.to_json()]}
 
@@ -225,12 +237,13 @@ def _page_stampings(rng: np.random.Generator) -> list[Stamping]:
 def _build_page(args) -> dict:
     out_dir, cfg, index = args
     rng = item_rng(cfg.seed, "pages", index)
-    image, truths, capture = page_scene(_page_stampings(rng), dpi=cfg.dpi, rng=rng,
+    dpi = _dpi(cfg.dpi, PAGE_DPIS, rng)
+    image, truths, capture = page_scene(_page_stampings(rng), dpi=dpi, rng=rng,
                                         capture=sample_capture(rng))
     ext = "jpg" if capture.jpeg_quality else "png"
     rel = f"pages/page_{index:06d}.{ext}"
-    write_image(Path(out_dir) / rel, image, cfg.dpi, capture.jpeg_quality)
-    return {"set": "page", "file": rel, "dpi": cfg.dpi, "capture": capture.mode,
+    write_image(Path(out_dir) / rel, image, dpi, capture.jpeg_quality)
+    return {"set": "page", "file": rel, "dpi": dpi, "capture": capture.mode,
             "jpeg_quality": capture.jpeg_quality, "homography": capture.homography,
             "imprints": [t.to_json() for t in truths]}
 

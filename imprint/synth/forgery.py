@@ -141,7 +141,7 @@ def recarve(design: SealDesign, rng: np.random.Generator, level: str = "clear") 
     if design.star is not None:
         candidates += ["star_diameter_mm", "star_angle_deg"]
     n_ops = int(rng.integers(1, 4)) if level == "clear" else int(rng.integers(1, 3))
-    chosen = list(rng.choice(candidates, size=n_ops, replace=False))
+    chosen = [str(op) for op in rng.choice(candidates, size=n_ops, replace=False)]
     ops: dict = {}
     if level == "clear" and rng.random() < 0.6:
         others = [t for t in TYPEFACES if t != design.typeface]

@@ -165,9 +165,13 @@ def imprint_scene(st: Stamping, *, dpi: float, rng: np.random.Generator,
     if clutter:
         ink_layers = []
         if rng.random() < 0.6:
+            # a few lines of body text: a seal goes near the signature, over the last lines
             size = rng.uniform(3.2, 4.5) * px
+            pitch = size * rng.uniform(1.6, 2.2)
+            top = rng.uniform(-0.2, 0.6) * side
+            bottom = top + rng.uniform(0.3, 1.0) * side
             lines = [(rng.uniform(-side * 0.1, side * 0.1), y, _random_text(rng, 60))
-                     for y in np.arange(rng.uniform(0, size * 1.8), side, size * 1.8)]
+                     for y in np.arange(max(top, size / 2), min(bottom, side), pitch)]
             ink_layers.append(InkLayer(text_density((side, side), lines, size), TEXT_BLACK))
         if rng.random() < 0.35:
             x0, y0 = rng.uniform(0, side * 0.4), rng.uniform(side * 0.2, side * 0.6)
