@@ -13,7 +13,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from imprint.synth.forgery import Forgery, photo_engrave, recarve
+from imprint.synth.forgery import make_forgery
 from imprint.synth.medium import Capture
 from imprint.synth.registry import SealRecord, random_spec
 from imprint.synth.scene import Stamping, imprint_scene, page_scene
@@ -31,13 +31,7 @@ def _imprint_case(kind: str, forgery: str):
     def run(rng):
         rec = _seal(rng, kind)
         face = rec.face()
-        made = None
-        if forgery == "recarved":
-            made = recarve(face.design, rng, "clear")
-        elif forgery == "photo_engraved":
-            made = photo_engrave(face, rng)
-        elif forgery == "printed":
-            made = Forgery("printed", "", {}, None)
+        made = make_forgery(forgery, face, rng) if forgery != "none" else None
         stamped = made.face if made is not None and made.face is not None else face
         st = Stamping(stamped, sample_conditions(rng), "red", None, "B", made)
         imprint_scene(st, dpi=DPI, rng=rng, capture=Capture("scan", 90, 0.4, 0.005))

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import numpy as np
 
-from imprint.errors import InvalidParameterError, OutputError
-from imprint.synth.dataset import write_image, write_jsonl
+from imprint.errors import InvalidParameterError
+from imprint.synth.dataset import ensure_writable_dir, write_image, write_jsonl
 from imprint.synth.design import SEAL_KINDS
-from imprint.synth.forgery import FORGERY_KINDS, LEVELS, Forgery, photo_engrave, recarve
+from imprint.synth.forgery import FORGERY_KINDS, LEVELS, make_forgery
 from imprint.synth.medium import CAPTURES, sample_capture
 from imprint.synth.registry import SealRecord, random_spec
 from imprint.synth.scene import Stamping, imprint_scene
@@ -42,12 +42,7 @@ def make_imprints(out_dir: str | Path, *, kind: str, count: int, seed: int,
     if not 72 <= dpi <= 1200:
         raise InvalidParameterError(f"dpi must be in 72..1200, got {dpi}")
     out = Path(out_dir)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        (out / ".write-test").write_bytes(b"")
-        (out / ".write-test").unlink()
-    except OSError as exc:
-        raise OutputError(f"output directory {out} is not writable: {exc.strerror or exc}") from exc
+    ensure_writable_dir(out)
     rows = []
     for i in range(count):
         rng = np.random.default_rng([seed, 99, i])
@@ -55,13 +50,7 @@ def make_imprints(out_dir: str | Path, *, kind: str, count: int, seed: int,
         rec = SealRecord(f"K{i:06d}", spec.unit_name, "", spec, "noto-serif-sc",
                          int(rng.integers(2**31)))
         face = rec.face()
-        made: Forgery | None = None
-        if forgery == "recarved":
-            made = recarve(face.design, rng, level)
-        elif forgery == "photo_engraved":
-            made = photo_engrave(face, rng)
-        elif forgery == "printed":
-            made = Forgery("printed", "", {}, None)
+        made = make_forgery(forgery, face, rng, level) if forgery != "none" else None
         stamped = made.face if made is not None and made.face is not None else face
         st = Stamping(stamped, sample_conditions(rng, quality), spec.ink,
                       None if made else rec.seal_id, rec.seal_id, made)

@@ -30,7 +30,7 @@ from tqdm import tqdm
 import imprint
 from imprint.errors import InvalidParameterError, OutputError
 from imprint.synth import names
-from imprint.synth.forgery import Forgery, photo_engrave, recarve
+from imprint.synth.forgery import make_forgery
 from imprint.synth.medium import Capture, sample_capture
 from imprint.synth.registry import SealRecord, make_registry, random_spec
 from imprint.synth.scene import Stamping, genuine_stamping, imprint_scene, page_scene
@@ -88,6 +88,18 @@ def _dpi(fixed: int, mix, rng: np.random.Generator) -> int:
         return fixed
     values, weights = zip(*mix, strict=True)
     return int(rng.choice(values, p=np.array(weights) / sum(weights)))
+
+
+def ensure_writable_dir(path: Path) -> None:
+    """Create ``path`` if needed and check that files can be written in it."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / ".write-test"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise OutputError(f"output directory {path} is not writable: {exc.strerror or exc}"
+                          ) from exc
 
 
 def write_image(path: Path, rgb: np.ndarray, dpi: float, jpeg_quality: int = 0) -> None:
@@ -175,12 +187,8 @@ def _query_stamping(qset: str, rng: np.random.Generator) -> Stamping | None:
                         None, {"registered": False})
     rec = reg[int(rng.integers(len(reg)))]
     face = rec.face()
-    if qset.startswith("recarved"):
-        forgery = recarve(face.design, rng, qset.split("_")[1])
-    elif qset == "photo_engraved":
-        forgery = photo_engrave(face, rng)
-    else:
-        forgery = Forgery("printed", "", {}, None)
+    kind, _, level = qset.partition("_") if qset.startswith("recarved") else (qset, "", "clear")
+    forgery = make_forgery(kind, face, rng, level)
     stamped_face = forgery.face if forgery.face is not None else face
     return Stamping(stamped_face, sample_conditions(rng), rec.spec.ink, None, rec.seal_id,
                     forgery)
@@ -273,13 +281,7 @@ def build_dataset(out_dir: str | Path, config: DatasetConfig, *, workers: int = 
                   progress: bool = True) -> DatasetSummary:
     """Build the dataset described by ``config`` under ``out_dir``."""
     out = Path(out_dir)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        probe = out / ".write-test"
-        probe.write_bytes(b"")
-        probe.unlink()
-    except OSError as exc:
-        raise OutputError(f"output directory {out} is not writable: {exc.strerror or exc}") from exc
+    ensure_writable_dir(out)
     registry = make_registry(config.n_seals, item_rng(config.seed, "registry", 0))
     urng = item_rng(config.seed, "unregistered_seals", 0)
     unregistered = []

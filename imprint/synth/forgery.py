@@ -266,3 +266,19 @@ def print_imitation(density: np.ndarray, dpi: float, rng: np.random.Generator
               "printer_dpi": printer_dpi, "flat_colour": flat,
               "screen_angles_deg": screens if method == "am" else None}
     return layers, params
+
+
+def make_forgery(kind: str, face: SealFace, rng: np.random.Generator, level: str = "clear"
+                 ) -> Forgery:
+    """A forgery of ``kind`` (one of :data:`FORGERY_KINDS`) imitating the seal ``face``.
+
+    A printed imitation has no face of its own: it is made at stamping time, from a genuine
+    imprint of ``face`` (see :func:`print_imitation`)."""
+    if kind == "recarved":
+        return recarve(face.design, rng, level)
+    if kind == "photo_engraved":
+        return photo_engrave(face, rng)
+    if kind == "printed":
+        return Forgery("printed", "", {}, None)
+    raise InvalidParameterError(
+        f"unknown forgery {kind!r}; choose one of {', '.join(FORGERY_KINDS)}")
