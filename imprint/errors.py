@@ -5,6 +5,11 @@
     ImprintError                   base of every error the engine raises on purpose
     ├── InvalidParameterError      a caller passed a value outside its documented domain
     │                              (negative count, unknown seal kind, dpi out of range)
+    ├── InputError                 an input file or upload cannot be used
+    │   ├── UnreadableInputError   missing, empty, truncated or corrupt
+    │   ├── UnsupportedFormatError readable, but not an image or PDF we accept
+    │   ├── TooLargeError          over a size, pixel or page limit
+    │   └── EncryptedDocumentError a password-protected PDF
     ├── OutputError                a result could not be written (unwritable directory, disk full)
     └── ResourceError              a bundled resource (font, weights) is missing or damaged
 
@@ -24,6 +29,36 @@ class InvalidParameterError(ImprintError, ValueError):
     """A caller passed a value outside its documented domain."""
 
     code = "invalid_parameter"
+
+
+class InputError(ImprintError):
+    """An input file or upload cannot be used."""
+
+    code = "bad_input"
+
+
+class UnreadableInputError(InputError):
+    """Missing, empty, truncated or corrupt input."""
+
+    code = "unreadable_input"
+
+
+class UnsupportedFormatError(InputError):
+    """Readable input that is not a supported image or PDF."""
+
+    code = "unsupported_format"
+
+
+class TooLargeError(InputError):
+    """Input over a size, pixel-count or page-count limit."""
+
+    code = "too_large"
+
+
+class EncryptedDocumentError(InputError):
+    """A password-protected PDF."""
+
+    code = "encrypted_document"
 
 
 class OutputError(ImprintError, OSError):
