@@ -216,6 +216,8 @@ def _layout_round(spec: SealSpec, typeface: str) -> SealDesign:
     name = spec.unit_name
     height = 6.6 * s
     span = name_arc_span(len(name))
+    if spec.code:  # leave the bottom to the code arc
+        span = min(span, 250.0)
     r_name = inner - 0.7 * s - height / 2
     # the cells must not touch at their inner (narrower) edge
     step_inner = math.radians(span / max(len(name) - 1, 1)) * (r_name - height / 2)

@@ -50,7 +50,7 @@ class SealRecord:
         return cls(**{**d, "spec": SealSpec(**d["spec"])})
 
 
-STROKE_WEIGHT_MM = (0.05, 0.2)  # how boldly engravers cut the characters
+STROKE_WEIGHT_MM = (0.08, 0.2)  # how boldly engravers cut the characters
 
 
 @functools.lru_cache(maxsize=256)
