@@ -1,0 +1,158 @@
+"""Detection and rectification on generated held-out pages.
+
+Builds (or reuses) a dataset from a seed kept for this benchmark only, runs the imaging core
+on every page, and reports detection recall and precision (IoU >= 0.5) overall and per
+condition, the rectification errors, and the time per page beside the decode time.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import cv2
+import numpy as np
+from tqdm import tqdm
+
+from imprint.io import load_page
+from imprint.rectify import rectify
+from imprint.segment import detect_imprints
+from imprint.synth.dataset import DatasetConfig, build_dataset, read_manifest
+
+BENCH_SEED = 20261123  # held out: never used while developing
+IOU = 0.5
+
+
+def iou(a, b) -> float:
+    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
+
+
+def match(truth_boxes, det_boxes) -> list[tuple[int, int]]:
+    """Greedy one-to-one matching by IoU >= 0.5: (truth index, detection index) pairs."""
+    pairs = sorted(((iou(t, d), i, j) for i, t in enumerate(truth_boxes)
+                    for j, d in enumerate(det_boxes)), reverse=True)
+    used_t, used_d, out = set(), set(), []
+    for v, i, j in pairs:
+        if v < IOU:
+            break
+        if i not in used_t and j not in used_d:
+            used_t.add(i)
+            used_d.add(j)
+            out.append((i, j))
+    return out
+
+
+def conditions(row: dict, truth: dict, all_truths: list[dict]) -> list[str]:
+    tags = ["all", f"capture:{row['capture']}"]
+    place = truth["labels"].get("placement", "normal")
+    if place == "edge" or truth["visible"] < 0.98:
+        tags.append("edge half")
+    overlapped = any(t is not truth and iou(t["box"], truth["box"]) > 0.05 for t in all_truths)
+    if place == "overlap" or overlapped:
+        tags.append("overlapping")
+    tags.append(f"ink:{truth['ink']}")
+    tags.append(f"kind:{truth['seal_kind']}")
+    return tags
+
+
+def angle_error(a: float, b: float, period: float = 360.0) -> float:
+    d = (a - b) % period
+    return min(d, period - d)
+
+
+def run(out: Path, *, quick: bool = False, data: Path | None = None) -> dict:
+    cv2.setNumThreads(1)
+    data = data or out / ("detect_quick" if quick else "detect_data")
+    n_pages = 60 if quick else 520
+    if not (data / "manifest.jsonl").is_file():
+        build_dataset(data, DatasetConfig(seed=BENCH_SEED, n_seals=200, n_queries=0,
+                                          n_pages=n_pages, n_unregistered=40), workers=2)
+    rows = [r for r in read_manifest(data / "manifest.jsonl") if r["set"] == "page"]
+    found = defaultdict(lambda: [0, 0])  # tag -> [matched, total]
+    false_pos = defaultdict(int)
+    n_det = 0
+    centre_err, scale_err, angle_err = [], [], []
+    t_decode, t_detect, t_rectify = [], [], []
+    for row in tqdm(rows, desc="pages", unit="page"):
+        t0 = time.perf_counter()
+        (page,) = load_page(data / row["file"])
+        t1 = time.perf_counter()
+        dets = detect_imprints(page.image, dpi=page.dpi[0] if page.dpi else None)
+        t2 = time.perf_counter()
+        rects = [rectify(page.image, d, dpi=page.dpi[0] if page.dpi else None) for d in dets]
+        t3 = time.perf_counter()
+        t_decode.append(t1 - t0)
+        t_detect.append(t2 - t1)
+        t_rectify.append(t3 - t2)
+        truths = row["imprints"]
+        pairs = match([t["box"] for t in truths], [d.box for d in dets])
+        matched = {i: j for i, j in pairs}
+        n_det += len(dets)
+        for i, t in enumerate(truths):
+            for tag in conditions(row, t, truths):
+                found[tag][1] += 1
+                found[tag][0] += i in matched
+        for j in set(range(len(dets))) - {j for _, j in pairs}:
+            false_pos[f"capture:{row['capture']}"] += 1
+            false_pos["all"] += 1
+        for i, j in pairs:
+            t, r = truths[i], rects[j]
+            if r is None or t["visible"] < 0.98:
+                continue
+            radius = t["axes"][0]
+            centre_err.append(np.hypot(r.geometry.centre[0] - t["centre"][0],
+                                       r.geometry.centre[1] - t["centre"][1]) / radius)
+            if row["capture"] != "phone":
+                scale_err.append(abs(r.geometry.axes[0] / radius - 1))
+            if t["seal_kind"] in ("round_official", "round_government"):
+                period = 360.0
+            elif t["seal_kind"] == "oval_invoice":
+                period = 360.0
+            else:
+                period = 90.0
+            angle_err.append(angle_error(r.geometry.rotation, t["angle"] % 360, period))
+    recall = {k: v[0] / v[1] for k, v in found.items() if v[1]}
+    precision = 1 - false_pos["all"] / max(n_det, 1)
+    record = {
+        "pages": len(rows), "imprints": found["all"][1], "detections": n_det,
+        "recall": recall, "counts": {k: v for k, v in found.items()},
+        "precision": precision, "false_positives": dict(false_pos),
+        "centre_error_rel": _stats(centre_err), "scale_error_rel": _stats(scale_err),
+        "angle_error_deg": _stats(angle_err),
+        "ms_per_page": {"decode": 1000 * statistics.median(t_decode),
+                        "detect": 1000 * statistics.median(t_detect),
+                        "rectify": 1000 * statistics.median(t_rectify)},
+    }
+    _print(record)
+    return record
+
+
+def _stats(v: list[float]) -> dict:
+    if not v:
+        return {}
+    a = np.asarray(v)
+    return {"n": len(a), "median": float(np.median(a)), "p95": float(np.percentile(a, 95)),
+            "max": float(a.max())}
+
+
+def _print(r: dict) -> None:
+    print(f"\n## detect: {r['pages']} pages, {r['imprints']} imprints, "
+          f"{r['detections']} detections\n")
+    print("| condition | recall | found / total |")
+    print("|---|---|---|")
+    for k in sorted(r["counts"]):
+        m, t = r["counts"][k]
+        print(f"| {k} | {m / t:.4f} | {m} / {t} |")
+    print(f"\nprecision {r['precision']:.4f} (false positives: {r['false_positives']})")
+    for k in ("centre_error_rel", "scale_error_rel", "angle_error_deg"):
+        print(f"{k}: {json.dumps(r[k])}")
+    ms = r["ms_per_page"]
+    print(f"median ms per page: decode {ms['decode']:.1f}, detect {ms['detect']:.1f}, "
+          f"rectify {ms['rectify']:.1f}")

@@ -1,0 +1,132 @@
+"""Ink: what is seal ink on a page, and how much of it, separated from black text.
+
+Two views of the same physics. For *finding* seals, :func:`ink_masks` works on a small copy of
+the page: divide by the paper (a local white estimate, which also cancels uneven light and
+tinted paper), then keep pixels whose colour is saturated and whose hue is that of a seal ink.
+For *measuring* an imprint, :func:`separate` unmixes each pixel in optical density: the
+density of a pixel is ``a * ink + b * black`` (translucent inks add in optical density), with
+the ink's own density vector estimated from the imprint itself; ``a`` is the seal's ink and a
+large ``b`` marks where text or a signature covers it, where the seal's ink is unknown.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+#: OpenCV hue (0..180) ranges of seal inks, as normalised by the paper. Red wraps round 0.
+INK_HUES = {"red": ((0, 14), (160, 180)), "violet": ((128, 160),), "blue": ((96, 128),)}
+MIN_SATURATION = 0.2  # chroma of a faint but real seal ink against its paper
+MIN_INK_VALUE = 0.25  # darker than this is black ink, whatever its hue
+PAPER_WINDOW_FRACTION = 0.03  # the paper estimate's window, as a fraction of the page's long side
+BLACK_OD = np.array([1.0, 1.0, 1.0], np.float32) / np.sqrt(3.0)
+
+
+def paper_white(image: np.ndarray, window: int) -> np.ndarray:
+    """Local paper colour: a closing (max filter) removes ink narrower than ``window`` px, a
+    blur smooths it. ``(H, W, 3) float32`` in (0, 1]."""
+    # paper varies slowly: estimate it on a copy shrunk so that the window is ~9 px
+    h, w = image.shape[:2]
+    f = min(1.0, 9.0 / max(window, 9))
+    small = cv2.resize(image, (max(1, round(w * f)), max(1, round(h * f))),
+                       interpolation=cv2.INTER_AREA) if f < 1 else image
+    k = max(3, int(window * f) | 1)
+    kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (k, k))
+    closed = cv2.morphologyEx(small, cv2.MORPH_CLOSE, kernel)
+    white = cv2.GaussianBlur(closed, (0, 0), k / 2)
+    if f < 1:
+        white = cv2.resize(white, (w, h), interpolation=cv2.INTER_LINEAR)
+    return np.maximum(white, 1e-3)
+
+
+def normalise(image: np.ndarray, *, window: int | None = None) -> np.ndarray:
+    """``image`` ``(H, W, 3) uint8`` RGB divided by its paper: ``float32``, paper ~ 1."""
+    rgb = image.astype(np.float32) / 255.0
+    if window is None:
+        window = int(max(image.shape[:2]) * PAPER_WINDOW_FRACTION)
+    return np.clip(rgb / paper_white(rgb, window), 0.0, 1.0)
+
+
+@dataclass(frozen=True)
+class InkMasks:
+    """Masks on one (small) page: ``any`` seal-coloured pixels, ``by_colour`` per ink, and
+    ``dark`` (ink or text darker than the paper, any hue) for grey imprints. All ``(H, W)
+    bool``; ``saturation`` ``(H, W) float32``."""
+
+    any: np.ndarray
+    by_colour: dict[str, np.ndarray]
+    dark: np.ndarray
+    saturation: np.ndarray
+
+
+def ink_masks(normalised: np.ndarray) -> InkMasks:
+    """Seal-ink masks of a paper-normalised page (see :func:`normalise`)."""
+    hsv = cv2.cvtColor((normalised * 255).astype(np.uint8), cv2.COLOR_RGB2HSV)
+    hue = hsv[..., 0]
+    sat = hsv[..., 1].astype(np.float32) / 255.0
+    val = hsv[..., 2].astype(np.float32) / 255.0
+    inked = (sat >= MIN_SATURATION) & (val >= MIN_INK_VALUE)
+    by_colour = {}
+    for name, ranges in INK_HUES.items():
+        m = np.zeros(hue.shape, bool)
+        for lo, hi in ranges:
+            m |= (hue >= lo) & (hue <= hi)
+        by_colour[name] = inked & m
+    any_ink = by_colour["red"] | by_colour["violet"] | by_colour["blue"]
+    dark = normalised.min(axis=2) < 0.6
+    return InkMasks(any_ink, by_colour, dark, sat)
+
+
+@dataclass(frozen=True)
+class Separation:
+    """Unmixed imprint: ``ink`` ``(H, W) float32 in [0, 1]`` (1 = the imprint's full ink),
+    ``occlusion`` ``(H, W) bool`` where black covers it, ``ink_od`` the unit density vector of
+    the ink (RGB), ``monochrome`` True when the image has no colour to separate by."""
+
+    ink: np.ndarray
+    occlusion: np.ndarray
+    ink_od: np.ndarray
+    monochrome: bool
+
+
+def optical_density(normalised: np.ndarray) -> np.ndarray:
+    return -np.log(np.clip(normalised, 1.0 / 255, 1.0))
+
+
+def separate(normalised: np.ndarray, *, colour_hint: np.ndarray | None = None) -> Separation:
+    """Unmix seal ink from black in a paper-normalised crop ``(H, W, 3) float32``.
+
+    ``colour_hint`` ``(H, W) bool`` marks pixels known to be seal ink (from :func:`ink_masks`);
+    the ink's density vector is their median direction.
+    """
+    od = optical_density(normalised)
+    norm = np.linalg.norm(od, axis=2)
+    chroma_dir = od / np.maximum(norm[..., None], 1e-6)
+    strong = norm > 0.3
+    cand = strong & (colour_hint if colour_hint is not None else np.ones(norm.shape, bool))
+    # how far each strong pixel's density direction is from black
+    off_black = np.linalg.norm(chroma_dir - BLACK_OD, axis=2)
+    cand &= off_black > 0.25
+    if cand.sum() < 30:
+        grey = np.clip(norm / max(np.percentile(norm[strong], 95) if strong.any() else 1.0, 1e-3),
+                       0, 1)
+        return Separation(grey.astype(np.float32), np.zeros(norm.shape, bool), BLACK_OD.copy(),
+                          True)
+    ink_od = np.median(chroma_dir[cand], axis=0)
+    ink_od /= np.linalg.norm(ink_od)
+    # least squares for od = a * ink_od + b * black, per pixel, then a, b >= 0
+    basis = np.stack([ink_od, BLACK_OD], 1)  # (3, 2)
+    pinv = np.linalg.pinv(basis)  # (2, 3)
+    ab = od.reshape(-1, 3) @ pinv.T
+    a = ab[:, 0].reshape(norm.shape)
+    b = ab[:, 1].reshape(norm.shape)
+    # a negative black share means all ink: project onto the ink direction alone
+    a = np.where(b < 0, (od.reshape(-1, 3) @ ink_od).reshape(norm.shape), a)
+    b = np.maximum(b, 0)
+    a = np.maximum(a, 0)
+    full = np.percentile(a[cand], 95)
+    ink = np.clip(a / max(full, 1e-3), 0, 1).astype(np.float32)
+    occlusion = b > 0.5  # a black layer at least as dense as faint print
+    return Separation(ink, occlusion, ink_od.astype(np.float32), False)
