@@ -12,9 +12,9 @@ import platform
 import sys
 from pathlib import Path
 
-from bench import synth
+from bench import detect, synth
 
-SECTIONS = {"synth": synth.run}
+SECTIONS = {"synth": synth.run, "detect": detect.run}
 OUT = Path(__file__).resolve().parent / "out"
 
 

@@ -99,9 +99,9 @@ def run(out: Path, *, quick: bool = False, data: Path | None = None) -> dict:
             for tag in conditions(row, t, truths):
                 found[tag][1] += 1
                 found[tag][0] += i in matched
-        for j in set(range(len(dets))) - {j for _, j in pairs}:
-            false_pos[f"capture:{row['capture']}"] += 1
-            false_pos["all"] += 1
+        unmatched = len(dets) - len(pairs)
+        false_pos[f"capture:{row['capture']}"] += unmatched
+        false_pos["all"] += unmatched
         for i, j in pairs:
             t, r = truths[i], rects[j]
             if r is None or t["visible"] < 0.98:
