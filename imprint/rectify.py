@@ -240,8 +240,8 @@ def rectify(image: np.ndarray, detection: Detection, *, dpi: float | None = None
         up_clock = _flip_up(polar, [0.0, 180.0])
         rotation = angle - up_clock
     else:
-        up_clock = _flip_up(polar, [0.0, 90.0, 180.0, 270.0])
-        rotation = angle - up_clock
+        # a square seal's four turns look alike without reading it: take the smallest turn
+        rotation = ((angle + 45) % 90) - 45
     rotation = (rotation + 180) % 360 - 180
     m = _affine_to_page(c, axes, angle, shape, rotation)
     canon_ink = _warp(ink, m, 0.0)

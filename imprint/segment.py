@@ -167,11 +167,15 @@ def _fit_blob(blob: np.ndarray, ink: np.ndarray, px_per_mm: float) -> _Candidate
     hull_area = cv2.contourArea(hull)
     rect_fill = hull_area / max(rect[1][0] * rect[1][1], 1e-6)
     touches = on_edge.any()
-    if not touches and rect_fill > 0.9:
+    # a square seal is a quadrilateral: a rectangle when scanned, a trapezoid in a photo
+    quad = cv2.approxPolyDP(hull, 0.04 * cv2.arcLength(hull, True), True)
+    quad_fill = (hull_area / max(cv2.contourArea(quad), 1e-6)) if len(quad) == 4 else 0.0
+    if not touches and (rect_fill > 0.9 or (quad_fill > 0.93 and rect_fill > 0.82)):
         shape = "square"
         side = (rect[1][0] + rect[1][1]) / 4
         a = b = side
         angle = rect[2]
+        ex, ey = rect[0]
     else:
         shape = "round" if b / max(a, 1e-6) > 0.82 else "oval"
     line = max(1.0, 1.2 * px_per_mm)

@@ -1,6 +1,7 @@
 """The ``imprint`` command line.
 
-Exit codes: 0 success; 1 the work ran and found a problem; 2 bad usage or bad input (a typed
+Exit codes: 0 success; 1 the work ran and found a problem (``detect``: no imprint found); 2 bad
+usage or bad input (a typed
 :class:`~imprint.errors.ImprintError` with a one-line message on stderr); 3 an output could not
 be written.
 """
@@ -14,10 +15,11 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
-from imprint.errors import ImprintError, InvalidParameterError, OutputError
+from imprint.errors import ImprintError, InputError, InvalidParameterError, OutputError
 
 EXIT_OK, EXIT_FOUND, EXIT_USAGE, EXIT_OUTPUT = 0, 1, 2, 3
-EXIT_CODES = {InvalidParameterError: EXIT_USAGE, OutputError: EXIT_OUTPUT}
+EXIT_CODES = {InvalidParameterError: EXIT_USAGE, InputError: EXIT_USAGE,
+              OutputError: EXIT_OUTPUT}
 
 DEFAULT_DEMO_DIR = Path("data") / "demo"
 
@@ -89,6 +91,31 @@ def cmd_synth_sheet(args) -> int:
     return EXIT_OK
 
 
+def cmd_detect(args) -> int:
+    from service.detect import detect_file
+
+    report = detect_file(Path(args.file), debug_dir=Path(args.debug_dir) if args.debug_dir
+                         else None, pdf_dpi=args.pdf_dpi)
+    if args.json:
+        print(json.dumps(report, ensure_ascii=False, indent=2))
+        return EXIT_OK if report["imprints"] else EXIT_FOUND
+    for page in report["pages"]:
+        print(f"{report['file']} page {page['page'] + 1}: {len(page['imprints'])} imprint(s), "
+              f"{page['ms']:.0f} ms")
+        for i, imp in enumerate(page["imprints"], 1):
+            box = ", ".join(f"{v:.0f}" for v in imp["box"])
+            size = (f", {imp['size_mm'][0]:.1f} x {imp['size_mm'][1]:.1f} mm"
+                    if imp.get("size_mm") else "")
+            q = imp.get("quality") or {}
+            print(f"  {i}. {imp['shape']:6s} {imp['colour']:6s} conf {imp['confidence']:.2f} "
+                  f"box [{box}]{size}, rotation {imp.get('rotation', float('nan')):.1f} deg, "
+                  f"border visible {q.get('border_visible', 0):.0%}, "
+                  f"occluded {q.get('occluded', 0):.0%}")
+    if args.debug_dir:
+        print(f"crops and overlay written to {args.debug_dir}")
+    return EXIT_OK if report["imprints"] else EXIT_FOUND
+
+
 def cmd_demo(args) -> int:
     from service.demo import run_demo
 
@@ -105,6 +132,13 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--dir", default=str(DEFAULT_DEMO_DIR), help="demo directory")
     demo.add_argument("--json", action="store_true", help="machine-readable output")
     demo.set_defaults(func=cmd_demo)
+
+    det = sub.add_parser("detect", help="find, separate and rectify every imprint in a file")
+    det.add_argument("file", help="image (PNG, JPEG, TIFF, BMP, WebP) or PDF")
+    det.add_argument("--json", action="store_true", help="machine-readable output")
+    det.add_argument("--debug-dir", help="write each imprint's crop and an annotated overlay")
+    det.add_argument("--pdf-dpi", type=_positive, default=300, help="PDF rendering dpi")
+    det.set_defaults(func=cmd_detect)
 
     synth = sub.add_parser("synth", help="generate seals, imprints, forgeries and pages")
     ssub = synth.add_subparsers(dest="synth_command", required=True)
