@@ -17,36 +17,13 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
+from imprint.boxes import iou, match
 from imprint.io import load_page
 from imprint.rectify import rectify
 from imprint.segment import detect_imprints
 from imprint.synth.dataset import DatasetConfig, build_dataset, read_manifest
 
 BENCH_SEED = 20261123  # held out: never used while developing
-IOU = 0.5
-
-
-def iou(a, b) -> float:
-    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = ix * iy
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
-
-
-def match(truth_boxes, det_boxes) -> list[tuple[int, int]]:
-    """Greedy one-to-one matching by IoU >= 0.5: (truth index, detection index) pairs."""
-    pairs = sorted(((iou(t, d), i, j) for i, t in enumerate(truth_boxes)
-                    for j, d in enumerate(det_boxes)), reverse=True)
-    used_t, used_d, out = set(), set(), []
-    for v, i, j in pairs:
-        if v < IOU:
-            break
-        if i not in used_t and j not in used_d:
-            used_t.add(i)
-            used_d.add(j)
-            out.append((i, j))
-    return out
 
 
 def conditions(row: dict, truth: dict, all_truths: list[dict]) -> list[str]:

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bench.detect import match
+from imprint.boxes import match
 from imprint.io import load_page
 from imprint.rectify import CANONICAL_RADIUS, rectify
 from imprint.segment import detect_imprints
