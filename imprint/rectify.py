@@ -86,7 +86,7 @@ def _border_points(ink: np.ndarray, off: np.ndarray, centre, axes, angle_ccw: fl
     return np.asarray(pts, np.float64)
 
 
-def _fit_ellipse(pts: np.ndarray, round_seal: bool):
+def _fit_ellipse(pts: np.ndarray):
     """Robust fit: least squares, then again without the points more than 2 px (or 2 %)
     off. Returns (centre, (a, b), angle_ccw) or None."""
     if len(pts) < 12:
@@ -224,7 +224,7 @@ def rectify(image: np.ndarray, detection: Detection, *, dpi: float | None = None
         fit = (centre, detection.axes, detection.angle)
     else:
         pts = _border_points(ink, off, centre, detection.axes, detection.angle)
-        fit = _fit_ellipse(pts, shape == "round")
+        fit = _fit_ellipse(pts)
         if fit is None:
             return None
         if shape == "round" and fit[1][1] / fit[1][0] < 0.6:
