@@ -185,11 +185,10 @@ def imprint_scene(st: Stamping, *, dpi: float, rng: np.random.Generator,
     x0, y0 = int(round(centre[0] - local / 2)), int(round(centre[1] - local / 2))
     layers, relief = _imprint_layers(st, dpi, (local, local), (centre[0] - x0, centre[1] - y0),
                                      rng)
-    seal_on_top = rng.random() < 0.7
-    if seal_on_top:
-        visible = _place(base, layers, relief, x0, y0)
-    else:  # stamped first, then the page printed or signed over it: same multiplicative light
-        visible = _place(base, layers, relief, x0, y0)
+    # Whether the seal went on before or after the text makes no difference to translucent
+    # inks (they multiply); the draw is kept so that every seed gives the images it always has.
+    rng.random()
+    visible = _place(base, layers, relief, x0, y0)
     image, capture = acquire(base, capture, dpi, rng, fill_frame=True)
     truth = _truths([st], [(centre, visible)], capture, dpi, (side, side))[0]
     return image, truth
