@@ -32,7 +32,7 @@ from imprint.errors import InvalidParameterError, OutputError
 from imprint.synth import names
 from imprint.synth.forgery import make_forgery
 from imprint.synth.medium import Capture, sample_capture
-from imprint.synth.registry import SealRecord, make_registry, random_spec
+from imprint.synth.registry import SealRecord, make_registry, pick, random_spec
 from imprint.synth.scene import Stamping, genuine_stamping, imprint_scene, page_scene
 from imprint.synth.stamping import sample_conditions
 
@@ -84,10 +84,7 @@ def item_rng(seed: int, stream: str, index: int) -> np.random.Generator:
 
 
 def _dpi(fixed: int, mix, rng: np.random.Generator) -> int:
-    if fixed:
-        return fixed
-    values, weights = zip(*mix, strict=True)
-    return int(rng.choice(values, p=np.array(weights) / sum(weights)))
+    return fixed or pick(rng, mix)
 
 
 def ensure_writable_dir(path: Path) -> None:

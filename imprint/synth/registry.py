@@ -60,16 +60,17 @@ def _face(spec: SealSpec, typeface: str, seal_seed: int) -> SealFace:
     return new_seal(design, rng)
 
 
-def _pick(rng: np.random.Generator, mix) -> str:
-    labels, weights = zip(*mix, strict=True)
-    return str(rng.choice(labels, p=np.array(weights) / sum(weights)))
+def pick(rng: np.random.Generator, mix):
+    """One value of ``mix``, a sequence of (value, weight) pairs, drawn by weight."""
+    values, weights = zip(*mix, strict=True)
+    return values[int(rng.choice(len(values), p=np.array(weights) / sum(weights)))]
 
 
 def random_spec(rng: np.random.Generator, kind: str | None = None, unit: str | None = None
                 ) -> SealSpec:
     """A seal spec of ``kind`` (random by :data:`KIND_MIX` if None) for ``unit``."""
-    kind = kind or _pick(rng, KIND_MIX)
-    ink = _pick(rng, INK_MIX)
+    kind = kind or pick(rng, KIND_MIX)
+    ink = pick(rng, INK_MIX)
     if kind == "round_official":
         business = str(rng.choice(BUSINESS_LINES)) if rng.random() < 0.5 else ""
         return SealSpec(kind, unit or names.unit_name(rng), business_line=business,
@@ -115,7 +116,7 @@ def make_registry(n_seals: int, rng: np.random.Generator, *, lookalike_rate: flo
             first = random_spec(rng, "round_official")
             first = SealSpec(**{**asdict(first), "business_line": str(rng.choice(BUSINESS_LINES)),
                                 "number": 1})
-            typeface, code = _pick(rng, TYPEFACE_MIX), names.credit_code(rng)
+            typeface, code = pick(rng, TYPEFACE_MIX), names.credit_code(rng)
             records.append(SealRecord(seal_id, first.unit_name, code, first, typeface,
                                       int(rng.integers(2**31))))
             records.append(SealRecord(f"{prefix}{i + 1:06d}", first.unit_name, code,
@@ -125,5 +126,5 @@ def make_registry(n_seals: int, rng: np.random.Generator, *, lookalike_rate: flo
         spec = random_spec(rng)
         unit = spec.unit_name
         records.append(SealRecord(seal_id, unit, names.credit_code(rng), spec,
-                                  _pick(rng, TYPEFACE_MIX), int(rng.integers(2**31))))
+                                  pick(rng, TYPEFACE_MIX), int(rng.integers(2**31))))
     return records
