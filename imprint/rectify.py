@@ -109,31 +109,31 @@ def _fit_ellipse(pts: np.ndarray):
     return (float(cx), float(cy)), (float(a), float(b)), float((-major) % 180)
 
 
+def _turn(degrees_ccw: float) -> np.ndarray:
+    """2 x 2 matrix turning image coordinates (y down) counter-clockwise as seen."""
+    r = math.radians(-degrees_ccw)
+    return np.array([[math.cos(r), -math.sin(r)], [math.sin(r), math.cos(r)]])
+
+
+def _canonical_half(shape: str) -> float:
+    """Canonical px of the border's major semi-axis (a square's half side)."""
+    return SQUARE_HALF_SIDE if shape == "square" else CANONICAL_RADIUS
+
+
 def _affine_to_page(centre, axes, angle_ccw: float, shape: str, rotation: float) -> np.ndarray:
-    """2 x 3 matrix mapping canonical px -> ROI px."""
+    """2 x 3 matrix mapping canonical px -> ROI px, for a seal turned counter-clockwise by
+    ``rotation`` on the page."""
     a, b = axes
-    th = math.radians(-angle_ccw)  # major axis direction in image coordinates
-    rot = np.array([[math.cos(th), -math.sin(th)], [math.sin(th), math.cos(th)]])
+    rot = _turn(angle_ccw)  # the major axis direction
     if shape == "round":
-        stretch = rot @ np.diag([a / CANONICAL_RADIUS, b / CANONICAL_RADIUS]) @ rot.T
-    elif shape == "oval":
-        stretch = rot * (a / CANONICAL_RADIUS)
+        m = rot @ np.diag([a / CANONICAL_RADIUS, b / CANONICAL_RADIUS]) @ rot.T @ _turn(rotation)
     else:
-        stretch = rot * (a / SQUARE_HALF_SIDE)
-    # the seal turned counter-clockwise by `rotation` on the page: its up points there
-    r = math.radians(-rotation)
-    turn = np.array([[math.cos(r), -math.sin(r)], [math.sin(r), math.cos(r)]])
-    m = stretch @ turn if shape == "round" else stretch @ _oval_turn(rotation, angle_ccw)
+        # ovals and squares: a similarity aligning the major axis (or a side); what is left is
+        # the turn from that axis to upright, a multiple of 180 (oval) or 90 (square) degrees
+        m = rot * (a / _canonical_half(shape)) @ _turn(rotation - angle_ccw)
     c = CANONICAL_SIZE / 2
     t = np.array(centre) - 0.5 - m @ np.array([c - 0.5, c - 0.5])
     return np.hstack([m, t[:, None]])
-
-
-def _oval_turn(rotation: float, angle_ccw: float) -> np.ndarray:
-    """Ovals and squares: the similarity already aligns the major axis (or a side); what is
-    left is the turn from that axis to upright, a multiple of 180 (oval) or 90 (square)."""
-    r = math.radians(-(rotation - angle_ccw))
-    return np.array([[math.cos(r), -math.sin(r)], [math.sin(r), math.cos(r)]])
 
 
 def _warp(img: np.ndarray, m: np.ndarray, border: float) -> np.ndarray:
@@ -251,11 +251,11 @@ def rectify(image: np.ndarray, detection: Detection, *, dpi: float | None = None
     page_centre = (c[0] + ox, c[1] + oy)
     size_mm = (2 * axes[0] / dpi * 25.4, 2 * axes[1] / dpi * 25.4) if dpi else None
     geometry = Geometry(centre=page_centre, axes=axes, rotation=float(rotation),
-                        scale=float(axes[0] / (CANONICAL_RADIUS if shape != "square"
-                                               else SQUARE_HALF_SIDE)),
-                        homography=hom, size_mm=size_mm)
-    return RectifiedImprint(canon_ink, occluded, geometry,
-                            _quality(canon_ink, occluded, _polar(canon_ink)), detection)
+                        scale=float(axes[0] / _canonical_half(shape)), homography=hom,
+                        size_mm=size_mm)
+    # the quality's radial measures do not depend on the turn: the unturned polar image serves
+    return RectifiedImprint(canon_ink, occluded, geometry, _quality(canon_ink, occluded, polar),
+                            detection)
 
 
 def _quality(ink: np.ndarray, occluded: np.ndarray, polar: np.ndarray) -> Quality:
