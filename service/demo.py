@@ -14,11 +14,9 @@ from collections import Counter
 from pathlib import Path
 
 from imprint.boxes import match
-from imprint.io import load_page
-from imprint.rectify import rectify
-from imprint.segment import detect_imprints
 from imprint.synth.contact import contact_sheet
 from imprint.synth.dataset import DatasetConfig, build_dataset, read_manifest
+from service.detect import detect_file
 
 DEMO_SEED = 2026
 DEMO_CONFIG = dict(n_seals=12, n_queries=2, n_pages=3, n_unregistered=4)
@@ -76,15 +74,10 @@ def _detect_pages(root: Path, manifest: list[dict]) -> tuple[int, int, int, floa
     found = total = n_det = 0
     times = []
     for row in (r for r in manifest if r["set"] == "page"):
-        (page,) = load_page(root / row["file"])
-        dpi = page.dpi[0] if page.dpi else None
-        t0 = time.perf_counter()
-        dets = detect_imprints(page.image, dpi=dpi)
-        for d in dets:
-            rectify(page.image, d, dpi=dpi)
-        times.append(1000 * (time.perf_counter() - t0))
+        report = detect_file(root / row["file"])
+        times += [p["ms"] for p in report["pages"]]
         truth = [t["box"] for t in row["imprints"]]
-        found += len(match(truth, [d.box for d in dets]))
+        found += len(match(truth, [imp["box"] for imp in report["imprints"]]))
         total += len(truth)
-        n_det += len(dets)
+        n_det += len(report["imprints"])
     return found, total, n_det, statistics.median(times) if times else 0.0
