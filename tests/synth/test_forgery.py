@@ -94,12 +94,19 @@ def test_star_angle_change_is_measured(design, delta):
     assert abs(measured - delta) <= 0.1
 
 
+def _one_glyph_changed(design, op: str, index: int, delta: float):
+    """Renders at 600 dpi of name glyph ``index`` before and after a one-glyph change, and
+    the seal centre (px)."""
+    forged = apply_recarve(design, {op: {"indices": [index], "values": [delta]}})
+    g_cov, c = _render(_glyph_only(design, index), dpi=600)
+    f_cov, _ = _render(_glyph_only(forged, index), dpi=600)
+    return g_cov, f_cov, c
+
+
 @pytest.mark.parametrize("delta", [3.0, -0.5, 1.0])
 def test_character_angle_change_is_measured(design, delta):
     index = 4
-    forged = apply_recarve(design, {"char_angle_deg": {"indices": [index], "values": [delta]}})
-    g_cov, c = _render(_glyph_only(design, index), dpi=600)
-    f_cov, _ = _render(_glyph_only(forged, index), dpi=600)
+    g_cov, f_cov, c = _one_glyph_changed(design, "char_angle_deg", index, delta)
     glyph = next(g for g in design.glyphs if g.role == "name" and g.index == index)
     px = 600 / MM_PER_INCH
     centre = (c[0] + glyph.centre[0] * px, c[1] + glyph.centre[1] * px)
@@ -109,10 +116,7 @@ def test_character_angle_change_is_measured(design, delta):
 
 @pytest.mark.parametrize("delta", [0.8, -0.2, 0.1])
 def test_character_radial_offset_is_measured(design, delta):
-    index = 2
-    forged = apply_recarve(design, {"char_radial_mm": {"indices": [index], "values": [delta]}})
-    g_cov, c = _render(_glyph_only(design, index), dpi=600)
-    f_cov, _ = _render(_glyph_only(forged, index), dpi=600)
+    g_cov, f_cov, c = _one_glyph_changed(design, "char_radial_mm", 2, delta)
     px = 600 / MM_PER_INCH
     rg = math.dist(centroid(g_cov), c) / px
     rf = math.dist(centroid(f_cov), c) / px
