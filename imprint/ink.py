@@ -61,13 +61,17 @@ class InkMasks:
     saturation: np.ndarray
 
 
-def ink_masks(normalised: np.ndarray) -> InkMasks:
-    """Seal-ink masks of a paper-normalised page (see :func:`normalise`)."""
+def ink_masks(normalised: np.ndarray, *, off_page: np.ndarray | None = None) -> InkMasks:
+    """Seal-ink masks of a paper-normalised page (see :func:`normalise`); ``off_page``
+    ``(H, W) bool`` marks what is not paper (the table round a photographed page), where
+    nothing counts as ink."""
     hsv = cv2.cvtColor((normalised * 255).astype(np.uint8), cv2.COLOR_RGB2HSV)
     hue = hsv[..., 0]
     sat = hsv[..., 1].astype(np.float32) / 255.0
     val = hsv[..., 2].astype(np.float32) / 255.0
     inked = (sat >= MIN_SATURATION) & (val >= MIN_INK_VALUE)
+    if off_page is not None:
+        inked &= ~off_page
     by_colour = {}
     for name, ranges in INK_HUES.items():
         m = np.zeros(hue.shape, bool)
@@ -76,7 +80,32 @@ def ink_masks(normalised: np.ndarray) -> InkMasks:
         by_colour[name] = inked & m
     any_ink = by_colour["red"] | by_colour["violet"] | by_colour["blue"]
     dark = normalised.min(axis=2) < 0.6
+    if off_page is not None:
+        dark &= ~off_page
     return InkMasks(any_ink, by_colour, dark, sat)
+
+
+def off_page(image: np.ndarray, join_px: int) -> np.ndarray | None:
+    """What surrounds a photographed sheet: large dark regions reaching the image's edge,
+    widened by ``join_px`` to take in the coloured fringe that dividing by the paper leaves
+    along the sheet's edge. None when the sheet fills the image (scans)."""
+    grey = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
+    h, w = grey.shape
+    # wide enough that strokes (a border touching a tight crop) wash out to paper
+    blur = cv2.GaussianBlur(grey, (0, 0), max(3.0, max(h, w) / 80))
+    paper = float(np.percentile(blur, 90))
+    dark = (blur < 0.6 * paper).astype(np.uint8)
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(dark, connectivity=4)
+    keep = np.zeros(n, bool)
+    for i in range(1, n):
+        x, y, bw, bh, area = stats[i]
+        touches = x == 0 or y == 0 or x + bw == w or y + bh == h
+        keep[i] = touches and area > 0.02 * h * w
+    if not keep.any():
+        return None
+    k = 2 * join_px + 1
+    return cv2.dilate(keep[labels].astype(np.uint8),
+                      cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))) > 0
 
 
 @dataclass(frozen=True)

@@ -12,18 +12,21 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 
 import cv2
 import numpy as np
 
-from imprint.ink import InkMasks, ink_masks, normalise
+from imprint.ink import InkMasks, ink_masks, normalise, off_page
 from imprint.types import Detection
 
 WORK_LONG_SIDE = 1000  # px: pages are searched at about this size (A4 at ~85 dpi)
 SEAL_DIAMETER_MM = (12.0, 75.0)  # smallest name seal to largest government seal
 MIN_SEAL_FRACTION = 0.025  # without a dpi: a seal spans at least this much of the long side
 JOIN_MM = 2.2  # gaps an imprint's strokes leave between them (character to border)
+MIN_SEAL_PX = 20  # working px: anything smaller is a speck, whatever the scale
 MIN_RING_SUPPORT = 0.45  # fraction of the visible border that must carry ink
+MIN_INK_SHARE = 0.2  # a blob with this much of each of two inks holds two imprints
 MONOCHROME_FRACTION = 0.0005  # fewer seal-coloured pixels than this: a grey page
 
 
@@ -60,7 +63,7 @@ def detect_imprints(image: np.ndarray, *, dpi: float | None = None, page: int = 
     small = np.ascontiguousarray(image[n // 2::n, n // 2::n]) if n > 1 else image
     px_per_mm = (dpi or _estimate_dpi((h, w))) / 25.4 * f
     norm = normalise(small)
-    masks = ink_masks(norm)
+    masks = ink_masks(norm, off_page=off_page(small, round(JOIN_MM * px_per_mm)))
     if masks.any.mean() >= MONOCHROME_FRACTION:
         candidates = _colour_candidates(masks, px_per_mm, dpi is not None)
         colour_of = _colour_vote(masks)
@@ -215,42 +218,55 @@ def _plausible(c: _Candidate, px_per_mm: float, size_known: bool, page_shape) ->
     d_mm = 2 * c.axes[0] / px_per_mm
     if size_known and not (lo * 0.8 <= d_mm <= hi * 1.15):
         return False
-    if not size_known and 2 * c.axes[0] < MIN_SEAL_FRACTION * max(page_shape):
+    if 2 * c.axes[0] < MIN_SEAL_PX or (
+            not size_known and 2 * c.axes[0] < MIN_SEAL_FRACTION * max(page_shape)):
         return False
     if c.axes[1] / max(c.axes[0], 1e-6) < 0.5:
         return False
     return c.support >= MIN_RING_SUPPORT
 
 
-def _hough_circles(ink: np.ndarray, blob: np.ndarray, px_per_mm: float) -> list[_Candidate]:
-    """Circles on one blob's ink (overlapping round imprints)."""
+def _blob_circles(ink: np.ndarray, blob: np.ndarray, px_per_mm: float) -> list[_Candidate]:
+    """Verified round borders on one blob's ink (overlapping round imprints): ring filters
+    on a half-size copy of the blob, each peak verified on the working copy."""
     ys, xs = np.nonzero(blob)
-    x0, x1, y0, y1 = xs.min(), xs.max() + 1, ys.min(), ys.max() + 1
-    roi = (ink[y0:y1, x0:x1] & (blob[y0:y1, x0:x1] > 0)).astype(np.uint8) * 255
-    roi = cv2.GaussianBlur(roi, (0, 0), max(1.0, 0.5 * px_per_mm))
-    extent = max(x1 - x0, y1 - y0)
-    r_lo = int(max(SEAL_DIAMETER_MM[0] / 2 * px_per_mm * 0.8, 0.2 * extent))
-    r_hi = int(min(SEAL_DIAMETER_MM[1] / 2 * px_per_mm, 0.55 * extent) * 1.05)
-    circles = cv2.HoughCircles(roi, cv2.HOUGH_GRADIENT, dp=1.5, minDist=max(4, r_lo // 2),
-                               param1=60, param2=18, minRadius=max(3, r_lo),
-                               maxRadius=max(r_lo + 2, r_hi))
+    h, w = ink.shape
+    extent = max(xs.max() - xs.min(), ys.max() - ys.min()) + 1
+    # radii from the blob's own size (a seal of an overlapping group spans most of it), so
+    # that close-up crops without a dpi are searched at their own scale
+    n = max(1, math.ceil(math.log(3.0) / math.log(RING_STEP)))
+    radii = tuple(round(0.1 * extent * RING_STEP ** i, 2) for i in range(n + 1))
+    band = max(1.0, 0.8 * px_per_mm / 2, 0.012 * extent)
+    pad = int(radii[-1] * 0.6) + 2
+    x0, y0 = max(int(xs.min()) - pad, 0), max(int(ys.min()) - pad, 0)
+    x1, y1 = min(int(xs.max()) + 1 + pad, w), min(int(ys.max()) + 1 + pad, h)
+    patch = (ink[y0:y1, x0:x1] & (blob[y0:y1, x0:x1] > 0)).astype(np.float32)
+    half = cv2.resize(patch, ((x1 - x0) // 2 or 1, (y1 - y0) // 2 or 1),
+                      interpolation=cv2.INTER_AREA)
+    line = max(1.0, 1.2 * px_per_mm, 0.02 * extent)
+    touches_edge = xs.min() <= 2 or ys.min() <= 2 or xs.max() >= w - 3 or ys.max() >= h - 3
     found = []
-    if circles is None:
-        return found
-    line = max(1.0, 1.2 * px_per_mm)
-    for cx, cy, r in circles[0][:40]:
-        if 2 * r < 0.4 * extent:  # a seal of an overlapping pair spans most of the blob
-            continue
-        c = (float(cx + x0), float(cy + y0))
-        support, visible = _ring_support(ink, c, (float(r), float(r)), 0.0, line)
-        outside, _ = _ring_support(ink, c, (float(r) + 3 * line, float(r) + 3 * line), 0.0,
-                                   line)
-        if support < 0.75 or support - outside < 0.3:
-            continue
-        box = (max(c[0] - r, 0), max(c[1] - r, 0), min(c[0] + r, ink.shape[1]),
-               min(c[1] + r, ink.shape[0]))
-        found.append(_Candidate(c, (float(r), float(r)), 0.0, "round", box, support, visible))
+    for x, y, r in _ring_peaks(half, radii, band, (x0 / 2, y0 / 2), (h / 2, w / 2), 20):
+        cand = _verify_ring(ink, (2 * x, 2 * y), 2 * r, line)
+        # a border running off the page needs ink that reaches the page's edge
+        if cand is not None and (cand.visible > 0.98 or touches_edge):
+            found.append(cand)
     return _suppress(found)
+
+
+def _outline_on_circles(blob: np.ndarray, circles: list[_Candidate], tol: float) -> bool:
+    """Whether the blob's outline runs along the circles' borders (overlapping imprints), not
+    across the inside of some other shape (two circles inside an oval touch it only at its
+    ends)."""
+    contours, _ = cv2.findContours(blob, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+    pts = np.concatenate(contours)[:, 0, :].astype(np.float32)[::3]
+    h, w = blob.shape
+    pts = pts[(pts[:, 0] > 2) & (pts[:, 0] < w - 3) & (pts[:, 1] > 2) & (pts[:, 1] < h - 3)]
+    if len(pts) == 0:
+        return False
+    d = np.min([np.abs(np.hypot(pts[:, 0] - c.centre[0], pts[:, 1] - c.centre[1]) - c.axes[0])
+                for c in circles], axis=0)
+    return float((d <= tol).mean()) >= 0.85
 
 
 def _suppress(cands: list[_Candidate]) -> list[_Candidate]:
@@ -266,25 +282,50 @@ def _colour_candidates(masks: InkMasks, px_per_mm: float, size_known: bool
                        ) -> list[_Candidate]:
     ink = masks.any
     join = round(JOIN_MM * px_per_mm)
+    min_d = max(MIN_SEAL_PX, SEAL_DIAMETER_MM[0] * px_per_mm if size_known else (
+        MIN_SEAL_FRACTION * max(ink.shape)))
+    warm = masks.by_colour["red"]
     out = []
-    min_d = SEAL_DIAMETER_MM[0] * px_per_mm if size_known else (
-        MIN_SEAL_FRACTION * max(ink.shape))
     for blob, (bw, bh) in _blobs(ink, join, min_side=0.4 * min_d):
         if max(bw, bh) < 0.7 * min_d:
             continue
-        single = _fit_blob(blob, ink, px_per_mm)
-        fits = single is not None and _plausible(single, px_per_mm, size_known, ink.shape)
-        # a blob one border explains badly may be several overlapping imprints
-        if fits and single.support >= 0.75:
-            out.append(single)
-            continue
-        circles = _hough_circles(ink, blob, px_per_mm)
-        circles = [c for c in circles if _plausible(c, px_per_mm, size_known, ink.shape)]
-        if len(circles) >= 2 or (circles and not fits):
-            out.extend(circles)
-        elif fits:
-            out.append(single)
-    return _suppress(out)
+        # a red and a blue imprint stamped over each other: two blobs, one per ink
+        n_ink = max(int((ink & (blob > 0)).sum()), 1)
+        warm_share = int((warm & (blob > 0)).sum()) / n_ink
+        if MIN_INK_SHARE <= warm_share <= 1 - MIN_INK_SHARE:
+            for part in (warm, ink & ~warm):
+                sub = part & (blob > 0)
+                for b2, (w2, h2) in _blobs(sub, join, min_side=0.4 * min_d):
+                    if max(w2, h2) >= 0.7 * min_d:
+                        out.extend(_explain_blob(b2, sub, px_per_mm, size_known))
+        else:
+            out.extend(_explain_blob(blob, ink, px_per_mm, size_known))
+    return _outermost(_suppress(out))
+
+
+def _explain_blob(blob: np.ndarray, ink: np.ndarray, px_per_mm: float, size_known: bool
+                  ) -> list[_Candidate]:
+    """One border for the blob, or the circles of several overlapping round imprints."""
+    single = _fit_blob(blob, ink, px_per_mm)
+    fits = single is not None and _plausible(single, px_per_mm, size_known, ink.shape)
+    if fits and single.shape == "square" and single.support >= 0.75:
+        return [single]
+    # the union of two overlapping round imprints also looks like one round or oval border;
+    # two strong circles on its ink say otherwise
+    circles = _blob_circles(ink, blob, px_per_mm)
+    circles = [c for c in circles if _plausible(c, px_per_mm, size_known, ink.shape)]
+    # a circle inside another is the star, the text line or an inner ring of one imprint
+    circles = [c for c in circles if not any(
+        k is not c and k.axes[0] >= c.axes[0]
+        and math.dist(c.centre, k.centre) + c.axes[0] <= 1.08 * k.axes[0] for k in circles)]
+    # several circles explain the blob only if each fits its ink better than the one border
+    # (an oval seal also holds two circles, each touching one end)
+    if len(circles) >= 2 and (not fits or min(c.support for c in circles) > single.support) \
+            and _outline_on_circles(blob, circles, max(2.0, 2.4 * px_per_mm)):
+        return circles
+    if circles and not fits:
+        return circles[:1]
+    return [single] if fits else []
 
 
 def _colour_vote(masks: InkMasks):
@@ -297,27 +338,149 @@ def _colour_vote(masks: InkMasks):
 
 # --- grey pages ------------------------------------------------------------------------------
 
+RING_STEP = 1.07  # ratio between neighbouring radii of the ring filter bank
+RING_SCORE = 0.25  # ring coverage minus the coverage just outside it, to be a candidate
+GREY_RING_COVERAGE = 0.5  # verified: fraction of the visible border that is dark
+GREY_RING_CONTRAST = 0.3  # ... minus the mean of the bands just outside it
+# smaller rings on a grey page are chance circles through text as often as not (measured on
+# generated photocopies and faxes); round official seals are 38 mm and more, and small
+# personal seals are mostly square
+GREY_RING_MIN_MM = 26.0
+GREY_MIN_CONTENT = 0.06  # share of the inside that is dark (characters, star)
+
+
+@lru_cache(maxsize=32)
+def _ring_bank(shape: tuple[int, int], radii: tuple[float, ...], band: float
+               ) -> list[np.ndarray]:
+    """Spectra (OpenCV packed, float32) of zero-mean ring filters: +1/area on the border band
+    just inside radius r, -1/area on a band outside it. Text and paper noise cover both
+    alike and cancel; a seal's border covers only the first."""
+    h, w = shape
+    yy, xx = np.mgrid[:h, :w].astype(np.float32)
+    # distances on the torus the FFT wraps round
+    dist = np.hypot(np.minimum(yy, h - yy), np.minimum(xx, w - xx))
+    bank = []
+    for r in radii:
+        # wide enough that a border between two radii of the bank falls in one of them
+        inner = min(r - 1.6 * band, r / RING_STEP - band)
+        ring = ((dist >= inner) & (dist <= r)).astype(np.float32)
+        out = ((dist >= r + band) & (dist <= r + 3 * band)).astype(np.float32)
+        k = ring / max(ring.sum(), 1) - out / max(out.sum(), 1)
+        bank.append(cv2.dft(k))
+    return bank
+
+
+def _visible_fraction(shape: tuple[int, int], r: float, origin, page) -> np.ndarray:
+    """Fraction of a circle of radius ``r`` centred at each pixel of an image of ``shape``
+    placed at ``origin`` (x, y) on a page of ``page`` (h, w) px that lies on the page (edges
+    treated independently: exact away from the corners)."""
+    def cut(d):  # fraction of the circle beyond an edge at distance d from the centre
+        return np.arccos(np.clip(d / r, -1, 1)) / np.pi
+    x = np.arange(shape[1], dtype=np.float32) + 0.5 + origin[0]
+    y = np.arange(shape[0], dtype=np.float32) + 0.5 + origin[1]
+    fx = cut(x) + cut(page[1] - x)
+    fy = cut(y) + cut(page[0] - y)
+    return np.clip(1 - fx[None, :] - fy[:, None], 0, 1)
+
+
+def _ring_radii(px_per_mm: float, min_mm: float) -> tuple[tuple[float, ...], float]:
+    """The ring filters' radii (px) for seals from ``min_mm`` across, and their band width."""
+    r_lo = min_mm / 2 * px_per_mm * 0.9
+    r_hi = SEAL_DIAMETER_MM[1] / 2 * px_per_mm * 1.05
+    n = max(1, math.ceil(math.log(r_hi / r_lo) / math.log(RING_STEP)))
+    return tuple(round(r_lo * RING_STEP ** i, 2) for i in range(n + 1)), max(1.0, 0.8 * px_per_mm)
+
+
+def _ring_peaks(img: np.ndarray, radii: tuple[float, ...], band: float, origin, page,
+                max_peaks: int) -> list[tuple[float, float, float]]:
+    """Centres and radii (page px, for an image placed at ``origin`` on the page) where the
+    ring filter bank answers most, strongest first. Parts of a ring beyond the page's edge
+    are not held against it (cross-page halves)."""
+    h, w = img.shape
+    reach = int(radii[-1] + 3 * band) + 1  # zeros beyond the image: no wrap-round
+    size = (cv2.getOptimalDFTSize(h + reach), cv2.getOptimalDFTSize(w + reach))
+    padded = np.zeros(size, np.float32)
+    padded[:h, :w] = img
+    spectrum = cv2.dft(padded)
+    resp = np.empty((len(radii), h, w), np.float32)
+    near_edge = (origin[0] < radii[-1] or origin[1] < radii[-1]
+                 or origin[0] + w > page[1] - radii[-1] or origin[1] + h > page[0] - radii[-1])
+    for i, (r, k) in enumerate(zip(radii, _ring_bank(size, radii, band), strict=True)):
+        out = cv2.idft(cv2.mulSpectrums(spectrum, k, 0), flags=cv2.DFT_SCALE | cv2.DFT_REAL_OUTPUT)
+        resp[i] = out[:h, :w]
+        if near_edge:
+            vis = _visible_fraction((h, w), r, origin, page)
+            resp[i] = np.where(vis >= 0.3, resp[i] / np.maximum(vis, 0.3), -1)
+    best_i = resp.argmax(axis=0)
+    best = np.take_along_axis(resp, best_i[None], 0)[0]
+    peaks = (best >= RING_SCORE) & (best == cv2.dilate(best, np.ones((5, 5), np.uint8)))
+    ys, xs = np.nonzero(peaks)
+    order = np.argsort(-best[ys, xs])[:max_peaks]
+    return [(float(xs[i] + 0.5 + origin[0]), float(ys[i] + 0.5 + origin[1]),
+             float(radii[best_i[ys[i], xs[i]]])) for i in order]
+
+
 def _grey_candidates(norm: np.ndarray, masks: InkMasks, px_per_mm: float) -> list[_Candidate]:
-    """Round imprints on a page without colour: clear rings of dark ink."""
+    """Round imprints on a page without colour: rings of dark ink, found by a bank of ring
+    filters on a half-size copy, then verified on the working copy."""
     dark = masks.dark.astype(np.uint8)
-    grey = cv2.GaussianBlur((1 - norm.min(axis=2)), (0, 0), max(1.0, 0.4 * px_per_mm))
-    img = np.clip(grey * 255, 0, 255).astype(np.uint8)
-    r_lo = int(SEAL_DIAMETER_MM[0] / 2 * px_per_mm * 0.8)
-    r_hi = int(SEAL_DIAMETER_MM[1] / 2 * px_per_mm * 1.05)
-    circles = cv2.HoughCircles(img, cv2.HOUGH_GRADIENT, dp=2, minDist=max(4, r_lo),
-                               param1=80, param2=40, minRadius=max(3, r_lo), maxRadius=r_hi)
-    if circles is None:
-        return []
+    h, w = dark.shape
+    half = cv2.resize(dark.astype(np.float32), (max(1, w // 2), max(1, h // 2)),
+                      interpolation=cv2.INTER_AREA)
+    radii, band = _ring_radii(px_per_mm / 2, GREY_RING_MIN_MM)
     line = max(1.0, 1.2 * px_per_mm)
     found = []
-    for cx, cy, r in circles[0][:30]:
-        c = (float(cx), float(cy))
-        support, visible = _ring_support(dark, c, (float(r), float(r)), 0.0, line)
-        outside, _ = _ring_support(dark, c, (float(r) + 4 * line, float(r) + 4 * line), 0.0, line)
-        inside, _ = _ring_support(dark, c, (float(r) - 4 * line, float(r) - 4 * line), 0.0, line)
-        if support < 0.8 or support - max(outside, inside) < 0.3 or visible < 0.3:
-            continue
-        h, w = dark.shape
-        box = (max(c[0] - r, 0), max(c[1] - r, 0), min(c[0] + r, w), min(c[1] + r, h))
-        found.append(_Candidate(c, (float(r), float(r)), 0.0, "round", box, support, visible))
-    return _suppress(found)
+    for x, y, r in _ring_peaks(half, radii, band, (0, 0), half.shape, 60):
+        cand = _verify_ring(dark, (2 * x, 2 * y), 2 * r, line)
+        if cand is not None:
+            found.append(cand)
+    return _outermost(_suppress(found))
+
+
+def _outermost(cands: list[_Candidate]) -> list[_Candidate]:
+    """Drop rings well inside a larger one: the star or an inner ring of the same seal
+    (overlapping seals are of like size and off-centre)."""
+    return [c for c in cands if not any(
+        k.axes[0] > 1.3 * c.axes[0] and math.dist(c.centre, k.centre) < k.axes[0]
+        for k in cands)]
+
+
+def _interior_density(mask: np.ndarray, c, r: float) -> float:
+    """Share of dark pixels inside 0.75 r: a seal carries characters and a star there, a
+    signature's loop or a drawn circle next to nothing."""
+    rho = np.linspace(0.1, 0.75, 12)[:, None] * r
+    t = np.linspace(0, 2 * np.pi, 72, endpoint=False)[None, :]
+    x = np.floor(c[0] + rho * np.cos(t)).astype(int)
+    y = np.floor(c[1] + rho * np.sin(t)).astype(int)
+    h, w = mask.shape
+    ok = (x >= 0) & (x < w) & (y >= 0) & (y < h)
+    return float(mask[y[ok], x[ok]].mean()) if ok.any() else 0.0
+
+
+def _verify_ring(dark: np.ndarray, c0, r0: float, line: float) -> _Candidate | None:
+    """Refine a ring candidate on the working copy (centre +-2 px, radius +-4 %) and keep it
+    when its border is dark all round and clearly darker than just outside it."""
+    def score(c, r):
+        return (*_ring_support(dark, c, (r, r), 0.0, line), c, r)
+    # radius first, then the centre at that radius
+    best = max((score(c0, r0 * f) for f in (0.96, 0.98, 1.0, 1.02, 1.04)), key=lambda b: b[0])
+    r = best[3]
+    best = max((score((c0[0] + dx, c0[1] + dy), r) for dx in (-2, 0, 2) for dy in (-2, 0, 2)),
+               key=lambda b: b[0])
+    support, visible, c, r = best
+    if support < GREY_RING_COVERAGE or visible < 0.3:
+        return None
+    # text round the seal darkens the bands outside it by its own density, about alike
+    outside = float(np.mean([_ring_support(dark, c, (r + k * line, r + k * line), 0.0, line)[0]
+                             for k in (2.0, 3.5, 5.0)]))
+    if support - outside < GREY_RING_CONTRAST:
+        return None
+    # a filled shape (the star, a blot) is dark inside its outline too; a seal's border has
+    # the gap before the characters and the characters' own gaps
+    inside = min(_ring_support(dark, c, (r - k * line, r - k * line), 0.0, line)[0]
+                 for k in (2.5, 4.0))
+    if inside > 0.9 or _interior_density(dark, c, r) < GREY_MIN_CONTENT:
+        return None
+    h, w = dark.shape
+    box = (max(c[0] - r, 0), max(c[1] - r, 0), min(c[0] + r, w), min(c[1] + r, h))
+    return _Candidate(c, (float(r), float(r)), 0.0, "round", box, support, visible)
