@@ -1,0 +1,79 @@
+"""A classical, rotation-invariant descriptor of a rectified imprint (the learned embedding's
+baseline), and an aligned correlation of two imprints for re-ranking candidates.
+
+The canonical ink map is resampled in polar coordinates about the seal's centre. Turning the
+seal shifts every ring of the polar image along the angle axis, which changes the phase of its
+Fourier series but not the magnitudes: the magnitudes of the first harmonics of each radial
+band, plus the band's mean ink, describe the imprint whatever orientation rectification chose.
+Occluded pixels (under black text or signatures) are filled with the band's mean so that they
+neither add nor remove ink.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from imprint.rectify import CANONICAL_RADIUS, CANONICAL_SIZE
+from imprint.types import RectifiedImprint
+
+MODEL_ID = "classical-polar-fourier-v1"
+N_ANGLES = 256
+N_BANDS = 16  # radial bands from the centre to just outside the border
+N_HARMONICS = 48  # per band: enough to resolve a ring of characters' strokes
+DIMENSION = N_BANDS * N_HARMONICS
+
+
+def polar(ink: np.ndarray, occlusion: np.ndarray | None = None, *, n_angles: int = N_ANGLES,
+          n_radii: int = 4 * N_BANDS) -> np.ndarray:
+    """``(n_radii, n_angles) float32`` polar resampling of a canonical ink map, out to 1.04 x
+    the border radius; occluded samples replaced by their ring's mean."""
+    centre = (CANONICAL_SIZE / 2, CANONICAL_SIZE / 2)
+    max_r = CANONICAL_RADIUS * 1.04
+    # warpPolar puts angle on rows and radius on columns
+    p = cv2.warpPolar(ink.astype(np.float32), (n_radii, n_angles), centre, max_r,
+                      cv2.INTER_AREA + cv2.WARP_POLAR_LINEAR).T
+    if occlusion is not None and occlusion.any():
+        occ = cv2.warpPolar(occlusion.astype(np.float32), (n_radii, n_angles), centre, max_r,
+                            cv2.INTER_LINEAR + cv2.WARP_POLAR_LINEAR).T > 0.5
+        known = np.where(occ, 0.0, p)
+        counts = np.maximum((~occ).sum(axis=1, keepdims=True), 1)
+        ring_mean = known.sum(axis=1, keepdims=True) / counts
+        p = np.where(occ, ring_mean, p)
+    return np.ascontiguousarray(p, dtype=np.float32)
+
+
+def describe(imprint: RectifiedImprint | np.ndarray, occlusion: np.ndarray | None = None
+             ) -> np.ndarray:
+    """``(DIMENSION,) float32``, unit length: the imprint's rotation-invariant descriptor."""
+    if isinstance(imprint, RectifiedImprint):
+        ink, occlusion = imprint.ink, imprint.occlusion
+    else:
+        ink = imprint
+    p = polar(ink, occlusion)
+    bands = p.reshape(N_BANDS, -1, p.shape[1]).mean(axis=1)  # (bands, angles)
+    # the bands' means (border, ink amount) are alike on every seal: harmonics 1.. only
+    spectrum = np.abs(np.fft.rfft(bands, axis=1))[:, 1:N_HARMONICS + 1] / p.shape[1]
+    # the square root evens out the weight of the low harmonics against the fine ones
+    v = np.sqrt(spectrum).ravel().astype(np.float32)
+    return v / max(float(np.linalg.norm(v)), 1e-9)
+
+
+def aligned_correlation(query: RectifiedImprint | np.ndarray,
+                        master: RectifiedImprint | np.ndarray) -> tuple[float, float]:
+    """(normalised correlation in [-1, 1], query turn in degrees counter-clockwise that best
+    aligns it with the master): circular cross-correlation of the two polar images over every
+    turn, occluded query samples left out."""
+    qi, qo = (query.ink, query.occlusion) if isinstance(query, RectifiedImprint) else (query, None)
+    mi = master.ink if isinstance(master, RectifiedImprint) else master
+    q = polar(qi, qo, n_radii=128, n_angles=720)
+    m = polar(mi, None, n_radii=128, n_angles=720)
+    q = q - q.mean()
+    m = m - m.mean()
+    # rows are radii: correlate along the angle axis and sum over radii
+    corr = np.fft.irfft(np.fft.rfft(q, axis=1) * np.conj(np.fft.rfft(m, axis=1)), axis=1,
+                        n=q.shape[1]).sum(axis=0)
+    denom = float(np.linalg.norm(q) * np.linalg.norm(m)) or 1.0
+    k = int(np.argmax(corr))
+    shift_deg = 360.0 * k / q.shape[1]
+    return float(corr[k] / denom), (shift_deg + 180.0) % 360.0 - 180.0
