@@ -12,9 +12,9 @@ import platform
 import sys
 from pathlib import Path
 
-from bench import detect, synth
+from bench import detect, synth, vectors
 
-SECTIONS = {"synth": synth.run, "detect": detect.run}
+SECTIONS = {"synth": synth.run, "detect": detect.run, "vectors": vectors.run}
 OUT = Path(__file__).resolve().parent / "out"
 
 
