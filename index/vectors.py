@@ -105,8 +105,8 @@ class DuplicateIdError(VectorIndexError, InvalidParameterError):
     code = "duplicate_id"
 
 
-class UnknownIdError(VectorIndexError, InvalidParameterError):
-    """An id that is not in the index."""
+class UnknownIdError(VectorIndexError, LookupError):
+    """An id that is not in the index (a lookup miss, like the registry's UnknownRecordError)."""
 
     code = "unknown_id"
 

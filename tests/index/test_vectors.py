@@ -149,6 +149,7 @@ def test_errors_are_typed_with_codes():
     assert all(issubclass(c, ImprintError) for c in classes)
     assert len({c.code for c in classes}) == len(classes)
     assert issubclass(DuplicateIdError, InvalidParameterError)
+    assert issubclass(UnknownIdError, LookupError)
 
 
 # -- training and approximate factories ----------------------------------------------------
