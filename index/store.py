@@ -29,7 +29,6 @@ import hashlib
 import io
 import os
 import re
-import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
@@ -62,6 +61,7 @@ from sqlalchemy.orm import (
     sessionmaker,
 )
 
+from imprint.atomic import write_bytes
 from imprint.errors import InvalidParameterError, OutputError, UnreadableInputError
 from imprint.io import IMAGE_FORMATS, LoadLimits
 from index.errors import (
@@ -574,28 +574,11 @@ class RegistryStore:
         with contextlib.suppress(OSError):  # already stored (and intact): nothing to write
             if hashlib.sha256(final.read_bytes()).hexdigest() == sha:
                 return rel
-        tmp = None
         try:
             final.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=final.parent, prefix=".tmp-", suffix=".png")
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, final)
-            tmp = None
-            with contextlib.suppress(OSError):  # the rename itself durable; not on every OS
-                dir_fd = os.open(final.parent, os.O_RDONLY)
-                try:
-                    os.fsync(dir_fd)
-                finally:
-                    os.close(dir_fd)
+            write_bytes(final, data)
         except OSError as exc:
             raise OutputError(f"{final}: cannot store the master ({exc})") from exc
-        finally:
-            if tmp is not None:
-                with contextlib.suppress(OSError):
-                    os.unlink(tmp)
         return rel
 
     def _master_info(self, r: MasterRow) -> MasterInfo:

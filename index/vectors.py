@@ -24,7 +24,6 @@ import hashlib
 import json
 import os
 import re
-import tempfile
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -34,6 +33,7 @@ from typing import Any, BinaryIO
 import faiss
 import numpy as np
 
+from imprint.atomic import fsync_dir, write_temp
 from imprint.errors import ImprintError, InvalidParameterError, OutputError
 
 __all__ = [
@@ -378,7 +378,8 @@ class VectorIndex:
         with self._lock:
             try:
                 digest = hashlib.sha256()
-                tmp_index = _write_temp(path, lambda f: self._serialise(f, digest))
+                # mkstemp's 0600 would hide the index from a reader
+                tmp_index = write_temp(path, lambda f: self._serialise(f, digest), mode=0o644)
                 meta = {
                     "format": _FORMAT_NAME,
                     "format_version": FORMAT_VERSION,
@@ -393,12 +394,12 @@ class VectorIndex:
                     "faiss_version": faiss.__version__,
                 }
                 body = (json.dumps(meta, indent=2) + "\n").encode()
-                tmp_meta = _write_temp(meta_path, lambda f: f.write(body))
+                tmp_meta = write_temp(meta_path, lambda f: f.write(body), mode=0o644)
                 os.replace(tmp_index, path)
                 tmp_index = None
                 os.replace(tmp_meta, meta_path)
                 tmp_meta = None
-                _fsync_dir(path.parent)
+                fsync_dir(path.parent)
             except OSError as e:
                 raise OutputError(f"cannot save the vector index to {path}: {e}") from e
             finally:
@@ -692,36 +693,6 @@ def _parse_sidecar(raw: bytes, meta_path: Path) -> dict[str, Any]:
         raise IndexCorruptError(f"{meta_path}: missing or invalid fields {wrong}; rebuild the "
                                 f"index")
     return meta
-
-
-def _write_temp(target: Path, write: Callable[[BinaryIO], object]) -> Path:
-    """A complete, fsynced temp file beside ``target`` (same file system, so replace is atomic)."""
-    fd, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    tmp = Path(name)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            os.fchmod(f.fileno(), 0o644)  # mkstemp's 0600 would hide the index from a reader
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return tmp
-
-
-def _fsync_dir(directory: Path) -> None:
-    """Make the renames durable; some platforms cannot open a directory, which is fine there."""
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 _FAISS_WHERE = re.compile(r"^Error in .*? at \S+:\d+: ", re.S)

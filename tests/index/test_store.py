@@ -128,7 +128,7 @@ def test_master_write_is_atomic_and_leaves_no_temp_files(store, seal):
     (blocked / "x").mkdir(parents=True)  # a directory in the way: the final rename fails
     with pytest.raises(OutputError):
         store.add_master(seal.seal_id, png)
-    assert not list((store.home / "masters").rglob(".tmp-*"))
+    assert not list((store.home / "masters").rglob(".*.tmp"))
     assert len(store.masters_of(seal.seal_id)) == 1
 
 
