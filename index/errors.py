@@ -1,22 +1,30 @@
-"""Errors of the seal registry, under :class:`imprint.errors.ImprintError`.
+"""Errors of the seal registry and its vector index, under :class:`imprint.errors.ImprintError`.
 
 ::
 
     ImprintError
-    └── RegistryError               base of every registry error
-        ├── UnknownRecordError      no such unit, seal, chip or master (a lookup miss)
-        │   ├── UnknownUnitError
-        │   ├── UnknownSealError
-        │   └── UnknownMasterError
-        ├── DuplicateRecordError    the record (or its unique key) is already filed
-        │   ├── DuplicateUnitError  same unified social credit code
-        │   └── DuplicateSealError  same seal_id or chip serial
-        ├── InvalidEventError       a life event that cannot follow the seal's status
-        │                           (also an InvalidParameterError)
-        └── RegistryIntegrityError  an append-only record was to be altered, a stored master
-                                    no longer matches its hash, or the database refused a write
+    ├── RegistryError               base of every registry error
+    │   ├── UnknownRecordError      no such unit, seal, chip or master (a lookup miss)
+    │   │   ├── UnknownUnitError
+    │   │   ├── UnknownSealError
+    │   │   └── UnknownMasterError
+    │   ├── DuplicateRecordError    the record (or its unique key) is already filed
+    │   │   ├── DuplicateUnitError  same unified social credit code
+    │   │   └── DuplicateSealError  same seal_id or chip serial
+    │   ├── InvalidEventError       a life event that cannot follow the seal's status
+    │   │                           (also an InvalidParameterError)
+    │   └── RegistryIntegrityError  an append-only record was to be altered, a stored master
+    │                               no longer matches its hash, or the database refused a write
+    └── VectorIndexError            base of every error of the FAISS index (index.vectors)
+        ├── IndexStateError         untrained, retrained, or a kind that cannot remove
+        ├── IndexMismatchError      saved by another embedding model, dimension or format
+        ├── IndexCorruptError       sidecar missing or invalid, checksum mismatch
+        │   └── IndexMissingError   nothing saved yet (answered by a rebuild, like corruption)
+        ├── DuplicateIdError        an id already in the index (also an InvalidParameterError)
+        └── UnknownIdError          an id not in the index (also a LookupError)
 
-Kept apart from ``index.store`` so the service and CLI can map them without importing SQLAlchemy.
+Kept apart from ``index.store`` and ``index.vectors`` so the service and CLI can map them
+without importing SQLAlchemy or FAISS.
 """
 
 from __future__ import annotations
@@ -86,3 +94,48 @@ class RegistryIntegrityError(RegistryError):
     """An append-only record was to be altered, or stored data no longer matches its record."""
 
     code = "registry_integrity"
+
+
+class VectorIndexError(ImprintError):
+    """Base of the errors raised by the vector index."""
+
+    code = "vector_index"
+
+
+class IndexStateError(VectorIndexError):
+    """The operation does not fit the index's state or kind (untrained, retrained, no removal)."""
+
+    code = "index_state"
+
+
+class IndexMismatchError(VectorIndexError):
+    """A saved index belongs to another embedding model, dimension or file format version."""
+
+    code = "index_mismatch"
+
+
+class IndexCorruptError(VectorIndexError):
+    """A saved index cannot be trusted: sidecar missing or invalid, checksum mismatch, bad data.
+
+    The caller rebuilds the index from the registry store.
+    """
+
+    code = "index_corrupt"
+
+
+class IndexMissingError(IndexCorruptError):
+    """No saved index at all (neither file exists): a first start, also answered by a rebuild."""
+
+    code = "index_missing"
+
+
+class DuplicateIdError(VectorIndexError, InvalidParameterError):
+    """An id given to :meth:`VectorIndex.add` is already in the index or repeated in the batch."""
+
+    code = "duplicate_id"
+
+
+class UnknownIdError(VectorIndexError, LookupError):
+    """An id that is not in the index (a lookup miss, like the registry's UnknownRecordError)."""
+
+    code = "unknown_id"

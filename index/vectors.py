@@ -34,7 +34,16 @@ import faiss
 import numpy as np
 
 from imprint.atomic import fsync_dir, write_temp
-from imprint.errors import ImprintError, InvalidParameterError, OutputError
+from imprint.errors import InvalidParameterError, OutputError
+from index.errors import (  # re-exported: callers of the index catch them from here
+    DuplicateIdError,
+    IndexCorruptError,
+    IndexMismatchError,
+    IndexMissingError,
+    IndexStateError,
+    UnknownIdError,
+    VectorIndexError,
+)
 
 __all__ = [
     "DEFAULT_FACTORY",
@@ -60,55 +69,6 @@ METRIC = "inner_product"
 _FORMAT_NAME = "imprint.vector-index"
 _HASH_CHUNK = 1 << 20
 _INT64_MAX = np.iinfo(np.int64).max
-
-
-# ---------------------------------------------------------------------------------------------
-# errors
-
-
-class VectorIndexError(ImprintError):
-    """Base of the errors raised by the vector index."""
-
-    code = "vector_index"
-
-
-class IndexStateError(VectorIndexError):
-    """The operation does not fit the index's state or kind (untrained, retrained, no removal)."""
-
-    code = "index_state"
-
-
-class IndexMismatchError(VectorIndexError):
-    """A saved index belongs to another embedding model, dimension or file format version."""
-
-    code = "index_mismatch"
-
-
-class IndexCorruptError(VectorIndexError):
-    """A saved index cannot be trusted: sidecar missing or invalid, checksum mismatch, bad data.
-
-    The caller rebuilds the index from the registry store.
-    """
-
-    code = "index_corrupt"
-
-
-class IndexMissingError(IndexCorruptError):
-    """No saved index at all (neither file exists): a first start, also answered by a rebuild."""
-
-    code = "index_missing"
-
-
-class DuplicateIdError(VectorIndexError, InvalidParameterError):
-    """An id given to :meth:`VectorIndex.add` is already in the index or repeated in the batch."""
-
-    code = "duplicate_id"
-
-
-class UnknownIdError(VectorIndexError, LookupError):
-    """An id that is not in the index (a lookup miss, like the registry's UnknownRecordError)."""
-
-    code = "unknown_id"
 
 
 # ---------------------------------------------------------------------------------------------
