@@ -1,11 +1,13 @@
 """Find every seal imprint on a page.
 
 Reads top to bottom: shrink the page to a working size; divide by the paper; mask seal-ink
-colours (:mod:`imprint.ink`); join each imprint's strokes into one blob; explain each blob by
-one fitted border, or, where one border does not fit (overlapping imprints), by the circles a
-Hough transform finds on its ink; keep what looks like a seal (size, shape, ink along the
-border). Pages with no colour at all (photocopies, faxes) go through the same steps on dark
-ink, where only borders that are clear rings count.
+colours (:mod:`imprint.ink`), leaving out what surrounds a photographed sheet; join each
+imprint's strokes into one blob, split by ink where a red and a blue imprint overlap; explain
+each blob by one fitted border, or, where several circles fit its ink better and run along
+its outline (overlapping imprints), by those circles, found with a bank of ring filters; keep
+what looks like a seal (size, shape, ink along the border). Pages with no colour at all
+(photocopies, faxes) are searched with the same ring filters on dark ink, and only rings
+verified as seal borders count.
 """
 
 from __future__ import annotations
@@ -68,7 +70,7 @@ def detect_imprints(image: np.ndarray, *, dpi: float | None = None, page: int = 
         candidates = _colour_candidates(masks, px_per_mm, dpi is not None)
         colour_of = _colour_vote(masks)
     else:
-        candidates = _grey_candidates(norm, masks, px_per_mm)
+        candidates = _grey_candidates(masks, px_per_mm)
         colour_of = None
     out = []
     for c in candidates:
@@ -290,11 +292,11 @@ def _colour_candidates(masks: InkMasks, px_per_mm: float, size_known: bool
         if max(bw, bh) < 0.7 * min_d:
             continue
         # a red and a blue imprint stamped over each other: two blobs, one per ink
-        n_ink = max(int((ink & (blob > 0)).sum()), 1)
-        warm_share = int((warm & (blob > 0)).sum()) / n_ink
+        in_blob = blob > 0
+        warm_share = int((warm & in_blob).sum()) / max(int((ink & in_blob).sum()), 1)
         if MIN_INK_SHARE <= warm_share <= 1 - MIN_INK_SHARE:
             for part in (warm, ink & ~warm):
-                sub = part & (blob > 0)
+                sub = part & in_blob
                 for b2, (w2, h2) in _blobs(sub, join, min_side=0.4 * min_d):
                     if max(w2, h2) >= 0.7 * min_d:
                         out.extend(_explain_blob(b2, sub, px_per_mm, size_known))
@@ -336,20 +338,22 @@ def _colour_vote(masks: InkMasks):
     return colour_of
 
 
-# --- grey pages ------------------------------------------------------------------------------
+# --- ring filters (grey pages, and overlapping imprints on colour pages) ----------------------
 
 RING_STEP = 1.07  # ratio between neighbouring radii of the ring filter bank
 RING_SCORE = 0.25  # ring coverage minus the coverage just outside it, to be a candidate
-GREY_RING_COVERAGE = 0.5  # verified: fraction of the visible border that is dark
-GREY_RING_CONTRAST = 0.3  # ... minus the mean of the bands just outside it
+RING_COVERAGE = 0.5  # verified: fraction of the visible border that is inked
+RING_CONTRAST = 0.3  # ... minus the mean of the bands just outside it
+RING_MIN_CONTENT = 0.06  # share of the inside that is inked (characters, star)
 # smaller rings on a grey page are chance circles through text as often as not (measured on
 # generated photocopies and faxes); round official seals are 38 mm and more, and small
 # personal seals are mostly square
 GREY_RING_MIN_MM = 26.0
-GREY_MIN_CONTENT = 0.06  # share of the inside that is dark (characters, star)
 
 
-@lru_cache(maxsize=32)
+# a page's bank is reused page after page; a blob's radii follow its own size and rarely
+# recur, so a few entries are enough and keep memory bounded (a bank is megabytes)
+@lru_cache(maxsize=4)
 def _ring_bank(shape: tuple[int, int], radii: tuple[float, ...], band: float
                ) -> list[np.ndarray]:
     """Spectra (OpenCV packed, float32) of zero-mean ring filters: +1/area on the border band
@@ -420,7 +424,7 @@ def _ring_peaks(img: np.ndarray, radii: tuple[float, ...], band: float, origin, 
              float(radii[best_i[ys[i], xs[i]]])) for i in order]
 
 
-def _grey_candidates(norm: np.ndarray, masks: InkMasks, px_per_mm: float) -> list[_Candidate]:
+def _grey_candidates(masks: InkMasks, px_per_mm: float) -> list[_Candidate]:
     """Round imprints on a page without colour: rings of dark ink, found by a bank of ring
     filters on a half-size copy, then verified on the working copy."""
     dark = masks.dark.astype(np.uint8)
@@ -457,30 +461,30 @@ def _interior_density(mask: np.ndarray, c, r: float) -> float:
     return float(mask[y[ok], x[ok]].mean()) if ok.any() else 0.0
 
 
-def _verify_ring(dark: np.ndarray, c0, r0: float, line: float) -> _Candidate | None:
+def _verify_ring(mask: np.ndarray, c0, r0: float, line: float) -> _Candidate | None:
     """Refine a ring candidate on the working copy (centre +-2 px, radius +-4 %) and keep it
-    when its border is dark all round and clearly darker than just outside it."""
+    when its border is inked all round and clearly more than just outside it."""
     def score(c, r):
-        return (*_ring_support(dark, c, (r, r), 0.0, line), c, r)
+        return (*_ring_support(mask, c, (r, r), 0.0, line), c, r)
     # radius first, then the centre at that radius
     best = max((score(c0, r0 * f) for f in (0.96, 0.98, 1.0, 1.02, 1.04)), key=lambda b: b[0])
     r = best[3]
     best = max((score((c0[0] + dx, c0[1] + dy), r) for dx in (-2, 0, 2) for dy in (-2, 0, 2)),
                key=lambda b: b[0])
     support, visible, c, r = best
-    if support < GREY_RING_COVERAGE or visible < 0.3:
+    if support < RING_COVERAGE or visible < 0.3:
         return None
     # text round the seal darkens the bands outside it by its own density, about alike
-    outside = float(np.mean([_ring_support(dark, c, (r + k * line, r + k * line), 0.0, line)[0]
+    outside = float(np.mean([_ring_support(mask, c, (r + k * line, r + k * line), 0.0, line)[0]
                              for k in (2.0, 3.5, 5.0)]))
-    if support - outside < GREY_RING_CONTRAST:
+    if support - outside < RING_CONTRAST:
         return None
     # a filled shape (the star, a blot) is dark inside its outline too; a seal's border has
     # the gap before the characters and the characters' own gaps
-    inside = min(_ring_support(dark, c, (r - k * line, r - k * line), 0.0, line)[0]
+    inside = min(_ring_support(mask, c, (r - k * line, r - k * line), 0.0, line)[0]
                  for k in (2.5, 4.0))
-    if inside > 0.9 or _interior_density(dark, c, r) < GREY_MIN_CONTENT:
+    if inside > 0.9 or _interior_density(mask, c, r) < RING_MIN_CONTENT:
         return None
-    h, w = dark.shape
+    h, w = mask.shape
     box = (max(c[0] - r, 0), max(c[1] - r, 0), min(c[0] + r, w), min(c[1] + r, h))
     return _Candidate(c, (float(r), float(r)), 0.0, "round", box, support, visible)
