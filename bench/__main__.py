@@ -12,9 +12,10 @@ import platform
 import sys
 from pathlib import Path
 
-from bench import detect, synth, vectors
+from bench import detect, identify, synth, vectors
 
-SECTIONS = {"synth": synth.run, "detect": detect.run, "vectors": vectors.run}
+SECTIONS = {"synth": synth.run, "detect": detect.run, "vectors": vectors.run,
+            "identify": identify.run}
 OUT = Path(__file__).resolve().parent / "out"
 
 
@@ -24,6 +25,10 @@ def main(argv: list[str] | None = None) -> int:
                         help=f"sections to run (default all: {', '.join(SECTIONS)})")
     parser.add_argument("--quick", action="store_true", help="fewer repeats, for a smoke run")
     parser.add_argument("--out", default=str(OUT), help="where to write tables and plots")
+    parser.add_argument("--seals", type=int, default=None,
+                        help="identify: filed seals in the test registry (default 10,000)")
+    parser.add_argument("--queries", type=int, default=None,
+                        help="identify: probes per query set (default 500)")
     args = parser.parse_args(argv)
     unknown = [s for s in args.sections if s not in SECTIONS]
     if unknown:
@@ -33,7 +38,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"machine: {platform.processor() or platform.machine()}, "
           f"python {platform.python_version()}")
     for name in args.sections:
-        record = SECTIONS[name](out, quick=args.quick)
+        sizes = {"seals": args.seals, "queries": args.queries} if name == "identify" else {}
+        record = SECTIONS[name](out, quick=args.quick, **sizes)
         (out / f"{name}.json").write_text(json.dumps(record, indent=2), encoding="utf-8")
     return 0
 

@@ -9,7 +9,9 @@
     │   ├── UnreadableInputError   missing, empty, truncated or corrupt
     │   ├── UnsupportedFormatError readable, but not an image or PDF we accept
     │   ├── TooLargeError          over a size, pixel or page limit
-    │   └── EncryptedDocumentError a password-protected PDF
+    │   ├── EncryptedDocumentError a password-protected PDF
+    │   ├── NoImprintError         no imprint found where one is needed
+    │   └── SeveralImprintsError   several imprints where one is needed (a master to file)
     ├── OutputError                a result could not be written (unwritable directory, disk full)
     └── ResourceError              a bundled resource (font, weights) is missing or damaged
 
@@ -71,3 +73,15 @@ class ResourceError(ImprintError):
     """A bundled resource (font, weights) is missing or damaged."""
 
     code = "resource_missing"
+
+
+class NoImprintError(InputError):
+    """An image that should hold an imprint holds none the engine can find."""
+
+    code = "no_imprint"
+
+
+class SeveralImprintsError(InputError):
+    """An image that should hold one imprint (a master to file) holds several."""
+
+    code = "several_imprints"

@@ -59,17 +59,28 @@ def describe(imprint: RectifiedImprint | np.ndarray, occlusion: np.ndarray | Non
     return v / max(float(np.linalg.norm(v)), 1e-9)
 
 
+#: Radii (fractions of the border's) compared when aligning: inside the border ring, outside
+#: the centre point. The border is alike on every seal of a size and says nothing of identity.
+ALIGN_BAND = (0.05, 0.93)
+
+
+def _alignment_polar(imprint: RectifiedImprint | np.ndarray) -> np.ndarray:
+    ink, occ = ((imprint.ink, imprint.occlusion) if isinstance(imprint, RectifiedImprint)
+                else (imprint, None))
+    p = polar(ink, occ, n_radii=128, n_angles=720)
+    p = p[int(ALIGN_BAND[0] * 128 / 1.04):int(ALIGN_BAND[1] * 128 / 1.04)]
+    # each ring about its own mean: what is compared is where ink lies along the ring, not how
+    # much ink the stamping left (occluded samples, set to the ring's mean, drop out)
+    return p - p.mean(axis=1, keepdims=True)
+
+
 def aligned_correlation(query: RectifiedImprint | np.ndarray,
                         master: RectifiedImprint | np.ndarray) -> tuple[float, float]:
     """(normalised correlation in [-1, 1], query turn in degrees counter-clockwise that best
     aligns it with the master): circular cross-correlation of the two polar images over every
-    turn, occluded query samples left out."""
-    qi, qo = (query.ink, query.occlusion) if isinstance(query, RectifiedImprint) else (query, None)
-    mi = master.ink if isinstance(master, RectifiedImprint) else master
-    q = polar(qi, qo, n_radii=128, n_angles=720)
-    m = polar(mi, None, n_radii=128, n_angles=720)
-    q = q - q.mean()
-    m = m - m.mean()
+    turn, ring by ring, occluded query samples left out."""
+    q = _alignment_polar(query)
+    m = _alignment_polar(master)
     # rows are radii: correlate along the angle axis and sum over radii
     corr = np.fft.irfft(np.fft.rfft(q, axis=1) * np.conj(np.fft.rfft(m, axis=1)), axis=1,
                         n=q.shape[1]).sum(axis=0)

@@ -1,9 +1,9 @@
 """The ``imprint`` command line.
 
-Exit codes: 0 success; 1 the work ran and found a problem (``detect``: no imprint found); 2 bad
-usage or bad input (a typed
-:class:`~imprint.errors.ImprintError` with a one-line message on stderr); 3 an output could not
-be written.
+Exit codes: 0 success; 1 the work ran and found a problem (``detect``: no imprint found;
+``identify``: no imprint found, or an imprint that matches no registered seal); 2 bad usage or
+bad input (a typed :class:`~imprint.errors.ImprintError` with a one-line message on stderr);
+3 an output could not be written.
 """
 
 from __future__ import annotations
@@ -39,6 +39,15 @@ def _positive(text: str) -> int:
     if value == 0:
         raise argparse.ArgumentTypeError("must be at least 1")
     return value
+
+
+def _date(text: str):
+    from datetime import date
+
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date (YYYY-MM-DD)") from None
 
 
 def _print(args, payload: dict, human: str) -> None:
@@ -116,6 +125,98 @@ def cmd_detect(args) -> int:
     return EXIT_OK if report["imprints"] else EXIT_FOUND
 
 
+def _search(args):
+    from index.identify import SealSearch
+    from index.store import RegistryStore
+
+    store = RegistryStore.open(args.registry)
+    show = not getattr(args, "json", False) and sys.stderr.isatty()
+
+    def progress(it, n, desc):
+        from tqdm import tqdm
+
+        return tqdm(it, total=n, desc=desc, unit="master", disable=not show or n < 20)
+
+    return SealSearch(store, args.embedder, progress=progress)
+
+
+def cmd_register(args) -> int:
+    from index.filing import file_master
+
+    search = _search(args)
+    with search.store:
+        filed = file_master(search, args.image, seal_id=args.seal_id, unit=args.unit,
+                            kind=args.kind, code=args.code, dpi=args.dpi, uscc=args.uscc)
+    g, q = filed.imprint.geometry, filed.imprint.quality
+    payload = {"seal_id": filed.seal.seal_id, "unit": filed.unit.name, "kind": filed.seal.kind,
+               "new_seal": filed.new_seal, "master_id": filed.master.id,
+               "sha256": filed.master.sha256, "dpi": filed.master.dpi,
+               "box": [round(v, 1) for v in filed.imprint.detection.box],
+               "shape": filed.imprint.detection.shape,
+               "size_mm": [round(v, 2) for v in g.size_mm] if g.size_mm else None,
+               "quality": {k: round(v, 3) for k, v in asdict(q).items()},
+               "registry": str(search.store.home)}
+    size = f", {g.size_mm[0]:.1f} x {g.size_mm[1]:.1f} mm" if g.size_mm else ""
+    _print(args, payload,
+           f"filed master {filed.master.id} of {'new ' if filed.new_seal else ''}seal "
+           f"{filed.seal.seal_id} ({filed.seal.kind}, {filed.unit.name}){size}; "
+           f"border visible {q.border_visible:.0%}, occluded {q.occluded:.0%}\n"
+           f"registry: {search.store.home}")
+    return EXIT_OK
+
+
+def cmd_identify(args) -> int:
+    from imprint.io import LoadLimits, iter_pages
+    from imprint.pipeline import rectified_imprints
+
+    search = _search(args)
+    out = []
+    with search.store:
+        for page in iter_pages(args.image, limits=LoadLimits(pdf_dpi=args.pdf_dpi)):
+            imps = rectified_imprints(page.image, dpi=page.dpi[0] if page.dpi else None,
+                                      page=page.index)
+            for ident in search.identify(imps, top_k=args.top_k, on=args.date):
+                d = ident.imprint.detection
+                out.append({
+                    "page": page.index, "box": [round(v, 1) for v in d.box],
+                    "shape": d.shape, "colour": d.colour,
+                    "candidates": [{"seal_id": c.seal_id, "score": round(c.score, 4),
+                                    "similarity": round(c.similarity, 4)}
+                                   for c in ident.candidates],
+                    "match": ident.match,
+                    "status": ident.status.value if ident.status else None})
+    payload = {"file": str(args.image), "threshold": search.threshold, "imprints": out}
+    lines = [f"{args.image}: {len(out)} imprint(s)"]
+    for i, imp in enumerate(out, 1):
+        box = ", ".join(f"{v:.0f}" for v in imp["box"])
+        verdict = (f"match {imp['match']} ({imp['status']})" if imp["match"]
+                   else "no registered seal")
+        lines.append(f"  {i}. page {imp['page'] + 1} [{box}] {imp['shape']} {imp['colour']}: "
+                     f"{verdict}")
+        for c in imp["candidates"]:
+            lines.append(f"       {c['seal_id']:20s} score {c['score']:.3f}")
+    _print(args, payload, "\n".join(lines))
+    return EXIT_OK if out and all(imp["match"] for imp in out) else EXIT_FOUND
+
+
+def cmd_index(args) -> int:
+    search = _search(args)
+    with search.store:
+        t0 = time.perf_counter()
+        index = search.rebuild() if args.index_command == "rebuild" else search.index()
+        took = time.perf_counter() - t0
+        counts = search.store.counts()
+    payload = {"path": str(search.index_path), "model_id": index.model_id,
+               "dimension": index.dimension, "factory": index.factory, "count": len(index),
+               "masters_in_store": counts["masters"], "seconds": round(took, 2)}
+    left_out = counts["masters"] - len(index)
+    _print(args, payload,
+           f"{search.index_path}: {len(index)} master(s), model {index.model_id}, "
+           f"{index.factory}, {took:.1f} s"
+           + (f"; {left_out} master(s) hold no usable imprint (see the log)" if left_out else ""))
+    return EXIT_OK
+
+
 def cmd_demo(args) -> int:
     from service.demo import run_demo
 
@@ -139,6 +240,42 @@ def build_parser() -> argparse.ArgumentParser:
     det.add_argument("--debug-dir", help="write each imprint's crop and an annotated overlay")
     det.add_argument("--pdf-dpi", type=_positive, default=300, help="PDF rendering dpi")
     det.set_defaults(func=cmd_detect)
+
+    registry = argparse.ArgumentParser(add_help=False)
+    registry.add_argument("--registry", default=None,
+                          help="registry directory or database URL (default: $IMPRINT_HOME, "
+                               "else ./data/registry)")
+    registry.add_argument("--embedder", default=None,
+                          help="classical or learned (default: the engine's default)")
+    registry.add_argument("--json", action="store_true", help="machine-readable output")
+
+    reg = sub.add_parser("register", parents=[registry],
+                         help="file a master imprint (IMAGE holding exactly one imprint)")
+    reg.add_argument("image", help="image or one-page PDF holding the seal's imprint")
+    reg.add_argument("--seal-id", required=True)
+    reg.add_argument("--unit", required=True, help="the owning unit's name")
+    reg.add_argument("--kind", default=None, help="seal kind (default: from the imprint's shape)")
+    reg.add_argument("--code", default=None, help="the seal's code")
+    reg.add_argument("--uscc", default=None, help="the unit's unified social credit code")
+    reg.add_argument("--dpi", type=_positive, default=None,
+                     help="scan resolution when the file does not record it")
+    reg.set_defaults(func=cmd_register)
+
+    ide = sub.add_parser("identify", parents=[registry],
+                         help="which filed seal is each imprint in a file meant to be (1:N)")
+    ide.add_argument("image", help="image (PNG, JPEG, TIFF, BMP, WebP) or PDF")
+    ide.add_argument("--top-k", type=_positive, default=5, help="candidates per imprint")
+    ide.add_argument("--date", type=_date, default=None,
+                     help="the document's date (YYYY-MM-DD): the seal's status on that day")
+    ide.add_argument("--pdf-dpi", type=_positive, default=300, help="PDF rendering dpi")
+    ide.set_defaults(func=cmd_identify)
+
+    idx = sub.add_parser("index", help="the registry's vector index")
+    isub = idx.add_subparsers(dest="index_command", required=True)
+    for name, text in (("rebuild", "rebuild it from the registry store"),
+                       ("status", "bring it in line with the store and report it")):
+        p = isub.add_parser(name, parents=[registry], help=text)
+        p.set_defaults(func=cmd_index)
 
     synth = sub.add_parser("synth", help="generate seals, imprints, forgeries and pages")
     ssub = synth.add_subparsers(dest="synth_command", required=True)

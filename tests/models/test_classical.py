@@ -3,10 +3,13 @@ than other seals, and the aligned correlation finds the turn between two imprint
 
 from __future__ import annotations
 
+from dataclasses import replace
+
+import cv2
 import numpy as np
 import pytest
 
-from imprint.rectify import rectify
+from imprint.rectify import CANONICAL_SIZE, rectify
 from imprint.segment import detect_imprints
 from imprint.synth.defects import new_seal
 from imprint.synth.design import layout
@@ -52,8 +55,12 @@ def test_aligned_correlation_recovers_the_turn(imprints):
         same, turn = aligned_correlation(q, p)
         # rectification turns both upright; what is left is small
         assert abs(turn) <= 3.0
-        turned = np.rot90(q.ink).copy()
-        score_t, turn_t = aligned_correlation(turned, p.ink)
+        # a quarter turn about the canonical centre (where the polar images are centred)
+        m = cv2.getRotationMatrix2D((CANONICAL_SIZE / 2, CANONICAL_SIZE / 2), 90, 1.0)
+        size = (CANONICAL_SIZE, CANONICAL_SIZE)
+        turned = replace(q, ink=cv2.warpAffine(q.ink, m, size),
+                         occlusion=cv2.warpAffine(q.occlusion.astype(np.uint8), m, size) > 0)
+        score_t, turn_t = aligned_correlation(turned, p)
         assert abs(abs(turn_t) - 90.0) <= 3.0 and score_t == pytest.approx(same, abs=0.05)
     other, _ = aligned_correlation(imprints[0][1], imprints[1][0])
     assert other < min(aligned_correlation(q, p)[0] for p, q in imprints)

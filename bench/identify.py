@@ -1,0 +1,273 @@
+"""1:N identification on generated held-out registries, each embedder side by side.
+
+Two datasets, each from a seed kept for this benchmark: a calibration registry with genuine
+and unregistered probes, on which the open-set threshold is set at 1 % of unregistered probes
+matched (FPIR); and the test registry (look-alike names and numbered siblings among its seals)
+with genuine probes of every condition, look-alike and sibling probes, and unregistered
+probes, on which everything is reported at that threshold. Probes go through the whole
+engine (detection, rectification, embedding, FAISS shortlist, aligned re-ranking); a probe
+whose imprint is not found counts as a miss. Masters and probes are rectified once and kept
+under ``bench/out/identify_data``; the registries are real stores with their FAISS index.
+"""
+
+from __future__ import annotations
+
+import shutil
+import statistics
+import time
+from collections import defaultdict
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from imprint import archive
+from imprint.errors import ImprintError
+from imprint.io import load_page
+from imprint.pipeline import rectified_imprints
+from imprint.synth.dataset import DatasetConfig, build_dataset, read_manifest
+from index.identify import SealSearch
+from index.store import RegistryStore
+from models.embedder import EMBEDDERS, get_embedder
+
+TEST_SEED = 20261124  # held out: never used while developing or training
+CALIBRATION_SEED = 20261125  # sets the open-set threshold, never reported on
+TARGET_FPIR = 0.01
+REGISTERED_SETS = ("genuine", "genuine_poor", "lookalike", "sibling")
+GENUINE_SETS = ("genuine", "genuine_poor")
+
+
+def _dataset(path: Path, seed: int, n_seals: int, n_queries: int, sets: tuple[str, ...]) -> None:
+    if (path / "manifest.jsonl").is_file():
+        return
+    build_dataset(path, DatasetConfig(seed=seed, n_seals=n_seals, n_queries=n_queries,
+                                      n_pages=0, n_unregistered=max(50, n_queries),
+                                      query_sets=sets), workers=2)
+
+
+def _rectify_one(args: tuple[str, str, list[float] | None]) -> dict:
+    """Rectify the imprint of one image: for a probe, the one nearest its true centre."""
+    src, dst, centre = args
+    out = Path(dst)
+    if out.is_file():
+        return {"found": True}
+    (page,) = load_page(src)
+    imps = rectified_imprints(page.image, dpi=page.dpi[0] if page.dpi else None)
+    if centre is not None:
+        imps = sorted(imps, key=lambda r: np.hypot(r.geometry.centre[0] - centre[0],
+                                                   r.geometry.centre[1] - centre[1]))
+    else:  # a master: the outermost imprint
+        imps = sorted(imps, key=lambda r: -max(r.geometry.axes))
+    if not imps:
+        return {"found": False}
+    archive.save(out, imps[0])
+    return {"found": True}
+
+
+def _rectify_all(data: Path) -> list[dict]:
+    """Manifest rows with ``canonical`` (path of the rectified imprint, or None if missed)."""
+    rows = read_manifest(data / "manifest.jsonl")
+    jobs = []
+    for i, row in enumerate(rows):
+        truth = row["imprints"][0]
+        row["canonical"] = str(data / "canonical" / f"{i:06d}.npz")
+        jobs.append((str(data / row["file"]), row["canonical"],
+                     None if row["set"] == "master" else truth["centre"]))
+    (data / "canonical").mkdir(exist_ok=True)
+    with ProcessPoolExecutor(2) as pool:
+        results = list(tqdm(pool.map(_rectify_one, jobs, chunksize=8), total=len(jobs),
+                            desc=f"rectify {data.name}", unit="img"))
+    for row, res in zip(rows, results, strict=True):
+        if not res["found"]:
+            row["canonical"] = None
+    return rows
+
+
+def _registry(data: Path, rows: list[dict], home: Path) -> RegistryStore:
+    """A real store holding the dataset's seals and masters, with their canonical imprints
+    placed where the engine keeps them."""
+    done = home / ".complete"
+    store = RegistryStore.open(home)
+    if done.is_file():
+        return store
+    store.close()
+    shutil.rmtree(home)
+    store = RegistryStore.open(home)
+    records = {r["seal_id"]: r for r in read_manifest(data / "registry.jsonl")}
+    units: dict[str, int] = {}
+    placer = SealSearch(store, "classical")
+    for row in tqdm([r for r in rows if r["set"] == "master"], desc="file masters",
+                    unit="seal"):
+        rec = records[row["imprints"][0]["seal_id"]]
+        if rec["credit_code"] not in units:
+            units[rec["credit_code"]] = store.add_unit(rec["unit_name"], rec["credit_code"]).id
+        store.file_seal(rec["seal_id"], units[rec["credit_code"]], rec["spec"]["kind"],
+                        number=rec["spec"]["number"] or None)
+        master = store.add_master(rec["seal_id"], (data / row["file"]).read_bytes(),
+                                  dpi=row["dpi"])
+        if row["canonical"]:
+            dst = placer.canonical_path(master.sha256)
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(row["canonical"], dst)
+    done.write_text("ok")
+    return store
+
+
+def _probe_scores(search: SealSearch, rows: list[dict], sets: tuple[str, ...]) -> list[dict]:
+    out = []
+    probes = [r for r in rows if r["set"] in sets]
+    for row in tqdm(probes, desc=f"identify ({search.embedder.model_id})", unit="probe"):
+        truth = row["imprints"][0]
+        res = {"set": row["set"], "capture": row["capture"], "truth": truth["seal_id"],
+               "found": row["canonical"] is not None, "top": None, "score": -np.inf,
+               "in_shortlist": False, "ms": None}
+        if res["found"]:
+            imp = archive.load(Path(row["canonical"]))
+            t0 = time.perf_counter()
+            (ident,) = search.identify([imp], top_k=5)
+            res["ms"] = 1000 * (time.perf_counter() - t0)
+            if ident.candidates:
+                res["top"] = ident.candidates[0].seal_id
+                res["score"] = ident.candidates[0].score
+                res["in_shortlist"] = any(c.seal_id == truth["seal_id"]
+                                          for c in ident.candidates)
+        out.append(res)
+    return out
+
+
+def _threshold(results: list[dict], fpir: float) -> float:
+    """The lowest score threshold at which at most ``fpir`` of unregistered probes match."""
+    imp = np.sort([r["score"] for r in results if r["set"] == "unregistered"])
+    if not len(imp):
+        return float("inf")
+    k = int(np.floor(fpir * len(imp)))  # this many may lie at or above the threshold
+    return float(np.nextafter(imp[len(imp) - k - 1], np.inf)) if k < len(imp) else -np.inf
+
+
+def _figures(results: list[dict], threshold: float) -> dict:
+    top1, shortlist = defaultdict(list), defaultdict(list)
+    for r in results:
+        if r["set"] in REGISTERED_SETS:
+            ok = r["top"] == r["truth"]
+            for tag in (r["set"], f"capture:{r['capture']}", "registered"):
+                top1[tag].append(ok)
+                shortlist[tag].append(r["in_shortlist"])
+    gen = [r for r in results if r["set"] in GENUINE_SETS]
+    unreg = [r for r in results if r["set"] == "unregistered"]
+    # a genuine probe is a hit only when its own seal is the match
+    fnir = np.mean([not (r["score"] >= threshold and r["top"] == r["truth"]) for r in gen])
+    fpir = np.mean([r["score"] >= threshold for r in unreg]) if unreg else float("nan")
+    ms = [r["ms"] for r in results if r["ms"] is not None]
+    return {"top1": {k: float(np.mean(v)) for k, v in top1.items()},
+            "top1_counts": {k: [int(np.sum(v)), len(v)] for k, v in top1.items()},
+            "in_top5": {k: float(np.mean(v)) for k, v in shortlist.items()},
+            "found": float(np.mean([r["found"] for r in results])),
+            "threshold": threshold, "fnir": float(fnir), "fpir": float(fpir),
+            "ms_per_probe": statistics.median(ms) if ms else None}
+
+
+def _det(results: list[dict]) -> tuple[np.ndarray, np.ndarray]:
+    gen = [r for r in results if r["set"] in GENUINE_SETS]
+    unreg = np.array([r["score"] for r in results if r["set"] == "unregistered"])
+    ts = np.unique(np.concatenate([unreg, [r["score"] for r in gen]]))
+    ts = ts[np.isfinite(ts)]
+    fpir = np.array([(unreg >= t).mean() for t in ts])
+    fnir = np.array([np.mean([not (r["score"] >= t and r["top"] == r["truth"]) for r in gen])
+                     for t in ts])
+    return fpir, fnir
+
+
+def _throughput(search: SealSearch, rows: list[dict], n: int = 200) -> float:
+    imps = [archive.load(Path(r["canonical"])) for r in rows if r["canonical"]][:n]
+    search.embedder.embed(imps[:8])  # warm up
+    t0 = time.perf_counter()
+    search.embedder.embed(imps)
+    return len(imps) / (time.perf_counter() - t0)
+
+
+def run(out: Path, *, quick: bool = False, seals: int | None = None,
+        queries: int | None = None) -> dict:
+    n_seals = seals or (300 if quick else 10_000)
+    n_queries = queries or (60 if quick else 500)
+    root = out / "identify_data"
+    test = root / f"test_{TEST_SEED}_{n_seals}_{n_queries}"
+    calib = root / f"calibration_{CALIBRATION_SEED}"
+    _dataset(calib, CALIBRATION_SEED, 500, 200, ("genuine", "genuine_poor", "unregistered"))
+    _dataset(test, TEST_SEED, n_seals, n_queries, (*REGISTERED_SETS, "unregistered"))
+    calib_rows, test_rows = _rectify_all(calib), _rectify_all(test)
+    calib_store = _registry(calib, calib_rows, calib / "registry")
+    test_store = _registry(test, test_rows, test / "registry")
+    record = {"seals": n_seals, "probes_per_set": n_queries, "embedders": {}}
+    curves = {}
+    for name in EMBEDDERS:
+        try:
+            embedder = get_embedder(name)
+        except (ImprintError, ImportError) as exc:  # a model not built yet is reported
+            record["embedders"][name] = {"error": str(exc)}
+            continue
+        cal = SealSearch(calib_store, embedder)
+        cal.index()
+        threshold = _threshold(_probe_scores(cal, calib_rows, ("genuine", "genuine_poor",
+                                                                "unregistered")), TARGET_FPIR)
+        search = SealSearch(test_store, embedder, threshold=threshold)
+        t0 = time.perf_counter()
+        search.rebuild()
+        build_s = time.perf_counter() - t0
+        results = _probe_scores(search, test_rows, (*REGISTERED_SETS, "unregistered"))
+        figs = _figures(results, threshold)
+        figs.update({"model_id": embedder.model_id, "dimension": embedder.dimension,
+                     "index_build_s": build_s,
+                     "embed_per_s": _throughput(search, test_rows)})
+        record["embedders"][name] = figs
+        curves[name] = _det(results)
+    _print(record)
+    _plot(curves, out / "identify_det.png", record)
+    return record
+
+
+def _print(r: dict) -> None:
+    print(f"\n## identify: registry of {r['seals']} seals, {r['probes_per_set']} probes per "
+          f"set; open-set threshold at FPIR {TARGET_FPIR:.0%} on the calibration registry\n")
+    names = [n for n, f in r["embedders"].items() if "error" not in f]
+    print("| figure | " + " | ".join(names) + " |")
+    print("|---|" + "---|" * len(names))
+    keys = sorted({k for n in names for k in r["embedders"][n]["top1"]})
+    for k in keys:
+        cells = []
+        for n in names:
+            m, t = r["embedders"][n]["top1_counts"].get(k, [0, 0])
+            cells.append(f"{m / t:.4f} ({m}/{t})" if t else "-")
+        print(f"| top-1 {k} | " + " | ".join(cells) + " |")
+    for label, key in (("FNIR (genuine)", "fnir"), ("FPIR (unregistered)", "fpir"),
+                       ("threshold", "threshold"), ("imprint found", "found"),
+                       ("ms per probe (median)", "ms_per_probe"),
+                       ("embeddings per s", "embed_per_s"), ("index build s", "index_build_s")):
+        print(f"| {label} | " + " | ".join(
+            f"{r['embedders'][n][key]:.4g}" if r["embedders"][n][key] is not None else "-"
+            for n in names) + " |")
+    for n, f in r["embedders"].items():
+        if "error" in f:
+            print(f"\n{n}: not measured ({f['error']})")
+
+
+def _plot(curves: dict, path: Path, record: dict) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 5))
+    for name, (fpir, fnir) in curves.items():
+        ax.plot(np.maximum(fpir, 1e-4), np.maximum(fnir, 1e-4), label=name)
+    ax.axvline(TARGET_FPIR, color="grey", lw=0.8, ls="--")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("FPIR (unregistered probes matched)")
+    ax.set_ylabel("FNIR (genuine probes not matched to their seal)")
+    ax.set_title(f"Open-set identification, {record['seals']} filed seals")
+    ax.legend()
+    ax.grid(True, which="both", alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)

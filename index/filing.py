@@ -1,0 +1,79 @@
+"""Filing a master imprint: the image checked to hold exactly one imprint, the unit and seal
+created if new, the master stored, its canonical imprint kept and its embedding indexed."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from imprint.errors import InvalidParameterError, SeveralImprintsError
+from imprint.io import load_page
+from imprint.pipeline import single_imprint
+from imprint.types import RectifiedImprint
+from index.errors import RegistryError
+from index.identify import SealSearch
+from index.store import MasterInfo, SealInfo, UnitInfo
+
+DEFAULT_KIND = "round_official"
+
+
+@dataclass(frozen=True)
+class Filed:
+    """What :func:`file_master` did: ``new_seal`` when the seal was filed by this call."""
+
+    unit: UnitInfo
+    seal: SealInfo
+    master: MasterInfo
+    imprint: RectifiedImprint
+    new_seal: bool
+
+
+def file_master(search: SealSearch, image_path: str | Path, *, seal_id: str, unit: str,
+                kind: str | None = None, code: str | None = None, dpi: float | None = None,
+                uscc: str | None = None) -> Filed:
+    """File the imprint in ``image_path`` as a master of seal ``seal_id`` of unit ``unit``.
+
+    A seal already filed gets one more master, provided it belongs to ``unit``; a new seal is
+    filed (with the unit, if no unit of that exact name exists). The image may be a whole page:
+    it must hold exactly one imprint (:class:`SeveralImprintsError` otherwise).
+    """
+    store = search.store
+    pages = load_page(image_path)
+    if len(pages) != 1:
+        raise SeveralImprintsError(f"{image_path} has {len(pages)} pages; file one page per "
+                                   f"master")
+    page = pages[0]
+    page_dpi = dpi or (page.dpi[0] if page.dpi else None)
+    if dpi is not None and not 50 <= dpi <= 9600:
+        raise InvalidParameterError(f"dpi: {dpi} is outside 50..9600")
+    imprint = single_imprint(page.image, dpi=page_dpi, what=str(image_path))
+    units = [u for u in store.find_units(name=unit, uscc=uscc) if u.name == unit.strip()]
+    new_seal = False
+    try:
+        seal = store.get_seal(seal_id)
+    except RegistryError:
+        seal = None
+    if seal is not None:
+        if seal.unit_name != unit.strip():
+            raise InvalidParameterError(
+                f"seal {seal_id} is filed for {seal.unit_name!r}, not {unit!r}")
+        if kind and kind != seal.kind:
+            raise InvalidParameterError(f"seal {seal_id} is filed as {seal.kind!r}, not {kind!r}")
+        unit_info = store.get_unit(seal.unit_id)
+    else:
+        unit_info = units[0] if units else store.add_unit(unit, uscc=uscc)
+        seal = store.file_seal(seal_id, unit_info, kind or _kind_of(imprint), code=code)
+        new_seal = True
+    # the filed file as it came (PNG byte for byte, other images losslessly re-encoded); a
+    # PDF as its rendered page
+    raw = Path(image_path).read_bytes()
+    data = page.image if raw.startswith(b"%PDF") else raw
+    master = store.add_master(seal.seal_id, data, dpi=page_dpi)
+    search.add_master(master, imprint)
+    return Filed(unit_info, seal, master, imprint, new_seal)
+
+
+def _kind_of(imprint: RectifiedImprint) -> str:
+    """A seal kind from the imprint's shape, when the registrar gives none."""
+    return {"oval": "oval_invoice", "square": "square_name"}.get(imprint.detection.shape,
+                                                                  DEFAULT_KIND)

@@ -1,0 +1,248 @@
+"""1:N identification: which filed seal is this imprint meant to be?
+
+Reads top to bottom in :meth:`SealSearch.identify`: embed the rectified query
+(:mod:`models.embedder`); take a shortlist of masters from the FAISS index
+(:mod:`index.vectors`); re-rank the shortlist by aligning the query with each master's stored
+canonical imprint and correlating them (:func:`models.classical.aligned_correlation`); then
+decide, open-set: the best seal if its aligned score clears :data:`MATCH_THRESHOLD`, else
+"no registered seal".
+
+The registry store is the source of truth. Everything here is derived from it and rebuilt when
+missing or stale: each master's canonical imprint (``canonical/``, written when the master is
+filed, or on first use for masters imported in bulk) and the vector index (``vectors/``),
+which is brought in line with the store's masters whenever it is opened.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import logging
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from imprint import archive
+from imprint.errors import ImprintError, InvalidParameterError
+from imprint.pipeline import single_imprint
+from imprint.types import RectifiedImprint
+from index.errors import IndexCorruptError, IndexMismatchError
+from index.store import MasterInfo, RegistryStore, SealStatus
+from index.vectors import DEFAULT_FACTORY, VectorIndex
+from models.classical import aligned_correlation
+from models.embedder import Embedder, get_embedder
+
+log = logging.getLogger(__name__)
+
+#: Masters re-ranked per query: the FAISS shortlist. Wide enough that a genuine imprint's seal
+#: is in it even when its embedding is hurt by occlusion or a poor capture.
+SHORTLIST = 20
+#: Aligned-correlation score at or above which the best candidate is declared the match.
+#: Calibrated on a registry and probes of their own seed (``python -m bench identify``
+#: --calibrate), at 1 % of unregistered probes matched (FPIR); see bench/README.md.
+MATCH_THRESHOLD = 0.5
+#: Canonical imprints are derived data: bump when rectification changes what it produces.
+CANONICAL_VERSION = "v1"
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A filed seal the imprint may be. ``score`` aligned correlation with the master (ranks
+    and decides); ``similarity`` cosine of the embeddings (the shortlist's order); ``turn``
+    degrees the query was turned to align with the master."""
+
+    seal_id: str
+    master_id: int
+    score: float
+    similarity: float
+    turn: float
+
+
+@dataclass(frozen=True)
+class Identification:
+    """One imprint's answer: candidates best first, and the matched seal or None."""
+
+    imprint: RectifiedImprint
+    candidates: tuple[Candidate, ...]
+    match: str | None
+    status: SealStatus | None = None
+
+
+class SealSearch:
+    """Identification over one registry: its store, the canonical imprints of its masters, and
+    the vector index of one embedder."""
+
+    def __init__(self, store: RegistryStore, embedder: Embedder | str | None = None, *,
+                 factory: str = DEFAULT_FACTORY, threshold: float = MATCH_THRESHOLD,
+                 progress: Callable[[Iterator, int, str], Iterator] | None = None) -> None:
+        self.store = store
+        self.embedder = embedder if not isinstance(embedder, str | None) else get_embedder(
+            embedder)
+        self.factory = factory
+        self.threshold = threshold
+        self._index: VectorIndex | None = None
+        self._progress = progress or (lambda it, _n, _desc: it)
+        self._canonical = lru_cache(maxsize=256)(self._load_canonical)
+
+    # -- derived files ----------------------------------------------------------------------
+
+    @property
+    def index_path(self) -> Path:
+        name = self.embedder.model_id.split("-")[0]
+        return self.store.home / "vectors" / f"{name}.faiss"
+
+    def canonical_path(self, sha256: str) -> Path:
+        return self.store.home / "canonical" / CANONICAL_VERSION / sha256[:2] / f"{sha256}.npz"
+
+    def canonical(self, master: MasterInfo) -> RectifiedImprint:
+        """The master's rectified imprint, from its stored file or rectified now and stored."""
+        return self._canonical(master)
+
+    def _load_canonical(self, master: MasterInfo) -> RectifiedImprint:
+        path = self.canonical_path(master.sha256)
+        with contextlib.suppress(ImprintError):
+            return archive.load(path)
+        image = self.store.load_master_image(master)
+        r = single_imprint(image, dpi=master.dpi, what=f"master {master.id} of {master.seal_id}")
+        archive.save(path, r)
+        return r
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        """One writer of the index file at a time across processes."""
+        self.index_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.index_path.with_suffix(".lock"), "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
+    # -- the index ----------------------------------------------------------------------------
+
+    def index(self) -> VectorIndex:
+        """The vector index, loaded (or rebuilt when missing, damaged or of another model)
+        and brought in line with the store's masters."""
+        if self._index is None:
+            with self._locked():
+                try:
+                    self._index = VectorIndex.load(self.index_path,
+                                                   expect_model_id=self.embedder.model_id,
+                                                   expect_dimension=self.embedder.dimension)
+                except (IndexCorruptError, IndexMismatchError) as exc:  # also "missing"
+                    log.info("rebuilding the vector index: %s", exc)
+                    self._index = VectorIndex(self.embedder.dimension, self.embedder.model_id,
+                                              self.factory)
+                self._sync()
+        return self._index
+
+    def rebuild(self) -> VectorIndex:
+        """A fresh index of every master in the store, replacing the saved one."""
+        with self._locked():
+            self._index = VectorIndex(self.embedder.dimension, self.embedder.model_id,
+                                      self.factory)
+            self._sync()
+        return self._index
+
+    def _sync(self) -> None:
+        """Add the store's masters the index lacks and drop ids the store no longer has; save
+        if anything changed. Called under the lock."""
+        index = self._index
+        in_store = {mid: seal for mid, seal, _ in self.store.iter_masters()}
+        in_index = set(index.ids().tolist())
+        stale = sorted(in_index - in_store.keys())
+        missing = sorted(in_store.keys() - in_index)
+        if stale:
+            index.remove(stale)
+        added = 0
+        if missing and not index.is_trained:
+            vecs = self._embed_masters(missing)
+            index.train(np.stack(list(vecs.values())))
+            index.add(list(vecs), np.stack(list(vecs.values())))
+            added = len(vecs)
+        elif missing:
+            for chunk in _chunks(missing, 256):
+                vecs = self._embed_masters(chunk)
+                if vecs:
+                    index.add(list(vecs), np.stack(list(vecs.values())))
+                    added += len(vecs)
+        if stale or added:
+            index.save(self.index_path)
+
+    def _embed_masters(self, master_ids: Sequence[int]) -> dict[int, np.ndarray]:
+        """Embeddings of masters by id; a master whose image holds no usable imprint is left
+        out (and logged), not allowed to stop the others."""
+        imprints: dict[int, RectifiedImprint] = {}
+        for mid in self._progress(iter(master_ids), len(master_ids), "masters"):
+            try:
+                imprints[mid] = self.canonical(self.store.get_master(mid))
+            except ImprintError as exc:
+                log.warning("master %d left out of the index: %s", mid, exc)
+        if not imprints:
+            return {}
+        vecs = self.embedder.embed(list(imprints.values()))
+        return dict(zip(imprints, vecs, strict=True))
+
+    def add_master(self, master: MasterInfo, imprint: RectifiedImprint) -> None:
+        """File a just-stored master's canonical imprint and add it to the index, without a
+        rebuild."""
+        archive.save(self.canonical_path(master.sha256), imprint)
+        with self._locked():
+            self._index = None  # re-read: another process may have saved since
+            try:
+                index = VectorIndex.load(self.index_path, expect_model_id=self.embedder.model_id,
+                                         expect_dimension=self.embedder.dimension)
+            except (IndexCorruptError, IndexMismatchError):
+                index = VectorIndex(self.embedder.dimension, self.embedder.model_id,
+                                    self.factory)
+            self._index = index
+            self._sync()
+
+    # -- search -----------------------------------------------------------------------------
+
+    def identify(self, imprints: Sequence[RectifiedImprint], *, top_k: int = 5,
+                 shortlist: int = SHORTLIST, on: object = None) -> list[Identification]:
+        """Candidates (best ``top_k``) and the open-set decision for each imprint."""
+        if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
+            raise InvalidParameterError(f"top_k must be a positive integer, got {top_k!r}")
+        if not imprints:
+            return []
+        index = self.index()
+        found = index.search(self.embedder.embed(imprints), max(shortlist, top_k))
+        out = []
+        for imp, ids, sims in zip(imprints, found.ids, found.scores, strict=True):
+            ranked = self.rerank(imp, [(int(i), float(s)) for i, s in zip(ids, sims,
+                                                                           strict=True) if i >= 0])
+            # one line per seal: its best master
+            best: dict[str, Candidate] = {}
+            for c in ranked:
+                if c.seal_id not in best or c.score > best[c.seal_id].score:
+                    best[c.seal_id] = c
+            cands = tuple(sorted(best.values(), key=lambda c: -c.score)[:top_k])
+            match = cands[0].seal_id if cands and cands[0].score >= self.threshold else None
+            status = self.store.status(match, on) if match else None
+            out.append(Identification(imp, cands, match, status))
+        return out
+
+    def rerank(self, imp: RectifiedImprint, shortlist: Sequence[tuple[int, float]]
+               ) -> list[Candidate]:
+        """Aligned comparison of ``imp`` with each shortlisted master."""
+        cands = []
+        for mid, sim in shortlist:
+            try:
+                master = self.store.get_master(mid)
+                score, turn = aligned_correlation(imp, self.canonical(master))
+            except ImprintError as exc:
+                log.warning("master %d skipped in re-ranking: %s", mid, exc)
+                continue
+            cands.append(Candidate(master.seal_id, mid, score, sim, turn))
+        return sorted(cands, key=lambda c: -c.score)
+
+
+def _chunks(items: Sequence[int], n: int) -> Iterator[Sequence[int]]:
+    for i in range(0, len(items), n):
+        yield items[i:i + n]
+

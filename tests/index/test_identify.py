@@ -1,0 +1,149 @@
+"""Filing masters and identifying imprints against a real registry (SQLite store, FAISS index,
+canonical imprints), through the library and through the ``imprint`` command line."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from imprint.errors import NoImprintError, SeveralImprintsError
+from imprint.synth.dataset import write_image
+from imprint.synth.medium import Capture
+from imprint.synth.registry import make_registry
+from imprint.synth.scene import genuine_stamping, imprint_scene
+from index.filing import file_master
+from index.identify import SealSearch
+from index.store import RegistryStore
+from index.vectors import VectorIndex
+
+DPI = 200
+SCAN = Capture("scan", 0, 0.3, 0.003)
+
+
+def _imprint_file(path: Path, record, seed: int, quality: str) -> Path:
+    rng = np.random.default_rng(seed)
+    st = genuine_stamping(record.face(), rng, ink=record.spec.ink, seal_id=record.seal_id,
+                          quality=quality)
+    image, _ = imprint_scene(st, dpi=DPI, rng=rng, clutter=quality != "clean", capture=SCAN)
+    write_image(path, image, DPI)
+    return path
+
+
+@pytest.fixture(scope="module")
+def seals(tmp_path_factory):
+    """Four round seals: masters and a genuine probe of each, as files."""
+    root = tmp_path_factory.mktemp("seals")
+    rng = np.random.default_rng(4100)
+    records = [r for r in make_registry(30, rng, lookalike_rate=0, sibling_rate=0)
+               if r.spec.kind == "round_official"][:4]
+    return [(r, _imprint_file(root / f"{r.seal_id}_master.png", r, 10 + i, "clean"),
+             _imprint_file(root / f"{r.seal_id}_probe.png", r, 20 + i, "typical"))
+            for i, r in enumerate(records)]
+
+
+@pytest.fixture(scope="module")
+def registry(seals, tmp_path_factory):
+    home = tmp_path_factory.mktemp("registry")
+    store = RegistryStore.open(home)
+    search = SealSearch(store, "classical")
+    for record, master, _ in seals[:3]:  # the fourth stays unregistered
+        filed = file_master(search, master, seal_id=record.seal_id, unit=record.unit_name)
+        assert filed.new_seal and filed.master.dpi == pytest.approx(DPI, abs=0.01)
+    yield home
+    store.close()
+
+
+def test_filed_masters_are_indexed_and_kept_rectified(registry, seals):
+    with RegistryStore.open(registry) as store:
+        search = SealSearch(store, "classical")
+        index = search.index()
+        masters = [m for r, _, _ in seals[:3] for m in store.masters_of(r.seal_id)]
+        assert sorted(index.ids().tolist()) == sorted(m.id for m in masters)
+        for m in masters:
+            assert search.canonical_path(m.sha256).is_file()
+
+
+def test_a_genuine_imprint_is_identified_as_its_seal(registry, seals):
+    from imprint.io import load_page
+    from imprint.pipeline import single_imprint
+
+    with RegistryStore.open(registry) as store:
+        search = SealSearch(store, "classical")
+        probes = []
+        for _, _, probe in seals:
+            page = load_page(probe)[0]
+            probes.append(single_imprint(page.image, dpi=DPI))
+        idents = search.identify(probes, top_k=3)
+    for (record, _, _), ident in zip(seals[:3], idents, strict=False):
+        assert ident.candidates[0].seal_id == record.seal_id
+        assert ident.candidates == tuple(sorted(ident.candidates, key=lambda c: -c.score))
+    # the unregistered seal's imprint scores below every genuine one's
+    assert idents[3].candidates[0].score < min(i.candidates[0].score for i in idents[:3])
+
+
+def test_filing_refuses_images_without_or_with_several_imprints(registry, seals, tmp_path):
+    blank = tmp_path / "blank.png"
+    write_image(blank, np.full((400, 400, 3), 245, np.uint8), DPI)
+    # two imprints side by side
+    a = np.asarray(Image.open(seals[0][1]).convert("RGB"))
+    b = np.asarray(Image.open(seals[1][1]).convert("RGB"))
+    h = min(a.shape[0], b.shape[0])
+    two = tmp_path / "two.png"
+    write_image(two, np.hstack([a[:h], b[:h]]), DPI)
+    with RegistryStore.open(registry) as store:
+        search = SealSearch(store, "classical")
+        before = store.counts()
+        with pytest.raises(NoImprintError):
+            file_master(search, blank, seal_id="X1", unit="某某有限公司")
+        with pytest.raises(SeveralImprintsError, match="crop"):
+            file_master(search, two, seal_id="X2", unit="某某有限公司")
+        assert store.counts() == before  # nothing filed
+
+
+def test_index_is_rebuilt_when_lost_or_damaged(registry):
+    with RegistryStore.open(registry) as store:
+        search = SealSearch(store, "classical")
+        ids = sorted(search.index().ids().tolist())
+        search.index_path.write_bytes(b"torn")
+        again = SealSearch(store, "classical").index()
+        assert sorted(again.ids().tolist()) == ids
+        VectorIndex.load(search.index_path, expect_model_id=search.embedder.model_id)
+        search.index_path.unlink()
+        assert sorted(SealSearch(store, "classical").index().ids().tolist()) == ids
+
+
+def _cli(*args, home: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "service.cli", *args, "--registry", str(home)],
+                          capture_output=True, text=True, timeout=300,
+                          cwd=Path(__file__).resolve().parents[2])
+
+
+def test_cli_register_then_identify_json_contract(seals, tmp_path):
+    home = tmp_path / "reg"
+    record, master, probe = seals[0]
+    done = _cli("register", str(master), "--seal-id", record.seal_id, "--unit",
+                record.unit_name, "--json", home=home)
+    assert done.returncode == 0, done.stderr
+    filed = json.loads(done.stdout)
+    assert filed["seal_id"] == record.seal_id and filed["new_seal"] is True
+    done = _cli("identify", str(probe), "--top-k", "1", "--json", home=home)
+    assert done.returncode in (0, 1), done.stderr
+    out = json.loads(done.stdout)
+    (imp,) = out["imprints"]
+    assert len(imp["box"]) == 4 and all(isinstance(v, float) for v in imp["box"])
+    assert [c["seal_id"] for c in imp["candidates"]] == [record.seal_id]
+    assert isinstance(imp["candidates"][0]["score"], float)
+    assert imp["match"] in (record.seal_id, None)
+    assert done.returncode == (0 if imp["match"] else 1)
+    # the same seal id for another unit is refused, with a usage exit code and one line
+    done = _cli("register", str(master), "--seal-id", record.seal_id, "--unit", "另一公司",
+                home=home)
+    assert done.returncode == 2 and "filed for" in done.stderr
+    done = _cli("index", "rebuild", "--json", home=home)
+    assert done.returncode == 0 and json.loads(done.stdout)["count"] == 1
