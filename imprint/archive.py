@@ -50,13 +50,15 @@ def from_bytes(data: bytes, *, source: str = "data") -> RectifiedImprint:
     return RectifiedImprint(ink, occlusion, geometry, Quality(**meta["quality"]), detection)
 
 
-def save(path: Path, r: RectifiedImprint) -> None:
+def save(path: str | Path, r: RectifiedImprint) -> None:
     """Write atomically."""
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     write_bytes(path, to_bytes(r))
 
 
-def load(path: Path) -> RectifiedImprint:
+def load(path: str | Path) -> RectifiedImprint:
+    path = Path(path)
     try:
         data = path.read_bytes()
     except OSError as exc:
