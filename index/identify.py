@@ -151,6 +151,10 @@ class SealSearch:
         """Add the store's masters the index lacks and drop ids the store no longer has; save
         if anything changed. Called under the lock."""
         index = self._index
+        count, top = self.store.master_extent()
+        ids = index.ids()
+        if len(ids) == count and (count == 0 or int(ids.max()) == top):
+            return  # ids are never reused: same count and same highest id, same masters
         in_store = {mid: seal for mid, seal, _ in self.store.iter_masters()}
         in_index = set(index.ids().tolist())
         stale = sorted(in_index - in_store.keys())

@@ -608,6 +608,13 @@ class RegistryStore:
             for mid, seal_id, rel in s.execute(q.execution_options(yield_per=1000)):
                 yield mid, seal_id, self.home / rel
 
+    def master_extent(self) -> tuple[int, int]:
+        """(number of masters, highest master id): enough to tell, without listing them, that
+        an index built from the store is still in line with it (ids are never reused)."""
+        with self._read() as s:
+            n, top = s.execute(select(func.count(MasterRow.id), func.max(MasterRow.id))).one()
+            return int(n or 0), int(top or 0)
+
     def load_master_image(self, master: int | MasterInfo) -> np.ndarray:
         """The master as ``(H, W, 3) uint8`` RGB (transparency on white), after checking that
         the file still hashes to its record."""
