@@ -32,7 +32,7 @@ from imprint.types import RectifiedImprint
 from index.errors import IndexCorruptError, IndexMismatchError
 from index.store import MasterInfo, RegistryStore, SealStatus
 from index.vectors import DEFAULT_FACTORY, VectorIndex
-from models.classical import aligned_correlation
+from models.classical import alignment_polar, correlate_polar
 from models.embedder import Embedder, get_embedder
 
 log = logging.getLogger(__name__)
@@ -85,7 +85,10 @@ class SealSearch:
         self.threshold = threshold
         self._index: VectorIndex | None = None
         self._progress = progress or (lambda it, _n, _desc: it)
-        self._canonical = lru_cache(maxsize=256)(self._load_canonical)
+        self._canonical = lru_cache(maxsize=64)(self._load_canonical)
+        # the re-ranking view of a master: small, and asked for again by every search that
+        # shortlists it
+        self._polar = lru_cache(maxsize=2048)(lambda m: alignment_polar(self.canonical(m)))
 
     # -- derived files ----------------------------------------------------------------------
 
@@ -235,10 +238,14 @@ class SealSearch:
                ) -> list[Candidate]:
         """Aligned comparison of ``imp`` with each shortlisted master."""
         cands = []
+        query = alignment_polar(imp)
+        masters = self.store.get_masters(mid for mid, _ in shortlist)
         for mid, sim in shortlist:
+            if mid not in masters:
+                continue  # withdrawn since the index was loaded
+            master = masters[mid]
             try:
-                master = self.store.get_master(mid)
-                score, turn = aligned_correlation(imp, self.canonical(master))
+                score, turn = correlate_polar(query, self._polar(master))
             except ImprintError as exc:
                 log.warning("master %d skipped in re-ranking: %s", mid, exc)
                 continue

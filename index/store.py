@@ -592,6 +592,13 @@ class RegistryStore:
                 raise UnknownMasterError(f"no master with id {master_id}")
             return self._master_info(row)
 
+    def get_masters(self, master_ids: Iterable[int]) -> dict[int, MasterInfo]:
+        """The masters of those ids that exist, by id, in one query."""
+        ids = list(master_ids)
+        with self._read() as s:
+            rows = s.scalars(select(MasterRow).where(MasterRow.id.in_(ids))) if ids else []
+            return {r.id: self._master_info(r) for r in rows}
+
     def masters_of(self, seal_id: str) -> list[MasterInfo]:
         with self._read() as s:
             self._seal(s, seal_id)

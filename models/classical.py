@@ -64,7 +64,8 @@ def describe(imprint: RectifiedImprint | np.ndarray, occlusion: np.ndarray | Non
 ALIGN_BAND = (0.05, 0.93)
 
 
-def _alignment_polar(imprint: RectifiedImprint | np.ndarray) -> np.ndarray:
+def alignment_polar(imprint: RectifiedImprint | np.ndarray) -> np.ndarray:
+    """The polar image :func:`correlate_polar` compares; compute once per imprint."""
     ink, occ = ((imprint.ink, imprint.occlusion) if isinstance(imprint, RectifiedImprint)
                 else (imprint, None))
     p = polar(ink, occ, n_radii=128, n_angles=720)
@@ -79,8 +80,11 @@ def aligned_correlation(query: RectifiedImprint | np.ndarray,
     """(normalised correlation in [-1, 1], query turn in degrees counter-clockwise that best
     aligns it with the master): circular cross-correlation of the two polar images over every
     turn, ring by ring, occluded query samples left out."""
-    q = _alignment_polar(query)
-    m = _alignment_polar(master)
+    return correlate_polar(alignment_polar(query), alignment_polar(master))
+
+
+def correlate_polar(q: np.ndarray, m: np.ndarray) -> tuple[float, float]:
+    """:func:`aligned_correlation` of two :func:`alignment_polar` images."""
     # rows are radii: correlate along the angle axis and sum over radii
     corr = np.fft.irfft(np.fft.rfft(q, axis=1) * np.conj(np.fft.rfft(m, axis=1)), axis=1,
                         n=q.shape[1]).sum(axis=0)
