@@ -28,11 +28,19 @@ def polar(ink: np.ndarray, occlusion: np.ndarray | None = None, *, n_angles: int
           n_radii: int = 4 * N_BANDS) -> np.ndarray:
     """``(n_radii, n_angles) float32`` polar resampling of a canonical ink map, out to 1.04 x
     the border radius; occluded samples replaced by their ring's mean."""
+    return polar_with_mask(ink, occlusion, n_angles=n_angles, n_radii=n_radii)[0]
+
+
+def polar_with_mask(ink: np.ndarray, occlusion: np.ndarray | None = None, *,
+                    n_angles: int = N_ANGLES, n_radii: int = 4 * N_BANDS
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`polar`, and the ``(n_radii, n_angles) bool`` mask of its occluded samples."""
     centre = (CANONICAL_SIZE / 2, CANONICAL_SIZE / 2)
     max_r = CANONICAL_RADIUS * 1.04
     # warpPolar puts angle on rows and radius on columns
     p = cv2.warpPolar(ink.astype(np.float32), (n_radii, n_angles), centre, max_r,
                       cv2.INTER_AREA + cv2.WARP_POLAR_LINEAR).T
+    occ = np.zeros(p.shape, bool)
     if occlusion is not None and occlusion.any():
         occ = cv2.warpPolar(occlusion.astype(np.float32), (n_radii, n_angles), centre, max_r,
                             cv2.INTER_LINEAR + cv2.WARP_POLAR_LINEAR).T > 0.5
@@ -40,7 +48,7 @@ def polar(ink: np.ndarray, occlusion: np.ndarray | None = None, *, n_angles: int
         counts = np.maximum((~occ).sum(axis=1, keepdims=True), 1)
         ring_mean = known.sum(axis=1, keepdims=True) / counts
         p = np.where(occ, ring_mean, p)
-    return np.ascontiguousarray(p, dtype=np.float32)
+    return np.ascontiguousarray(p, dtype=np.float32), occ
 
 
 def describe(imprint: RectifiedImprint | np.ndarray, occlusion: np.ndarray | None = None

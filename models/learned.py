@@ -22,15 +22,14 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
-import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from imprint.errors import ResourceError
-from imprint.rectify import CANONICAL_RADIUS, CANONICAL_SIZE
 from imprint.types import RectifiedImprint
+from models.classical import polar_with_mask
 
 VERSION = "seal-embed-v1"
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
@@ -49,18 +48,8 @@ BATCH = 32
 def prepare(ink: np.ndarray, occlusion: np.ndarray | None = None) -> np.ndarray:
     """``(2, N_RADII, N_ANGLES) uint8``: the polar ink (occluded samples filled with their
     ring's mean) and the polar occlusion mask (0 or 255). What the network reads, / 255."""
-    centre = (CANONICAL_SIZE / 2, CANONICAL_SIZE / 2)
-    max_r = CANONICAL_RADIUS * MAX_RADIUS
-    p = cv2.warpPolar(np.ascontiguousarray(ink, dtype=np.float32), (N_RADII, N_ANGLES), centre,
-                      max_r, cv2.INTER_AREA + cv2.WARP_POLAR_LINEAR).T
-    occ = np.zeros_like(p, dtype=bool)
-    if occlusion is not None and occlusion.any():
-        occ = cv2.warpPolar(occlusion.astype(np.float32), (N_RADII, N_ANGLES), centre, max_r,
-                            cv2.INTER_LINEAR + cv2.WARP_POLAR_LINEAR).T > 0.5
-        known = np.where(occ, 0.0, p)
-        counts = np.maximum((~occ).sum(axis=1, keepdims=True), 1)
-        ring_mean = known.sum(axis=1, keepdims=True) / counts
-        p = np.where(occ, ring_mean, p)
+    # the classical descriptor's resampling (same centre, radius 1.04 x the border's)
+    p, occ = polar_with_mask(np.asarray(ink), occlusion, n_angles=N_ANGLES, n_radii=N_RADII)
     out = np.empty((2, N_RADII, N_ANGLES), np.uint8)
     out[0] = np.rint(np.clip(p, 0.0, 1.0) * 255.0)
     out[1] = occ.astype(np.uint8) * 255
