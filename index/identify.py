@@ -20,6 +20,7 @@ import fcntl
 import logging
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from datetime import date, datetime
 from functools import lru_cache
 from pathlib import Path
 
@@ -132,24 +133,29 @@ class SealSearch:
         and brought in line with the store's masters."""
         if self._index is None:
             with self._locked():
-                try:
-                    self._index = VectorIndex.load(self.index_path,
-                                                   expect_model_id=self.embedder.model_id,
-                                                   expect_dimension=self.embedder.dimension)
-                except (IndexCorruptError, IndexMismatchError) as exc:  # also "missing"
-                    log.info("rebuilding the vector index: %s", exc)
-                    self._index = VectorIndex(self.embedder.dimension, self.embedder.model_id,
-                                              self.factory)
+                self._index = self._load_or_new()
                 self._sync()
         return self._index
 
     def rebuild(self) -> VectorIndex:
         """A fresh index of every master in the store, replacing the saved one."""
         with self._locked():
-            self._index = VectorIndex(self.embedder.dimension, self.embedder.model_id,
-                                      self.factory)
+            self._index = self._new_index()
             self._sync()
         return self._index
+
+    def _new_index(self) -> VectorIndex:
+        return VectorIndex(self.embedder.dimension, self.embedder.model_id, self.factory)
+
+    def _load_or_new(self) -> VectorIndex:
+        """The saved index, or an empty one when it is missing, damaged or of another model
+        (the sync that follows fills it from the store). Called under the lock."""
+        try:
+            return VectorIndex.load(self.index_path, expect_model_id=self.embedder.model_id,
+                                    expect_dimension=self.embedder.dimension)
+        except (IndexCorruptError, IndexMismatchError) as exc:  # also "missing"
+            log.info("rebuilding the vector index: %s", exc)
+            return self._new_index()
 
     def _sync(self) -> None:
         """Add the store's masters the index lacks and drop ids the store no longer has; save
@@ -159,10 +165,10 @@ class SealSearch:
         ids = index.ids()
         if len(ids) == count and (count == 0 or int(ids.max()) == top):
             return  # ids are never reused: same count and same highest id, same masters
-        in_store = {mid: seal for mid, seal, _ in self.store.iter_masters()}
-        in_index = set(index.ids().tolist())
-        stale = sorted(in_index - in_store.keys())
-        missing = sorted(in_store.keys() - in_index)
+        in_store = {mid for mid, _, _ in self.store.iter_masters()}
+        in_index = set(ids.tolist())
+        stale = sorted(in_index - in_store)
+        missing = sorted(in_store - in_index)
         if stale:
             index.remove(stale)
         added = 0
@@ -199,21 +205,16 @@ class SealSearch:
         rebuild."""
         archive.save(self.canonical_path(master.sha256), imprint)
         with self._locked():
-            self._index = None  # re-read: another process may have saved since
-            try:
-                index = VectorIndex.load(self.index_path, expect_model_id=self.embedder.model_id,
-                                         expect_dimension=self.embedder.dimension)
-            except (IndexCorruptError, IndexMismatchError):
-                index = VectorIndex(self.embedder.dimension, self.embedder.model_id,
-                                    self.factory)
-            self._index = index
+            self._index = self._load_or_new()  # re-read: another process may have saved since
             self._sync()
 
     # -- search -----------------------------------------------------------------------------
 
     def identify(self, imprints: Sequence[RectifiedImprint], *, top_k: int = 5,
-                 shortlist: int = SHORTLIST, on: object = None) -> list[Identification]:
-        """Candidates (best ``top_k``) and the open-set decision for each imprint."""
+                 shortlist: int = SHORTLIST, on: date | datetime | None = None
+                 ) -> list[Identification]:
+        """Candidates (best ``top_k``) and the open-set decision for each imprint; a match's
+        registry status now, or ``on`` a document's date."""
         if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
             raise InvalidParameterError(f"top_k must be a positive integer, got {top_k!r}")
         if not imprints:
@@ -224,12 +225,11 @@ class SealSearch:
         for imp, ids, sims in zip(imprints, found.ids, found.scores, strict=True):
             ranked = self.rerank(imp, [(int(i), float(s)) for i, s in zip(ids, sims,
                                                                            strict=True) if i >= 0])
-            # one line per seal: its best master
+            # one line per seal: its best master, the first of it in the ranking
             best: dict[str, Candidate] = {}
             for c in ranked:
-                if c.seal_id not in best or c.score > best[c.seal_id].score:
-                    best[c.seal_id] = c
-            cands = tuple(sorted(best.values(), key=lambda c: -c.score)[:top_k])
+                best.setdefault(c.seal_id, c)
+            cands = tuple(best.values())[:top_k]
             match = cands[0].seal_id if cands and cands[0].score >= self.threshold else None
             status = self.store.status(match, on) if match else None
             out.append(Identification(imp, cands, match, status))
