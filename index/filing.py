@@ -37,6 +37,8 @@ def file_master(search: SealSearch, image_path: str | Path, *, seal_id: str, uni
     filed (with the unit, if no unit of that exact name exists). The image may be a whole page:
     it must hold exactly one imprint (:class:`SeveralImprintsError` otherwise).
     """
+    if dpi is not None and not 50 <= dpi <= 9600:
+        raise InvalidParameterError(f"dpi: {dpi} is outside 50..9600")
     store = search.store
     pages = load_page(image_path)
     if len(pages) != 1:
@@ -44,10 +46,7 @@ def file_master(search: SealSearch, image_path: str | Path, *, seal_id: str, uni
                                    f"master")
     page = pages[0]
     page_dpi = dpi or (page.dpi[0] if page.dpi else None)
-    if dpi is not None and not 50 <= dpi <= 9600:
-        raise InvalidParameterError(f"dpi: {dpi} is outside 50..9600")
     imprint = single_imprint(page.image, dpi=page_dpi, what=str(image_path))
-    units = [u for u in store.find_units(name=unit, uscc=uscc) if u.name == unit.strip()]
     new_seal = False
     try:
         seal = store.get_seal(seal_id)
@@ -61,6 +60,7 @@ def file_master(search: SealSearch, image_path: str | Path, *, seal_id: str, uni
             raise InvalidParameterError(f"seal {seal_id} is filed as {seal.kind!r}, not {kind!r}")
         unit_info = store.get_unit(seal.unit_id)
     else:
+        units = [u for u in store.find_units(name=unit, uscc=uscc) if u.name == unit.strip()]
         unit_info = units[0] if units else store.add_unit(unit, uscc=uscc)
         seal = store.file_seal(seal_id, unit_info, kind or _kind_of(imprint), code=code)
         new_seal = True
