@@ -142,6 +142,7 @@ def _search(args):
 
 def cmd_register(args) -> int:
     from index.filing import file_master
+    from service.detect import imprint_record
 
     search = _search(args)
     with search.store:
@@ -151,10 +152,7 @@ def cmd_register(args) -> int:
     payload = {"seal_id": filed.seal.seal_id, "unit": filed.unit.name, "kind": filed.seal.kind,
                "new_seal": filed.new_seal, "master_id": filed.master.id,
                "sha256": filed.master.sha256, "dpi": filed.master.dpi,
-               "box": [round(v, 1) for v in filed.imprint.detection.box],
-               "shape": filed.imprint.detection.shape,
-               "size_mm": [round(v, 2) for v in g.size_mm] if g.size_mm else None,
-               "quality": {k: round(v, 3) for k, v in asdict(q).items()},
+               **imprint_record(filed.imprint.detection, filed.imprint),
                "registry": str(search.store.home)}
     size = f", {g.size_mm[0]:.1f} x {g.size_mm[1]:.1f} mm" if g.size_mm else ""
     _print(args, payload,

@@ -11,6 +11,7 @@ import numpy as np
 from imprint.io import LoadLimits, iter_pages
 from imprint.rectify import rectify
 from imprint.segment import detect_imprints
+from imprint.types import Detection, RectifiedImprint
 
 COLOURS_BGR = {"red": (40, 40, 220), "blue": (220, 80, 30), "violet": (170, 40, 140),
                "grey": (90, 90, 90)}
@@ -27,27 +28,32 @@ def detect_file(path: Path, *, debug_dir: Path | None = None, pdf_dpi: float = 3
         ms = 1000 * (time.perf_counter() - t0)
         items = []
         for k, (d, r) in enumerate(zip(dets, rects, strict=True)):
-            item = {"page": page.index, "box": [round(v, 1) for v in d.box],
-                    "shape": d.shape, "colour": d.colour, "confidence": round(d.confidence, 3),
-                    "centre": [round(v, 2) for v in d.centre],
-                    "visible": round(d.visible, 3)}
-            if r is not None:
-                g, q = r.geometry, r.quality
-                item.update({
-                    "centre": [round(v, 2) for v in g.centre],
-                    "axes": [round(v, 2) for v in g.axes], "rotation": round(g.rotation, 2),
-                    "size_mm": [round(v, 2) for v in g.size_mm] if g.size_mm else None,
-                    "quality": {"border_visible": round(q.border_visible, 3),
-                                "ink_coverage": round(q.ink_coverage, 3),
-                                "blur": round(q.blur, 2), "occluded": round(q.occluded, 3)}})
-                if debug_dir is not None:
-                    _write_crop(debug_dir, path, page.index, k, r)
-            items.append(item)
+            if r is not None and debug_dir is not None:
+                _write_crop(debug_dir, path, page.index, k, r)
+            items.append(imprint_record(d, r))
         if debug_dir is not None:
             _write_overlay(debug_dir, path, page.index, page.image, dets)
         pages.append({"page": page.index, "dpi": dpi, "ms": round(ms, 1), "imprints": items})
         flat.extend(items)
     return {"file": str(path), "pages": pages, "imprints": flat}
+
+
+def imprint_record(d: Detection, r: RectifiedImprint | None) -> dict:
+    """One imprint as the CLI's JSON shows it: where it was found and, when it could be
+    rectified, its fitted geometry and quality."""
+    item = {"page": d.page, "box": [round(v, 1) for v in d.box],
+            "shape": d.shape, "colour": d.colour, "confidence": round(d.confidence, 3),
+            "centre": [round(v, 2) for v in d.centre], "visible": round(d.visible, 3)}
+    if r is not None:
+        g, q = r.geometry, r.quality
+        item.update({
+            "centre": [round(v, 2) for v in g.centre],
+            "axes": [round(v, 2) for v in g.axes], "rotation": round(g.rotation, 2),
+            "size_mm": [round(v, 2) for v in g.size_mm] if g.size_mm else None,
+            "quality": {"border_visible": round(q.border_visible, 3),
+                        "ink_coverage": round(q.ink_coverage, 3),
+                        "blur": round(q.blur, 2), "occluded": round(q.occluded, 3)}})
+    return item
 
 
 def _write_crop(out: Path, path: Path, page: int, k: int, r) -> None:
