@@ -153,29 +153,31 @@ def _figures(results: list[dict], threshold: float) -> dict:
             for tag in (r["set"], f"capture:{r['capture']}", "registered"):
                 top1[tag].append(ok)
                 shortlist[tag].append(r["in_shortlist"])
-    gen = [r for r in results if r["set"] in GENUINE_SETS]
-    unreg = [r for r in results if r["set"] == "unregistered"]
-    # a genuine probe is a hit only when its own seal is the match
-    fnir = np.mean([not (r["score"] >= threshold and r["top"] == r["truth"]) for r in gen])
-    fpir = np.mean([r["score"] >= threshold for r in unreg]) if unreg else float("nan")
+    fnir, fpir = _rates(results, threshold)
     ms = [r["ms"] for r in results if r["ms"] is not None]
     return {"top1": {k: float(np.mean(v)) for k, v in top1.items()},
             "top1_counts": {k: [int(np.sum(v)), len(v)] for k, v in top1.items()},
             "in_top5": {k: float(np.mean(v)) for k, v in shortlist.items()},
             "found": float(np.mean([r["found"] for r in results])),
-            "threshold": threshold, "fnir": float(fnir), "fpir": float(fpir),
+            "threshold": threshold, "fnir": fnir, "fpir": fpir,
             "ms_per_probe": statistics.median(ms) if ms else None}
 
 
-def _det(results: list[dict]) -> tuple[np.ndarray, np.ndarray]:
+def _rates(results: list[dict], threshold: float) -> tuple[float, float]:
+    """(FNIR over genuine probes, FPIR over unregistered probes) at ``threshold``."""
     gen = [r for r in results if r["set"] in GENUINE_SETS]
-    unreg = np.array([r["score"] for r in results if r["set"] == "unregistered"])
-    ts = np.unique(np.concatenate([unreg, [r["score"] for r in gen]]))
-    ts = ts[np.isfinite(ts)]
-    fpir = np.array([(unreg >= t).mean() for t in ts])
-    fnir = np.array([np.mean([not (r["score"] >= t and r["top"] == r["truth"]) for r in gen])
-                     for t in ts])
-    return fpir, fnir
+    unreg = [r for r in results if r["set"] == "unregistered"]
+    # a genuine probe is a hit only when its own seal is the match
+    fnir = np.mean([not (r["score"] >= threshold and r["top"] == r["truth"]) for r in gen])
+    fpir = np.mean([r["score"] >= threshold for r in unreg]) if unreg else float("nan")
+    return float(fnir), float(fpir)
+
+
+def _det(results: list[dict]) -> tuple[np.ndarray, np.ndarray]:
+    """(FPIR, FNIR) at every score the probes reached."""
+    ts = np.unique([r["score"] for r in results if r["set"] in (*GENUINE_SETS, "unregistered")])
+    rates = np.array([_rates(results, t) for t in ts[np.isfinite(ts)]]).reshape(-1, 2)
+    return rates[:, 1], rates[:, 0]
 
 
 def _throughput(search: SealSearch, rows: list[dict], n: int = 200) -> float:
