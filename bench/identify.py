@@ -27,7 +27,7 @@ from imprint.errors import ImprintError
 from imprint.io import load_page
 from imprint.pipeline import rectified_imprints
 from imprint.synth.dataset import DatasetConfig, build_dataset, read_manifest
-from index.identify import SealSearch
+from index.identify import SealSearch, canonical_path
 from index.store import RegistryStore
 from models.embedder import EMBEDDERS, get_embedder
 
@@ -96,7 +96,6 @@ def _registry(data: Path, rows: list[dict], home: Path) -> RegistryStore:
     store = RegistryStore.open(home)
     records = {r["seal_id"]: r for r in read_manifest(data / "registry.jsonl")}
     units: dict[str, int] = {}
-    placer = SealSearch(store, "classical")
     for row in tqdm([r for r in rows if r["set"] == "master"], desc="file masters",
                     unit="seal"):
         rec = records[row["imprints"][0]["seal_id"]]
@@ -107,7 +106,7 @@ def _registry(data: Path, rows: list[dict], home: Path) -> RegistryStore:
         master = store.add_master(rec["seal_id"], (data / row["file"]).read_bytes(),
                                   dpi=row["dpi"])
         if row["canonical"]:
-            dst = placer.canonical_path(master.sha256)
+            dst = canonical_path(store.home, master.sha256)
             dst.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(row["canonical"], dst)
     done.write_text("ok")

@@ -50,6 +50,11 @@ MATCH_THRESHOLD = 0.797
 CANONICAL_VERSION = "v1"
 
 
+def canonical_path(home: Path, sha256: str) -> Path:
+    """Where the rectified imprint of the master with this hash is kept in a registry."""
+    return home / "canonical" / CANONICAL_VERSION / sha256[:2] / f"{sha256}.npz"
+
+
 @dataclass(frozen=True)
 class Candidate:
     """A filed seal the imprint may be. ``score`` aligned correlation with the master (ranks
@@ -100,7 +105,7 @@ class SealSearch:
         return self.store.home / "vectors" / f"{name}.faiss"
 
     def canonical_path(self, sha256: str) -> Path:
-        return self.store.home / "canonical" / CANONICAL_VERSION / sha256[:2] / f"{sha256}.npz"
+        return canonical_path(self.store.home, sha256)
 
     def canonical(self, master: MasterInfo) -> RectifiedImprint:
         """The master's rectified imprint, from its stored file or rectified now and stored."""
