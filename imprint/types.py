@@ -83,3 +83,118 @@ class RectifiedImprint:
     geometry: Geometry
     quality: Quality
     detection: Detection
+
+
+# --- forensic comparison of a query imprint with a master -----------------------------------
+
+VERDICTS = ("genuine", "suspected_forgery", "different_seal", "inconclusive")
+
+
+@dataclass(frozen=True)
+class Alignment:
+    """How the query imprint was laid on the master, both in the canonical frame.
+
+    ``warp`` (3, 3) maps master canonical px -> query canonical px (the query is resampled
+    through it). ``rotation`` degrees counter-clockwise of the query against the master,
+    ``scale`` query size / master size after rectification, ``shift`` (dx, dy) canonical px.
+    ``correlation`` normalised correlation of the aligned ink maps in [-1, 1], over the pixels
+    known in both. ``elastic_mm`` the largest smooth (rubber) displacement that was allowed
+    for, in mm. ``query_ink`` (S, S) float32 the query's ink resampled into the master's frame;
+    ``unknown`` (S, S) bool where the comparison has no data: occluded in either imprint,
+    off the query's page, or outside the seal.
+    """
+
+    warp: np.ndarray
+    rotation: float
+    scale: float
+    shift: tuple[float, float]
+    correlation: float
+    elastic_mm: float
+    query_ink: np.ndarray
+    unknown: np.ndarray
+
+
+@dataclass(frozen=True)
+class Displacement:
+    """The local shift of the query against the master in one patch, after the global
+    alignment and the smooth elastic allowance: ``centre`` (x, y) master canonical px,
+    ``clock`` the patch's direction from the seal's centre (degrees clockwise from 12
+    o'clock), ``shift`` (dx, dy) canonical px, ``shift_mm`` its length in mm, ``weight`` in
+    [0, 1] how well the patch's content fixes the shift (1: clear strokes both ways)."""
+
+    centre: tuple[float, float]
+    clock: float
+    shift: tuple[float, float]
+    shift_mm: float
+    weight: float
+
+
+@dataclass(frozen=True)
+class SubScore:
+    """One named piece of evidence. ``value`` in ``unit``; ``threshold`` the value at which it
+    alone would flag the imprint; ``flags`` whether it does; ``forgery_side`` "above" or
+    "below": which side of the threshold points to a forgery; ``meaning`` one line for the
+    report."""
+
+    name: str
+    value: float
+    threshold: float
+    unit: str
+    forgery_side: str
+    flags: bool
+    meaning: str
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """A measured feature of both imprints, in ``unit`` (mm or degrees when the physical
+    scale is known, otherwise canonical px); ``query`` None where it could not be measured."""
+
+    name: str
+    master: float | None
+    query: float | None
+    unit: str
+
+    @property
+    def difference(self) -> float | None:
+        if self.master is None or self.query is None:
+            return None
+        return self.query - self.master
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """Everything measured on an aligned pair.
+
+    ``scores`` the named sub-scores; ``measurements`` the table of geometry; ``displacements``
+    the local shifts per patch; ``difference`` (S, S) float32 query ink minus master ink in
+    the master's frame, NaN where unknown; ``deformation_percent`` the GA 241.8 deformation
+    of the query against the master, ``deformation_band`` "valid" (<= 2 %), "suspect"
+    (2-4 %) or "invalid" (> 4 %); ``features`` the raw values the calibrated score is
+    computed from, by name.
+    """
+
+    scores: tuple[SubScore, ...]
+    measurements: tuple[Measurement, ...]
+    displacements: tuple[Displacement, ...]
+    difference: np.ndarray
+    deformation_percent: float
+    deformation_band: str
+    features: dict
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """A query imprint compared with a master: the verdict (one of :data:`VERDICTS`), the
+    calibrated ``score`` (probability that the query comes from the master's seal, at even
+    prior odds) and ``log10_lr`` (log10 of the likelihood ratio, same seal against forgery or
+    other seal), the ``reasons`` in words, and all that led there."""
+
+    verdict: str
+    score: float
+    log10_lr: float
+    reasons: tuple[str, ...]
+    alignment: Alignment
+    evidence: Evidence
+    master: RectifiedImprint
+    query: RectifiedImprint
