@@ -12,10 +12,10 @@ import platform
 import sys
 from pathlib import Path
 
-from bench import detect, identify, synth, vectors
+from bench import detect, identify, synth, vectors, verify
 
 SECTIONS = {"synth": synth.run, "detect": detect.run, "vectors": vectors.run,
-            "identify": identify.run}
+            "identify": identify.run, "verify": verify.run}
 OUT = Path(__file__).resolve().parent / "out"
 
 
@@ -29,6 +29,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="identify: filed seals in the test registry (default 10,000)")
     parser.add_argument("--queries", type=int, default=None,
                         help="identify: probes per query set (default 500)")
+    parser.add_argument("--fit", action="store_true",
+                        help="verify: refit the evidence fusion on the training sets and "
+                             "recalibrate it (writes models/weights/verifier.json)")
     args = parser.parse_args(argv)
     unknown = [s for s in args.sections if s not in SECTIONS]
     if unknown:
@@ -39,6 +42,8 @@ def main(argv: list[str] | None = None) -> int:
           f"python {platform.python_version()}")
     for name in args.sections:
         sizes = {"seals": args.seals, "queries": args.queries} if name == "identify" else {}
+        if name == "verify":
+            sizes = {"refit": args.fit}
         record = SECTIONS[name](out, quick=args.quick, **sizes)
         (out / f"{name}.json").write_text(json.dumps(record, indent=2), encoding="utf-8")
     return 0

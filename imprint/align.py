@@ -168,7 +168,7 @@ def align(query: RectifiedImprint, master: RectifiedImprint) -> Alignment:
     known_q = cv2.warpPerspective(qv.astype(np.uint8), w, size, flags=cv2.INTER_NEAREST |
                                   cv2.WARP_INVERSE_MAP, borderValue=0) > 0
     unknown = ~known_q | master.occlusion | ~_DISC
-    rho = _masked_correlation(master.ink, q_ink, ~unknown)
+    rho = masked_correlation(master.ink, q_ink, ~unknown)
     rotation, scale, shift = _decompose(w)
     return Alignment(warp=w, rotation=rotation, scale=scale, shift=shift, correlation=rho,
                      elastic_mm=0.0, query_ink=q_ink, unknown=unknown)
@@ -186,10 +186,10 @@ def _warped_correlation(m: np.ndarray, q: np.ndarray, qv: np.ndarray, w: np.ndar
     vs = cv2.warpPerspective(cv2.resize(qv.astype(np.uint8), small,
                                         interpolation=cv2.INTER_NEAREST), ws, small,
                              flags=cv2.INTER_NEAREST | cv2.WARP_INVERSE_MAP) > 0
-    return _masked_correlation(ms, qs, vs)
+    return masked_correlation(ms, qs, vs)
 
 
-def _masked_correlation(a: np.ndarray, b: np.ndarray, known: np.ndarray) -> float:
+def masked_correlation(a: np.ndarray, b: np.ndarray, known: np.ndarray) -> float:
     x, y = a[known].astype(np.float64), b[known].astype(np.float64)
     if x.size < 100:
         return 0.0

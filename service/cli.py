@@ -197,6 +197,53 @@ def cmd_identify(args) -> int:
     return EXIT_OK if out and all(imp["match"] for imp in out) else EXIT_FOUND
 
 
+def cmd_verify(args) -> int:
+    from imprint.errors import NoImprintError
+    from imprint.io import LoadLimits, iter_pages
+    from imprint.pipeline import rectified_imprints
+    from imprint.report import ReportContext, comparison_record, write_report
+    from index.verify import verify
+
+    search = _search(args)
+    found = []
+    with search.store:
+        search.store.get_seal(args.seal_id)  # an unknown seal fails before any imaging
+        for page in iter_pages(args.image, limits=LoadLimits(pdf_dpi=args.pdf_dpi)):
+            for imp in rectified_imprints(page.image, dpi=page.dpi[0] if page.dpi else None,
+                                          page=page.index):
+                found.append(verify(search, imp, args.seal_id, on=args.date))
+    if not found:
+        raise NoImprintError(f"no seal imprint found in {args.image}")
+    # a page may carry other seals too: the imprint that best answers for this seal
+    v = max(found, key=lambda v: (v.comparison.verdict == "genuine", v.comparison.log10_lr))
+    c, d = v.comparison, v.comparison.query.detection
+    record = comparison_record(c)
+    payload = {"file": str(args.image), "seal_id": v.seal.seal_id, "unit": v.seal.unit_name,
+               "master_id": v.master_id, "page": d.page,
+               "box": [round(x, 1) for x in d.box], "imprints_on_document": len(found),
+               "verdict": c.verdict, "score": record["score"], "log10_lr": record["log10_lr"],
+               "status": v.status.value, "status_flag": v.status_flag,
+               "date": args.date.isoformat() if args.date else None, **{
+                   k: record[k] for k in ("reasons", "evidence", "alignment", "quality")}}
+    if args.report:
+        context = ReportContext(seal_id=v.seal.seal_id, unit_name=v.seal.unit_name,
+                                status=v.status.value, status_note=v.status_flag,
+                                document=Path(args.image).name, page=d.page, box=d.box,
+                                master_id=v.master_id,
+                                document_date=args.date.isoformat() if args.date else None)
+        payload["report"] = str(write_report(c, args.report, context))
+    lines = [f"{args.image}: {c.verdict.replace('_', ' ')} against seal {v.seal.seal_id} "
+             f"({v.seal.unit_name}), log10 LR {c.log10_lr:+.1f}, registry status "
+             f"{v.status.value}"]
+    if v.status_flag:
+        lines.append(f"  warning: {v.status_flag}")
+    lines += [f"  - {r}" for r in c.reasons]
+    if args.report:
+        lines.append(f"  report: {payload['report']}")
+    _print(args, payload, "\n".join(lines))
+    return EXIT_OK if c.verdict == "genuine" and v.status_flag is None else EXIT_FOUND
+
+
 def cmd_index(args) -> int:
     search = _search(args)
     with search.store:
@@ -267,6 +314,17 @@ def build_parser() -> argparse.ArgumentParser:
                      help="the document's date (YYYY-MM-DD): the seal's status on that day")
     ide.add_argument("--pdf-dpi", type=_positive, default=300, help="PDF rendering dpi")
     ide.set_defaults(func=cmd_identify)
+
+    ver = sub.add_parser("verify", parents=[registry],
+                         help="1:1: is the imprint in IMAGE the named seal's, or a forgery?")
+    ver.add_argument("image", help="image (PNG, JPEG, TIFF, BMP, WebP) or PDF")
+    ver.add_argument("--seal-id", required=True, help="the registered seal it claims to be")
+    ver.add_argument("--date", type=_date, default=None,
+                     help="the document's date (YYYY-MM-DD): the seal's status on that day")
+    ver.add_argument("--report", default=None,
+                     help="write the report: .html, .pdf, .png or .json by the suffix")
+    ver.add_argument("--pdf-dpi", type=_positive, default=300, help="PDF rendering dpi")
+    ver.set_defaults(func=cmd_verify)
 
     idx = sub.add_parser("index", help="the registry's vector index")
     isub = idx.add_subparsers(dest="index_command", required=True)

@@ -45,7 +45,11 @@ def run_demo(root: Path, *, json_out: bool = False) -> int:
             f"their own seal first; {ident['matched']} declared a match; "
             f"{ident['false']} of {ident['unregistered']} imprints of unregistered seals "
             f"matched a filed one"),
-        "verify against the claimed master (1:1)": "not built yet",
+        "verify against the claimed master (1:1)": (
+            "ran: " + "; ".join(f"{qset}: " + ", ".join(f"{n} {v.replace('_', ' ')}"
+                                                       for v, n in sorted(c.items()))
+                                for qset, c in ident["verdicts"].items())
+            + f"; reports under {root / 'reports'}"),
     }
     if json_out:
         print(json.dumps({"dir": str(root), "seconds": round(took, 2), "stages": stages,
@@ -116,8 +120,49 @@ def _identify_queries(root: Path, manifest: list[dict], registry: list[dict]) ->
             else:
                 unregistered += 1
                 false += match is not None
+        verdicts = _verify_queries(root, manifest, search)
     return {"home": str(home), "filed": filed, "right": right, "matched": matched,
-            "registered": registered, "false": false, "unregistered": unregistered}
+            "registered": registered, "false": false, "unregistered": unregistered,
+            "verdicts": verdicts}
+
+
+VERIFY_SETS = ("genuine", "recarved_clear", "recarved_subtle", "photo_engraved", "printed")
+
+
+def _verify_queries(root: Path, manifest: list[dict], search) -> dict:
+    """Verify genuine and forged query imprints against the seal each claims to be; write one
+    report (HTML) per query set."""
+    import shutil
+
+    from imprint.errors import ImprintError
+    from imprint.io import load_page
+    from imprint.pipeline import rectified_imprints
+    from imprint.report import ReportContext, write_report
+    from index.verify import verify
+
+    out: dict[str, Counter] = {}
+    shutil.rmtree(root / "reports", ignore_errors=True)  # one report per set, of this run
+    (root / "reports").mkdir()
+    for row in (r for r in manifest if r["set"] in VERIFY_SETS):
+        claimed = row["imprints"][0]["claimed_seal_id"]
+        page = load_page(root / row["file"])[0]
+        imps = rectified_imprints(page.image, dpi=page.dpi[0] if page.dpi else None)
+        counts = out.setdefault(row["set"], Counter())
+        if not imps:
+            counts["not found"] += 1
+            continue
+        try:
+            v = verify(search, imps[0], claimed)
+        except ImprintError:
+            counts["master unusable"] += 1
+            continue
+        counts[v.comparison.verdict] += 1
+        report = root / "reports" / f"{row['set']}.html"
+        if not report.exists():
+            write_report(v.comparison, report, ReportContext(
+                seal_id=claimed, unit_name=v.seal.unit_name, status=v.status.value,
+                status_note=v.status_flag, document=row["file"], master_id=v.master_id))
+    return out
 
 
 def _detect_pages(root: Path, manifest: list[dict]) -> tuple[int, int, int, float]:

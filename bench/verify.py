@@ -1,0 +1,308 @@
+"""1:1 forensic verification on generated held-out sets: genuine imprints (typical and poor)
+against forgeries of each kind, and zero-effort impostors (other filed seals).
+
+Three kinds of data, each from its own seeds and seals: training sets (:data:`TRAIN_SEEDS`)
+on which the evidence fusion is fitted; a calibration set (:data:`CALIBRATION_SEED`) on
+which it is mapped to log10 likelihood ratios and every threshold is set; and the test set
+(:data:`TEST_SEED`) on which everything is reported. ``--fit`` refits and calibrates the
+model (``models/weights/verifier.json``); without it the committed model is evaluated.
+
+Queries go through detection and rectification like any document; one whose imprint is not
+found is counted apart (it never reaches verification). Per set: the verdicts at the
+calibrated thresholds, and APCER at BPCER 1 % read off the test DET curve; impostors: FNMR at
+the FMR the impostor count supports. Writes ``verify_det.png``.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import time
+from collections import Counter
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from bench.identify import _rectify_all
+from imprint import archive
+from imprint.align import align
+from imprint.evidence import measure
+from imprint.synth.dataset import DatasetConfig, build_dataset
+from imprint.verdict import (
+    FUSION_FEATURES,
+    MARGINAL,
+    QUALITY_GATE,
+    SUBSCORES,
+    VerifierModel,
+    decide,
+    derived,
+    fit_logistic,
+    platt,
+    quality_reasons,
+)
+
+TEST_SEED = 20261126  # held out: never used while developing or fitting
+CALIBRATION_SEED = 20261127  # thresholds and the LR mapping only
+TRAIN_SEEDS = ((558, 100, 100), (559, 150, 150))  # (seed, seals, queries per set)
+GENUINE_SETS = ("genuine", "genuine_poor")
+TRAIN_IMPOSTORS = 150  # per training set: other seals are "not this seal" too
+FORGERY_SETS = ("recarved_clear", "recarved_subtle", "photo_engraved", "printed")
+SETS = GENUINE_SETS + FORGERY_SETS
+TARGET_BPCER = 0.01
+TARGET_APCER = {"recarved_clear": 0.005, "recarved_subtle": 0.05, "printed": 0.02,
+                "photo_engraved": 0.10}
+
+
+def _data(out: Path, name: str, seed: int, n_seals: int, n_queries: int) -> tuple[Path, list]:
+    path = out / f"{name}_{seed}_{n_seals}x{n_queries}"
+    if not (path / "manifest.jsonl").is_file():
+        build_dataset(path, DatasetConfig(seed=seed, n_seals=n_seals, n_queries=n_queries,
+                                          n_pages=0, n_unregistered=0, query_sets=SETS),
+                      workers=2)
+    return path, _rectify_all(path)
+
+
+def _measure_pair(args: tuple[str, str]) -> dict:
+    q, m = archive.load(Path(args[0])), archive.load(Path(args[1]))
+    t0 = time.perf_counter()
+    f = measure(q, m, align(q, m))
+    out = dict(f.features)
+    out["ms"] = 1000 * (time.perf_counter() - t0)
+    return out
+
+
+def _compute(path: Path, name: str, key: dict, meta: list[dict], jobs: list) -> list[dict]:
+    """``meta`` rows with the features of their ``jobs`` (None: no pair), cached by key."""
+    cache = path / f"{name}.json"
+    if cache.is_file():
+        cached = json.loads(cache.read_text())
+        if cached.get("key") == key:
+            return cached["pairs"]
+    todo = [j for j in jobs if j is not None]
+    with ProcessPoolExecutor(2) as pool:
+        got = iter(tqdm(pool.map(_measure_pair, todo, chunksize=4), total=len(todo),
+                        desc=f"{name} {path.name}", unit="pair"))
+        pairs = [dict(m, features=next(got) if j is not None else None)
+                 for m, j in zip(meta, jobs, strict=True)]
+    cache.write_text(json.dumps({"key": key, "pairs": pairs}))
+    return pairs
+
+
+def _pairs(path: Path, rows: list, n_impostors: int, seed: int,
+           per_set: int | None = None) -> list[dict]:
+    """Features of every query (the first ``per_set`` of each set) against the master of the
+    seal it claims, and of ``n_impostors`` genuine queries against another seal's master
+    (zero-effort impostors); cached."""
+    masters = {r["imprints"][0]["seal_id"]: r["canonical"] for r in rows if r["set"] == "master"}
+    queries = [r for r in rows if r["set"] in SETS]
+    if per_set is not None:
+        queries = [r for s in SETS for r in [q for q in queries if q["set"] == s][:per_set]]
+    meta, jobs = [], []
+    for r in queries:
+        claimed = masters.get(r["imprints"][0]["claimed_seal_id"])
+        meta.append({"set": r["set"], "capture": r["capture"], "found": bool(r["canonical"]),
+                     "file": r["file"]})
+        jobs.append((r["canonical"], claimed) if r["canonical"] and claimed else None)
+    pairs = _compute(path, "pairs", {"per_set": per_set}, meta, jobs)
+    rng = np.random.default_rng(seed)
+    genuine = [r for r in queries if r["set"] == "genuine" and r["canonical"]]
+    ids = sorted(k for k, v in masters.items() if v)
+    meta, jobs = [], []
+    for i in range(n_impostors):
+        r = genuine[i % len(genuine)]
+        other = r["imprints"][0]["seal_id"]
+        while other == r["imprints"][0]["seal_id"]:
+            other = ids[int(rng.integers(len(ids)))]
+        meta.append({"set": "impostor", "capture": r["capture"], "found": True,
+                     "file": r["file"], "master": other})
+        jobs.append((r["canonical"], masters[other]))
+    return pairs + _compute(path, "impostors", {"n": n_impostors, "per_set": per_set},
+                            meta, jobs)
+
+
+def _usable(p: dict) -> bool:
+    return p["features"] is not None and not quality_reasons(derived(p["features"]),
+                                                             QUALITY_GATE)
+
+
+def fit(train: list[dict], calibration: list[dict]) -> VerifierModel:
+    """Fusion on the training pairs; LR mapping and thresholds on the calibration pairs.
+    Genuine imprints of typical quality against forgeries: poor imprints are the gates'
+    business, and teaching the fusion that starved ink means genuine would let starved
+    forgeries through."""
+    use = [p for p in train if _usable(p) and p["set"] in ("genuine", "impostor",
+                                                           *FORGERY_SETS)]
+    x = np.array([[derived(p["features"]).get(k, np.nan) for k in FUSION_FEATURES]
+                  for p in use], float)
+    y = np.array([p["set"] == "genuine" for p in use], float)
+    mean = np.nanmean(x, axis=0)
+    scale = np.nanstd(x, axis=0) + 1e-6
+    model = VerifierModel(list(FUSION_FEATURES), mean.tolist(), scale.tolist(),
+                          [0.0] * len(FUSION_FEATURES), 0.0)
+    z = np.array([model.vector(p["features"]) for p in use])
+    w, b = fit_logistic(z, y, l2=1e-2)
+    model.weights, model.bias = w.tolist(), b
+    cal = [p for p in calibration if _usable(p)]
+    imp = [derived(p["features"]) for p in cal if p["set"] == "impostor"]
+    gen = [derived(p["features"]) for p in cal if p["set"] == "genuine"]
+    # different seal: above every calibration impostor (FMR <= 1/N there)
+    corr_t = float(max(f["correlation"] for f in imp)) + 0.01
+    model.thresholds = {"different_seal_correlation": corr_t}
+    same = [p for p in cal if p["set"] in ("genuine", *FORGERY_SETS) and
+            derived(p["features"])["correlation"] >= corr_t]
+    s = np.array([model.fused(p["features"]) for p in same])
+    ys = np.array([p["set"] == "genuine" for p in same], float)
+    model.platt = platt(s, ys)
+    llr_gen = np.sort([model.log10_lr(f) for f in gen if f["correlation"] >= corr_t])
+    model.thresholds["forgery_log10_lr"] = float(np.quantile(llr_gen, TARGET_BPCER))
+    for name, (side, _, _) in SUBSCORES.items():
+        v = np.array([f.get(name, np.nan) for f in gen], float)
+        v = v[~np.isnan(v)]
+        model.subscore_thresholds[name] = float(np.quantile(v, 0.99 if side == "above"
+                                                            else 0.01))
+    model.provenance = {
+        "fusion_fitted_on": {"seeds": [s[0] for s in TRAIN_SEEDS], "pairs": len(use)},
+        "calibrated_on": {"seed": CALIBRATION_SEED, "genuine": len(gen), "impostors": len(imp),
+                          "pairs": len(same)},
+        "operating_points": {
+            "different_seal_correlation": f"above all {len(imp)} calibration impostor "
+                                          "comparisons (FMR <= 1/N there)",
+            "forgery_log10_lr": f"{TARGET_BPCER:.0%} of calibration genuine imprints "
+                                "(typical quality) below it",
+            "subscores": "each at the value 1 % of calibration genuine imprints pass",
+        },
+        "quality_gate": QUALITY_GATE, "marginal": MARGINAL,
+    }
+    return model
+
+
+def _apcer_at_bpcer(gen: np.ndarray, forg: np.ndarray, bpcer: float) -> float:
+    t = np.quantile(gen, bpcer)
+    return float((forg >= t).mean()) if forg.size else float("nan")
+
+
+def _verdicts(pairs: list[dict], model: VerifierModel) -> list[dict]:
+    out = []
+    for p in pairs:
+        if p["features"] is None:
+            out.append({**p, "verdict": "not_found", "llr": -np.inf})
+            continue
+        d = decide(p["features"], model, [])
+        f = derived(p["features"])
+        llr = model.log10_lr(f) if f["correlation"] >= model.thresholds[
+            "different_seal_correlation"] else -np.inf
+        out.append({**p, "verdict": d.verdict, "llr": llr})
+    return out
+
+
+def _det_plot(results: list[dict], path: Path) -> None:
+    from matplotlib.figure import Figure
+    fig = Figure(figsize=(7, 6))
+    ax = fig.add_subplot()
+    gen = np.array([r["llr"] for r in results if r["set"] == "genuine" and r["usable"]])
+    for kind in (*FORGERY_SETS, "impostor"):
+        forg = np.array([r["llr"] for r in results if r["set"] == kind and r["usable"]])
+        if not forg.size:
+            continue
+        ts = np.unique(np.concatenate([gen, forg]))
+        ts = ts[np.isfinite(ts)]
+        b = np.array([(gen < t).mean() for t in ts])
+        a = np.array([(forg >= t).mean() for t in ts])
+        ax.plot(np.clip(b, 1e-4, 1), np.clip(a, 1e-4, 1), label=kind)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.axvline(TARGET_BPCER, color="grey", ls=":")
+    ax.set_xlabel("BPCER: genuine imprints flagged")
+    ax.set_ylabel("APCER: forgeries passed as genuine")
+    ax.set_title("1:1 verification, test set (log10 LR of the fusion)")
+    ax.legend()
+    ax.grid(True, which="both", alpha=0.3)
+    fig.savefig(path, dpi=120)
+
+
+def run(out: Path, *, quick: bool = True, refit: bool = False) -> dict:
+    data = out / "verify_data"
+    data.mkdir(parents=True, exist_ok=True)
+    n_test = (300, 300) if quick else (1000, 2000)
+    if refit:
+        train = []
+        for seed, ns, nq in TRAIN_SEEDS:
+            path, rows = _data(data, "train", seed, ns, nq)
+            train += _pairs(path, rows, TRAIN_IMPOSTORS, seed)
+        path, rows = _data(data, "calibration", CALIBRATION_SEED, 200, 200)
+        calibration = _pairs(path, rows, 300, CALIBRATION_SEED)
+        model = fit(train, calibration)
+        model.save()
+    model = VerifierModel.load()
+    path, rows = _data(data, "test", TEST_SEED, *n_test)
+    pairs = (_pairs(path, rows, 600, TEST_SEED, per_set=200) if quick
+             else _pairs(path, rows, 30000, TEST_SEED))
+    results = _verdicts(pairs, model)
+    for r in results:
+        r["usable"] = r["features"] is not None and _usable(r)
+    gen = np.array([r["llr"] for r in results if r["set"] == "genuine" and r["usable"]])
+    table = []
+    for kind in (*SETS, "impostor"):
+        rs = [r for r in results if r["set"] == kind]
+        counts = Counter(r["verdict"] for r in rs)
+        row = {"set": kind, "n": len(rs), **{v: counts.get(v, 0) / max(len(rs), 1)
+                                             for v in ("genuine", "suspected_forgery",
+                                                       "different_seal", "inconclusive",
+                                                       "not_found")}}
+        if kind in (*FORGERY_SETS, "impostor"):
+            forg = np.array([r["llr"] for r in rs if r["usable"]])
+            row["apcer_at_bpcer_1pct"] = _apcer_at_bpcer(gen, forg, TARGET_BPCER)
+            row["target"] = TARGET_APCER.get(kind)
+        table.append(row)
+    imp = np.array([r["features"]["correlation"] for r in results if r["set"] == "impostor"])
+    gen_c = np.array([r["features"]["correlation"] for r in results
+                      if r["set"] == "genuine" and r["usable"]])
+    fmr_t = float(imp.max()) if imp.size else float("nan")
+    fnmr = float((gen_c <= fmr_t).mean()) if gen_c.size else float("nan")
+    ms = [r["features"]["ms"] for r in results if r["features"] is not None]
+    # one comparison on one core, timed alone (the pool's figures share the cores)
+    ts = []
+    pick = [(p, m) for p, m in _sample_pairs(rows, 40)]
+    for q, m in pick:
+        t0 = time.perf_counter()
+        _measure_pair((q, m))
+        ts.append(1000 * (time.perf_counter() - t0))
+    _det_plot(results, out / "verify_det.png")
+    summary = {"table": table, "impostors": int(imp.size),
+               "fnmr_at_max_impostor": fnmr, "impostor_max_correlation": fmr_t,
+               "ms_median_single": statistics.median(ts) if ts else None,
+               "ms_median_pool": statistics.median(ms) if ms else None,
+               "thresholds": model.thresholds}
+    print_table(summary)
+    return summary
+
+
+def _sample_pairs(rows: list, n: int) -> list[tuple[str, str]]:
+    masters = {r["imprints"][0]["seal_id"]: r["canonical"] for r in rows if r["set"] == "master"}
+    out = []
+    for r in rows:
+        if r["set"] == "genuine" and r["canonical"]:
+            m = masters.get(r["imprints"][0]["claimed_seal_id"])
+            if m:
+                out.append((r["canonical"], m))
+        if len(out) == n:
+            break
+    return out
+
+
+def print_table(summary: dict) -> None:
+    print(f"{'set':18s}{'n':>6s}{'genuine':>9s}{'forgery':>9s}{'diff':>7s}{'inconc':>8s}"
+          f"{'missed':>8s}{'APCER@1%':>10s}{'target':>8s}")
+    for r in summary["table"]:
+        ap = r.get("apcer_at_bpcer_1pct")
+        tg = r.get("target")
+        print(f"{r['set']:18s}{r['n']:6d}{r['genuine']:9.1%}{r['suspected_forgery']:9.1%}"
+              f"{r['different_seal']:7.1%}{r['inconclusive']:8.1%}{r['not_found']:8.1%}"
+              f"{'' if ap is None else f'{ap:10.1%}'}{'' if tg is None else f'{tg:8.1%}'}")
+    print(f"impostors {summary['impostors']}: FNMR {summary['fnmr_at_max_impostor']:.1%} at "
+          f"FMR < 1/{summary['impostors']} (highest impostor correlation "
+          f"{summary['impostor_max_correlation']:.3f})")
+    print(f"one 1:1 comparison of rectified imprints: median "
+          f"{summary['ms_median_single']:.0f} ms (one core)")

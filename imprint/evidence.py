@@ -1,0 +1,233 @@
+"""Measure the differences between a questioned imprint and its master, once aligned.
+
+What an examiner looks at, as numbers (:data:`FEATURES`, each explained there):
+
+- stroke agreement both ways, tolerant of the amount of ink: query ink where the master has
+  none says "another seal"; master strokes missing from the query may be starved ink only;
+- local shifts patch by patch after the elastic allowance (:func:`imprint.align.local_shifts`):
+  a re-carved seal has characters elsewhere, a genuine imprint has almost none;
+- geometry in mm: outer size (when both dpi are known), border width;
+- how the ink was laid: edge sharpness against the master's, the ink at stroke edges against
+  their cores (a rubber stamp leaves darker edges; a printer lays flat colour), fine texture
+  and periodic dot patterns (halftone or dither of a printed imitation);
+- the query's quality (border visible, occluded, blur), which decides whether any of it can
+  be trusted.
+
+Everything here is a measurement; :mod:`imprint.verdict` weighs them.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from imprint.align import local_shifts, masked_correlation, mm_per_px, seal_disc
+from imprint.rectify import CANONICAL_RADIUS, CANONICAL_SIZE
+from imprint.types import Alignment, Displacement, Measurement, RectifiedImprint
+
+#: Canonical px per mm assumed when the master's dpi is unknown: a 42 mm round seal.
+DEFAULT_PX_PER_MM = 2 * CANONICAL_RADIUS / 42.0
+STROKE_TOLERANCE_PX = 2.0  # ink within this of the other imprint's strokes agrees
+SHIFT_WEIGHT = 0.3  # patches that fix their shift less well than this are not counted
+GA_BANDS = ((2.0, "valid"), (4.0, "suspect"), (math.inf, "invalid"))
+
+#: name -> what it measures (the report's wording).
+FEATURES = {
+    "correlation": "correlation of the aligned ink maps inside the border (1: identical)",
+    "extra_ink": "share of the questioned strokes with no master stroke within 0.2 mm",
+    "missing_ink": "share of the master strokes with no questioned stroke within 0.2 mm",
+    "chamfer_mm": "mean distance between the two imprints' strokes, both ways, mm",
+    "local_shift_mm": "second-largest local shift of a patch after the elastic allowance, mm",
+    "local_shift_p90_mm": "90th percentile of the local shifts, mm",
+    "elastic_mm": "largest smooth (rubber) displacement, mm",
+    "size_change": "relative difference of the outer size (needs both dpi), |q/m - 1|",
+    "shear": "anisotropy of the alignment (stretch in one direction), sv1/sv2 - 1",
+    "border_width_mm": "difference of the border width, questioned - master, mm",
+    "edge_sharpness": "stroke edge sharpness of the questioned imprint relative to the master",
+    "edge_core": "ink at stroke edges over ink in stroke cores, questioned minus master",
+    "texture": "fine texture inside strokes, questioned over master (log)",
+    "periodicity": "strongest periodic dot pattern in the questioned ink (log peak/median)",
+    "border_visible": "share of the questioned border visible",
+    "occluded": "share of the questioned imprint covered by text or signatures",
+    "known": "share of the seal compared (known in both)",
+    "blur": "edge spread of the questioned imprint, canonical px",
+    "ink_coverage": "share of the questioned seal area in ink",
+}
+
+
+@dataclass(frozen=True)
+class Measured:
+    """What :func:`measure` found: the raw ``features`` (see :data:`FEATURES`), the table of
+    ``measurements``, the local ``displacements``, the ``difference`` map (query - master,
+    NaN where unknown) and the GA 241.8 deformation with its band."""
+
+    features: dict
+    measurements: tuple[Measurement, ...]
+    displacements: tuple[Displacement, ...]
+    difference: np.ndarray
+    deformation_percent: float
+    deformation_band: str
+
+
+def _strokes(ink: np.ndarray, known: np.ndarray) -> np.ndarray:
+    """Stroke mask at half the imprint's own strong ink level: the amount of ink a stamping
+    left moves the level, not which pixels are strokes."""
+    vals = ink[known]
+    if vals.size == 0:
+        return np.zeros_like(known)
+    level = max(0.08, 0.5 * float(np.percentile(vals, 97)))
+    return (ink >= level) & known
+
+
+def _agreement(a: np.ndarray, b: np.ndarray, known: np.ndarray) -> tuple[float, np.ndarray]:
+    """(share of ``a``'s stroke pixels farther than the tolerance from ``b``'s, distances)."""
+    dist = cv2.distanceTransform((~b).astype(np.uint8), cv2.DIST_L2, 5)
+    pts = a & known
+    n = int(pts.sum())
+    if n == 0:
+        return 1.0, np.zeros(0, np.float32)
+    d = dist[pts]
+    return float((d > STROKE_TOLERANCE_PX).mean()), d
+
+
+def _border_width(ink: np.ndarray) -> float:
+    """Width (canonical px) of the outer border ring at half its peak, from the mean radial
+    profile over the known angles."""
+    c = CANONICAL_SIZE / 2
+    radii = np.arange(0.75 * CANONICAL_RADIUS, 1.05 * CANONICAL_RADIUS, 0.5)
+    t = np.linspace(0, 2 * np.pi, 360, endpoint=False)
+    xs = (c + radii[:, None] * np.cos(t)[None]).astype(np.float32)
+    ys = (c + radii[:, None] * np.sin(t)[None]).astype(np.float32)
+    prof = np.median(cv2.remap(ink.astype(np.float32), xs, ys, cv2.INTER_LINEAR), axis=1)
+    peak = int(np.argmax(prof[len(prof) // 2:])) + len(prof) // 2  # the outermost ring
+    half = prof[peak] / 2
+    if prof[peak] < 0.1:
+        return float("nan")
+    lo = peak
+    while lo > 0 and prof[lo] > half:
+        lo -= 1
+    hi = peak
+    while hi < len(prof) - 1 and prof[hi] > half:
+        hi += 1
+    return (hi - lo) * 0.5
+
+
+def _edge_profile(ink: np.ndarray, strokes: np.ndarray) -> tuple[float, float]:
+    """(edge sharpness: mean gradient at stroke edges over the strokes' ink level, ink at the
+    stroke edges over ink in their cores)."""
+    if strokes.sum() < 200:
+        return float("nan"), float("nan")
+    inside = cv2.distanceTransform(strokes.astype(np.uint8), cv2.DIST_L2, 3)
+    edge = (inside > 0) & (inside <= 1.5)
+    core = inside >= 2.5
+    level = float(ink[strokes].mean())
+    gx = cv2.Sobel(ink.astype(np.float32), cv2.CV_32F, 1, 0, ksize=3) / 8
+    gy = cv2.Sobel(ink.astype(np.float32), cv2.CV_32F, 0, 1, ksize=3) / 8
+    grad = np.hypot(gx, gy)
+    ring = cv2.dilate(strokes.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool) & ~(
+        inside > 1.5)
+    sharp = float(grad[ring].mean()) / max(level, 1e-3)
+    ec = float(ink[edge].mean()) / max(float(ink[core].mean()), 1e-3) if core.sum() > 50 else (
+        float("nan"))
+    return sharp, ec
+
+
+def _texture(ink: np.ndarray, strokes: np.ndarray) -> float:
+    """Fine texture inside strokes: mean |ink - smoothed ink| over the strokes' ink level."""
+    core = cv2.erode(strokes.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+    if core.sum() < 100:
+        return float("nan")
+    hf = np.abs(ink - cv2.GaussianBlur(ink.astype(np.float32), (0, 0), 1.5))
+    return float(hf[core].mean()) / max(float(ink[core].mean()), 1e-3)
+
+
+_DISC = seal_disc(0.95)
+#: Where identity is judged: inside the border ring, which every seal of a size shares.
+_IDENTITY_BAND = seal_disc(0.9)
+_HANN = np.outer(np.hanning(CANONICAL_SIZE), np.hanning(CANONICAL_SIZE)).astype(np.float32)
+_FREQ = np.hypot(*np.meshgrid(np.fft.fftfreq(CANONICAL_SIZE), np.fft.rfftfreq(CANONICAL_SIZE),
+                              indexing="ij"))
+
+
+def _periodicity(ink: np.ndarray, known: np.ndarray) -> float:
+    """log10 of the strongest spectral peak over the median in the band of halftone screens
+    (periods of 2 to 6 canonical px): a printed dot pattern is periodic, stamp ink is not."""
+    hp = ink.astype(np.float32) - cv2.GaussianBlur(ink.astype(np.float32), (0, 0), 3)
+    hp = np.where(known & _DISC, hp, 0) * _HANN
+    power = np.abs(np.fft.rfft2(hp)) ** 2
+    band = power[(_FREQ >= 1 / 6) & (_FREQ <= 0.5)]
+    if band.size == 0 or float(np.median(band)) <= 0:
+        return 0.0
+    return float(np.log10(band.max() / np.median(band)))
+
+
+def measure(query: RectifiedImprint, master: RectifiedImprint, alignment: Alignment
+            ) -> Measured:
+    """Every measurement of ``query`` against ``master`` under ``alignment``."""
+    px_mm = mm_per_px(master) or 1 / DEFAULT_PX_PER_MM
+    known = ~alignment.unknown
+    q_ink, m_ink = alignment.query_ink, master.ink.astype(np.float32)
+    q_str, m_str = _strokes(q_ink, known), _strokes(m_ink, known)
+    extra, d_qm = _agreement(q_str, m_str, known)
+    missing, d_mq = _agreement(m_str, q_str, known)
+    chamfer = 0.5 * (float(np.minimum(d_qm, 10).mean()) if d_qm.size else 10.0) + 0.5 * (
+        float(np.minimum(d_mq, 10).mean()) if d_mq.size else 10.0)
+    shifts, elastic_mm = local_shifts(m_ink, alignment, px_mm)
+    good = sorted((d.shift_mm for d in shifts if d.weight >= SHIFT_WEIGHT), reverse=True)
+    local2 = good[1] if len(good) > 1 else float("nan")
+    local90 = float(np.percentile(good, 90)) if good else float("nan")
+
+    qs, ms = query.geometry.size_mm, master.geometry.size_mm
+    size_change = (abs(max(qs) / max(ms) - 1) if qs is not None and ms is not None
+                   else float("nan"))
+    sv = np.linalg.svd(alignment.warp[:2, :2] / alignment.warp[2, 2], compute_uv=False)
+    shear = float(sv[0] / sv[1] - 1)
+    bw_q, bw_m = _border_width(q_ink), _border_width(m_ink)
+    sharp_q, ec_q = _edge_profile(q_ink, q_str)
+    sharp_m, ec_m = _edge_profile(m_ink, m_str)
+    qq = query.quality
+    q_known = ~query.occlusion & _DISC
+    tex_q, tex_m = _texture(q_ink, q_str), _texture(m_ink, m_str)
+    features = {
+        "correlation": masked_correlation(m_ink, q_ink, known & _IDENTITY_BAND),
+        "extra_ink": extra,
+        "missing_ink": missing,
+        "chamfer_mm": chamfer * px_mm,
+        "local_shift_mm": local2,
+        "local_shift_p90_mm": local90,
+        "elastic_mm": elastic_mm,
+        "size_change": size_change,
+        "shear": shear,
+        "border_width_mm": (bw_q - bw_m) * px_mm,
+        "edge_sharpness": sharp_q / sharp_m if sharp_m and sharp_m > 0 else float("nan"),
+        "edge_core": ec_q - ec_m,
+        "texture": (math.log(tex_q / tex_m) if tex_q > 0 and tex_m > 0 else float("nan")),
+        "periodicity": _periodicity(query.ink, q_known),
+        "border_visible": qq.border_visible,
+        "occluded": qq.occluded,
+        "known": float(known[_DISC].mean()),
+        "blur": qq.blur,
+        "ink_coverage": qq.ink_coverage,
+    }
+    # GA 241.8: deformation of the imprint against the reference, as a share of its radius:
+    # the larger of the smooth displacement and the local shifts (90th percentile). The outer
+    # size is left out: a phone photo's scale is not known well enough to count against it
+    radius_mm = CANONICAL_RADIUS * px_mm
+    deformation = 100 * max(elastic_mm, local90 if good else 0.0) / radius_mm
+    band = next(name for limit, name in GA_BANDS if deformation <= limit)
+    unit = "mm" if mm_per_px(master) else "px/11.4"
+    measurements = (
+        Measurement("outer size", max(ms) if ms else None, max(qs) if qs else None, "mm"),
+        Measurement("border width", bw_m * px_mm, None if math.isnan(bw_q) else bw_q * px_mm,
+                    unit),
+        Measurement("rotation against master", 0.0, alignment.rotation, "deg"),
+        Measurement("scale after rectification", 1.0, alignment.scale, "ratio"),
+        Measurement("largest elastic displacement", 0.0, elastic_mm, unit),
+        Measurement("local shift (2nd largest)", 0.0, None if math.isnan(local2) else local2,
+                    unit),
+    )
+    diff = np.where(alignment.unknown, np.nan, q_ink - m_ink).astype(np.float32)
+    return Measured(features, measurements, tuple(shifts), diff, float(deformation), band)

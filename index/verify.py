@@ -1,0 +1,72 @@
+"""1:1 verification against the registry: is this imprint the named seal's, and may the seal
+be used?
+
+The imprint is compared (:func:`imprint.compare.compare`) with every master filed for the
+seal and the best comparison kept (a seal re-filed after years of wear has several). The
+seal's registry status is taken on the document's date when one is given: a genuine imprint
+of a revoked, lost, suspended or replaced seal is flagged all the same, as is one dated before
+the seal was filed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+from imprint.compare import compare
+from imprint.errors import ImprintError
+from imprint.types import Comparison, RectifiedImprint
+from imprint.verdict import VerifierModel
+from index.errors import RegistryError
+from index.identify import SealSearch
+from index.store import SealInfo, SealStatus
+
+_VERDICT_RANK = {"genuine": 3, "suspected_forgery": 2, "inconclusive": 1, "different_seal": 0}
+
+
+class NoMasterError(RegistryError):
+    """The seal has no master imprint that can be compared."""
+
+
+@dataclass(frozen=True)
+class Verification:
+    """The comparison with the seal's best-matching master, the seal's ``status`` (on the
+    document's date when given) and ``status_flag``: why the seal may not be used, or None."""
+
+    seal: SealInfo
+    master_id: int
+    status: SealStatus
+    status_flag: str | None
+    comparison: Comparison
+    on: date | None
+
+
+def status_flag(status: SealStatus, on: date | None) -> str | None:
+    when = f"on {on.isoformat()}" if on else "now"
+    if status is SealStatus.ACTIVE:
+        return None
+    if status is SealStatus.NOT_FILED:
+        return f"the seal was not yet filed {when}: its imprint cannot be a lawful use"
+    return f"the seal is {status.value} {when}: an imprint of it is not a valid use"
+
+
+def verify(search: SealSearch, imprint: RectifiedImprint, seal_id: str, *,
+           on: date | None = None, model: VerifierModel | None = None) -> Verification:
+    """Compare ``imprint`` with the masters of ``seal_id``; raises ``NotFoundError`` for an
+    unknown seal and :class:`NoMasterError` when none of its masters can be compared."""
+    store = search.store
+    seal = store.get_seal(seal_id)
+    best: tuple[int, Comparison] | None = None
+    for master in store.masters_of(seal_id):
+        try:
+            reference = search.canonical(master)
+        except ImprintError:
+            continue  # a master with no usable imprint: the others may do
+        c = compare(imprint, reference, model)
+        key = (_VERDICT_RANK[c.verdict], c.log10_lr)
+        if best is None or key > (_VERDICT_RANK[best[1].verdict], best[1].log10_lr):
+            best = (master.id, c)
+    if best is None:
+        raise NoMasterError(f"seal {seal_id} has no master imprint that can be compared")
+    status = store.status(seal_id, on)
+    return Verification(seal, best[0], status, status_flag(status, on), best[1], on)
