@@ -264,8 +264,7 @@ def run(out: Path, *, quick: bool = True, refit: bool = False) -> dict:
     ms = [r["features"]["ms"] for r in results if r["features"] is not None]
     # one comparison on one core, timed alone (the pool's figures share the cores)
     ts = []
-    pick = [(p, m) for p, m in _sample_pairs(rows, 40)]
-    for q, m in pick:
+    for q, m in _sample_pairs(rows, 40):
         t0 = time.perf_counter()
         _measure_pair((q, m))
         ts.append(1000 * (time.perf_counter() - t0))

@@ -86,9 +86,8 @@ def _turns(query: RectifiedImprint, master: RectifiedImprint, n: int) -> list[fl
 
 
 def _ecc(master: np.ndarray, query: np.ndarray, valid: np.ndarray, w: np.ndarray,
-         levels) -> tuple[np.ndarray, float]:
+         levels) -> np.ndarray:
     """Refine ``w`` (master -> query, (3, 3), full resolution) over the pyramid."""
-    rho = float("nan")
     for size, motion, iters in levels:
         f = size / CANONICAL_SIZE
         if size == CANONICAL_SIZE:
@@ -102,7 +101,7 @@ def _ecc(master: np.ndarray, query: np.ndarray, valid: np.ndarray, w: np.ndarray
         if motion != cv2.MOTION_HOMOGRAPHY:
             wl = wl[:2]
         try:
-            rho, wl = cv2.findTransformECC(
+            _, wl = cv2.findTransformECC(
                 m, q, wl, motion, (cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, iters,
                                    _ECC_EPS), v.astype(np.uint8), 5)
         except cv2.error:
@@ -112,7 +111,7 @@ def _ecc(master: np.ndarray, query: np.ndarray, valid: np.ndarray, w: np.ndarray
         if wl.shape[0] == 2:
             wl = np.vstack([wl, [0.0, 0.0, 1.0]])
         w = _scaled(wl.astype(np.float64), 1 / f)
-    return w, rho
+    return w
 
 
 def _jacobian(w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -149,8 +148,8 @@ def align(query: RectifiedImprint, master: RectifiedImprint) -> Alignment:
     # perspective or the page edge can put the true turn second)
     best_w, best_rho = None, -2.0
     for turn in _turns(query, master, 3):
-        w, _ = _ecc(m, q, qv, _similarity(turn), _COARSE)
-        fine, _ = _ecc(m, q, qv, w, _FINE)
+        w = _ecc(m, q, qv, _similarity(turn), _COARSE)
+        fine = _ecc(m, q, qv, w, _FINE)
         rho_c, rho_f = _warped_correlation(m, q, qv, w), _warped_correlation(m, q, qv, fine)
         # the homography is kept only where it helps: it can run off on little ink
         w, rho = (fine, rho_f) if rho_f >= rho_c - 0.005 and _plausible(fine) else (w, rho_c)

@@ -45,9 +45,10 @@ def fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
-def write_bytes(target: Path, data: bytes) -> None:
-    """Replace ``target`` with ``data`` atomically and durably."""
-    tmp = write_temp(target, lambda f: f.write(data))
+def write_bytes(target: Path, data: bytes, *, mode: int | None = None) -> None:
+    """Replace ``target`` with ``data`` atomically and durably (``mode``: see
+    :func:`write_temp`)."""
+    tmp = write_temp(target, lambda f: f.write(data), mode=mode)
     try:
         os.replace(tmp, target)
     except BaseException:

@@ -31,7 +31,7 @@ def _subscores(features: dict, model: VerifierModel) -> list[SubScore]:
             continue
         flags = value > threshold if side == "above" else value < threshold
         out.append(SubScore(name, float(value), float(threshold), unit, side, bool(flags),
-                            FEATURES.get(name, meaning) if name in FEATURES else meaning))
+                            FEATURES.get(name, meaning)))
     return out
 
 

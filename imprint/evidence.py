@@ -167,7 +167,8 @@ def _periodicity(ink: np.ndarray, known: np.ndarray) -> float:
 def measure(query: RectifiedImprint, master: RectifiedImprint, alignment: Alignment
             ) -> Measured:
     """Every measurement of ``query`` against ``master`` under ``alignment``."""
-    px_mm = mm_per_px(master) or 1 / DEFAULT_PX_PER_MM
+    known_scale = mm_per_px(master)
+    px_mm = known_scale or 1 / DEFAULT_PX_PER_MM
     known = ~alignment.unknown
     q_ink, m_ink = alignment.query_ink, master.ink.astype(np.float32)
     q_str, m_str = _strokes(q_ink, known), _strokes(m_ink, known)
@@ -218,7 +219,7 @@ def measure(query: RectifiedImprint, master: RectifiedImprint, alignment: Alignm
     radius_mm = CANONICAL_RADIUS * px_mm
     deformation = 100 * max(elastic_mm, local90 if good else 0.0) / radius_mm
     band = next(name for limit, name in GA_BANDS if deformation <= limit)
-    unit = "mm" if mm_per_px(master) else "px/11.4"
+    unit = "mm" if known_scale else "px/11.4"
     measurements = (
         Measurement("outer size", max(ms) if ms else None, max(qs) if qs else None, "mm"),
         Measurement("border width", bw_m * px_mm, None if math.isnan(bw_q) else bw_q * px_mm,

@@ -20,7 +20,6 @@ import html
 import io
 import json
 import math
-import os
 import textwrap
 import unicodedata
 from collections.abc import Callable, Sequence
@@ -40,7 +39,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from imprint import __version__
-from imprint.atomic import fsync_dir, write_temp
+from imprint.atomic import write_bytes
 from imprint.errors import InvalidParameterError, OutputError
 from imprint.rectify import CANONICAL_RADIUS
 from imprint.types import VERDICTS, Comparison, Displacement, Measurement, Quality, SubScore
@@ -550,13 +549,7 @@ def write_report(c: Comparison, path: str | Path, context: ReportContext | None 
     data = writer(c, context or ReportContext())
     try:
         # a report is a document for others to read: not mkstemp's owner-only mode
-        tmp = write_temp(path, lambda f: f.write(data), mode=REPORT_MODE)
-        try:
-            os.replace(tmp, path)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
-        fsync_dir(path.parent)
+        write_bytes(path, data, mode=REPORT_MODE)
     except OSError as exc:
         raise OutputError(f"{path}: cannot write the report ({exc})") from exc
     return path

@@ -56,7 +56,7 @@ def verify(search: SealSearch, imprint: RectifiedImprint, seal_id: str, *,
     unknown seal and :class:`NoMasterError` when none of its masters can be compared."""
     store = search.store
     seal = store.get_seal(seal_id)
-    best: tuple[int, Comparison] | None = None
+    best: tuple[tuple[int, float], int, Comparison] | None = None
     for master in store.masters_of(seal_id):
         try:
             reference = search.canonical(master)
@@ -64,9 +64,9 @@ def verify(search: SealSearch, imprint: RectifiedImprint, seal_id: str, *,
             continue  # a master with no usable imprint: the others may do
         c = compare(imprint, reference, model)
         key = (_VERDICT_RANK[c.verdict], c.log10_lr)
-        if best is None or key > (_VERDICT_RANK[best[1].verdict], best[1].log10_lr):
-            best = (master.id, c)
+        if best is None or key > best[0]:
+            best = (key, master.id, c)
     if best is None:
         raise NoMasterError(f"seal {seal_id} has no master imprint that can be compared")
     status = store.status(seal_id, on)
-    return Verification(seal, best[0], status, status_flag(status, on), best[1], on)
+    return Verification(seal, best[1], status, status_flag(status, on), best[2], on)
