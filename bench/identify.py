@@ -65,6 +65,17 @@ def _rectify_one(args: tuple[str, str, list[float] | None]) -> dict:
     return {"found": True}
 
 
+def _imaging_version() -> str:
+    """Digest of the code from page to rectified imprint."""
+    import hashlib
+
+    import imprint
+    h = hashlib.sha256()
+    for name in ("io", "ink", "segment", "rectify", "pipeline", "boxes"):
+        h.update((Path(imprint.__file__).parent / f"{name}.py").read_bytes())
+    return h.hexdigest()[:16]
+
+
 def _rectify_all(data: Path) -> list[dict]:
     """Manifest rows with ``canonical`` (path of the rectified imprint, or None if missed)."""
     rows = read_manifest(data / "manifest.jsonl")
@@ -74,7 +85,13 @@ def _rectify_all(data: Path) -> list[dict]:
         row["canonical"] = str(data / "canonical" / f"{i:06d}.npz")
         jobs.append((str(data / row["file"]), row["canonical"],
                      None if row["set"] == "master" else truth["centre"]))
+    # imprints rectified by older imaging code are not reused
+    version, stamp = _imaging_version(), data / "canonical" / ".imaging"
+    current = stamp.read_text() if stamp.is_file() else None
+    if current != version and (data / "canonical").is_dir():
+        shutil.rmtree(data / "canonical")
     (data / "canonical").mkdir(exist_ok=True)
+    stamp.write_text(version)
     with ProcessPoolExecutor(2) as pool:
         results = list(tqdm(pool.map(_rectify_one, jobs, chunksize=8), total=len(jobs),
                             desc=f"rectify {data.name}", unit="img"))

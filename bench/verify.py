@@ -22,15 +22,18 @@ from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
+import cv2
 import numpy as np
 from tqdm import tqdm
 
-from bench.identify import _rectify_all
+from bench.identify import _imaging_version, _rectify_all
 from imprint import archive
 from imprint.align import align
+from imprint.compare import compare
 from imprint.evidence import measure
 from imprint.synth.dataset import DatasetConfig, build_dataset
 from imprint.verdict import (
+    COMPARED_MIN,
     FUSION_FEATURES,
     MARGINAL,
     QUALITY_GATE,
@@ -73,8 +76,23 @@ def _measure_pair(args: tuple[str, str]) -> dict:
     return out
 
 
+def _evidence_version() -> str:
+    """Digest of the code that rectifies and measures a pair: a cache from older code is not
+    reused."""
+    import hashlib
+
+    import imprint.align
+    import imprint.evidence
+    h = hashlib.sha256(_imaging_version().encode())
+    for mod in (imprint.align, imprint.evidence):
+        h.update(Path(mod.__file__).read_bytes())
+    return h.hexdigest()[:16]
+
+
 def _compute(path: Path, name: str, key: dict, meta: list[dict], jobs: list) -> list[dict]:
-    """``meta`` rows with the features of their ``jobs`` (None: no pair), cached by key."""
+    """``meta`` rows with the features of their ``jobs`` (None: no pair), cached by key and
+    by the version of the evidence code."""
+    key = {**key, "evidence": _evidence_version()}
     cache = path / f"{name}.json"
     if cache.is_file():
         cached = json.loads(cache.read_text())
@@ -122,9 +140,15 @@ def _pairs(path: Path, rows: list, n_impostors: int, seed: int,
                             meta, jobs)
 
 
-def _usable(p: dict) -> bool:
+def _gated(p: dict) -> bool:
+    """Measured, and the questioned imprint good enough to decide on."""
     return p["features"] is not None and not quality_reasons(derived(p["features"]),
                                                              QUALITY_GATE)
+
+
+def _usable(p: dict) -> bool:
+    """Gated, and enough of the seal compared for a genuine-or-forged call."""
+    return _gated(p) and p["features"]["known"] >= COMPARED_MIN
 
 
 def fit(train: list[dict], calibration: list[dict]) -> VerifierModel:
@@ -145,7 +169,8 @@ def fit(train: list[dict], calibration: list[dict]) -> VerifierModel:
     w, b = fit_logistic(z, y, l2=1e-2)
     model.weights, model.bias = w.tolist(), b
     cal = [p for p in calibration if _usable(p)]
-    imp = [derived(p["features"]) for p in cal if p["set"] == "impostor"]
+    # every impostor the gate lets through is decided on its correlation, whatever the area
+    imp = [derived(p["features"]) for p in calibration if p["set"] == "impostor" and _gated(p)]
     gen = [derived(p["features"]) for p in cal if p["set"] == "genuine"]
     # different seal: above every calibration impostor (FMR <= 1/N there)
     corr_t = float(max(f["correlation"] for f in imp)) + 0.01
@@ -173,7 +198,7 @@ def fit(train: list[dict], calibration: list[dict]) -> VerifierModel:
                                 "(typical quality) below it",
             "subscores": "each at the value 1 % of calibration genuine imprints pass",
         },
-        "quality_gate": QUALITY_GATE, "marginal": MARGINAL,
+        "quality_gate": QUALITY_GATE, "compared_min": COMPARED_MIN, "marginal": MARGINAL,
     }
     return model
 
@@ -191,8 +216,8 @@ def _verdicts(pairs: list[dict], model: VerifierModel) -> list[dict]:
             continue
         d = decide(p["features"], model, [])
         f = derived(p["features"])
-        llr = model.log10_lr(f) if f["correlation"] >= model.thresholds[
-            "different_seal_correlation"] else -np.inf
+        # a pair that cannot be accepted at any threshold sits at -inf on the DET curve
+        llr = model.log10_lr(f) if d.verdict in ("genuine", "suspected_forgery") else -np.inf
         out.append({**p, "verdict": d.verdict, "llr": llr})
     return out
 
@@ -241,7 +266,7 @@ def run(out: Path, *, quick: bool = True, refit: bool = False) -> dict:
              else _pairs(path, rows, 30000, TEST_SEED))
     results = _verdicts(pairs, model)
     for r in results:
-        r["usable"] = r["features"] is not None and _usable(r)
+        r["usable"] = _gated(r)
     gen = np.array([r["llr"] for r in results if r["set"] == "genuine" and r["usable"]])
     table = []
     for kind in (*SETS, "impostor"):
@@ -262,11 +287,14 @@ def run(out: Path, *, quick: bool = True, refit: bool = False) -> dict:
     fmr_t = float(imp.max()) if imp.size else float("nan")
     fnmr = float((gen_c <= fmr_t).mean()) if gen_c.size else float("nan")
     ms = [r["features"]["ms"] for r in results if r["features"] is not None]
-    # one comparison on one core, timed alone (the pool's figures share the cores)
+    # one whole comparison (align, measure, decide) on one core, timed alone (the pool's
+    # figures share the cores), the imprints already in memory
     ts = []
+    cv2.setNumThreads(1)
     for q, m in _sample_pairs(rows, 40):
+        q, m = archive.load(Path(q)), archive.load(Path(m))
         t0 = time.perf_counter()
-        _measure_pair((q, m))
+        compare(q, m, model)
         ts.append(1000 * (time.perf_counter() - t0))
     _det_plot(results, out / "verify_det.png")
     summary = {"table": table, "impostors": int(imp.size),

@@ -33,7 +33,9 @@ COMPARE_RADIUS = 1.02
 PATCH = 48  # canonical px: about one character's stroke detail
 PATCH_STEP = 24
 _COARSE = ((128, cv2.MOTION_AFFINE, 50), (256, cv2.MOTION_AFFINE, 30))
-_FINE = ((512, cv2.MOTION_HOMOGRAPHY, 30),)
+# the homography at half size: ECC is sub-pixel there already, and what a finer level would
+# add is taken up by the elastic field of :func:`local_shifts` (at twice the cost)
+_FINE = ((256, cv2.MOTION_HOMOGRAPHY, 30),)
 #: A warp between two rectified imprints of one seal is near a turn: more scale or shear than
 #: this means ECC ran off (shrinking or shearing the query onto the master).
 MAX_SCALE_ERROR = 0.15
@@ -149,17 +151,16 @@ def align(query: RectifiedImprint, master: RectifiedImprint) -> Alignment:
     best_w, best_rho = None, -2.0
     for turn in _turns(query, master, 3):
         w = _ecc(m, q, qv, _similarity(turn), _COARSE)
-        fine = _ecc(m, q, qv, w, _FINE)
-        rho_c, rho_f = _warped_correlation(m, q, qv, w), _warped_correlation(m, q, qv, fine)
-        # the homography is kept only where it helps: it can run off on little ink
-        w, rho = (fine, rho_f) if rho_f >= rho_c - 0.005 and _plausible(fine) else (w, rho_c)
-        if not _plausible(w):
-            rho -= 1.0
+        rho = _warped_correlation(m, q, qv, w) - (0.0 if _plausible(w) else 1.0)
         if rho > best_rho:
             best_w, best_rho = w, rho
         if best_rho >= GOOD_ALIGNMENT:
             break
     w = best_w
+    fine = _ecc(m, q, qv, w, _FINE)
+    # the homography is kept only where it helps: it can run off on little ink
+    if _plausible(fine) and _warped_correlation(m, q, qv, fine) >= best_rho - 0.005:
+        w = fine
     size = (CANONICAL_SIZE, CANONICAL_SIZE)
     flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
     q_ink = cv2.warpPerspective(query.ink.astype(np.float32), w, size, flags=flags,
@@ -275,15 +276,22 @@ def local_shifts(master_ink: np.ndarray, alignment: Alignment, px_mm: float
     displacement in mm."""
     m = cv2.GaussianBlur(master_ink.astype(np.float32), (0, 0), _LK_SIGMA)
     q = cv2.GaussianBlur(alignment.query_ink, (0, 0), _LK_SIGMA)
-    unknown = alignment.unknown
     h = PATCH // 2
+    # every patch's unknown fraction and ink spread at once (box means centred on each pixel;
+    # a patch [c - h, c + h) is centred on c - 0.5)
+    box = (PATCH, PATCH)
+    unknown = cv2.boxFilter(alignment.unknown.astype(np.float32), -1, box,
+                            borderType=cv2.BORDER_CONSTANT)
+    mean = cv2.boxFilter(m, -1, box, borderType=cv2.BORDER_CONSTANT)
+    spread = np.sqrt(np.maximum(cv2.boxFilter(m * m, -1, box, borderType=cv2.BORDER_CONSTANT)
+                                - mean * mean, 0.0))
     xy, shifts, weights = [], [], []
     for cx, cy in _CENTRES:
         x0, y0 = int(cx - h), int(cy - h)
-        mp = m[y0:y0 + PATCH, x0:x0 + PATCH]
         # strokes, not the mottle inside a broad stroke or the star
-        if unknown[y0:y0 + PATCH, x0:x0 + PATCH].mean() > 0.1 or mp.std() < MIN_STROKE_SPREAD:
+        if unknown[int(cy), int(cx)] > 0.1 or spread[int(cy), int(cx)] < MIN_STROKE_SPREAD:
             continue
+        mp = m[y0:y0 + PATCH, x0:x0 + PATCH]
         mp = (mp - mp.mean()) / mp.std()
         gy, gx = np.gradient(mp)
         got = _patch_shift(mp, gx, gy, q, (float(cx), float(cy)))

@@ -232,7 +232,8 @@ def rectify(image: np.ndarray, detection: Detection, *, dpi: float | None = None
     c, axes, angle = fit
     # first an unrotated canonical image, to find the seal's up from its content
     m0 = _affine_to_page(c, axes, angle, shape, 0.0 if shape == "round" else angle)
-    polar = _polar(_warp(ink, m0, 0.0))
+    unturned = _warp(ink, m0, 0.0)
+    polar = _polar(unturned)
     if shape == "round":
         up_clock = _round_up(polar)
         rotation = -up_clock  # its up at clock u means turned u clockwise, -u ccw
@@ -253,26 +254,63 @@ def rectify(image: np.ndarray, detection: Detection, *, dpi: float | None = None
     geometry = Geometry(centre=page_centre, axes=axes, rotation=float(rotation),
                         scale=float(axes[0] / _canonical_half(shape)), homography=hom,
                         size_mm=size_mm)
-    # the quality's radial measures do not depend on the turn: the unturned polar image serves
-    return RectifiedImprint(canon_ink, occluded, geometry, _quality(canon_ink, occluded, polar),
-                            detection)
+    # the quality is measured where the outline is axis-aligned (before the turn): a turn of
+    # a multiple of 90 (square) or 180 degrees (oval), or any turn of a circle, changes none
+    # of it
+    unturned_occ = _warp((sep.occlusion | off).astype(np.float32), m0, 1.0) > 0.5
+    quality = _quality(unturned, unturned_occ, _outline_semi_axes(shape, axes))
+    return RectifiedImprint(canon_ink, occluded, geometry, quality, detection)
 
 
-def _quality(ink: np.ndarray, occluded: np.ndarray, polar: np.ndarray) -> Quality:
-    n = polar.shape[1]
-    ring = polar[:, int(0.94 * n):n].max(axis=1)
+def _outline_semi_axes(shape: str, axes) -> tuple[str, float, float]:
+    """The border's outline in the unturned canonical frame: ("ellipse" or "rectangle", semi
+    axis along x, semi axis along y), in canonical px."""
+    half = _canonical_half(shape)
+    if shape == "round":
+        return "ellipse", half, half
+    aspect = float(axes[1] / axes[0]) if axes[0] > 0 else 1.0
+    return ("rectangle" if shape == "square" else "ellipse"), half, half * aspect
+
+
+def _outline_radius(outline: tuple[str, float, float], clock: np.ndarray) -> np.ndarray:
+    """Distance from the centre to the outline at each clock angle (radians)."""
+    kind, a, b = outline
+    s, c = np.abs(np.sin(clock)), np.abs(np.cos(clock))
+    if kind == "rectangle":
+        return 1.0 / np.maximum(s / a, c / b)
+    return a * b / np.sqrt((b * s) ** 2 + (a * c) ** 2)
+
+
+def _quality(ink: np.ndarray, occluded: np.ndarray, outline: tuple[str, float, float],
+             n_angles: int = 720, n_radii: int = 256) -> Quality:
+    """Border visible, ink coverage, blur and occlusion of an unturned canonical imprint,
+    each measured along or inside the border's own outline (circle, ellipse or rectangle):
+    a ring of the canonical circle would find an oval's or a square's border only where it
+    happens to cross it."""
+    t = np.radians(np.arange(n_angles) * 360.0 / n_angles)
+    r_out = _outline_radius(outline, t)
+    # samples at the fractions j / n_radii of the outline's radius, as a polar image would be
+    j = np.arange(int(0.85 * n_radii), n_radii)
+    r = r_out[:, None] * (j / n_radii)[None]
+    c = CANONICAL_SIZE / 2 - 0.5
+    band = cv2.remap(ink, (c + np.sin(t)[:, None] * r).astype(np.float32),
+                     (c - np.cos(t)[:, None] * r).astype(np.float32), cv2.INTER_LINEAR,
+                     borderValue=0.0)
+    ring = band[:, j >= int(0.94 * n_radii)].max(axis=1)
     border_visible = float((ring > 0.3).mean())
     yy, xx = np.mgrid[0:CANONICAL_SIZE, 0:CANONICAL_SIZE]
-    disc = (xx - CANONICAL_SIZE / 2 + 0.5) ** 2 + (yy - CANONICAL_SIZE / 2 + 0.5) ** 2 <= (
-        CANONICAL_RADIUS ** 2)
-    coverage = float(ink[disc].mean())
-    occ = float(occluded[disc].mean())
+    dx, dy = xx - CANONICAL_SIZE / 2 + 0.5, yy - CANONICAL_SIZE / 2 + 0.5
+    kind, a, b = outline
+    inside = (np.maximum(np.abs(dx) / a, np.abs(dy) / b) <= 1 if kind == "rectangle"
+              else (dx / a) ** 2 + (dy / b) ** 2 <= 1)
+    coverage = float(ink[inside].mean())
+    occ = float(occluded[inside].mean())
     # blur: spread of the border's outer edge, 20 % to 80 % of its rise, in canonical px
-    prof = polar[:, int(0.85 * n):].mean(axis=0)[::-1]  # from outside inward
+    prof = band.mean(axis=0)[::-1]  # from outside inward
     top = prof.max()
     if top <= 0:
         return Quality(border_visible, coverage, float("inf"), occ)
     lo = np.argmax(prof >= 0.2 * top)
     hi = np.argmax(prof >= 0.8 * top)
-    blur = float(max(hi - lo, 0) * CANONICAL_RADIUS / n)
+    blur = float(max(hi - lo, 0) * float(r_out.mean()) / n_radii)
     return Quality(border_visible, coverage, blur, occ)

@@ -41,8 +41,12 @@ FUSION_FEATURES = ("correlation", "extra_ink", "missing_ink", "chamfer_mm", "loc
                    "local_shift_p90_mm", "elastic_mm", "border_width_abs_mm",
                    "edge_sharpness", "edge_core", "texture", "periodicity")
 
-#: Below any of these the imprint cannot carry a decision at all.
-QUALITY_GATE = {"border_visible": 0.5, "known": 0.5}
+#: The questioned imprint's own quality below which it cannot carry a decision at all.
+QUALITY_GATE = {"border_visible": 0.5, "occluded_max": 0.5}
+#: Share of the seal compared (known in both after alignment) below which an imprint that
+#: does correlate with the master cannot be called genuine or forged. An imprint of good
+#: quality that cannot be laid on the master at all is a different seal, whatever the area.
+COMPARED_MIN = 0.5
 #: Below any of these (or occluded above), differences from ink and capture cannot be told from
 #: a forgery's: a would-be ``suspected_forgery`` is reported ``inconclusive``.
 MARGINAL = {"border_visible": 0.85, "known": 0.7, "occluded_max": 0.3}
@@ -155,7 +159,7 @@ def quality_reasons(features: dict, limits: dict) -> list[str]:
     out = []
     if features["border_visible"] < limits["border_visible"]:
         out.append(f"only {features['border_visible']:.0%} of the border is visible")
-    if features["known"] < limits["known"]:
+    if features["known"] < limits.get("known", 0.0):
         out.append(f"only {features['known']:.0%} of the seal can be compared "
                    "(covered, cut off or not found)")
     if features["occluded"] > limits.get("occluded_max", 1.0):
@@ -176,6 +180,10 @@ def decide(features: dict, model: VerifierModel, flagged: list[str]) -> Decision
         return Decision("different_seal", -math.inf, 0.0, (
             f"the aligned imprints correlate at {features['correlation']:.2f}, below "
             f"{th['different_seal_correlation']:.2f}: not this seal",))
+    if features["known"] < COMPARED_MIN:
+        return Decision("inconclusive", 0.0, 0.5, (
+            f"too little to decide: only {features['known']:.0%} of the seal can be compared "
+            "(covered, cut off or not found)",))
     llr = model.log10_lr(features)
     score = 1 / (1 + 10 ** (-llr))
     if llr >= th["forgery_log10_lr"]:

@@ -41,6 +41,12 @@ class Verification:
     on: date | None
 
 
+def rank(comparison: Comparison) -> tuple[int, float]:
+    """How well a comparison answers for the seal: genuine first, then by likelihood ratio.
+    Picks the best master of a seal, and the best imprint of a page for a named seal."""
+    return _VERDICT_RANK[comparison.verdict], comparison.log10_lr
+
+
 def status_flag(status: SealStatus, on: date | None) -> str | None:
     when = f"on {on.isoformat()}" if on else "now"
     if status is SealStatus.ACTIVE:
@@ -63,7 +69,7 @@ def verify(search: SealSearch, imprint: RectifiedImprint, seal_id: str, *,
         except ImprintError:
             continue  # a master with no usable imprint: the others may do
         c = compare(imprint, reference, model)
-        key = (_VERDICT_RANK[c.verdict], c.log10_lr)
+        key = rank(c)
         if best is None or key > best[0]:
             best = (key, master.id, c)
     if best is None:

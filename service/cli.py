@@ -166,6 +166,7 @@ def cmd_register(args) -> int:
 def cmd_identify(args) -> int:
     from imprint.io import LoadLimits, iter_pages
     from imprint.pipeline import rectified_imprints
+    from index.verify import NoMasterError, verify
 
     search = _search(args)
     out = []
@@ -175,26 +176,43 @@ def cmd_identify(args) -> int:
                                       page=page.index)
             for ident in search.identify(imps, top_k=args.top_k, on=args.date):
                 d = ident.imprint.detection
-                out.append({
+                found = {
                     "page": page.index, "box": [round(v, 1) for v in d.box],
                     "shape": d.shape, "colour": d.colour,
                     "candidates": [{"seal_id": c.seal_id, "score": round(c.score, 4),
                                     "similarity": round(c.similarity, 4)}
                                    for c in ident.candidates],
                     "match": ident.match,
-                    "status": ident.status.value if ident.status else None})
+                    "status": ident.status.value if ident.status else None,
+                    "verdict": None, "log10_lr": None, "status_flag": None}
+                if ident.match:  # the match is only a name until compared with its master
+                    try:
+                        v = verify(search, ident.imprint, ident.match, on=args.date)
+                    except NoMasterError:
+                        pass
+                    else:
+                        found.update(verdict=v.comparison.verdict,
+                                     log10_lr=round(v.comparison.log10_lr, 2),
+                                     status_flag=v.status_flag)
+                out.append(found)
     payload = {"file": str(args.image), "threshold": search.threshold, "imprints": out}
     lines = [f"{args.image}: {len(out)} imprint(s)"]
     for i, imp in enumerate(out, 1):
         box = ", ".join(f"{v:.0f}" for v in imp["box"])
         verdict = (f"match {imp['match']} ({imp['status']})" if imp["match"]
                    else "no registered seal")
+        if imp["verdict"]:
+            verdict += (f", {imp['verdict'].replace('_', ' ')} "
+                        f"(log10 LR {imp['log10_lr']:+.1f})")
+        if imp["status_flag"]:
+            verdict += f"; warning: {imp['status_flag']}"
         lines.append(f"  {i}. page {imp['page'] + 1} [{box}] {imp['shape']} {imp['colour']}: "
                      f"{verdict}")
         for c in imp["candidates"]:
             lines.append(f"       {c['seal_id']:20s} score {c['score']:.3f}")
     _print(args, payload, "\n".join(lines))
-    return EXIT_OK if out and all(imp["match"] for imp in out) else EXIT_FOUND
+    return EXIT_OK if out and all(imp["match"] and imp["verdict"] == "genuine"
+                                  and not imp["status_flag"] for imp in out) else EXIT_FOUND
 
 
 def cmd_verify(args) -> int:
@@ -202,7 +220,7 @@ def cmd_verify(args) -> int:
     from imprint.io import LoadLimits, iter_pages
     from imprint.pipeline import rectified_imprints
     from imprint.report import ReportContext, comparison_record, write_report
-    from index.verify import verify
+    from index.verify import rank, verify
 
     search = _search(args)
     found = []
@@ -215,7 +233,7 @@ def cmd_verify(args) -> int:
     if not found:
         raise NoImprintError(f"no seal imprint found in {args.image}")
     # a page may carry other seals too: the imprint that best answers for this seal
-    v = max(found, key=lambda v: (v.comparison.verdict == "genuine", v.comparison.log10_lr))
+    v = max(found, key=lambda v: rank(v.comparison))
     c, d = v.comparison, v.comparison.query.detection
     record = comparison_record(c)
     payload = {"file": str(args.image), "seal_id": v.seal.seal_id, "unit": v.seal.unit_name,

@@ -140,7 +140,12 @@ def test_cli_register_then_identify_json_contract(seals, tmp_path):
     assert [c["seal_id"] for c in imp["candidates"]] == [record.seal_id]
     assert isinstance(imp["candidates"][0]["score"], float)
     assert imp["match"] in (record.seal_id, None)
-    assert done.returncode == (0 if imp["match"] else 1)
+    # a match is compared with its master: the verdict comes with it
+    assert (imp["verdict"] is None) == (imp["match"] is None)
+    assert imp["verdict"] in (None, "genuine", "suspected_forgery", "inconclusive",
+                              "different_seal")
+    usable = imp["match"] and imp["verdict"] == "genuine" and imp["status_flag"] is None
+    assert done.returncode == (0 if usable else 1)
     # the same seal id for another unit is refused, with a usage exit code and one line
     done = _cli("register", str(master), "--seal-id", record.seal_id, "--unit", "另一公司",
                 home=home)
