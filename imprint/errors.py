@@ -9,6 +9,7 @@
     │   ├── UnreadableInputError   missing, empty, truncated or corrupt
     │   ├── UnsupportedFormatError readable, but not an image or PDF we accept
     │   ├── TooLargeError          over a size, pixel or page limit
+    │   │   └── TooManyPagesError  more pages than the limit
     │   ├── EncryptedDocumentError a password-protected PDF
     │   ├── NoImprintError         no imprint found where one is needed
     │   └── SeveralImprintsError   several imprints where one is needed (a master to file)
@@ -55,6 +56,12 @@ class TooLargeError(InputError):
     """Input over a size, pixel-count or page-count limit."""
 
     code = "too_large"
+
+
+class TooManyPagesError(TooLargeError):
+    """A document with more pages than the limit: split it or raise the limit."""
+
+    code = "too_many_pages"
 
 
 class EncryptedDocumentError(InputError):

@@ -27,6 +27,7 @@ from imprint.errors import (
     EncryptedDocumentError,
     InvalidParameterError,
     TooLargeError,
+    TooManyPagesError,
     UnreadableInputError,
     UnsupportedFormatError,
 )
@@ -130,7 +131,7 @@ def _image_pages(path: Path, limits: LoadLimits) -> Iterator[Page]:
             raise UnsupportedFormatError(f"{path}: format {img.format} is not supported")
         n_frames = getattr(img, "n_frames", 1) if img.format == "TIFF" else 1
         if n_frames > limits.max_pages:
-            raise TooLargeError(f"{path}: {n_frames} pages exceed the limit of "
+            raise TooManyPagesError(f"{path}: {n_frames} pages exceed the limit of "
                                 f"{limits.max_pages}")
         total = 0
         for index in range(n_frames):
@@ -184,7 +185,7 @@ def _pdf_pages(path: Path, limits: LoadLimits) -> Iterator[Page]:
         if n == 0:
             raise UnreadableInputError(f"{path}: the PDF has no pages")
         if n > limits.max_pages:
-            raise TooLargeError(f"{path}: {n} pages exceed the limit of {limits.max_pages}; "
+            raise TooManyPagesError(f"{path}: {n} pages exceed the limit of {limits.max_pages}; "
                                 "split the document or raise the page limit")
         scale = limits.pdf_dpi / 72.0
         total = 0

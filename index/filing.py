@@ -47,28 +47,31 @@ def file_master(search: SealSearch, image_path: str | Path, *, seal_id: str, uni
     page = pages[0]
     page_dpi = dpi or (page.dpi[0] if page.dpi else None)
     imprint = single_imprint(page.image, dpi=page_dpi, what=str(image_path))
-    new_seal = False
+    # the filed file as it came (PNG byte for byte, other images losslessly re-encoded); a
+    # PDF as its rendered page
+    raw = Path(image_path).read_bytes()
+    data = page.image if raw.startswith(b"%PDF") else raw
     try:
         seal = store.get_seal(seal_id)
     except RegistryError:
         seal = None
-    if seal is not None:
+    new_seal = seal is None
+    if not new_seal:
         if seal.unit_name != unit.strip():
             raise InvalidParameterError(
                 f"seal {seal_id} is filed for {seal.unit_name!r}, not {unit!r}")
         if kind and kind != seal.kind:
             raise InvalidParameterError(f"seal {seal_id} is filed as {seal.kind!r}, not {kind!r}")
         unit_info = store.get_unit(seal.unit_id)
+        master = store.add_master(seal.seal_id, data, dpi=page_dpi)
     else:
+        # unit, seal and master in one transaction: no seal is ever filed without its master
         units = [u for u in store.find_units(name=unit, uscc=uscc) if u.name == unit.strip()]
-        unit_info = units[0] if units else store.add_unit(unit, uscc=uscc)
-        seal = store.file_seal(seal_id, unit_info, kind or _kind_of(imprint), code=code)
-        new_seal = True
-    # the filed file as it came (PNG byte for byte, other images losslessly re-encoded); a
-    # PDF as its rendered page
-    raw = Path(image_path).read_bytes()
-    data = page.image if raw.startswith(b"%PDF") else raw
-    master = store.add_master(seal.seal_id, data, dpi=page_dpi)
+        unit_info, seal, master = store.file_with_master(
+            seal_id, units[0] if units else unit, kind or _kind_of(imprint), data,
+            dpi=page_dpi, code=code, uscc=uscc)
+    # the index is derived: brought in line with the store whenever it is opened, so a crash
+    # here loses nothing
     search.add_master(master, imprint)
     return Filed(unit_info, seal, master, imprint, new_seal)
 

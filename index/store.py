@@ -179,41 +179,49 @@ class EventRow(Base):
     recorded_at: Mapped[datetime] = mapped_column(DateTime, default=_now)
 
 
-_APPEND_ONLY = "seal_events is append-only"
-_SQLITE_TRIGGERS = [
-    f"CREATE TRIGGER IF NOT EXISTS seal_events_no_{op.lower()} BEFORE {op} ON seal_events "
-    f"BEGIN SELECT RAISE(ABORT, '{_APPEND_ONLY}'); END"
-    for op in ("UPDATE", "DELETE")
-]
-_PG_TRIGGERS = [
-    "CREATE OR REPLACE FUNCTION seal_events_append_only() RETURNS trigger LANGUAGE plpgsql AS "
-    f"$$ BEGIN RAISE EXCEPTION '{_APPEND_ONLY}'; END $$",
-    "DROP TRIGGER IF EXISTS seal_events_append_only ON seal_events",
-    "CREATE TRIGGER seal_events_append_only BEFORE UPDATE OR DELETE ON seal_events "
-    "FOR EACH ROW EXECUTE FUNCTION seal_events_append_only()",
-    "DROP TRIGGER IF EXISTS seal_events_no_truncate ON seal_events",
-    "CREATE TRIGGER seal_events_no_truncate BEFORE TRUNCATE ON seal_events "
-    "FOR EACH STATEMENT EXECUTE FUNCTION seal_events_append_only()",
-]
+def append_only_ddl(table: str) -> dict[str, list[str]]:
+    """Triggers (per database dialect) refusing UPDATE and DELETE on ``table``: the rule holds
+    for raw SQL too, not only through the ORM."""
+    msg = f"{table} is append-only"
+    return {
+        "sqlite": [f"CREATE TRIGGER IF NOT EXISTS {table}_no_{op.lower()} BEFORE {op} ON "
+                   f"{table} BEGIN SELECT RAISE(ABORT, '{msg}'); END"
+                   for op in ("UPDATE", "DELETE")],
+        "postgresql": [
+            f"CREATE OR REPLACE FUNCTION {table}_append_only() RETURNS trigger "
+            f"LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION '{msg}'; END $$",
+            f"DROP TRIGGER IF EXISTS {table}_append_only ON {table}",
+            f"CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {table} "
+            f"FOR EACH ROW EXECUTE FUNCTION {table}_append_only()",
+            f"DROP TRIGGER IF EXISTS {table}_no_truncate ON {table}",
+            f"CREATE TRIGGER {table}_no_truncate BEFORE TRUNCATE ON {table} "
+            f"FOR EACH STATEMENT EXECUTE FUNCTION {table}_append_only()"],
+    }
 
 
-# Registered on every Session, so the rule holds for any session a caller may open, too.
-@event.listens_for(Session, "before_flush")
-def _refuse_event_changes(session: Session, _ctx: Any, _instances: Any) -> None:
-    for obj in session.deleted:
-        if isinstance(obj, EventRow):
-            raise RegistryIntegrityError(f"{_APPEND_ONLY}: event {obj.id} cannot be deleted")
-    for obj in session.dirty:
-        if isinstance(obj, EventRow) and session.is_modified(obj):
-            raise RegistryIntegrityError(f"{_APPEND_ONLY}: event {obj.id} cannot be changed")
+def guard_append_only(row_type: type, noun: str) -> None:
+    """Refuse, in every Session (any a caller may open too), changing or deleting rows of
+    ``row_type`` and bulk UPDATE or DELETE of its table."""
+    table = row_type.__tablename__
+    msg = f"{table} is append-only"
+
+    @event.listens_for(Session, "before_flush")
+    def _refuse_changes(session: Session, _ctx: Any, _instances: Any) -> None:
+        for obj in session.deleted:
+            if isinstance(obj, row_type):
+                raise RegistryIntegrityError(f"{msg}: {noun} {obj.id} cannot be deleted")
+        for obj in session.dirty:
+            if isinstance(obj, row_type) and session.is_modified(obj):
+                raise RegistryIntegrityError(f"{msg}: {noun} {obj.id} cannot be changed")
+
+    @event.listens_for(Session, "do_orm_execute")
+    def _refuse_bulk_changes(state: Any) -> None:
+        if state.is_update or state.is_delete:
+            if getattr(getattr(state.statement, "table", None), "name", None) == table:
+                raise RegistryIntegrityError(f"{msg}: bulk UPDATE/DELETE refused")
 
 
-@event.listens_for(Session, "do_orm_execute")
-def _refuse_bulk_event_changes(state: Any) -> None:
-    if state.is_update or state.is_delete:
-        table = getattr(state.statement, "table", None)
-        if getattr(table, "name", None) == EventRow.__tablename__:
-            raise RegistryIntegrityError(f"{_APPEND_ONLY}: bulk UPDATE/DELETE refused")
+guard_append_only(EventRow, "event")
 
 
 # --- records handed out -------------------------------------------------------------------------
@@ -379,6 +387,26 @@ def _encode_master(image: bytes | np.ndarray, dpi: float | None
 
 # --- the store ----------------------------------------------------------------------------------
 
+def _seal_rows(seal_id: str, unit_id: int, kind: str, code: str | None,
+               number: str | int | None, engraver: str | None, chip_serial: str | None,
+               made_on: date | None, filed_at: date | datetime | None,
+               detail: str | None) -> tuple[SealRow, EventRow]:
+    """A new seal's row and its ``filed`` event, checked."""
+    filed = _moment(filed_at, "filed_at")
+    if made_on is not None and made_on > filed.date():
+        raise InvalidParameterError(f"made_on: {made_on} is after the filing {filed:%Y-%m-%d}")
+    row = SealRow(seal_id=_text(seal_id, "seal_id", required=True, max_len=64),
+                  unit_id=unit_id, kind=_text(kind, "kind", required=True, max_len=64),
+                  code=_text(code, "code", max_len=32),
+                  number=_text(number, "number", max_len=8),
+                  engraver=_text(engraver, "engraver"),
+                  chip_serial=_text(chip_serial, "chip_serial", max_len=64),
+                  made_on=made_on, filed_at=filed)
+    event = EventRow(seal_id=row.seal_id, kind=EventKind.FILED.value, effective=filed,
+                     detail=_text(detail, "detail", max_len=10_000))
+    return row, event
+
+
 class RegistryStore:
     """The seal registry. Open with :meth:`open`; close with :meth:`close` or a ``with`` block."""
 
@@ -423,7 +451,7 @@ class RegistryStore:
         # Under the write lock, so two processes creating the same new registry do not race.
         with engine.execution_options(sqlite_begin="BEGIN IMMEDIATE").begin() as conn:
             Base.metadata.create_all(conn)
-            ddl = {"sqlite": _SQLITE_TRIGGERS, "postgresql": _PG_TRIGGERS}
+            ddl = append_only_ddl(EventRow.__tablename__)
             for stmt in ddl.get(engine.dialect.name, []):
                 conn.exec_driver_sql(stmt)
         return cls(engine, home.resolve())
@@ -454,12 +482,16 @@ class RegistryStore:
                       legal_representative=_text(legal_representative, "legal_representative"),
                       address=_text(address, "address", max_len=300))
         with self._writing() as s:
-            if row.uscc and s.scalar(select(UnitRow.id).where(UnitRow.uscc == row.uscc)):
-                raise DuplicateUnitError(f"a unit with uscc {row.uscc} is already registered",
-                                         field="uscc")
-            s.add(row)
-            s.flush()
-            return _unit_info(row)
+            return _unit_info(self._insert_unit(s, row))
+
+    @staticmethod
+    def _insert_unit(s: Session, row: UnitRow) -> UnitRow:
+        if row.uscc and s.scalar(select(UnitRow.id).where(UnitRow.uscc == row.uscc)):
+            raise DuplicateUnitError(f"a unit with uscc {row.uscc} is already registered",
+                                     field="uscc")
+        s.add(row)
+        s.flush()
+        return row
 
     def get_unit(self, unit_id: int) -> UnitInfo:
         with self._read() as s:
@@ -486,31 +518,52 @@ class RegistryStore:
                   filed_at: date | datetime | None = None, detail: str | None = None) -> SealInfo:
         """File a seal for a unit, and append its ``filed`` event effective at ``filed_at``."""
         unit_id = unit.id if isinstance(unit, UnitInfo) else unit
-        filed = _moment(filed_at, "filed_at")
-        if made_on is not None and made_on > filed.date():
-            raise InvalidParameterError(f"made_on: {made_on} is after the filing {filed:%Y-%m-%d}")
-        row = SealRow(seal_id=_text(seal_id, "seal_id", required=True, max_len=64),
-                      unit_id=unit_id, kind=_text(kind, "kind", required=True, max_len=64),
-                      code=_text(code, "code", max_len=32),
-                      number=_text(number, "number", max_len=8),
-                      engraver=_text(engraver, "engraver"),
-                      chip_serial=_text(chip_serial, "chip_serial", max_len=64),
-                      made_on=made_on, filed_at=filed)
+        row, event = _seal_rows(seal_id, unit_id, kind, code, number, engraver, chip_serial,
+                                made_on, filed_at, detail)
         with self._writing() as s:
-            if s.get(UnitRow, unit_id) is None:
-                raise UnknownUnitError(f"no unit with id {unit_id}", field="unit")
-            if s.get(SealRow, row.seal_id) is not None:
-                raise DuplicateSealError(f"seal {row.seal_id} is already filed", field="seal_id")
-            if row.chip_serial and (other := s.scalar(
-                    select(SealRow.seal_id).where(SealRow.chip_serial == row.chip_serial))):
-                raise DuplicateSealError(f"chip {row.chip_serial} is already filed for seal "
-                                         f"{other}", field="chip_serial")
-            s.add(row)
-            s.flush()  # the seal before its event: no ORM relationship orders the two inserts
-            s.add(EventRow(seal_id=row.seal_id, kind=EventKind.FILED.value, effective=filed,
-                           detail=_text(detail, "detail", max_len=10_000)))
+            return _seal_info(self._insert_seal(s, row, event))
+
+    def file_with_master(self, seal_id: str, unit: UnitInfo | str, kind: str,
+                         image: bytes | np.ndarray, *, dpi: float | None = None,
+                         code: str | None = None, uscc: str | None = None
+                         ) -> tuple[UnitInfo, SealInfo, MasterInfo]:
+        """File a new seal with its first master, and its unit when ``unit`` is the name of one
+        not yet registered, in one transaction: a refusal or a crash leaves none of them (at
+        most an unreferenced image file at its content address, which is harmless)."""
+        data, width, height, dpi = _encode_master(image, dpi)
+        sha = hashlib.sha256(data).hexdigest()
+        unit_row = (None if isinstance(unit, UnitInfo) else
+                    UnitRow(name=_text(unit, "name", required=True), uscc=_uscc(uscc)))
+        rel = self._store_blob(sha, data)
+        with self._writing() as s:
+            if unit_row is not None:
+                self._insert_unit(s, unit_row)
+            unit_id = unit_row.id if unit_row is not None else unit.id
+            row, event = _seal_rows(seal_id, unit_id, kind, code, None, None, None, None, None,
+                                    None)
+            self._insert_seal(s, row, event)
+            master = MasterRow(seal_id=row.seal_id, sha256=sha, path=rel, dpi=dpi, width=width,
+                               height=height)
+            s.add(master)
             s.flush()
-            return _seal_info(row)
+            return (_unit_info(s.get(UnitRow, unit_id)), _seal_info(row),
+                    self._master_info(master))
+
+    @staticmethod
+    def _insert_seal(s: Session, row: SealRow, event: EventRow) -> SealRow:
+        if s.get(UnitRow, row.unit_id) is None:
+            raise UnknownUnitError(f"no unit with id {row.unit_id}", field="unit")
+        if s.get(SealRow, row.seal_id) is not None:
+            raise DuplicateSealError(f"seal {row.seal_id} is already filed", field="seal_id")
+        if row.chip_serial and (other := s.scalar(
+                select(SealRow.seal_id).where(SealRow.chip_serial == row.chip_serial))):
+            raise DuplicateSealError(f"chip {row.chip_serial} is already filed for seal "
+                                     f"{other}", field="chip_serial")
+        s.add(row)
+        s.flush()  # the seal before its event: no ORM relationship orders the two inserts
+        s.add(event)
+        s.flush()
+        return row
 
     def get_seal(self, seal_id: str) -> SealInfo:
         with self._read() as s:

@@ -165,36 +165,13 @@ def cmd_register(args) -> int:
 
 def cmd_identify(args) -> int:
     from imprint.io import LoadLimits, iter_pages
-    from imprint.pipeline import rectified_imprints
-    from index.verify import NoMasterError, verify
+    from service.engine import identification_record, identify_pages
 
     search = _search(args)
-    out = []
     with search.store:
-        for page in iter_pages(args.image, limits=LoadLimits(pdf_dpi=args.pdf_dpi)):
-            imps = rectified_imprints(page.image, dpi=page.dpi[0] if page.dpi else None,
-                                      page=page.index)
-            for ident in search.identify(imps, top_k=args.top_k, on=args.date):
-                d = ident.imprint.detection
-                found = {
-                    "page": page.index, "box": [round(v, 1) for v in d.box],
-                    "shape": d.shape, "colour": d.colour,
-                    "candidates": [{"seal_id": c.seal_id, "score": round(c.score, 4),
-                                    "similarity": round(c.similarity, 4)}
-                                   for c in ident.candidates],
-                    "match": ident.match,
-                    "status": ident.status.value if ident.status else None,
-                    "verdict": None, "log10_lr": None, "status_flag": None}
-                if ident.match:  # the match is only a name until compared with its master
-                    try:
-                        v = verify(search, ident.imprint, ident.match, on=args.date)
-                    except NoMasterError:
-                        pass
-                    else:
-                        found.update(verdict=v.comparison.verdict,
-                                     log10_lr=round(v.comparison.log10_lr, 2),
-                                     status_flag=v.status_flag)
-                out.append(found)
+        pages = iter_pages(args.image, limits=LoadLimits(pdf_dpi=args.pdf_dpi))
+        out = [identification_record(found) for found in
+               identify_pages(search, pages, top_k=args.top_k, on=args.date)]
     payload = {"file": str(args.image), "threshold": search.threshold, "imprints": out}
     lines = [f"{args.image}: {len(out)} imprint(s)"]
     for i, imp in enumerate(out, 1):
@@ -216,39 +193,19 @@ def cmd_identify(args) -> int:
 
 
 def cmd_verify(args) -> int:
-    from imprint.errors import NoImprintError
     from imprint.io import LoadLimits, iter_pages
-    from imprint.pipeline import rectified_imprints
-    from imprint.report import ReportContext, comparison_record, write_report
-    from index.verify import rank, verify
+    from imprint.report import write_report
+    from service.engine import report_context, verification_record, verify_pages
 
     search = _search(args)
-    found = []
     with search.store:
-        search.store.get_seal(args.seal_id)  # an unknown seal fails before any imaging
-        for page in iter_pages(args.image, limits=LoadLimits(pdf_dpi=args.pdf_dpi)):
-            for imp in rectified_imprints(page.image, dpi=page.dpi[0] if page.dpi else None,
-                                          page=page.index):
-                found.append(verify(search, imp, args.seal_id, on=args.date))
-    if not found:
-        raise NoImprintError(f"no seal imprint found in {args.image}")
-    # a page may carry other seals too: the imprint that best answers for this seal
-    v = max(found, key=lambda v: rank(v.comparison))
-    c, d = v.comparison, v.comparison.query.detection
-    record = comparison_record(c)
-    payload = {"file": str(args.image), "seal_id": v.seal.seal_id, "unit": v.seal.unit_name,
-               "master_id": v.master_id, "page": d.page,
-               "box": [round(x, 1) for x in d.box], "imprints_on_document": len(found),
-               "verdict": c.verdict, "score": record["score"], "log10_lr": record["log10_lr"],
-               "status": v.status.value, "status_flag": v.status_flag,
-               "date": args.date.isoformat() if args.date else None, **{
-                   k: record[k] for k in ("reasons", "evidence", "alignment", "quality")}}
+        pages = iter_pages(args.image, limits=LoadLimits(pdf_dpi=args.pdf_dpi))
+        found = verify_pages(search, pages, args.seal_id, on=args.date, what=str(args.image))
+    v = found.verification
+    c = v.comparison
+    payload = verification_record(found, file=str(args.image))
     if args.report:
-        context = ReportContext(seal_id=v.seal.seal_id, unit_name=v.seal.unit_name,
-                                status=v.status.value, status_note=v.status_flag,
-                                document=Path(args.image).name, page=d.page, box=d.box,
-                                master_id=v.master_id,
-                                document_date=args.date.isoformat() if args.date else None)
+        context = report_context(found, document=Path(args.image).name)
         payload["report"] = str(write_report(c, args.report, context))
     lines = [f"{args.image}: {c.verdict.replace('_', ' ')} against seal {v.seal.seal_id} "
              f"({v.seal.unit_name}), log10 LR {c.log10_lr:+.1f}, registry status "
@@ -277,6 +234,87 @@ def cmd_index(args) -> int:
            f"{search.index_path}: {len(index)} master(s), model {index.model_id}, "
            f"{index.factory}, {took:.1f} s"
            + (f"; {left_out} master(s) hold no usable imprint (see the log)" if left_out else ""))
+    return EXIT_OK
+
+
+def _registry_engine(args):
+    from index.store import RegistryStore
+
+    return RegistryStore.open(args.registry)
+
+
+def _key_record(info) -> dict:
+    return {"key_id": info.key_id, "role": info.role.value, "name": info.name,
+            "created_at": info.created_at.isoformat(),
+            "revoked_at": info.revoked_at.isoformat() if info.revoked_at else None}
+
+
+def _audit_cli(store, command: str, inputs: dict[str, str]) -> None:
+    """Key management is itself an access: it goes on the trail, done from the command line."""
+    from service.audit import Access, AuditTrail, sha256_hex
+
+    AuditTrail(store.engine).append(Access(
+        method="CLI", endpoint=f"imprint {command}", status=0, outcome="ok",
+        inputs={k: sha256_hex(v) for k, v in inputs.items()}))
+
+
+def cmd_keys(args) -> int:
+    from service.auth import KeyRing
+
+    with _registry_engine(args) as store:
+        keys = KeyRing(store.engine)
+        if args.keys_command == "create":
+            new = keys.create(args.role, args.name)
+            _audit_cli(store, "keys create", {"key_id": new.info.key_id,
+                                              "role": new.info.role.value})
+            payload = {**_key_record(new.info), "key": new.secret}
+            _print(args, payload,
+                   f"{new.secret}\n"
+                   f"key {new.info.key_id} ({new.info.role.value}"
+                   f"{', ' + new.info.name if new.info.name else ''}) created; the key above "
+                   f"is shown only this once: only its hash is kept")
+        elif args.keys_command == "revoke":
+            info = keys.revoke(args.key_id)
+            _audit_cli(store, "keys revoke", {"key_id": info.key_id})
+            _print(args, _key_record(info),
+                   f"key {info.key_id} ({info.role.value}) revoked "
+                   f"{info.revoked_at:%Y-%m-%d %H:%M} UTC")
+        else:
+            listed = keys.list()
+            lines = [f"{k.key_id}  {k.role.value:12s} created {k.created_at:%Y-%m-%d %H:%M}  "
+                     + (f"revoked {k.revoked_at:%Y-%m-%d %H:%M}" if k.revoked_at else "live")
+                     + (f"  {k.name}" if k.name else "") for k in listed]
+            _print(args, {"keys": [_key_record(k) for k in listed]},
+                   "\n".join(lines) if lines else "no API keys")
+    return EXIT_OK
+
+
+def cmd_audit(args) -> int:
+    from service.audit import AuditTrail
+
+    with _registry_engine(args) as store:
+        check = AuditTrail(store.engine).verify()
+    payload = asdict(check)
+    if check.intact:
+        human = (f"audit trail intact: {check.rows} row(s); head row {check.head_id}, hash "
+                 f"{check.head_hash}" if check.rows else "audit trail intact: no rows yet")
+    else:
+        human = f"audit trail BROKEN at row {check.first_bad_id}: {check.reason}"
+    _print(args, payload, human)
+    return EXIT_OK if check.intact else EXIT_FOUND
+
+
+def cmd_serve(args) -> int:
+    import uvicorn
+
+    from service.api import create_app
+    from service.settings import ServiceSettings
+
+    overrides = {"registry": args.registry} if args.registry else {}
+    if args.embedder:
+        overrides["embedder"] = args.embedder
+    app = create_app(ServiceSettings(**overrides))
+    uvicorn.run(app, host=args.host, port=args.port, log_level="info")
     return EXIT_OK
 
 
@@ -350,6 +388,32 @@ def build_parser() -> argparse.ArgumentParser:
                        ("status", "bring it in line with the store and report it")):
         p = isub.add_parser(name, parents=[registry], help=text)
         p.set_defaults(func=cmd_index)
+
+    keys = sub.add_parser("keys", help="API keys of the service (only their hashes are kept)")
+    ksub = keys.add_subparsers(dest="keys_command", required=True)
+    kcreate = ksub.add_parser("create", parents=[registry],
+                              help="create a key for a role; the key is shown once")
+    # the roles of service.auth.Role, spelled out so the parser needs no database code
+    kcreate.add_argument("--role", required=True,
+                         choices=["registrar", "investigator", "bank", "auditor", "admin"])
+    kcreate.add_argument("--name", default=None, help="who or what holds the key")
+    kcreate.set_defaults(func=cmd_keys)
+    ksub.add_parser("list", parents=[registry], help="every key, live and revoked"
+                    ).set_defaults(func=cmd_keys)
+    krevoke = ksub.add_parser("revoke", parents=[registry], help="revoke a key for good")
+    krevoke.add_argument("key_id")
+    krevoke.set_defaults(func=cmd_keys)
+
+    audit = sub.add_parser("audit", help="the service's audit trail")
+    asub = audit.add_subparsers(dest="audit_command", required=True)
+    asub.add_parser("verify", parents=[registry],
+                    help="recompute the hash chain: exit 0 intact, 1 broken (first bad row named)"
+                    ).set_defaults(func=cmd_audit)
+
+    serve = sub.add_parser("serve", parents=[registry], help="start the HTTP service (/v1)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=_positive, default=8000)
+    serve.set_defaults(func=cmd_serve)
 
     synth = sub.add_parser("synth", help="generate seals, imprints, forgeries and pages")
     ssub = synth.add_subparsers(dest="synth_command", required=True)

@@ -295,3 +295,22 @@ def test_master_ids_only_grow_and_are_never_reused(store, seal):
     with store.engine.begin() as conn:  # even a row removed behind the store's back ...
         conn.exec_driver_sql("DELETE FROM masters WHERE id = ?", (ids[-1],))
     assert store.add_master(seal.seal_id, _rgb(9)).id > ids[-1]  # ... leaves its id unused
+
+
+def test_a_new_seal_is_filed_with_its_master_or_not_at_all(store, seal):
+    unit, filed, master = store.file_with_master("110108-0002", "上海某某贸易有限公司",
+                                                 "round_official", _png(_rgb(3)), dpi=300)
+    assert (unit.name, filed.seal_id, master.seal_id) == ("上海某某贸易有限公司", "110108-0002",
+                                                          "110108-0002")
+    assert [m.id for m in store.masters_of("110108-0002")] == [master.id]
+    assert store.status("110108-0002") is SealStatus.ACTIVE
+    before = store.counts()
+    # refused after the unit would have been added: the transaction takes the unit back too
+    with pytest.raises(DuplicateSealError):
+        store.file_with_master("110108-0001", "广州某某物流有限公司", "round_official",
+                               _png(_rgb(4)))
+    with pytest.raises(ImprintError):  # an image that cannot be stored: nothing is filed
+        store.file_with_master("110108-0003", "深圳某某电子有限公司", "round_official",
+                               b"not an image")
+    assert store.counts() == before
+    assert store.find_units(name="广州某某") == [] and store.find_units(name="深圳某某") == []

@@ -1,0 +1,183 @@
+"""What the routes depend on: the services opened once per process, the caller of a request
+(authenticated and authorised), uploads saved within the limits, and engine work run off the
+event loop under the request's time limit."""
+
+from __future__ import annotations
+
+import hashlib
+import tempfile
+import threading
+import time
+from collections.abc import AsyncIterator, Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, TypeVar
+
+import anyio
+import anyio.to_thread
+from fastapi import Depends, Request, Security, UploadFile
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+
+from imprint.errors import ImprintError
+from index.identify import SealSearch
+from index.store import RegistryStore
+from service.audit import AuditTrail, sha256_hex
+from service.auth import Caller, KeyRing, authorize, clean_purpose
+from service.errors import RequestTimeoutError, UploadTooLargeError
+from service.metrics import Metrics
+from service.settings import ServiceSettings
+
+T = TypeVar("T")
+CHUNK = 1024**2
+
+
+@dataclass
+class Services:
+    """Opened once when the service starts (the registry, its search index, keys, audit trail,
+    metrics); ``engine_lock`` lets one request at a time use the search and its index."""
+
+    settings: ServiceSettings
+    store: RegistryStore
+    search: SealSearch
+    keys: KeyRing
+    audit: AuditTrail
+    metrics: Metrics
+    engine_lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+@dataclass
+class AccessNote:
+    """What the audit row of one request will say, filled in as the request is served."""
+
+    started: float
+    key_id: str | None = None
+    role: str | None = None
+    purpose: str | None = None
+    inputs: dict[str, str] = field(default_factory=dict)
+    outcome: str = "ok"
+    refusal: ImprintError | None = None  # raised below the routes (body over the limit)
+
+
+def services_of(request: Request) -> Services:
+    return request.app.state.services
+
+
+def access_note(request: Request) -> AccessNote:
+    return request.scope["state"]["access"]
+
+
+def note_inputs(request: Request, **values: str | bytes | None) -> None:
+    """Record the SHA-256 of named inputs in the request's audit row (never the values)."""
+    note = access_note(request)
+    for name, value in values.items():
+        if value is not None:
+            note.inputs[name] = sha256_hex(value)
+
+
+ServicesDep = Annotated[Services, Depends(services_of)]
+
+_bearer = HTTPBearer(auto_error=False, description="API key: Authorization: Bearer KEY")
+_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="API key")
+_purpose_header = APIKeyHeader(name="X-Purpose", auto_error=False, scheme_name="Purpose",
+                               description="purpose of the access (a case number); required "
+                                           "of investigators and admins on registry data")
+
+
+def allow(endpoint: str) -> Callable[..., Caller]:
+    """A dependency that authenticates the request's key and checks its role against
+    :data:`service.auth.POLICY` for ``endpoint``."""
+
+    def caller(request: Request,
+               bearer: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)],
+               api_key: Annotated[str | None, Security(_key_header)],
+               purpose: Annotated[str | None, Security(_purpose_header)]) -> Caller:
+        services = services_of(request)
+        note = access_note(request)
+        key = services.keys.authenticate(bearer.credentials if bearer else api_key)
+        note.key_id, note.role = key.key_id, key.role.value
+        note.purpose = clean_purpose(utf8_header(purpose))
+        return authorize(key, endpoint, note.purpose)
+
+    caller.__name__ = f"allow_{endpoint.replace('.', '_')}"
+    return caller
+
+
+def utf8_header(value: str | None) -> str | None:
+    """A header sent as UTF-8 bytes (a case number in Chinese), which ASGI hands over decoded
+    as Latin-1; a value that is not UTF-8 is kept as it came."""
+    if value is None:
+        return None
+    try:
+        return value.encode("latin-1").decode("utf-8")
+    except UnicodeError:
+        return value
+
+
+@dataclass(frozen=True)
+class SavedUpload:
+    """An upload written to a private temporary file: ``name`` as the client sent it."""
+
+    path: Path
+    name: str
+    sha256: str
+    size: int
+
+
+async def upload_folder() -> AsyncIterator[Path]:
+    """A private temporary folder for one request's uploads, removed after the response."""
+    with tempfile.TemporaryDirectory(prefix="imprint-upload-") as folder:
+        yield Path(folder)
+
+
+UploadFolder = Annotated[Path, Depends(upload_folder)]
+
+
+async def save_upload(request: Request, upload: UploadFile, folder: Path, *,
+                      input_name: str = "file") -> SavedUpload:
+    """Write ``upload`` under ``folder`` in chunks, hashing it for the audit row; refuse it past
+    the upload limit."""
+    limit = services_of(request).settings.max_upload_bytes
+    name = Path(upload.filename or "upload").name[:200] or "upload"
+    path = folder / f"{input_name}.bin"  # the loaders sniff the format; the name plays no part
+    digest, size = hashlib.sha256(), 0
+    with path.open("wb") as out:
+        while chunk := await upload.read(CHUNK):
+            size += len(chunk)
+            if size > limit:
+                raise UploadTooLargeError(f"{name}: the upload is over the limit of "
+                                          f"{limit / 1024**2:.0f} MB")
+            digest.update(chunk)
+            out.write(chunk)
+    access_note(request).inputs[input_name] = digest.hexdigest()
+    return SavedUpload(path, name, digest.hexdigest(), size)
+
+
+async def run_engine(request: Request, work: Callable[[float], T], *,
+                     uploads: Iterable[SavedUpload] = ()) -> T:
+    """Run ``work(deadline)`` in a worker thread, one request at a time, within the request's
+    time limit (``deadline`` is a :func:`time.monotonic` value that the work checks between
+    imprints). Messages name each upload as the client did, not by its temporary path."""
+    services = services_of(request)
+    deadline = access_note(request).started + services.settings.request_timeout_s
+    late = RequestTimeoutError(f"the work ran past the limit of "
+                               f"{services.settings.request_timeout_s:g} s; send fewer pages "
+                               f"or a crop of the seal")
+
+    def locked() -> T:
+        if not services.engine_lock.acquire(timeout=max(0.0, deadline - time.monotonic())):
+            raise late
+        try:
+            return work(deadline)
+        finally:
+            services.engine_lock.release()
+
+    try:
+        with anyio.fail_after(max(1e-3, deadline - time.monotonic())):
+            # abandoned on time-out: the thread stops at its next deadline check
+            return await anyio.to_thread.run_sync(locked, abandon_on_cancel=True)
+    except TimeoutError:
+        raise late from None
+    except ImprintError as exc:
+        for up in uploads:
+            exc.args = tuple(str(a).replace(str(up.path), up.name) for a in exc.args)
+        raise

@@ -1,0 +1,28 @@
+"""Health and metrics."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Response
+
+from imprint import __version__
+from service.api.deps import ServicesDep, allow
+from service.api.schemas import HealthOut
+from service.auth import Caller
+from service.metrics import CONTENT_TYPE
+
+router = APIRouter(prefix="/v1", tags=["operations"])
+
+
+@router.get("/health", response_model=HealthOut, summary="Is the service up? (no key needed)")
+def health(services: ServicesDep) -> HealthOut:
+    """Reads the registry database, so a service that cannot reach it does not report ok."""
+    services.store.master_extent()
+    return HealthOut(status="ok", version=__version__)
+
+
+@router.get("/metrics", response_class=Response, summary="Prometheus metrics",
+            responses={200: {"content": {CONTENT_TYPE: {}}}})
+def metrics(services: ServicesDep, _: Annotated[Caller, Depends(allow("metrics"))]) -> Response:
+    return Response(services.metrics.exposition(), media_type=CONTENT_TYPE)
