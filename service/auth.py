@@ -78,6 +78,8 @@ POLICY: dict[str, Policy] = {
     "verify": _policy(_I, _B, purpose=True),
     "identify": _policy(_I, purpose=True),
     "reports": _policy(_I, purpose=True),
+    "documents": _policy(_I, purpose=True),
+    "reports.read": _policy(_I, purpose=True),
     "audit.query": _policy(_A),
     "audit.verify": _policy(_A),
     "metrics": _policy(_A),

@@ -5,7 +5,9 @@ Reads top to bottom: pages -> every imprint found and rectified
 (:func:`imprint.pipeline.rectified_imprints`) -> 1:N identification (``SealSearch.identify``),
 each match compared with its seal's masters (:func:`index.verify.verify`); or, for 1:1, every
 imprint compared with the named seal and the one that best answers for it kept
-(:func:`index.verify.rank`). The records returned are the JSON the CLI prints.
+(:func:`index.verify.rank`). The records returned are the JSON the CLI prints. A whole
+document examined (:func:`examine_document`) is the 1:N identification with a thumbnail of each
+page; the report of each verified imprint is kept under the registry (:func:`store_report`).
 
 ``deadline`` (a :func:`time.monotonic` value) is checked between imprints, so work for a
 request that ran out of time stops soon after, instead of running on unseen.
@@ -13,14 +15,20 @@ request that ran out of time stops soon after, instead of running on unseen.
 
 from __future__ import annotations
 
+import os
+import re
+import secrets
+import shutil
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date
+from pathlib import Path
 
 import cv2
 import numpy as np
 
+from imprint.atomic import fsync_dir
 from imprint.errors import NoImprintError, OutputError
 from imprint.io import Page
 from imprint.pipeline import rectified_imprints
@@ -30,11 +38,20 @@ from imprint.report import (
     QUERY_RGB,
     ReportContext,
     comparison_record,
+    write_report,
 )
 from imprint.types import Comparison, RectifiedImprint
 from index.identify import Identification, SealSearch
 from index.verify import NoMasterError, Verification, rank, verify
-from service.errors import RequestTimeoutError
+from service.errors import RequestTimeoutError, UnknownReportError
+
+#: Longest side of a page's thumbnail in an examined document, px; JPEG quality of it.
+THUMBNAIL_PX = 960
+THUMBNAIL_QUALITY = 80
+#: The formats every stored report is written in, by file suffix.
+REPORT_FORMATS = ("html", "pdf", "png", "json")
+REPORTS_DIR = "reports"
+_REPORT_ID = re.compile(r"[0-9a-f]{32}")
 
 
 @dataclass(frozen=True)
@@ -139,7 +156,11 @@ def verification_record(found: DocumentVerification, *, file: str) -> dict:
 
 def report_context(found: DocumentVerification, *, document: str) -> ReportContext:
     """The report's header for a verified document."""
-    v = found.verification
+    return verification_context(found.verification, document=document)
+
+
+def verification_context(v: Verification, *, document: str) -> ReportContext:
+    """The report's header for one imprint of a document compared with a filed seal."""
     d = v.comparison.query.detection
     return ReportContext(seal_id=v.seal.seal_id, unit_name=v.seal.unit_name,
                          status=v.status.value, status_note=v.status_flag, document=document,
@@ -152,15 +173,125 @@ def overlay_png(c: Comparison) -> bytes:
     master's ink blue, the questioned imprint's red, both dark, no data grey (the colours of
     the report's overlay panel)."""
 
-    def transparency(ink: np.ndarray, colour: tuple[float, float, float]) -> np.ndarray:
-        a = np.clip(np.nan_to_num(ink.astype(np.float32)), 0.0, 1.0)[..., None]
-        return 1.0 - a * (1.0 - np.asarray(colour, np.float32))
+    rgb = _transparency(c.master.ink, MASTER_RGB) * _transparency(c.alignment.query_ink,
+                                                                    QUERY_RGB)
+    return _rgb_png(_grey_out(rgb, c.alignment.unknown))
 
-    rgb = transparency(c.master.ink, MASTER_RGB) * transparency(c.alignment.query_ink, QUERY_RGB)
-    unknown = c.alignment.unknown
-    rgb[unknown] = 0.3 * rgb[unknown] + 0.7 * NO_DATA_GREY
+
+def master_png(c: Comparison) -> bytes:
+    """The master's ink alone, blue, in its canonical frame (what the overlay lays the
+    questioned imprint on); grey where the master itself is covered."""
+    return _rgb_png(_grey_out(_transparency(c.master.ink, MASTER_RGB),
+                              c.master.occlusion.astype(bool)))
+
+
+def aligned_query_png(c: Comparison) -> bytes:
+    """The questioned imprint alone, red, turned, scaled and shifted onto the master's frame;
+    grey where it has no data. Same size as :func:`master_png`, so the two can be stacked."""
+    return _rgb_png(_grey_out(_transparency(c.alignment.query_ink, QUERY_RGB),
+                              c.alignment.unknown))
+
+
+def _transparency(ink: np.ndarray, colour: tuple[float, float, float]) -> np.ndarray:
+    """(S, S, 3) float32: ink of one colour on white paper; laid on each other, colours
+    multiply, so ink both have turns dark."""
+    a = np.clip(np.nan_to_num(ink.astype(np.float32)), 0.0, 1.0)[..., None]
+    return 1.0 - a * (1.0 - np.asarray(colour, np.float32))
+
+
+def _grey_out(rgb: np.ndarray, no_data: np.ndarray) -> np.ndarray:
+    rgb[no_data] = 0.3 * rgb[no_data] + 0.7 * NO_DATA_GREY
+    return rgb
+
+
+def _rgb_png(rgb: np.ndarray) -> bytes:
     u8 = (np.clip(rgb, 0.0, 1.0) * 255 + 0.5).astype(np.uint8)
     ok, buf = cv2.imencode(".png", cv2.cvtColor(u8, cv2.COLOR_RGB2BGR))
     if not ok:
-        raise OutputError("cannot encode the overlay as PNG")
+        raise OutputError("cannot encode an imprint image as PNG")
     return buf.tobytes()
+
+
+# --- a whole document examined, its reports kept -----------------------------------------------
+
+
+@dataclass(frozen=True)
+class PageView:
+    """A page of an examined document as a person sees it: ``width`` and ``height`` in page
+    px, ``thumbnail_jpeg`` the page scaled to :data:`THUMBNAIL_PX` on its longest side (boxes,
+    in page px, scale onto it by ``thumbnail width / width``)."""
+
+    index: int
+    width: int
+    height: int
+    thumbnail_jpeg: bytes
+
+
+@dataclass(frozen=True)
+class ExaminedDocument:
+    """Every page of a document and every imprint on it, identified and verified."""
+
+    pages: tuple[PageView, ...]
+    imprints: tuple[IdentifiedImprint, ...]
+
+
+def page_view(page: Page) -> PageView:
+    h, w = page.image.shape[:2]
+    scale = min(1.0, THUMBNAIL_PX / max(h, w))
+    small = cv2.resize(page.image, (max(1, round(w * scale)), max(1, round(h * scale))),
+                       interpolation=cv2.INTER_AREA) if scale < 1.0 else page.image
+    ok, buf = cv2.imencode(".jpg", cv2.cvtColor(small, cv2.COLOR_RGB2BGR),
+                           [cv2.IMWRITE_JPEG_QUALITY, THUMBNAIL_QUALITY])
+    if not ok:
+        raise OutputError("cannot encode a page thumbnail as JPEG")
+    return PageView(page.index, w, h, buf.tobytes())
+
+
+def examine_document(search: SealSearch, pages: Iterable[Page], *, top_k: int = 5,
+                     on: date | None = None, deadline: float | None = None) -> ExaminedDocument:
+    """:func:`identify_pages`, keeping a thumbnail of each page as it goes by (pages are
+    loaded one at a time and not held)."""
+    views: list[PageView] = []
+
+    def seen(pages: Iterable[Page]) -> Iterator[Page]:
+        for page in pages:
+            views.append(page_view(page))
+            yield page
+
+    imprints = identify_pages(search, seen(pages), top_k=top_k, on=on, deadline=deadline)
+    return ExaminedDocument(tuple(views), tuple(imprints))
+
+
+def store_report(home: Path, v: Verification, *, document: str) -> str:
+    """Write the report of one verified imprint in every format of :data:`REPORT_FORMATS`
+    under ``home/reports/<report_id>/`` and return the new ``report_id``.
+
+    Each file is written atomically into a hidden folder, which is then renamed into place: a
+    report appears whole or not at all (a crash leaves at most a hidden partial folder)."""
+    report_id = secrets.token_hex(16)
+    shelf = home / REPORTS_DIR
+    partial = shelf / f".partial-{report_id}"
+    context = verification_context(v, document=document)
+    try:
+        partial.mkdir(parents=True)
+        for fmt in REPORT_FORMATS:
+            write_report(v.comparison, partial / f"report.{fmt}", context)
+        os.rename(partial, shelf / report_id)
+        fsync_dir(shelf)
+    except OSError as exc:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise OutputError(f"{shelf}: cannot store the report ({exc})") from exc
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
+    return report_id
+
+
+def report_file(home: Path, report_id: str, fmt: str) -> Path:
+    """The stored report ``report_id`` in format ``fmt``; :class:`UnknownReportError` when
+    there is none (an id that is not one the service makes is never looked up on disk)."""
+    path = home / REPORTS_DIR / report_id / f"report.{fmt}"
+    if not _REPORT_ID.fullmatch(report_id) or fmt not in REPORT_FORMATS or not path.is_file():
+        raise UnknownReportError(f"no report {report_id!r} in format {fmt!r}",
+                                 field="report_id")
+    return path

@@ -92,6 +92,12 @@ class UnknownKeyError(ServiceError, LookupError):
     code = "unknown_key"
 
 
+class UnknownReportError(UnknownRecordError):
+    """No stored report with that id (or not in that format)."""
+
+    code = "unknown_report"
+
+
 class AuditUnavailableError(ServiceError):
     """The access could not be appended to the audit trail, so it is not served."""
 

@@ -18,20 +18,23 @@ from index.identify import SealSearch
 from index.store import RegistryStore
 from service.api.deps import Services, access_note
 from service.api.middleware import AccessMiddleware
-from service.api.routes import audit, examine, ops, seals
+from service.api.routes import audit, documents, examine, ops, seals
 from service.api.schemas import ErrorOut
 from service.audit import AuditTrail
 from service.auth import KeyRing
 from service.errors import code_of, error_body, status_of
 from service.metrics import Metrics
 from service.settings import ServiceSettings
+from service.web import router as web_router
+from service.web import static_files
 
 LOG = logging.getLogger(__name__)
 _HTTP_CODES = {400: "bad_request", 404: "not_found", 405: "method_not_allowed",
                413: "upload_too_large", 415: "unsupported_media_type"}
 DESCRIPTION = """Seal imprint forensic comparison: file seals with their master imprints,
 verify a document's seal against one filed seal (1:1), identify the seals on a document
-(1:N), write the report of a verification, and read the audit trail.
+(1:N), examine a whole document (every seal identified, verified and its report stored), read
+the reports, and read the audit trail. The examiner's web page is at `/`.
 
 Every call but `/v1/health` needs an API key (`Authorization: Bearer KEY` or `X-API-Key`),
 created with `imprint keys create --role ROLE`. Investigators and admins state the purpose of
@@ -67,8 +70,10 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     app.add_exception_handler(ImprintError, _imprint_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(HTTPException, _http_error)
-    for module in (seals, examine, audit, ops):
+    for module in (seals, examine, documents, audit, ops):
         app.include_router(module.router)
+    app.include_router(web_router)
+    app.mount("/web", static_files(), name="web")
     return app
 
 

@@ -209,3 +209,36 @@ class ChainCheckOut(BaseModel):
 class HealthOut(BaseModel):
     status: str
     version: str
+
+
+class DocumentPageOut(BaseModel):
+    """A page of the document: its size in page px and a thumbnail to draw the boxes on."""
+
+    page: int
+    width: int
+    height: int
+    thumbnail_jpeg: str = Field(description="the page scaled down, JPEG, base64; a box in "
+                                            "page px scales by thumbnail width / width")
+
+
+class DocumentImprintOut(IdentifiedImprintOut):
+    """One imprint of the document: identified (1:N) and, for a match, verified against that
+    seal (1:1), with its stored report and the images to compare by eye."""
+
+    unit: str | None = Field(description="the matched seal's unit")
+    master_id: int | None = Field(description="the master the imprint was compared with")
+    reasons: list[str]
+    report_id: str | None = Field(description="GET /v1/reports/{report_id}?format=html|pdf|"
+                                              "png|json")
+    master_png: str | None = Field(description="the master's ink (blue), canonical frame, "
+                                               "PNG, base64")
+    query_png: str | None = Field(description="the imprint aligned onto the master (red), same "
+                                              "frame and size, PNG, base64")
+    overlay_png: str | None = Field(description="both laid on each other, PNG, base64")
+
+
+class DocumentOut(BaseModel):
+    file: str
+    threshold: float = Field(description="open-set match threshold of the identification")
+    pages: list[DocumentPageOut]
+    imprints: list[DocumentImprintOut]
