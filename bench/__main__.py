@@ -12,10 +12,10 @@ import platform
 import sys
 from pathlib import Path
 
-from bench import detect, identify, synth, vectors, verify
+from bench import detect, identify, service, synth, vectors, verify
 
 SECTIONS = {"synth": synth.run, "detect": detect.run, "vectors": vectors.run,
-            "identify": identify.run, "verify": verify.run}
+            "identify": identify.run, "verify": verify.run, "service": service.run}
 OUT = Path(__file__).resolve().parent / "out"
 
 
