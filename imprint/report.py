@@ -273,7 +273,7 @@ def _ink_rgb(ink: np.ndarray, colour: Sequence[float]) -> np.ndarray:
     return 1.0 - a * (1.0 - np.asarray(colour, np.float32))
 
 
-def _grey_out(rgb: np.ndarray, no_data: np.ndarray) -> np.ndarray:
+def grey_out(rgb: np.ndarray, no_data: np.ndarray) -> np.ndarray:
     """Mostly grey where there is no data, the strokes still faintly visible for orientation."""
     out = rgb.copy()
     out[no_data] = 0.3 * rgb[no_data] + 0.7 * NO_DATA_GREY
@@ -283,7 +283,7 @@ def _grey_out(rgb: np.ndarray, no_data: np.ndarray) -> np.ndarray:
 def _overlay_rgb(c: Comparison) -> np.ndarray:
     # two transparencies laid on each other: the colours multiply, so shared ink turns dark
     rgb = _ink_rgb(c.master.ink, MASTER_RGB) * _ink_rgb(c.alignment.query_ink, QUERY_RGB)
-    return _grey_out(rgb, c.alignment.unknown)
+    return grey_out(rgb, c.alignment.unknown)
 
 
 def _image_axes(ax: Axes, title: str) -> None:
@@ -300,7 +300,7 @@ def _caption(ax: Axes, s: str, y: float = -0.03) -> None:
 
 
 def _draw_master(ax: Axes, c: Comparison, ctx: ReportContext) -> None:
-    rgb = _grey_out(_ink_rgb(c.master.ink, MASTER_RGB), c.master.occlusion.astype(bool))
+    rgb = grey_out(_ink_rgb(c.master.ink, MASTER_RGB), c.master.occlusion.astype(bool))
     ax.imshow(rgb, interpolation="antialiased")
     title = "master (registry)" + (f" #{ctx.master_id}" if ctx.master_id is not None else "")
     _image_axes(ax, title)
@@ -313,7 +313,7 @@ def _draw_master(ax: Axes, c: Comparison, ctx: ReportContext) -> None:
 
 def _draw_query(ax: Axes, c: Comparison, ctx: ReportContext) -> None:
     al = c.alignment
-    ax.imshow(_grey_out(_ink_rgb(al.query_ink, QUERY_RGB), al.unknown), interpolation="antialiased")
+    ax.imshow(grey_out(_ink_rgb(al.query_ink, QUERY_RGB), al.unknown), interpolation="antialiased")
     _image_axes(ax, "questioned imprint, aligned")
     _caption(ax, f"turned {al.rotation:+.1f}°, scale {al.scale:.3f}; grey: no data")
 
@@ -591,7 +591,8 @@ def _panel_png(draw: Callable[[Axes, Comparison, ReportContext], None], c: Compa
     return _figure_bytes(fig, "png", PANEL_DPI)
 
 
-def _rgb_png(rgb: np.ndarray) -> bytes:
+def rgb_png(rgb: np.ndarray) -> bytes:
+    """An RGB float image in [0, 1] as PNG bytes."""
     u8 = (np.clip(rgb, 0, 1) * 255 + 0.5).astype(np.uint8)
     ok, buf = cv2.imencode(".png", cv2.cvtColor(u8, cv2.COLOR_RGB2BGR))
     if not ok:
@@ -672,9 +673,9 @@ def _html(c: Comparison, ctx: ReportContext) -> bytes:
         f'<figure><img alt="{_e(t)}" src="{_data_uri(_panel_png(draw, c, ctx))}">'
         f"<figcaption>{_e(words)}</figcaption></figure>"
         for draw, t, words in zip(_PANELS, titles, _PANEL_WORDS, strict=True))
-    master_img = _rgb_png(_grey_out(_ink_rgb(c.master.ink, MASTER_RGB),
+    master_img = rgb_png(grey_out(_ink_rgb(c.master.ink, MASTER_RGB),
                                     c.master.occlusion.astype(bool)))
-    query_img = _rgb_png(_grey_out(_ink_rgb(al.query_ink, QUERY_RGB), al.unknown))
+    query_img = rgb_png(grey_out(_ink_rgb(al.query_ink, QUERY_RGB), al.unknown))
     scores = _html_table(
         ("evidence", "value", "forgery if", "unit", "flags", "meaning"),
         [(s.name, _fmt(s.value), _threshold_words(s), s.unit, "FLAGS" if s.flags else "",

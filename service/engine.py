@@ -34,10 +34,11 @@ from imprint.io import Page
 from imprint.pipeline import rectified_imprints
 from imprint.report import (
     MASTER_RGB,
-    NO_DATA_GREY,
     QUERY_RGB,
     ReportContext,
     comparison_record,
+    grey_out,
+    rgb_png,
     write_report,
 )
 from imprint.types import Comparison, RectifiedImprint
@@ -175,20 +176,20 @@ def overlay_png(c: Comparison) -> bytes:
 
     rgb = _transparency(c.master.ink, MASTER_RGB) * _transparency(c.alignment.query_ink,
                                                                     QUERY_RGB)
-    return _rgb_png(_grey_out(rgb, c.alignment.unknown))
+    return rgb_png(grey_out(rgb, c.alignment.unknown))
 
 
 def master_png(c: Comparison) -> bytes:
     """The master's ink alone, blue, in its canonical frame (what the overlay lays the
     questioned imprint on); grey where the master itself is covered."""
-    return _rgb_png(_grey_out(_transparency(c.master.ink, MASTER_RGB),
+    return rgb_png(grey_out(_transparency(c.master.ink, MASTER_RGB),
                               c.master.occlusion.astype(bool)))
 
 
 def aligned_query_png(c: Comparison) -> bytes:
     """The questioned imprint alone, red, turned, scaled and shifted onto the master's frame;
     grey where it has no data. Same size as :func:`master_png`, so the two can be stacked."""
-    return _rgb_png(_grey_out(_transparency(c.alignment.query_ink, QUERY_RGB),
+    return rgb_png(grey_out(_transparency(c.alignment.query_ink, QUERY_RGB),
                               c.alignment.unknown))
 
 
@@ -197,19 +198,6 @@ def _transparency(ink: np.ndarray, colour: tuple[float, float, float]) -> np.nda
     multiply, so ink both have turns dark."""
     a = np.clip(np.nan_to_num(ink.astype(np.float32)), 0.0, 1.0)[..., None]
     return 1.0 - a * (1.0 - np.asarray(colour, np.float32))
-
-
-def _grey_out(rgb: np.ndarray, no_data: np.ndarray) -> np.ndarray:
-    rgb[no_data] = 0.3 * rgb[no_data] + 0.7 * NO_DATA_GREY
-    return rgb
-
-
-def _rgb_png(rgb: np.ndarray) -> bytes:
-    u8 = (np.clip(rgb, 0.0, 1.0) * 255 + 0.5).astype(np.uint8)
-    ok, buf = cv2.imencode(".png", cv2.cvtColor(u8, cv2.COLOR_RGB2BGR))
-    if not ok:
-        raise OutputError("cannot encode an imprint image as PNG")
-    return buf.tobytes()
 
 
 # --- a whole document examined, its reports kept -----------------------------------------------
