@@ -73,7 +73,8 @@ class DocumentVerification:
     imprints_on_document: int
 
 
-def _in_time(deadline: float | None) -> None:
+def in_time(deadline: float | None) -> None:
+    """Raise :class:`RequestTimeoutError` once ``deadline`` (a monotonic time) has passed."""
     if deadline is not None and time.monotonic() > deadline:
         raise RequestTimeoutError("the work ran past the request time limit; send fewer pages "
                                   "or a crop of the seal")
@@ -83,7 +84,7 @@ def page_imprints(pages: Iterable[Page], *, deadline: float | None = None
                   ) -> Iterator[list[RectifiedImprint]]:
     """Every imprint found and rectified, page by page."""
     for page in pages:
-        _in_time(deadline)
+        in_time(deadline)
         yield rectified_imprints(page.image, dpi=page.dpi[0] if page.dpi else None,
                                  page=page.index)
 
@@ -97,7 +98,7 @@ def identify_pages(search: SealSearch, pages: Iterable[Page], *, top_k: int = 5,
         for ident in search.identify(imprints, top_k=top_k, on=on):
             found = None
             if ident.match:  # the match is only a name until compared with its master
-                _in_time(deadline)
+                in_time(deadline)
                 try:
                     found = verify(search, ident.imprint, ident.match, on=on)
                 except NoMasterError:
@@ -115,7 +116,7 @@ def verify_pages(search: SealSearch, pages: Iterable[Page], seal_id: str, *,
     found = []
     for imprints in page_imprints(pages, deadline=deadline):
         for imp in imprints:
-            _in_time(deadline)
+            in_time(deadline)
             found.append(verify(search, imp, seal_id, on=on))
     if not found:
         raise NoImprintError(f"no seal imprint found in {what}")

@@ -5,16 +5,14 @@ and those reports read back in any of their formats."""
 from __future__ import annotations
 
 import enum
-import time
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import FileResponse
 
-from imprint.errors import InvalidParameterError
 from imprint.io import iter_pages
 from service.api.deps import ServicesDep, UploadFolder, allow, note_inputs, run_engine, save_upload
-from service.api.routes.examine import DateForm, DocumentFile
+from service.api.routes.examine import DateForm, DocumentFile, TopKForm, check_top_k
 from service.api.schemas import DocumentImprintOut, DocumentOut, DocumentPageOut, b64
 from service.auth import Caller
 from service.engine import (
@@ -22,12 +20,12 @@ from service.engine import (
     aligned_query_png,
     examine_document,
     identification_record,
+    in_time,
     master_png,
     overlay_png,
     report_file,
     store_report,
 )
-from service.errors import RequestTimeoutError
 
 router = APIRouter(prefix="/v1", tags=["documents"])
 
@@ -64,16 +62,14 @@ def _imprint_out(found: IdentifiedImprint, report_id: str | None) -> DocumentImp
 async def examine_upload(request: Request, services: ServicesDep, folder: UploadFolder,
                          _: Annotated[Caller, Depends(allow("documents"))],
                          file: DocumentFile,
-                         top_k: Annotated[int, Form(ge=1, description="candidates per "
-                                                                      "imprint")] = 5,
+                         top_k: TopKForm = 5,
                          date: DateForm = None) -> DocumentOut:
     """Each imprint gets its candidates and the open-set match (or null: no registered seal);
     a match is compared with that seal's masters, giving the verdict, the log10 likelihood
     ratio and the seal's registry status (on the document's date when given). The report of
     each comparison is stored: ``GET /v1/reports/{report_id}``. Pages come back as thumbnails,
     and each compared imprint as master, aligned imprint and overlay (PNG, base64)."""
-    if top_k > services.settings.max_top_k:
-        raise InvalidParameterError(f"top_k: at most {services.settings.max_top_k}")
+    check_top_k(services, top_k)
     upload = await save_upload(request, file, folder)
     note_inputs(request, top_k=str(top_k), date=date.isoformat() if date else None)
 
@@ -85,9 +81,7 @@ async def examine_upload(request: Request, services: ServicesDep, folder: Upload
         for found in document.imprints:
             report_id = None
             if found.verification is not None:
-                if time.monotonic() > deadline:  # each report takes seconds to draw
-                    raise RequestTimeoutError("the work ran past the request time limit; send "
-                                              "fewer pages or a crop of the seal")
+                in_time(deadline)  # each report takes seconds to draw
                 report_id = store_report(services.store.home, found.verification,
                                          document=upload.name)
             imprints.append(_imprint_out(found, report_id))

@@ -51,6 +51,13 @@ SealIdForm = Annotated[str | None, Form(max_length=64, description="the seal it 
 SealCodeForm = Annotated[str | None, Form(max_length=32, description="or the seal's code")]
 DateForm = Annotated[date | None, Form(description="the document's date: the seal's status "
                                                    "on that day")]
+TopKForm = Annotated[int, Form(ge=1, description="candidates per imprint")]
+
+
+def check_top_k(services: Services, top_k: int) -> None:
+    """The upper bound is a setting, so it cannot sit in the form's declaration."""
+    if top_k > services.settings.max_top_k:
+        raise InvalidParameterError(f"top_k: at most {services.settings.max_top_k}")
 
 
 class ReportFormat(enum.StrEnum):
@@ -120,13 +127,11 @@ async def verify_document(request: Request, services: ServicesDep, folder: Uploa
 async def identify_document(request: Request, services: ServicesDep, folder: UploadFolder,
                             _: Annotated[Caller, Depends(allow("identify"))],
                             file: DocumentFile,
-                            top_k: Annotated[int, Form(ge=1, description="candidates per "
-                                                                         "imprint")] = 5,
+                            top_k: TopKForm = 5,
                             date: DateForm = None) -> IdentificationOut:
     """Each imprint gets its candidates, the open-set match (or null: no registered seal) and,
     for a match, the verdict of comparing it with that seal's masters."""
-    if top_k > services.settings.max_top_k:
-        raise InvalidParameterError(f"top_k: at most {services.settings.max_top_k}")
+    check_top_k(services, top_k)
     upload = await save_upload(request, file, folder)
     note_inputs(request, top_k=str(top_k), date=date.isoformat() if date else None)
 
