@@ -65,13 +65,18 @@ def _rectify_one(args: tuple[str, str, list[float] | None]) -> dict:
     return {"found": True}
 
 
-def _imaging_version() -> str:
-    """Digest of the code from page to rectified imprint."""
+#: The modules of ``imprint`` from page to rectified imprint.
+IMAGING_MODULES = ("io", "ink", "segment", "rectify", "pipeline", "boxes")
+
+
+def code_digest(modules: tuple[str, ...]) -> str:
+    """Digest of the source of these ``imprint`` modules: a benchmark cache made by other code
+    is not reused."""
     import hashlib
 
     import imprint
     h = hashlib.sha256()
-    for name in ("io", "ink", "segment", "rectify", "pipeline", "boxes"):
+    for name in modules:
         h.update((Path(imprint.__file__).parent / f"{name}.py").read_bytes())
     return h.hexdigest()[:16]
 
@@ -86,7 +91,7 @@ def _rectify_all(data: Path) -> list[dict]:
         jobs.append((str(data / row["file"]), row["canonical"],
                      None if row["set"] == "master" else truth["centre"]))
     # imprints rectified by older imaging code are not reused
-    version, stamp = _imaging_version(), data / "canonical" / ".imaging"
+    version, stamp = code_digest(IMAGING_MODULES), data / "canonical" / ".imaging"
     current = stamp.read_text() if stamp.is_file() else None
     if current != version and (data / "canonical").is_dir():
         shutil.rmtree(data / "canonical")

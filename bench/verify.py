@@ -26,7 +26,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from bench.identify import _imaging_version, _rectify_all
+from bench.identify import IMAGING_MODULES, _rectify_all, code_digest
 from imprint import archive
 from imprint.align import align
 from imprint.compare import compare
@@ -76,23 +76,10 @@ def _measure_pair(args: tuple[str, str]) -> dict:
     return out
 
 
-def _evidence_version() -> str:
-    """Digest of the code that rectifies and measures a pair: a cache from older code is not
-    reused."""
-    import hashlib
-
-    import imprint.align
-    import imprint.evidence
-    h = hashlib.sha256(_imaging_version().encode())
-    for mod in (imprint.align, imprint.evidence):
-        h.update(Path(mod.__file__).read_bytes())
-    return h.hexdigest()[:16]
-
-
 def _compute(path: Path, name: str, key: dict, meta: list[dict], jobs: list) -> list[dict]:
     """``meta`` rows with the features of their ``jobs`` (None: no pair), cached by key and
     by the version of the evidence code."""
-    key = {**key, "evidence": _evidence_version()}
+    key = {**key, "evidence": code_digest((*IMAGING_MODULES, "align", "evidence"))}
     cache = path / f"{name}.json"
     if cache.is_file():
         cached = json.loads(cache.read_text())
