@@ -55,7 +55,7 @@ def _refused(r, status: int, code: str) -> None:
 
 
 def test_an_upload_over_the_limit(server):
-    _refused(_verify(server, _png(300) * 2), 413, "upload_too_large")
+    _refused(_over_upload(server), 413, "upload_too_large")
 
 
 def test_a_streamed_upload_over_the_limit(server):
@@ -73,7 +73,7 @@ def test_a_streamed_upload_over_the_limit(server):
 
 
 def test_an_image_over_the_pixel_limit(server):
-    _refused(_verify(server, _blank_png(600)), 413, "image_too_large")
+    _refused(_over_pixels(server), 413, "image_too_large")
 
 
 def _blank_png(side: int) -> bytes:
@@ -83,24 +83,41 @@ def _blank_png(side: int) -> bytes:
 
 
 def test_a_pdf_over_the_page_limit(server):
-    r = _verify(server, _pdf(3), "contract.pdf")
+    r = _over_pages(server)
     _refused(r, 413, "too_many_pages")
     assert "contract.pdf" in r.json()["error"]["message"]
 
 
 def test_work_past_the_time_limit(server):
+    _refused(_past_time(server), 408, "request_timeout")
+
+
+def _over_upload(server):
+    return _verify(server, _png(300) * 2)
+
+
+def _over_pixels(server):
+    return _verify(server, _blank_png(600))
+
+
+def _over_pages(server):
+    return _verify(server, _pdf(3), "contract.pdf")
+
+
+def _past_time(server):
     settings = server.services.settings
     saved = settings.request_timeout_s
     settings.request_timeout_s = 0.01
     try:
-        r = _verify(server, _blank_png(400))
+        return _verify(server, _blank_png(400))
     finally:
         settings.request_timeout_s = saved
-    _refused(r, 408, "request_timeout")
 
 
 def test_refusals_are_audited(server):
-    _verify(server, _png(300) * 2)
+    # each refusal made here: the other tests of this module may run in another worker
+    for refuse in (_over_upload, _over_pixels, _over_pages, _past_time):
+        refuse(server)
     with server.client(server.keys["auditor"]) as client:
         rows = client.get("/v1/audit", params={"endpoint": "/v1/verify"}).json()["entries"]
     outcomes = {row["outcome"] for row in rows}
