@@ -11,9 +11,10 @@ ones, 300 dpi JPEG). :data:`FILING_START_S` into the window a registrar files
 
 Every latency is taken at the client, from sending the request to having read the whole
 answer; the clients share the machine with the server. The service runs the engine work of
-one request at a time (``Services.engine_lock``), so a request waits behind those queued
-before it: under a closed loop of N clients, latency is about N times that of one request
-alone (measured first, as the untimed warm-up, and printed beside the table).
+at most ``engine_workers`` requests at once (default: the cores, here 2), so a request waits
+behind those queued before it: under a closed loop of N clients on C cores, latency is about
+N / C times that of one request alone (measured first, as the untimed warm-up, and printed
+beside the table), or worse where threads contend for the interpreter.
 
 After the service is stopped, every filing answered 201 is looked up in the store (seal,
 master, master image intact) and in the vector index as the service saved it, and the audit

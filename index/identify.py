@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import logging
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -91,6 +92,8 @@ class SealSearch:
         self.factory = factory
         self.threshold = threshold
         self._index: VectorIndex | None = None
+        self._extent: tuple[int, int] | None = None  # the store's masters the index follows
+        self._guard = threading.Lock()  # one thread at a time loads or syncs the index
         self._progress = progress or (lambda it, _n, _desc: it)
         self._canonical = lru_cache(maxsize=64)(self._load_canonical)
         # the re-ranking view of a master: small, and asked for again by every search that
@@ -135,16 +138,20 @@ class SealSearch:
 
     def index(self) -> VectorIndex:
         """The vector index, loaded (or rebuilt when missing, damaged or of another model)
-        and brought in line with the store's masters."""
-        if self._index is None:
-            with self._locked():
+        and brought in line with the store's masters; masters filed or withdrawn since, by
+        this process or another (a second service worker, the command line), are picked up by
+        the next call, at the cost of one count query when nothing changed."""
+        if self._index is not None and self.store.master_extent() == self._extent:
+            return self._index
+        with self._guard, self._locked():
+            if self._index is None:
                 self._index = self._load_or_new()
-                self._sync()
+            self._sync()
         return self._index
 
     def rebuild(self) -> VectorIndex:
         """A fresh index of every master in the store, replacing the saved one."""
-        with self._locked():
+        with self._guard, self._locked():
             self._index = self._new_index()
             self._sync()
         return self._index
@@ -168,6 +175,7 @@ class SealSearch:
         index = self._index
         count, top = self.store.master_extent()
         ids = index.ids()
+        self._extent = (count, top)
         if len(ids) == count and (count == 0 or int(ids.max()) == top):
             return  # ids are never reused: same count and same highest id, same masters
         in_store = {mid for mid, _, _ in self.store.iter_masters()}
@@ -209,7 +217,7 @@ class SealSearch:
         """File a just-stored master's canonical imprint and add it to the index, without a
         rebuild."""
         archive.save(self.canonical_path(master.sha256), imprint)
-        with self._locked():
+        with self._guard, self._locked():
             self._index = self._load_or_new()  # re-read: another process may have saved since
             self._sync()
 

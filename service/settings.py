@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -16,7 +18,9 @@ class ServiceSettings(BaseSettings):
     ``registry``: a directory or database URL; None selects the registry the way every
     ``imprint`` command does (``$IMPRINT_HOME``, else ``./data/registry``). Limits are checked
     before anything large is decoded: the request body in bytes, pixels per page, PDF pages, and
-    the wall time of the work for one request in seconds.
+    the wall time of the work for one request in seconds. ``engine_workers``: requests doing
+    engine work at once (default: the machine's cores, at most 4); each holds a page or two in
+    memory, so the setting also bounds memory.
     """
 
     model_config = SettingsConfigDict(env_prefix="IMPRINT_", extra="ignore")
@@ -30,6 +34,8 @@ class ServiceSettings(BaseSettings):
     request_timeout_s: float = Field(default=120.0, gt=0)
     max_top_k: int = Field(default=20, gt=0)
     max_search_results: int = Field(default=100, gt=0)
+    engine_workers: int = Field(default_factory=lambda: min(4, os.cpu_count() or 1), ge=1,
+                                le=64)
 
     def load_limits(self) -> LoadLimits:
         # a page of a PDF is rendered before its pixels are counted: the page cap bounds both

@@ -4,6 +4,7 @@ event loop under the request's time limit."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import tempfile
 import threading
@@ -34,7 +35,9 @@ CHUNK = 1024**2
 @dataclass
 class Services:
     """Opened once when the service starts (the registry, its search index, keys, audit trail,
-    metrics); ``engine_lock`` lets one request at a time use the search and its index."""
+    metrics). ``engine_slots`` bounds the requests doing engine work at once (the rest wait
+    their turn within their time limit); ``filing_lock`` files one seal at a time, so that two
+    filings of one new seal cannot both pass the check that it is new."""
 
     settings: ServiceSettings
     store: RegistryStore
@@ -42,7 +45,11 @@ class Services:
     keys: KeyRing
     audit: AuditTrail
     metrics: Metrics
-    engine_lock: threading.Lock = field(default_factory=threading.Lock)
+    engine_slots: threading.BoundedSemaphore = field(init=False)
+    filing_lock: threading.Lock = field(init=False, default_factory=threading.Lock)
+
+    def __post_init__(self) -> None:
+        self.engine_slots = threading.BoundedSemaphore(self.settings.engine_workers)
 
 
 @dataclass
@@ -153,10 +160,11 @@ async def save_upload(request: Request, upload: UploadFile, folder: Path, *,
 
 
 async def run_engine(request: Request, work: Callable[[float], T], *,
-                     uploads: Iterable[SavedUpload] = ()) -> T:
-    """Run ``work(deadline)`` in a worker thread, one request at a time, within the request's
-    time limit (``deadline`` is a :func:`time.monotonic` value that the work checks between
-    imprints). Messages name each upload as the client did, not by its temporary path."""
+                     uploads: Iterable[SavedUpload] = (), files: bool = False) -> T:
+    """Run ``work(deadline)`` in a worker thread once an engine slot is free (and, for work
+    that ``files`` a seal, the filing lock), within the request's time limit (``deadline`` is a
+    :func:`time.monotonic` value that the work checks between imprints). Messages name each
+    upload as the client did, not by its temporary path."""
     services = services_of(request)
     deadline = access_note(request).started + services.settings.request_timeout_s
     late = RequestTimeoutError(f"the work ran past the limit of "
@@ -164,12 +172,12 @@ async def run_engine(request: Request, work: Callable[[float], T], *,
                                f"or a crop of the seal")
 
     def locked() -> T:
-        if not services.engine_lock.acquire(timeout=max(0.0, deadline - time.monotonic())):
-            raise late
-        try:
+        with contextlib.ExitStack() as held:
+            for lock in (services.engine_slots, *([services.filing_lock] if files else [])):
+                if not lock.acquire(timeout=max(0.0, deadline - time.monotonic())):
+                    raise late
+                held.callback(lock.release)
             return work(deadline)
-        finally:
-            services.engine_lock.release()
 
     try:
         with anyio.fail_after(max(1e-3, deadline - time.monotonic())):

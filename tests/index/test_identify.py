@@ -4,6 +4,7 @@ canonical imprints), through the library and through the ``imprint`` command lin
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -116,6 +117,26 @@ def test_index_is_rebuilt_when_lost_or_damaged(registry):
         VectorIndex.load(search.index_path, expect_model_id=search.embedder.model_id)
         search.index_path.unlink()
         assert sorted(SealSearch(store, "classical").index().ids().tolist()) == ids
+
+
+def test_a_search_follows_filings_made_elsewhere(registry, seals, tmp_path):
+    """A service worker's search sees a seal filed by another worker or by the command line
+    at its next identification, without a restart."""
+    from imprint.io import load_page
+    from imprint.pipeline import single_imprint
+
+    home = tmp_path / "registry"
+    shutil.copytree(registry, home)
+    record, master, probe = seals[3]  # not filed yet
+    query = single_imprint(load_page(probe)[0].image, dpi=DPI)
+    with RegistryStore.open(home) as serving, RegistryStore.open(home) as elsewhere:
+        search = SealSearch(serving, "classical")
+        assert search.identify([query])[0].match != record.seal_id
+        filed = file_master(SealSearch(elsewhere, "classical"), master, seal_id=record.seal_id,
+                            unit=record.unit_name)
+        assert filed.master.id in search.index()
+        ident = search.identify([query])[0]
+    assert ident.candidates[0].seal_id == record.seal_id
 
 
 def _cli(*args, home: Path) -> subprocess.CompletedProcess:

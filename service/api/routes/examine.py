@@ -87,19 +87,23 @@ def resolve_seal(store: RegistryStore, seal_id: str | None, seal_code: str | Non
 
 async def _verified(request: Request, services: Services, upload: SavedUpload,
                     seal_id: str | None, seal_code: str | None, on: date | None,
-                    endpoint: str) -> DocumentVerification:
+                    endpoint: str, *, overlay: bool = False
+                    ) -> tuple[DocumentVerification, str | None]:
+    """The verification, and with ``overlay`` its overlay (base64 PNG), drawn in the same
+    engine slot rather than on the event loop."""
     note_inputs(request, seal_id=seal_id, seal_code=seal_code,
                 date=on.isoformat() if on else None)
 
-    def work(deadline: float) -> DocumentVerification:
+    def work(deadline: float) -> tuple[DocumentVerification, str | None]:
         seal = resolve_seal(services.store, seal_id, seal_code)
         pages = iter_pages(upload.path, limits=services.settings.load_limits())
-        return verify_pages(services.search, pages, seal, on=on, what=upload.name,
-                            deadline=deadline)
+        found = verify_pages(services.search, pages, seal, on=on, what=upload.name,
+                             deadline=deadline)
+        return found, b64(overlay_png(found.verification.comparison)) if overlay else None
 
-    found = await run_engine(request, work, uploads=[upload])
+    found, drawn = await run_engine(request, work, uploads=[upload])
     services.metrics.verdicts.labels(endpoint, found.verification.comparison.verdict).inc()
-    return found
+    return found, drawn
 
 
 @router.post("/verify", response_model=VerificationOut | BankVerificationOut,
@@ -113,9 +117,9 @@ async def verify_document(request: Request, services: ServicesDep, folder: Uploa
     answers for the seal is reported, with the seal's registry status (on the document's date
     when given). The bank role gets the verdict, the status and the overlay only."""
     upload = await save_upload(request, file, folder)
-    found = await _verified(request, services, upload, seal_id, seal_code, date, "verify")
+    found, overlay = await _verified(request, services, upload, seal_id, seal_code, date,
+                                     "verify", overlay=True)
     c = found.verification.comparison
-    overlay = b64(overlay_png(c))
     if caller.role is Role.BANK:
         return BankVerificationOut(verdict=c.verdict, status=found.verification.status.value,
                                    overlay_png=overlay)
@@ -161,7 +165,7 @@ async def verification_report(request: Request, services: ServicesDep, folder: U
     """The verification of ``POST /v1/verify``, written as a report for a case file: verdict,
     overlay, difference, local shifts, sub-scores against their thresholds, reasons."""
     upload = await save_upload(request, file, folder)
-    found = await _verified(request, services, upload, seal_id, seal_code, date, "reports")
+    found, _ = await _verified(request, services, upload, seal_id, seal_code, date, "reports")
 
     def render(_deadline: float) -> bytes:
         path = folder / f"report.{format.value}"

@@ -79,7 +79,7 @@ async def file_seal(request: Request, services: ServicesDep, folder: UploadFolde
         raise DuplicateSealError(f"seal {seal_id} is already filed; add a master to it with "
                                  f"POST /v1/seals/{{seal_id}}/masters", field="seal_id")
 
-    filed = await run_engine(request, work, uploads=[upload])
+    filed = await run_engine(request, work, uploads=[upload], files=True)
     return _filed(services, filed)
 
 
@@ -98,7 +98,7 @@ async def add_master(request: Request, seal_id: str, services: ServicesDep,
         return file_master(services.search, upload.path, seal_id=seal_id,
                            unit=seal.unit_name, dpi=dpi)
 
-    filed = await run_engine(request, work, uploads=[upload])
+    filed = await run_engine(request, work, uploads=[upload], files=True)
     return _filed(services, filed)
 
 
