@@ -71,19 +71,19 @@ def _border_points(ink: np.ndarray, off: np.ndarray, centre, axes, angle_ccw: fl
     offp = cv2.remap(off.astype(np.float32), xs.astype(np.float32), ys.astype(np.float32),
                      cv2.INTER_NEAREST, borderValue=1.0)
     level = 0.5 * np.percentile(prof, 95, axis=1)
-    pts = []
-    for i in range(N_RAYS):
-        above = np.nonzero(prof[i] >= max(level[i], 0.15))[0]
-        if len(above) == 0:
-            continue
-        k = above[0]
-        if k == 0 or offp[i, max(k - 1, 0)] > 0 or offp[i, k] > 0:
-            continue
-        p0, p1 = prof[i, k - 1], prof[i, k]
-        f = (level[i] - p0) / (p1 - p0) if p1 != p0 else 0.0
-        s = steps[k - 1] + f * (steps[k] - steps[k - 1])
-        pts.append((centre[0] + ux[i] * r_nom[i] * s, centre[1] + uy[i] * r_nom[i] * s))
-    return np.asarray(pts, np.float64)
+    # along every ray at once: the first step at the ink's level, kept where the step before
+    # it is outside the imprint and neither lies off the page
+    above = prof >= np.maximum(level, 0.15)[:, None]
+    rays = np.arange(N_RAYS)
+    k = above.argmax(axis=1)
+    before = np.maximum(k - 1, 0)
+    ok = above[rays, k] & (k > 0) & ~(offp[rays, before] > 0) & ~(offp[rays, k] > 0)
+    p0, p1 = prof[rays, before], prof[rays, k]
+    rise = np.where(p1 != p0, p1 - p0, 1)
+    f = np.where(p1 != p0, (level - p0) / rise, 0.0)
+    s = steps[before] + f * (steps[k] - steps[before])
+    pts = np.stack([centre[0] + ux * r_nom * s, centre[1] + uy * r_nom * s], axis=1)
+    return pts[ok].astype(np.float64)
 
 
 def _fit_ellipse(pts: np.ndarray):

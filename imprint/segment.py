@@ -132,18 +132,19 @@ def _ring_support(mask: np.ndarray, centre, axes, angle_deg, line_px: float,
     ellipse, fraction of the border inside the page)."""
     h, w = mask.shape
     t = np.linspace(0, 2 * np.pi, n, endpoint=False)
+    cos_t, sin_t = np.cos(t), np.sin(t)
     a, b = axes
     ca, sa = math.cos(math.radians(angle_deg)), math.sin(math.radians(angle_deg))
-    hit = np.zeros(n, bool)
-    inside = np.zeros(n, bool)
-    for k in np.linspace(-1.0, 0.5, 4):  # the border lies on and just inside the outline
-        ra, rb = max(a + k * line_px, 1), max(b + k * line_px, 1)
-        x = centre[0] + ra * np.cos(t) * ca - rb * np.sin(t) * sa
-        y = centre[1] + ra * np.cos(t) * sa + rb * np.sin(t) * ca
-        xi, yi = np.floor(x).astype(int), np.floor(y).astype(int)
-        ok = (xi >= 0) & (xi < w) & (yi >= 0) & (yi < h)
-        inside |= ok
-        hit[ok] |= mask[yi[ok], xi[ok]] > 0
+    # four outlines at once (rows): the border lies on and just inside the fitted one
+    k = np.linspace(-1.0, 0.5, 4)[:, None]
+    ra, rb = np.maximum(a + k * line_px, 1), np.maximum(b + k * line_px, 1)
+    x = centre[0] + ra * cos_t * ca - rb * sin_t * sa
+    y = centre[1] + ra * cos_t * sa + rb * sin_t * ca
+    xi, yi = np.floor(x).astype(int), np.floor(y).astype(int)
+    ok = (xi >= 0) & (xi < w) & (yi >= 0) & (yi < h)
+    inked = np.zeros(ok.shape, bool)
+    inked[ok] = mask[yi[ok], xi[ok]] > 0
+    hit, inside = inked.any(axis=0), ok.any(axis=0)
     visible = inside.mean()
     return (float(hit[inside].mean()) if inside.any() else 0.0), float(visible)
 

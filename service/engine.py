@@ -42,7 +42,9 @@ from imprint.report import (
     write_report,
 )
 from imprint.types import Comparison, RectifiedImprint
+from index.errors import UnknownSealError
 from index.identify import Identification, SealSearch
+from index.store import RegistryStore, SealInfo
 from index.verify import NoMasterError, Verification, rank, verify
 from service.errors import RequestTimeoutError, UnknownReportError
 
@@ -52,6 +54,8 @@ THUMBNAIL_QUALITY = 80
 #: The formats every stored report is written in, by file suffix.
 REPORT_FORMATS = ("html", "pdf", "png", "json")
 REPORTS_DIR = "reports"
+#: A hidden partial report folder older than this (s) was left by a writer that died.
+PARTIAL_REPORT_AGE_S = 3600.0
 _REPORT_ID = re.compile(r"[0-9a-f]{32}")
 
 
@@ -71,6 +75,39 @@ class DocumentVerification:
 
     verification: Verification
     imprints_on_document: int
+    chip: ChipCheck | None = None
+
+
+@dataclass(frozen=True)
+class ChipCheck:
+    """The chip serial read at the counter against the claimed seal's filed one. ``flag``:
+    None when they agree, ``mismatch`` when the seal's chip is another, ``not_on_file`` when
+    the seal has no chip serial on file; ``reason`` says so in words (None when they agree)."""
+
+    serial: str
+    flag: str | None
+    reason: str | None
+
+
+#: The values of :attr:`ChipCheck.flag` that are findings.
+CHIP_FLAGS = ("mismatch", "not_on_file")
+
+
+def check_chip(store: RegistryStore, seal: SealInfo, serial: str) -> ChipCheck:
+    """Compare a chip serial read from the seal presented with the one filed for ``seal``
+    (exact, after trimming spaces, as :meth:`RegistryStore.seal_by_chip` looks serials up)."""
+    read = serial.strip()
+    if seal.chip_serial is None:
+        return ChipCheck(read, "not_on_file", f"chip serial {read} was read, but seal "
+                         f"{seal.seal_id} has no chip serial on file")
+    if read == seal.chip_serial:
+        return ChipCheck(read, None, None)
+    try:
+        owner = f"; it is filed for seal {store.seal_by_chip(read).seal_id}"
+    except UnknownSealError:
+        owner = "; no filed seal carries it"
+    return ChipCheck(read, "mismatch", f"chip serial {read} read at the counter is not the "
+                     f"chip filed for seal {seal.seal_id}{owner}")
 
 
 def in_time(deadline: float | None) -> None:
@@ -109,10 +146,15 @@ def identify_pages(search: SealSearch, pages: Iterable[Page], *, top_k: int = 5,
 
 def verify_pages(search: SealSearch, pages: Iterable[Page], seal_id: str, *,
                  on: date | None = None, what: str = "the document",
-                 deadline: float | None = None) -> DocumentVerification:
+                 deadline: float | None = None,
+                 chip_serial: str | None = None) -> DocumentVerification:
     """Compare every imprint on the pages with seal ``seal_id``; keep the best. An unknown seal
-    fails before any imaging; a document without an imprint raises :class:`NoImprintError`."""
-    search.store.get_seal(seal_id)
+    fails before any imaging; a document without an imprint raises :class:`NoImprintError`.
+    ``chip_serial``: the serial read from the seal's chip at the counter, checked against the
+    seal's (:func:`check_chip`)."""
+    seal = search.store.get_seal(seal_id)
+    chip = (check_chip(search.store, seal, chip_serial)
+            if chip_serial is not None and chip_serial.strip() else None)
     found = []
     for imprints in page_imprints(pages, deadline=deadline):
         for imp in imprints:
@@ -122,7 +164,7 @@ def verify_pages(search: SealSearch, pages: Iterable[Page], seal_id: str, *,
         raise NoImprintError(f"no seal imprint found in {what}")
     # a page may carry other seals too: the imprint that best answers for this seal
     best = max(found, key=lambda v: rank(v.comparison))
-    return DocumentVerification(best, len(found))
+    return DocumentVerification(best, len(found), chip)
 
 
 def identification_record(found: IdentifiedImprint) -> dict:
@@ -152,8 +194,12 @@ def verification_record(found: DocumentVerification, *, file: str) -> dict:
             "imprints_on_document": found.imprints_on_document,
             "verdict": c.verdict, "score": record["score"], "log10_lr": record["log10_lr"],
             "status": v.status.value, "status_flag": v.status_flag,
+            "chip_serial": found.chip.serial if found.chip else None,
+            "chip_flag": found.chip.flag if found.chip else None,
             "date": v.on.isoformat() if v.on else None,
-            **{k: record[k] for k in ("reasons", "evidence", "alignment", "quality")}}
+            **{k: record[k] for k in ("evidence", "alignment", "quality")},
+            "reasons": [*record["reasons"], *([found.chip.reason] if found.chip
+                                              and found.chip.reason else [])]}
 
 
 def report_context(found: DocumentVerification, *, document: str) -> ReportContext:
@@ -274,6 +320,22 @@ def store_report(home: Path, v: Verification, *, document: str) -> str:
         shutil.rmtree(partial, ignore_errors=True)
         raise
     return report_id
+
+
+def clear_partial_reports(home: Path, *, older_than_s: float = PARTIAL_REPORT_AGE_S) -> int:
+    """Remove the hidden folders of reports whose writing was cut short (the process died
+    mid-report), once they are old enough that no live writer can still own them; returns
+    how many were removed. Called when the service starts."""
+    cutoff = time.time() - older_than_s
+    removed = 0
+    for partial in (home / REPORTS_DIR).glob(".partial-*"):
+        try:
+            if partial.stat().st_mtime < cutoff:
+                shutil.rmtree(partial)
+                removed += 1
+        except FileNotFoundError:
+            continue  # a live writer renamed it into place meanwhile
+    return removed
 
 
 def report_file(home: Path, report_id: str, fmt: str) -> Path:

@@ -31,6 +31,7 @@ import pytest
 from index.identify import SealSearch
 from index.store import RegistryStore
 from service.auth import KeyRing, Role
+from service.engine import PARTIAL_REPORT_AGE_S, REPORTS_DIR, clear_partial_reports
 from tests.service.conftest import generated_seals
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -208,3 +209,17 @@ def test_a_filing_killed_midway_leaves_the_registry_consistent(seals, tmp_path):
         assert {mid for mid, _, _ in store.iter_masters()} == master_ids
         index = SealSearch(store, "classical").index()
         assert set(index.ids().tolist()) == master_ids
+
+
+def test_partial_reports_left_by_a_dead_writer_are_cleared_at_start(tmp_path):
+    """A report cut short leaves a hidden folder; the service removes those old enough that no
+    live writer can own them, and leaves finished reports and fresh partial ones alone."""
+    shelf = tmp_path / REPORTS_DIR
+    stale, fresh, done = shelf / ".partial-aa", shelf / ".partial-bb", shelf / ("c" * 32)
+    for folder in (stale, fresh, done):
+        folder.mkdir(parents=True)
+        (folder / "report.html").write_text("<html></html>", encoding="utf-8")
+    long_ago = time.time() - 2 * PARTIAL_REPORT_AGE_S
+    os.utime(stale, (long_ago, long_ago))
+    assert clear_partial_reports(tmp_path) == 1
+    assert not stale.exists() and fresh.is_dir() and done.is_dir()
