@@ -12,10 +12,11 @@ import platform
 import sys
 from pathlib import Path
 
-from bench import detect, identify, service, synth, vectors, verify
+from bench import cases, detect, identify, service, sweep, synth, vectors, verify
 
 SECTIONS = {"synth": synth.run, "detect": detect.run, "vectors": vectors.run,
-            "identify": identify.run, "verify": verify.run, "service": service.run}
+            "identify": identify.run, "verify": verify.run, "service": service.run,
+            "sweep": sweep.run, "cases": cases.run}
 OUT = Path(__file__).resolve().parent / "out"
 
 

@@ -1,5 +1,7 @@
 """Filing a master imprint: the image checked to hold exactly one imprint, the unit and seal
-created if new, the master stored, its canonical imprint kept and its embedding indexed."""
+created if new, the master stored, its canonical imprint kept and its embedding indexed. A new
+seal is first searched for look-alikes of other units (:mod:`index.lookalike`): they come back
+as warnings, kept with the record, and do not stop the filing."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ from imprint.pipeline import single_imprint
 from imprint.types import RectifiedImprint
 from index.errors import RegistryError
 from index.identify import SealSearch
+from index.lookalike import Lookalike, LookalikeLog, find_lookalikes
 from index.store import MasterInfo, SealInfo, UnitInfo
 
 DEFAULT_KIND = "round_official"
@@ -19,13 +22,15 @@ DEFAULT_KIND = "round_official"
 
 @dataclass(frozen=True)
 class Filed:
-    """What :func:`file_master` did: ``new_seal`` when the seal was filed by this call."""
+    """What :func:`file_master` did: ``new_seal`` when the seal was filed by this call;
+    ``warnings`` the filed seals of other units it looks like (new seals only), best first."""
 
     unit: UnitInfo
     seal: SealInfo
     master: MasterInfo
     imprint: RectifiedImprint
     new_seal: bool
+    warnings: tuple[Lookalike, ...] = ()
 
 
 def file_master(search: SealSearch, image_path: str | Path, *, seal_id: str, unit: str,
@@ -64,16 +69,21 @@ def file_master(search: SealSearch, image_path: str | Path, *, seal_id: str, uni
             raise InvalidParameterError(f"seal {seal_id} is filed as {seal.kind!r}, not {kind!r}")
         unit_info = store.get_unit(seal.unit_id)
         master = store.add_master(seal.seal_id, data, dpi=page_dpi)
+        warnings: list[Lookalike] = []
     else:
+        # searched before filing, so the seal is never its own look-alike
+        warnings = find_lookalikes(search, imprint, unit=unit)
         # unit, seal and master in one transaction: no seal is ever filed without its master
         units = [u for u in store.find_units(name=unit, uscc=uscc) if u.name == unit.strip()]
         unit_info, seal, master = store.file_with_master(
             seal_id, units[0] if units else unit, kind or _kind_of(imprint), data,
             dpi=page_dpi, code=code, uscc=uscc)
+        if warnings:
+            LookalikeLog(store.engine).record(seal.seal_id, warnings)
     # the index is derived: brought in line with the store whenever it is opened, so a crash
     # here loses nothing
     search.add_master(master, imprint)
-    return Filed(unit_info, seal, master, imprint, new_seal)
+    return Filed(unit_info, seal, master, imprint, new_seal, tuple(warnings))
 
 
 def _kind_of(imprint: RectifiedImprint) -> str:

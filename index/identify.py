@@ -16,7 +16,6 @@ which is brought in line with the store's masters whenever it is opened.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import logging
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -33,7 +32,7 @@ from imprint.pipeline import single_imprint
 from imprint.types import RectifiedImprint
 from index.errors import IndexCorruptError, IndexMismatchError
 from index.store import MasterInfo, RegistryStore, SealStatus
-from index.vectors import DEFAULT_FACTORY, VectorIndex
+from index.vectors import DEFAULT_FACTORY, VectorIndex, writer_lock
 from models.classical import alignment_polar, correlate_polar
 from models.embedder import Embedder, get_embedder
 
@@ -123,16 +122,9 @@ class SealSearch:
         archive.save(path, r)
         return r
 
-    @contextlib.contextmanager
-    def _locked(self) -> Iterator[None]:
+    def _locked(self) -> contextlib.AbstractContextManager[None]:
         """One writer of the index file at a time across processes."""
-        self.index_path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.index_path.with_suffix(".lock"), "a") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(lock, fcntl.LOCK_UN)
+        return writer_lock(self.index_path)
 
     # -- the index ----------------------------------------------------------------------------
 

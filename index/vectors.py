@@ -19,13 +19,15 @@ trained (:meth:`VectorIndex.train`) on representative vectors before anything is
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import fcntl
 import hashlib
 import json
 import os
 import re
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -503,6 +505,20 @@ class VectorIndex:
 
 # ---------------------------------------------------------------------------------------------
 # helpers
+
+
+@contextlib.contextmanager
+def writer_lock(index_path: str | os.PathLike[str]) -> Iterator[None]:
+    """One writer of the index file at ``index_path`` at a time, across processes (an
+    advisory lock on a ``.lock`` file beside it)."""
+    path = Path(index_path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_suffix(".lock"), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def sidecar_path(path: str | os.PathLike[str]) -> Path:

@@ -7,11 +7,13 @@ A revoked key stays listed, so audit rows that name it can still be read.
 
 Roles, least privilege (:data:`POLICY` is the one table the endpoints are checked against):
 
-- ``registrar``: files seals and masters, records life events, reads and searches seals;
-- ``investigator``: reads and searches seals, verifies (1:1), identifies (1:N), writes reports;
-  must state the purpose (a case number) of every access in the ``X-Purpose`` header;
+- ``registrar``: files seals and masters, records life events, reads and searches seals
+  (also by chip serial), reads the registry's statistics;
+- ``investigator``: reads and searches seals, verifies (1:1), identifies (1:N), writes reports,
+  files suspect imprints under case numbers and searches and reads them; must state the
+  purpose (a case number) of every access in the ``X-Purpose`` header;
 - ``bank``: verifies (1:1) only, and gets the verdict, the seal's status and the overlay;
-- ``auditor``: reads and verifies the audit trail, reads the metrics;
+- ``auditor``: reads and verifies the audit trail, reads the metrics and the statistics;
 - ``admin``: everything the others may do, stating a purpose where an investigator must.
 """
 
@@ -75,6 +77,7 @@ POLICY: dict[str, Policy] = {
     "seals.search": _policy(_R, _I, purpose=True),
     "seals.read": _policy(_R, _I, purpose=True),
     "seals.events": _policy(_R, _I, purpose=True),
+    "seals.by_chip": _policy(_R, _I, purpose=True),
     "verify": _policy(_I, _B, purpose=True),
     "identify": _policy(_I, purpose=True),
     "reports": _policy(_I, purpose=True),
@@ -83,6 +86,10 @@ POLICY: dict[str, Policy] = {
     "audit.query": _policy(_A),
     "audit.verify": _policy(_A),
     "metrics": _policy(_A),
+    "cases.file": _policy(_I, purpose=True),
+    "cases.search": _policy(_I, purpose=True),
+    "cases.read": _policy(_I, purpose=True),
+    "stats": _policy(_R, _A),  # counts only: no seal, unit or caller is named
 }
 
 

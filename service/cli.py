@@ -1,9 +1,10 @@
 """The ``imprint`` command line.
 
 Exit codes: 0 success; 1 the work ran and found a problem (``detect``: no imprint found;
-``identify``: no imprint found, or an imprint that matches no registered seal); 2 bad usage or
-bad input (a typed :class:`~imprint.errors.ImprintError` with a one-line message on stderr);
-3 an output could not be written.
+``identify``: no imprint found, or an imprint that matches no registered seal; ``sweep``: an
+imprint flagged); 2 bad usage or bad input (a typed :class:`~imprint.errors.ImprintError` with a
+one-line message on stderr; ``sweep``: some file could not be read or examined); 3 an output
+could not be written.
 """
 
 from __future__ import annotations
@@ -142,6 +143,7 @@ def _search(args):
 
 def cmd_register(args) -> int:
     from index.filing import file_master
+    from index.lookalike import lookalike_record
     from service.detect import imprint_record
 
     search = _search(args)
@@ -153,14 +155,69 @@ def cmd_register(args) -> int:
                "new_seal": filed.new_seal, "master_id": filed.master.id,
                "sha256": filed.master.sha256, "dpi": filed.master.dpi,
                **imprint_record(filed.imprint.detection, filed.imprint),
+               "warnings": [lookalike_record(w) for w in filed.warnings],
                "registry": str(search.store.home)}
     size = f", {g.size_mm[0]:.1f} x {g.size_mm[1]:.1f} mm" if g.size_mm else ""
+    # a look-alike does not stop the filing: the registrar is told, and it is kept on record
+    looks = "".join(f"\nwarning: looks like seal {w.seal_id} of {w.unit_name} (score "
+                    f"{w.score:.3f}, look-alike threshold {w.threshold:.3f})"
+                    for w in filed.warnings)
     _print(args, payload,
            f"filed master {filed.master.id} of {'new ' if filed.new_seal else ''}seal "
            f"{filed.seal.seal_id} ({filed.seal.kind}, {filed.unit.name}){size}; "
-           f"border visible {q.border_visible:.0%}, occluded {q.occluded:.0%}\n"
+           f"border visible {q.border_visible:.0%}, occluded {q.occluded:.0%}{looks}\n"
            f"registry: {search.store.home}")
     return EXIT_OK
+
+
+def cmd_cases(args) -> int:
+    import hashlib
+    import os
+
+    from imprint.io import LoadLimits, iter_pages
+    from index.cases import (
+        CaseIndex,
+        case_imprint_record,
+        examine_for_case,
+        file_findings,
+        finding_record,
+    )
+
+    search = _search(args)
+    with search.store:
+        cases = CaseIndex(search)
+        if args.cases_command == "list":
+            listed = [case_imprint_record(ci) for ci in cases.imprints(args.case)]
+            lines = [f"{ci['case']:16s} #{ci['id']:<5d} {ci['date'] or '-':10s} "
+                     f"{ci['document']} p{ci['page'] + 1} claims {ci['claimed_seal_id'] or '-'}"
+                     f" ({ci['verdict']})" for ci in listed]
+            _print(args, {"imprints": listed},
+                   "\n".join(lines) or "no case imprints filed")
+            return EXIT_OK
+        pages = iter_pages(args.image, limits=LoadLimits(pdf_dpi=args.pdf_dpi))
+        findings = examine_for_case(search, cases, pages, on=args.date)
+        if args.cases_command == "file":
+            who = os.environ.get("USER") or None
+            findings = file_findings(cases, findings, case=args.case,
+                                     document=Path(args.image).name,
+                                     document_sha256=hashlib.sha256(
+                                         Path(args.image).read_bytes()).hexdigest(),
+                                     on=args.date, filed_by=who and f"cli:{who}")
+    out = [finding_record(f) for f in findings]
+    lines = [f"{args.image}: {len(out)} imprint(s)"]
+    for i, f in enumerate(out, 1):
+        what = (f"match {f['match']}, {(f['verdict'] or 'not compared').replace('_', ' ')}"
+                if f["match"] else "no registered seal")
+        filed = (f"; filed as case imprint #{f['filed']['id']} in case {f['filed']['case']}"
+                 if f["filed"] else "; not filed (not suspect)"
+                 if args.cases_command == "file" else "")
+        lines.append(f"  {i}. page {f['page'] + 1}: {what}{filed}")
+        for link in f["linked_cases"]:
+            lines.append(f"       the same counterfeit seal as in case {link['case']} "
+                         f"({link['document']}, {link['date'] or 'undated'}), score "
+                         f"{link['score']:.3f}")
+    _print(args, {"file": str(args.image), "imprints": out}, "\n".join(lines))
+    return EXIT_FOUND if any(f["linked_cases"] for f in out) or not out else EXIT_OK
 
 
 def cmd_identify(args) -> int:
@@ -200,7 +257,8 @@ def cmd_verify(args) -> int:
     search = _search(args)
     with search.store:
         pages = iter_pages(args.image, limits=LoadLimits(pdf_dpi=args.pdf_dpi))
-        found = verify_pages(search, pages, args.seal_id, on=args.date, what=str(args.image))
+        found = verify_pages(search, pages, args.seal_id, on=args.date, what=str(args.image),
+                             chip_serial=args.chip)
     v = found.verification
     c = v.comparison
     payload = verification_record(found, file=str(args.image))
@@ -212,11 +270,14 @@ def cmd_verify(args) -> int:
              f"{v.status.value}"]
     if v.status_flag:
         lines.append(f"  warning: {v.status_flag}")
-    lines += [f"  - {r}" for r in c.reasons]
+    if payload["chip_flag"]:
+        lines.append(f"  warning: chip {payload['chip_flag'].replace('_', ' ')}")
+    lines += [f"  - {r}" for r in payload["reasons"]]
     if args.report:
         lines.append(f"  report: {payload['report']}")
     _print(args, payload, "\n".join(lines))
-    return EXIT_OK if c.verdict == "genuine" and v.status_flag is None else EXIT_FOUND
+    return EXIT_OK if (c.verdict == "genuine" and v.status_flag is None
+                       and payload["chip_flag"] is None) else EXIT_FOUND
 
 
 def cmd_index(args) -> int:
@@ -235,6 +296,27 @@ def cmd_index(args) -> int:
            f"{index.factory}, {took:.1f} s"
            + (f"; {left_out} master(s) hold no usable imprint (see the log)" if left_out else ""))
     return EXIT_OK
+
+
+def cmd_sweep(args) -> int:
+    from service.sweep import sweep
+
+    summary = sweep(args.paths, args.out, workers=args.workers, resume=args.resume,
+                    engine=args.engine, registry=args.registry, embedder=args.embedder,
+                    dates=args.dates, date_all=args.date, top_k=args.top_k,
+                    pdf_dpi=args.pdf_dpi, ray_address=args.ray_address,
+                    progress=False if args.json else None)
+    lines = [f"{summary.documents} document(s), {summary.pages} page(s), {summary.imprints} "
+             f"imprint(s): {summary.flagged} flagged ({summary.suspicious} suspicious), "
+             f"{len(summary.failures)} failed; {summary.examined} examined, {summary.reused} "
+             f"from the journal, {summary.pages_per_s:.2f} pages/s",
+             *(f"  {flag:22s} {n}" for flag, n in summary.flags.items()),
+             *(f"  failed: {f.file}: {f.message}" for f in summary.failures[:20]),
+             *([f"  ... and {len(summary.failures) - 20} more"]
+               if len(summary.failures) > 20 else []),
+             f"results: {summary.outputs.get('html')}"]
+    _print(args, summary.to_json(), "\n".join(lines))
+    return summary.exit_code
 
 
 def _registry_engine(args):
@@ -324,6 +406,128 @@ def cmd_demo(args) -> int:
     return run_demo(Path(args.dir), json_out=args.json)
 
 
+def cmd_stats(args) -> int:
+    from imprint.atomic import write_bytes
+    from index.stats import AXES, EXAMINATION_ENDPOINTS, registry_stats, stats_csv, stats_record
+
+    with _registry_engine(args) as store:
+        stats = registry_stats(store, by=args.by or AXES, period=args.period, on=args.date,
+                               endpoints=None if args.all_endpoints else EXAMINATION_ENDPOINTS)
+    payload = stats_record(stats)
+    if args.csv:
+        try:
+            write_bytes(Path(args.csv), stats_csv(stats).encode("utf-8"))
+        except OSError as exc:
+            raise OutputError(f"{args.csv}: cannot write the CSV ({exc})") from exc
+        payload["csv"] = args.csv
+    lines = [f"{stats.seals} filed seal(s); statuses on {stats.on:%Y-%m-%d %H:%M}"]
+    for axis, tallies in stats.by.items():
+        lines.append(f"by {axis}:")
+        lines += [f"  {t.value if t.value is not None else '(none on file)':24s} {t.count:>9d}"
+                  for t in tallies]
+    if "events" in (args.by or AXES):
+        lines.append(f"life events by {stats.period}:")
+        lines += [f"  {t.period:8s} {t.kind:16s} {t.count:>9d}" for t in stats.events]
+    if "accesses" in (args.by or AXES):
+        lines.append(f"accesses by {stats.period} (audit trail: endpoint and outcome):")
+        lines += [f"  {t.period:8s} {t.endpoint:16s} {t.outcome:20s} {t.count:>9d}"
+                  for t in stats.accesses]
+    if args.csv:
+        lines.append(f"CSV written to {args.csv}")
+    _print(args, payload, "\n".join(lines))
+    return EXIT_OK
+
+
+def _summary(summary) -> dict:
+    return {"archive": str(summary.archive), "counts": summary.counts, "bytes": summary.bytes}
+
+
+def _counted(counts: dict[str, int]) -> str:
+    return ", ".join(f"{n} {name}" for name, n in counts.items())
+
+
+def cmd_registry(args) -> int:
+    from index import exchange
+
+    if args.registry_command == "check":
+        summary = exchange.check_archive(args.archive)
+        _print(args, _summary(summary), f"{args.archive}: intact, {_counted(summary.counts)}")
+        return EXIT_OK
+    with _registry_engine(args) as store:
+        if args.registry_command == "export":
+            summary = exchange.export_registry(store, args.target)
+            _audit_cli(store, "registry export", {"target": str(args.target)})
+            _print(args, _summary(summary), f"registry {store.home} exported to "
+                                            f"{args.target}: {_counted(summary.counts)}")
+            return EXIT_OK
+        summary = exchange.import_registry(store, args.archive)
+        _audit_cli(store, "registry import", {"archive": str(args.archive)})
+    payload = _summary(summary)
+    if not args.no_index:
+        payload["index"] = _rebuilt_index(args)
+    _print(args, payload, f"{args.archive} imported into {args.registry or 'the registry'}: "
+                          f"{_counted(summary.counts)}"
+                          + ("" if args.no_index else f"; index of {payload['index']} master(s) "
+                                                      f"rebuilt"))
+    return EXIT_OK
+
+
+def _rebuilt_index(args) -> int:
+    """Rebuild the vector index (and canonical imprints) from the store just written."""
+    search = _search(args)
+    with search.store:
+        return len(search.rebuild())
+
+
+def cmd_import_csv(args) -> int:
+    from index.store import import_csv
+
+    if not (args.units or args.seals or args.masters):
+        raise InvalidParameterError("give at least one of --units, --seals, --masters")
+    with _registry_engine(args) as store:
+        report = import_csv(store, args.units, args.seals, args.masters,
+                            base_dir=args.base_dir, encoding=args.encoding)
+        _audit_cli(store, "registry import-csv",
+                   {k: str(v) for k, v in (("units", args.units), ("seals", args.seals),
+                                           ("masters", args.masters)) if v})
+    payload = asdict(report)
+    if report.imported and not args.no_index:
+        search = _search(args)
+        with search.store:
+            payload["index"] = len(search.index())  # brought in line with the new masters
+    lines = [f"{report.rows_read} row(s) read: {report.imported} imported, {report.skipped} "
+             f"refused"]
+    lines += [f"  {e.file} line {e.line}" + (f" [{e.column}]" if e.column else "")
+              + f": {e.message}" for e in report.errors]
+    _print(args, payload, "\n".join(lines))
+    return EXIT_OK if not report.errors else EXIT_FOUND
+
+
+def cmd_seal(args) -> int:
+    if (args.seal_id is None) == (args.chip is None):
+        raise InvalidParameterError("give a SEAL_ID or --chip SERIAL, one of them")
+    with _registry_engine(args) as store:
+        seal = store.seal_by_chip(args.chip) if args.chip else store.get_seal(args.seal_id)
+        status = store.status(seal.seal_id, args.date)
+        events = store.events_of(seal.seal_id)
+        masters = store.masters_of(seal.seal_id)
+    record = {k: (v.isoformat() if hasattr(v, "isoformat") else v)
+              for k, v in asdict(seal).items()}
+    payload = {**record, "status": status.value,
+               "events": [{"id": e.id, "kind": e.kind.value, "effective": e.effective.isoformat(),
+                           "detail": e.detail, "replaced_by": e.replaced_by} for e in events],
+               "masters": [{"id": m.id, "sha256": m.sha256, "dpi": m.dpi} for m in masters]}
+    lines = [f"seal {seal.seal_id} ({seal.kind}) of {seal.unit_name}: {status.value}",
+             f"  code {seal.code or '-'}, engraver {seal.engraver or '-'}, chip "
+             f"{seal.chip_serial or '-'}, filed {seal.filed_at:%Y-%m-%d %H:%M}, "
+             f"{len(masters)} master(s)"]
+    lines += [f"  {e.effective:%Y-%m-%d %H:%M} {e.kind.value}"
+              + (f" -> {e.replaced_by}" if e.replaced_by else "")
+              + (f": {e.detail}" if e.detail else "") for e in events]
+    _print(args, payload, "\n".join(lines))
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="imprint",
@@ -362,6 +566,25 @@ def build_parser() -> argparse.ArgumentParser:
                      help="scan resolution when the file does not record it")
     reg.set_defaults(func=cmd_register)
 
+    cas = sub.add_parser("cases", help="suspect imprints filed under case numbers, and "
+                                       "counterfeit seals linked across cases")
+    csub = cas.add_subparsers(dest="cases_command", required=True)
+    cfile = csub.add_parser("file", parents=[registry],
+                            help="examine a document and file its suspect imprints (suspected "
+                                 "forgeries, or matching no filed seal) under a case")
+    csearch = csub.add_parser("search", parents=[registry],
+                              help="examine a document against the registry and the earlier "
+                                   "case imprints, filing nothing")
+    for p in (cfile, csearch):
+        p.add_argument("image", help="image (PNG, JPEG, TIFF, BMP, WebP) or PDF")
+        p.add_argument("--date", type=_date, default=None, help="the document's date")
+        p.add_argument("--pdf-dpi", type=_positive, default=300, help="PDF rendering dpi")
+        p.set_defaults(func=cmd_cases)
+    cfile.add_argument("--case", required=True, help="the case number")
+    clist = csub.add_parser("list", parents=[registry], help="filed case imprints")
+    clist.add_argument("--case", default=None, help="only this case")
+    clist.set_defaults(func=cmd_cases)
+
     ide = sub.add_parser("identify", parents=[registry],
                          help="which filed seal is each imprint in a file meant to be (1:N)")
     ide.add_argument("image", help="image (PNG, JPEG, TIFF, BMP, WebP) or PDF")
@@ -380,7 +603,34 @@ def build_parser() -> argparse.ArgumentParser:
     ver.add_argument("--report", default=None,
                      help="write the report: .html, .pdf, .png or .json by the suffix")
     ver.add_argument("--pdf-dpi", type=_positive, default=300, help="PDF rendering dpi")
+    ver.add_argument("--chip", default=None, metavar="SERIAL",
+                     help="the serial read from the seal's chip: flagged unless it is the "
+                          "seal's filed chip")
     ver.set_defaults(func=cmd_verify)
+
+    swp = sub.add_parser("sweep", parents=[registry],
+                         help="examine every document of an archive; flagged imprints first "
+                              "(exit 0 clean, 1 flagged, 2 some file failed)")
+    swp.add_argument("paths", nargs="+", metavar="PATH",
+                     help="files, directories, globs, PDFs or zip archives")
+    swp.add_argument("--out", required=True, help="output directory (journal and results)")
+    swp.add_argument("--workers", type=_positive, default=1,
+                     help="worker processes or Ray actors (default 1)")
+    swp.add_argument("--resume", action="store_true",
+                     help="continue the sweep journaled in --out; done documents are kept")
+    swp.add_argument("--engine", choices=["local", "ray"], default="local",
+                     help="local processes, or Ray actors (pip install 'imprint[ray]')")
+    swp.add_argument("--ray-address", default=None,
+                     help="Ray cluster to join (default: start a local Ray instance)")
+    swp.add_argument("--dates", default=None,
+                     help="CSV of file,date (YYYY-MM-DD): each document's date, for its "
+                          "seals' status; file is its name, path under the input, file name "
+                          "or SHA-256")
+    swp.add_argument("--date", type=_date, default=None,
+                     help="the date of documents not in --dates (default: status now)")
+    swp.add_argument("--top-k", type=_positive, default=5, help="candidates per imprint")
+    swp.add_argument("--pdf-dpi", type=_positive, default=300, help="PDF rendering dpi")
+    swp.set_defaults(func=cmd_sweep)
 
     idx = sub.add_parser("index", help="the registry's vector index")
     isub = idx.add_subparsers(dest="index_command", required=True)
@@ -414,6 +664,65 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=_positive, default=8000)
     serve.set_defaults(func=cmd_serve)
+
+    seal = sub.add_parser("seal", parents=[registry],
+                          help="read a filed seal, by its id or by its chip serial")
+    seal.add_argument("seal_id", nargs="?", default=None, help="the seal's id")
+    seal.add_argument("--chip", default=None, metavar="SERIAL",
+                      help="find the seal by the serial of its security chip instead")
+    seal.add_argument("--date", type=_date, default=None,
+                      help="the status on this date (YYYY-MM-DD; default: now)")
+    seal.set_defaults(func=cmd_seal)
+
+    stats = sub.add_parser("stats", parents=[registry],
+                           help="count seals by kind, status, engraver, region, period; life "
+                                "events and examination accesses by period")
+    # the axes of index.stats.AXES, spelled out so the parser needs no database code
+    stats.add_argument("--by", action="append", default=None,
+                       choices=["kind", "status", "engraver", "region", "period", "events",
+                                "accesses"],
+                       help="what to count (repeatable; default: everything)")
+    stats.add_argument("--period", choices=["month", "year"], default="month",
+                       help="period of filing, events and accesses (default: month)")
+    stats.add_argument("--date", type=_date, default=None,
+                       help="statuses in force at the end of this date (default: now)")
+    stats.add_argument("--all-endpoints", action="store_true",
+                       help="count accesses to every endpoint, not only examinations")
+    stats.add_argument("--csv", default=None, metavar="FILE",
+                       help="also write the counts as one CSV table")
+    stats.set_defaults(func=cmd_stats)
+
+    rex = sub.add_parser("registry", help="export or import the whole registry; import CSV")
+    rsub = rex.add_subparsers(dest="registry_command", required=True)
+    rexport = rsub.add_parser("export", parents=[registry],
+                              help="write units, seals, masters and events to an archive "
+                                   "(a new directory, or a .zip)")
+    rexport.add_argument("target", help="a path that does not exist yet; .zip for a zip file")
+    rexport.set_defaults(func=cmd_registry)
+    rimport = rsub.add_parser("import", parents=[registry],
+                              help="import an archive into an empty registry (checked first)")
+    rimport.add_argument("archive", help="an archive directory or .zip")
+    rimport.add_argument("--no-index", action="store_true",
+                         help="do not rebuild the vector index now (it is on next use)")
+    rimport.set_defaults(func=cmd_registry)
+    rcheck = rsub.add_parser("check", parents=[registry],
+                             help="check an archive's checksums and rows; write nothing")
+    rcheck.add_argument("archive")
+    rcheck.set_defaults(func=cmd_registry)
+    rcsv = rsub.add_parser("import-csv", parents=[registry],
+                           help="migrate another system's CSV export; a report per refused row "
+                                "(exit 1 when any row is refused)")
+    rcsv.add_argument("--units", default=None, help="units CSV: name, uscc, ...")
+    rcsv.add_argument("--seals", default=None, help="seals CSV: seal_id, unit, kind, ...")
+    rcsv.add_argument("--masters", default=None, help="masters CSV: seal_id, path, dpi")
+    rcsv.add_argument("--base-dir", default=None,
+                      help="where master paths are relative to (default: the masters CSV's "
+                           "directory)")
+    rcsv.add_argument("--encoding", default="utf-8-sig",
+                      help="the CSV files' encoding (e.g. gb18030; default utf-8, BOM or not)")
+    rcsv.add_argument("--no-index", action="store_true",
+                      help="do not bring the vector index in line now")
+    rcsv.set_defaults(func=cmd_import_csv)
 
     synth = sub.add_parser("synth", help="generate seals, imprints, forgeries and pages")
     ssub = synth.add_subparsers(dest="synth_command", required=True)

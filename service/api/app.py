@@ -18,10 +18,11 @@ from index.identify import SealSearch
 from index.store import RegistryStore
 from service.api.deps import Services, access_note
 from service.api.middleware import AccessMiddleware
-from service.api.routes import audit, documents, examine, ops, seals
-from service.api.schemas import ErrorOut
+from service.api.routes import audit, cases, documents, examine, ops, seals, stats
+from service.api.schemas import error_responses
 from service.audit import AuditTrail
 from service.auth import KeyRing
+from service.engine import clear_partial_reports
 from service.errors import code_of, error_body, status_of
 from service.metrics import Metrics
 from service.settings import ServiceSettings
@@ -47,6 +48,7 @@ def open_services(settings: ServiceSettings) -> Services:
     store = RegistryStore.open(settings.registry)
     search = SealSearch(store, settings.embedder)
     search.index()
+    clear_partial_reports(store.home)
     return Services(settings, store, search, KeyRing(store.engine), AuditTrail(store.engine),
                     Metrics())
 
@@ -65,12 +67,12 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     app = FastAPI(title="imprint", version=__version__, description=DESCRIPTION,
                   lifespan=lifespan, docs_url="/v1/docs", redoc_url=None,
                   openapi_url="/v1/openapi.json",
-                  responses={code: {"model": ErrorOut} for code in (400, 401, 403, 422)})
+                  responses=error_responses(503))
     app.add_middleware(AccessMiddleware)
     app.add_exception_handler(ImprintError, _imprint_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(HTTPException, _http_error)
-    for module in (seals, examine, documents, audit, ops):
+    for module in (seals, examine, documents, audit, ops, stats, cases):
         app.include_router(module.router)
     app.include_router(web_router)
     app.mount("/web", static_files(), name="web")

@@ -16,7 +16,7 @@ from typing import Annotated, TypeVar
 
 import anyio
 import anyio.to_thread
-from fastapi import Depends, Request, Security, UploadFile
+from fastapi import Depends, Header, Request, Security, UploadFile
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
 from imprint.errors import ImprintError
@@ -85,9 +85,10 @@ ServicesDep = Annotated[Services, Depends(services_of)]
 
 _bearer = HTTPBearer(auto_error=False, description="API key: Authorization: Bearer KEY")
 _key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="API key")
-_purpose_header = APIKeyHeader(name="X-Purpose", auto_error=False, scheme_name="Purpose",
-                               description="purpose of the access (a case number); required "
-                                           "of investigators and admins on registry data")
+# a plain header, not a security scheme: it names why, not who (checked by clean_purpose,
+# after the key)
+PURPOSE_DOC = ("purpose of the access (a case number, UTF-8); required of investigators and "
+               "admins on registry data")
 
 
 def allow(endpoint: str) -> Callable[..., Caller]:
@@ -97,7 +98,9 @@ def allow(endpoint: str) -> Callable[..., Caller]:
     def caller(request: Request,
                bearer: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)],
                api_key: Annotated[str | None, Security(_key_header)],
-               purpose: Annotated[str | None, Security(_purpose_header)]) -> Caller:
+               purpose: Annotated[str | None, Header(alias="X-Purpose",
+                                                     description=PURPOSE_DOC)] = None
+               ) -> Caller:
         services = services_of(request)
         note = access_note(request)
         key = services.keys.authenticate(bearer.credentials if bearer else api_key)

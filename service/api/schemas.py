@@ -4,21 +4,65 @@ from __future__ import annotations
 
 import base64
 from datetime import date, datetime
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field, WithJsonSchema
 
 from index.store import EventInfo, MasterInfo, SealInfo, SealStatus, UnitInfo
 from service.audit import AuditEntry, ChainCheck
+
+#: A time as the registry keeps it: local wall-clock time without an offset, which the JSON
+#: Schema ``date-time`` format (RFC 3339: an offset is required) does not describe.
+LocalDateTime = Annotated[datetime, WithJsonSchema({
+    "type": "string", "pattern": r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?$",
+    "description": "local time, without an offset: YYYY-MM-DDTHH:MM:SS"})]
+
+
+class FieldErrorOut(BaseModel):
+    field: str = Field(description="where the invalid value is, e.g. body.top_k, query.limit")
+    message: str
 
 
 class ErrorDetail(BaseModel):
     code: str = Field(description="machine-readable, e.g. image_too_large, unknown_seal")
     message: str
+    fields: list[FieldErrorOut] | None = Field(default=None,
+                                               description="invalid_request: every invalid field")
 
 
 class ErrorOut(BaseModel):
     error: ErrorDetail
+
+
+#: What each error status means, by the codes it carries (the table is service.errors').
+ERROR_STATUSES: dict[int, str] = {
+    400: "purpose_required (no X-Purpose where the role must state one) or bad_request (a "
+         "malformed body)",
+    401: "unauthenticated: no API key, or an unknown or revoked one",
+    403: "forbidden: the key's role may not use this endpoint",
+    404: "unknown_seal: no seal filed with that id or code",
+    408: "request_timeout: the work ran past the request time limit",
+    409: "the registry refuses it as it stands: duplicate_seal, ambiguous_seal_code, "
+         "no_master, or an index that must be rebuilt",
+    413: "upload_too_large, image_too_large or too_many_pages",
+    415: "unsupported_format: not an image (PNG, JPEG, TIFF, BMP, WebP) or PDF",
+    422: "invalid_request (see fields), invalid_parameter, invalid_event, unreadable_input, "
+         "encrypted_document, no_imprint or several_imprints",
+    503: "audit_unavailable, or the service's own storage failed: try again later",
+}
+#: Every endpoint that needs an API key.
+KEYED = (400, 401, 403, 422)
+#: Every upload examined by the engine.
+UPLOADED = (408, 413, 415, 422)
+
+
+def error_responses(*statuses: int, meaning: dict[int, str] | None = None
+                    ) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` for error statuses, each with the error body; ``meaning`` says
+    what a status means on this endpoint where :data:`ERROR_STATUSES` does not fit."""
+    meaning = {**ERROR_STATUSES, **(meaning or {})}
+    return {status: {"model": ErrorOut, "description": meaning[status]}
+            for status in sorted(set(statuses))}
 
 
 class UnitOut(BaseModel):
@@ -41,7 +85,7 @@ class SealOut(BaseModel):
     engraver: str | None
     chip_serial: str | None
     made_on: date | None
-    filed_at: datetime
+    filed_at: LocalDateTime
     status: SealStatus = Field(description="registry status now")
 
     @classmethod
@@ -58,7 +102,7 @@ class MasterOut(BaseModel):
     dpi: float | None
     width: int
     height: int
-    added_at: datetime
+    added_at: LocalDateTime
 
     @classmethod
     def of(cls, m: MasterInfo) -> MasterOut:
@@ -69,10 +113,10 @@ class MasterOut(BaseModel):
 class EventOut(BaseModel):
     id: int
     kind: str
-    effective: datetime
+    effective: LocalDateTime
     detail: str | None
     replaced_by: str | None
-    recorded_at: datetime
+    recorded_at: LocalDateTime
 
     @classmethod
     def of(cls, e: EventInfo) -> EventOut:
@@ -90,6 +134,15 @@ class SealListOut(BaseModel):
     seals: list[SealOut]
 
 
+class LookalikeOut(BaseModel):
+    """A filed seal of another unit confusable with the seal filed (index.lookalike)."""
+
+    seal_id: str
+    unit: str
+    score: float = Field(description="aligned correlation of the two masters")
+    threshold: float = Field(description="the look-alike threshold it reached")
+
+
 class FiledOut(BaseModel):
     """A master filed: the seal (new or already filed), the master, and the imprint found."""
 
@@ -99,14 +152,32 @@ class FiledOut(BaseModel):
     new_seal: bool
     imprint: dict[str, Any] = Field(description="where the imprint was found, its geometry "
                                                 "and quality")
+    warnings: list[LookalikeOut] = Field(
+        default_factory=list, description="filed seals of other units that the new seal looks "
+                                          "like (kept with the record; the filing stands)")
+
+
+def _encodable(text: str) -> str:
+    """Refuse a lone surrogate (a JSON ``\\ud800`` escape carries one): text without a UTF-8
+    form cannot be stored in the registry."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("not valid Unicode text (a lone surrogate)") from None
+    return text
+
+
+#: Text that a JSON body carries into the registry.
+Text = Annotated[str, AfterValidator(_encodable)]
 
 
 class EventIn(BaseModel):
-    kind: str = Field(description="suspended, resumed, revoked, reported_lost or replaced_by")
-    effective: datetime | date | None = Field(
+    kind: Text = Field(description="suspended, resumed, revoked, reported_lost or replaced_by")
+    effective: LocalDateTime | date | None = Field(
         default=None, description="local time or date the event takes effect (default: now)")
-    detail: str | None = Field(default=None, max_length=10_000)
-    replaced_by: str | None = Field(default=None, description="the new seal (replaced_by only)")
+    detail: Text | None = Field(default=None, max_length=10_000)
+    replaced_by: Text | None = Field(default=None,
+                                     description="the new seal (replaced_by only)")
 
 
 class CandidateOut(BaseModel):
@@ -149,6 +220,11 @@ class VerificationOut(BaseModel):
     log10_lr: float | None
     status: str
     status_flag: str | None
+    chip_serial: str | None = Field(default=None, description="the chip serial read at the "
+                                                              "counter, as sent")
+    chip_flag: str | None = Field(default=None, description="mismatch: not the seal's filed "
+                                  "chip; not_on_file: the seal has no chip on file; null: "
+                                  "agrees, or no serial sent")
     date: str | None
     reasons: list[str]
     evidence: dict[str, Any]
@@ -158,10 +234,12 @@ class VerificationOut(BaseModel):
 
 
 class BankVerificationOut(BaseModel):
-    """What a bank counter gets: the verdict, the seal's registry status, the overlay."""
+    """What a bank counter gets: the verdict, the seal's registry status, the chip flag, the
+    overlay."""
 
     verdict: str
     status: str
+    chip_flag: str | None = Field(default=None, description="mismatch, not_on_file, or null")
     overlay_png: str = Field(description="the imprint laid on the master, PNG, base64")
 
 
@@ -242,3 +320,86 @@ class DocumentOut(BaseModel):
     threshold: float = Field(description="open-set match threshold of the identification")
     pages: list[DocumentPageOut]
     imprints: list[DocumentImprintOut]
+
+
+class TallyOut(BaseModel):
+    value: str | None = Field(description="the kind, status, engraver, region or period; null "
+                                          "where the registry holds none (no engraver, no code)")
+    count: int
+
+
+class EventTallyOut(BaseModel):
+    period: str
+    kind: str
+    count: int
+
+
+class AccessTallyOut(BaseModel):
+    period: str = Field(description="UTC month (YYYY-MM) or year of the access")
+    endpoint: str
+    outcome: str = Field(description="ok, or the error code the access was answered with")
+    count: int
+
+
+class StatsOut(BaseModel):
+    """Registry statistics (index.stats): seals by each axis asked, life events and accesses
+    to the examination endpoints by period."""
+
+    on: LocalDateTime = Field(description="statuses are those in force at this moment")
+    period: str = Field(description="month or year")
+    seals: int = Field(description="every filed seal")
+    by: dict[str, list[TallyOut]] = Field(description="axis (kind, status, engraver, region, "
+                                                      "period) -> counts")
+    events: list[EventTallyOut]
+    accesses: list[AccessTallyOut] = Field(description="from the audit trail: endpoint and "
+                                                       "outcome only (verdicts are not on it)")
+
+
+class CaseLinkOut(BaseModel):
+    """An earlier case imprint from the same physical (counterfeit) seal."""
+
+    case: str
+    document: str
+    page: int
+    date: str | None
+    score: float = Field(description="registered ink correlation of the two imprints")
+    case_imprint_id: int
+    claimed_seal_id: str | None
+
+
+class CaseImprintOut(BaseModel):
+    """A filed case imprint (append-only)."""
+
+    id: int
+    case: str
+    document: str
+    document_sha256: str | None
+    page: int
+    box: list[float]
+    date: str | None
+    claimed_seal_id: str | None = Field(description="the seal it was compared with")
+    verdict: str | None = Field(description="that comparison's verdict, or no_match")
+    score: float | None
+    filed_by: str | None
+    filed_at: str
+
+
+class CaseFindingOut(IdentifiedImprintOut):
+    """One imprint of the document: its registry answer, whether it is suspect (a suspected
+    forgery, or matching no filed seal), its record if filed, and the cases it links to."""
+
+    suspect: bool
+    filed: CaseImprintOut | None
+    linked_cases: list[CaseLinkOut] = Field(description="best first")
+
+
+class CaseDocumentOut(BaseModel):
+    file: str
+    case: str | None = Field(description="the case it was filed under (null: searched only)")
+    link_threshold: float
+    imprints: list[CaseFindingOut]
+
+
+class CaseOut(BaseModel):
+    case: str
+    imprints: list[CaseImprintOut]

@@ -15,25 +15,12 @@ from PIL import Image
 
 from imprint.errors import NoImprintError, SeveralImprintsError
 from imprint.synth.dataset import write_image
-from imprint.synth.medium import Capture
 from imprint.synth.registry import make_registry
-from imprint.synth.scene import genuine_stamping, imprint_scene
 from index.filing import file_master
 from index.identify import SealSearch
 from index.store import RegistryStore
 from index.vectors import VectorIndex
-
-DPI = 200
-SCAN = Capture("scan", 0, 0.3, 0.003)
-
-
-def _imprint_file(path: Path, record, seed: int, quality: str) -> Path:
-    rng = np.random.default_rng(seed)
-    st = genuine_stamping(record.face(), rng, ink=record.spec.ink, seal_id=record.seal_id,
-                          quality=quality)
-    image, _ = imprint_scene(st, dpi=DPI, rng=rng, clutter=quality != "clean", capture=SCAN)
-    write_image(path, image, DPI)
-    return path
+from tests.index.registries import DPI, imprint_file
 
 
 @pytest.fixture(scope="module")
@@ -43,8 +30,8 @@ def seals(tmp_path_factory):
     rng = np.random.default_rng(4100)
     records = [r for r in make_registry(30, rng, lookalike_rate=0, sibling_rate=0)
                if r.spec.kind == "round_official"][:4]
-    return [(r, _imprint_file(root / f"{r.seal_id}_master.png", r, 10 + i, "clean"),
-             _imprint_file(root / f"{r.seal_id}_probe.png", r, 20 + i, "typical"))
+    return [(r, imprint_file(root / f"{r.seal_id}_master.png", r, 10 + i, "clean"),
+             imprint_file(root / f"{r.seal_id}_probe.png", r, 20 + i, "typical"))
             for i, r in enumerate(records)]
 
 

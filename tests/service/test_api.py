@@ -4,23 +4,32 @@ answer holds, and how bad input is refused."""
 from __future__ import annotations
 
 import base64
+import csv
 import hashlib
 import io
+import re
+from collections import Counter
 
 import httpx
 import numpy as np
 import pytest
 from PIL import Image
 
+from imprint.io import load_page
+from imprint.pipeline import single_imprint
+from imprint.synth.registry import make_registry
 from imprint.types import VERDICTS
+from index.cases import CaseIndex
 from index.filing import file_master
 from index.identify import SealSearch
 from index.store import EventKind, RegistryStore
 from service.settings import ServiceSettings
-from tests.service.conftest import PURPOSE, LiveServer, generated_seals
+from tests.service.conftest import PURPOSE, LiveServer, generated_seals, imprint_png
 
 CODE_A = "4403050000001"
 CODE_SHARED = "4403050000002"  # two filed seals carry it (legacy data)
+CHIP = "SN-API-0001"
+CASE = "(2026)0417"
 ROLES = ("registrar", "investigator", "bank", "auditor", "admin")
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -44,6 +53,10 @@ def server(seals, tmp_path_factory):
         unit = store.find_units(name=seals["A"].unit)[0]
         for role in ("registrar", "admin"):  # one seal per role whose events a call changes
             store.file_seal(f"EV-{role}", unit, "round_official")
+        store.file_seal("CHIP-SEAL", unit, "round_official", chip_serial=CHIP)
+        # a case with one imprint on file, for the role matrix's reads
+        CaseIndex(search).file(single_imprint(load_page(seals["B"].probe)[0].image, dpi=200),
+                               case=CASE, document="letter.png")
     live = LiveServer(ServiceSettings(registry=str(home), embedder="classical"))
     yield live
     live.stop()
@@ -88,6 +101,19 @@ def _request(client: httpx.Client, seals, endpoint: str, role: str) -> httpx.Res
             return client.get("/v1/audit/verify")
         case "metrics":
             return client.get("/v1/metrics")
+        case "seals.by_chip":
+            return client.get(f"/v1/seals/by-chip/{CHIP}")
+        case "cases.file":
+            return client.post(f"/v1/cases/MATRIX-{role}/imprints",
+                               files={"file": _file(a.probe)})
+        case "cases.search":
+            return client.post("/v1/cases/search", files={"file": _file(a.probe)})
+        case "cases.read":
+            return client.get(f"/v1/cases/{CASE}")
+        case "stats":
+            return client.get("/v1/stats", params={"by": ["kind", "status"],
+                                                   "format": "csv" if role == "auditor"
+                                                   else "json"})
     raise AssertionError(endpoint)
 
 
@@ -122,6 +148,11 @@ ALLOWED = {
     "audit.query": {"auditor", "admin"},
     "audit.verify": {"auditor", "admin"},
     "metrics": {"auditor", "admin"},
+    "seals.by_chip": {"registrar", "investigator", "admin"},
+    "stats": {"registrar", "auditor", "admin"},
+    "cases.file": {"investigator", "admin"},
+    "cases.search": {"investigator", "admin"},
+    "cases.read": {"investigator", "admin"},
 }
 
 
@@ -170,7 +201,8 @@ def test_the_bank_gets_the_verdict_the_status_and_the_overlay_only(server, seals
                         data={"seal_code": CODE_A})
     assert r.status_code == 200, r.text
     body = r.json()
-    assert set(body) == {"verdict", "status", "overlay_png"}
+    assert set(body) == {"verdict", "status", "chip_flag", "overlay_png"}
+    assert body["chip_flag"] is None  # no chip serial was read
     assert body["verdict"] == "genuine" and body["status"] == "active"
     overlay = Image.open(io.BytesIO(base64.b64decode(body["overlay_png"])))
     assert overlay.format == "PNG" and overlay.size[0] == overlay.size[1]
@@ -307,6 +339,8 @@ def test_every_access_is_audited_with_hashes_of_its_inputs(server, seals):
     with server.client(server.keys["investigator"], PURPOSE) as client:
         client.post("/v1/verify", files={"file": _file(a.probe)}, data={"seal_id": a.seal_id})
         client.get("/v1/audit")  # forbidden: audited all the same
+        # its own unmatched path: under -n 2 the other tests may run in another worker
+        client.get("/v1/no-such-endpoint")
     with server.client(server.keys["auditor"]) as client:
         seal_hash = hashlib.sha256(a.seal_id.encode()).hexdigest()
         rows = client.get("/v1/audit", params={"endpoint": "/v1/verify",
@@ -339,3 +373,115 @@ def test_health_metrics_and_docs(server):
     with server.client(server.keys["auditor"]) as client:
         text = client.get("/v1/metrics").text
     assert "imprint_requests_total" in text and 'endpoint="/v1/health"' in text
+
+
+def test_stats_count_the_registry_as_json_and_csv(server):
+    store = server.services.store
+    with server.client(server.keys["registrar"]) as client:
+        body = client.get("/v1/stats").json()
+        table = client.get("/v1/stats", params={"format": "csv", "by": "kind"})
+        bad = client.get("/v1/stats", params={"by": "colour"})
+    seals = store.search(limit=10**6)
+    assert body["seals"] == len(seals)
+    assert {t["value"]: t["count"] for t in body["by"]["status"]} == dict(
+        Counter(store.status(s.seal_id).value for s in seals))
+    assert {e["endpoint"] for e in body["accesses"]} <= {"/v1/verify", "/v1/identify",
+                                                         "/v1/documents", "/v1/reports"}
+    assert table.headers["content-type"].startswith("text/csv")
+    rows = list(csv.DictReader(io.StringIO(table.text)))
+    assert {r["value"]: int(r["count"]) for r in rows} == dict(Counter(s.kind for s in seals))
+    _error(bad, 422, "invalid_request")
+
+
+def test_a_seal_filed_nowhere_is_linked_across_cases(server, tmp_path):
+    """Two documents stamped with one seal that was never filed: the first is filed under a
+    case, the second names that case; the case reads back; the registrar may not file one."""
+    (ghost,) = [r for r in make_registry(12, np.random.default_rng(4700), lookalike_rate=0,
+                                         sibling_rate=0) if r.spec.kind == "round_official"][:1]
+    first = imprint_png(tmp_path / "first.png", ghost, 71)
+    second = imprint_png(tmp_path / "second.png", ghost, 72)
+    with server.client(server.keys["investigator"], PURPOSE) as client:
+        r = client.post("/v1/cases/(2026)0500/imprints", files={"file": _file(first)},
+                        data={"date": "2025-04-01"})
+        assert r.status_code == 201, r.text
+        [imp] = r.json()["imprints"]
+        assert imp["match"] is None and imp["suspect"] and imp["linked_cases"] == []
+        assert imp["filed"]["case"] == "(2026)0500" and imp["filed"]["verdict"] == "no_match"
+        assert imp["filed"]["document"] == "first.png" and imp["filed"]["date"] == "2025-04-01"
+        assert imp["filed"]["filed_by"].startswith("key:")
+        r = client.post("/v1/cases/search", files={"file": _file(second)})
+        assert r.status_code == 200, r.text
+        [imp] = r.json()["imprints"]
+        assert imp["filed"] is None
+        assert [(c["case"], c["document"], c["date"]) for c in imp["linked_cases"]] == [
+            ("(2026)0500", "first.png", "2025-04-01")]
+        assert imp["linked_cases"][0]["score"] >= r.json()["link_threshold"]
+        case = client.get("/v1/cases/(2026)0500").json()
+        assert [i["document"] for i in case["imprints"]] == ["first.png"]
+        assert client.get("/v1/cases/(2026)0501").json()["error"]["code"] == "unknown_case"
+    with server.client(server.keys["registrar"]) as client:
+        r = client.post("/v1/cases/(2026)0500/imprints", files={"file": _file(second)})
+        assert r.status_code == 403
+
+
+def test_audit_bounds_past_what_the_trail_can_hold_are_refused(server):
+    """Regression: an ``after_id`` past SQLite's INTEGER, and a ``since``/``until`` that UTC
+    cannot hold (year 1 ahead of UTC, year 9999 behind it), were answered 500."""
+    with server.client(server.keys["auditor"]) as client:
+        for params in ({"after_id": str(2**63)}, {"since": "0001-01-01T00:00:00+01:00"},
+                       {"until": "9999-12-31T23:59:59-01:00"}):
+            _error(client.get("/v1/audit", params=params), 422, "invalid_request")
+        last = client.get("/v1/audit", params={"after_id": str(2**63 - 1)})
+        assert last.status_code == 200 and last.json()["entries"] == []
+        east = client.get("/v1/audit", params={"since": "0001-01-01T00:00:00-01:00",
+                                               "until": "9999-12-31T23:59:59+01:00"})
+        assert east.status_code == 200 and east.json()["entries"]
+
+
+def test_event_text_without_a_utf8_form_is_refused(server, seals):
+    """Regression: a lone surrogate (JSON ``\\ud800``) in ``replaced_by`` reached the database,
+    which cannot encode it: 500."""
+    seal_id = seals["A"].seal_id
+    events = len(server.services.store.events_of(seal_id))
+    with server.client(server.keys["registrar"]) as client:
+        for body, field in ((b'{"kind": "replaced_by", "replaced_by": "\\ud800"}', "replaced_by"),
+                            (b'{"kind": "suspended\\udfff"}', "kind")):
+            r = client.post(f"/v1/seals/{seal_id}/events", content=body,
+                            headers={"Content-Type": "application/json"})
+            _error(r, 422, "invalid_request")
+            assert r.json()["error"]["fields"][0]["field"] == f"body.{field}"
+    assert len(server.services.store.events_of(seal_id)) == events
+
+
+def test_registry_times_are_declared_as_they_are_sent(server, seals):
+    """Regression: naive local times were declared RFC 3339 ``date-time``, which needs an
+    offset, so every seal, master and event broke its own schema."""
+    with server.client(server.keys["registrar"]) as client:
+        schemas = client.get("/v1/openapi.json").json()["components"]["schemas"]
+        seal = client.get(f"/v1/seals/{seals['A'].seal_id}").json()
+    for value, (model, name) in ((seal["filed_at"], ("SealDetailOut", "filed_at")),
+                                 (seal["masters"][0]["added_at"], ("MasterOut", "added_at")),
+                                 (seal["events"][0]["effective"], ("EventOut", "effective")),
+                                 (seal["events"][0]["recorded_at"], ("EventOut", "recorded_at"))):
+        declared = schemas[model]["properties"][name]
+        assert "format" not in declared, (model, name)
+        assert re.fullmatch(declared["pattern"], value), (model, name, value)
+
+
+def test_the_spec_declares_the_errors_each_endpoint_answers(server):
+    """Regression: 404, 408, 409, 413 and 415 were answered but not in the spec, which
+    declared only 400, 401, 403 and 422 for every endpoint (health included)."""
+    with server.client() as client:
+        paths = client.get("/v1/openapi.json").json()["paths"]
+    error = {"$ref": "#/components/schemas/ErrorOut"}
+    declared = {(method.upper(), path): {s for s, r in op["responses"].items()
+                                         if r.get("content", {}).get("application/json", {})
+                                         .get("schema") == error}
+                for path, ops in paths.items() for method, op in ops.items()}
+    assert {"401", "403", "404", "408", "409", "413", "415", "422"} <= declared[
+        ("POST", "/v1/verify")]
+    assert {"404", "408", "409", "413", "415"} <= declared[("POST", "/v1/seals/{seal_id}/masters")]
+    assert {"404", "409", "413", "422"} <= declared[("POST", "/v1/seals/{seal_id}/events")]
+    assert "404" in declared[("GET", "/v1/seals/{seal_id}")]
+    assert "404" in declared[("GET", "/v1/reports/{report_id}")]
+    assert declared[("GET", "/v1/health")] == {"503"}

@@ -2,18 +2,37 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated
 
 import anyio.to_thread
 from fastapi import APIRouter, Depends, Query
+from pydantic import AfterValidator
 
 from service.api.deps import ServicesDep, allow
-from service.api.schemas import AuditEntryOut, AuditPageOut, ChainCheckOut
+from service.api.schemas import KEYED, AuditEntryOut, AuditPageOut, ChainCheckOut, error_responses
 from service.audit import MAX_QUERY_ROWS
 from service.auth import Caller
 
-router = APIRouter(prefix="/v1/audit", tags=["audit"])
+router = APIRouter(prefix="/v1/audit", tags=["audit"], responses=error_responses(*KEYED))
+
+#: The largest row id SQLite can hold (a signed 64-bit INTEGER): no page starts after it.
+MAX_ROW_ID = 2**63 - 1
+
+
+def _in_utc(moment: datetime | None) -> datetime | None:
+    """``moment`` as a UTC time (a naive one is taken as UTC), refused where UTC cannot hold
+    it (year 1 or 9999 with an offset)."""
+    if moment is None:
+        return None
+    try:
+        return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC)
+    except OverflowError:
+        raise ValueError("outside the range of UTC times") from None
+
+
+UtcQuery = Annotated[datetime | None, Query(description="UTC, or with its offset"),
+                     AfterValidator(_in_utc)]
 
 
 @router.get("", response_model=AuditPageOut, summary="Query the audit trail")
@@ -26,9 +45,9 @@ def query_audit(services: ServicesDep, _: Annotated[Caller, Depends(allow("audit
                     pattern="^[0-9a-fA-F]{64}$",
                     description="rows where any input had this SHA-256 (e.g. of a seal id)")
                 ] = None,
-                since: Annotated[datetime | None, Query(description="UTC")] = None,
-                until: Annotated[datetime | None, Query(description="UTC")] = None,
-                after_id: Annotated[int, Query(ge=0)] = 0,
+                since: UtcQuery = None,
+                until: UtcQuery = None,
+                after_id: Annotated[int, Query(ge=0, le=MAX_ROW_ID)] = 0,
                 limit: Annotated[int, Query(ge=1, le=MAX_QUERY_ROWS)] = 100) -> AuditPageOut:
     rows = services.audit.query(key_id=key_id, role=role, endpoint=endpoint, purpose=purpose,
                                 input_sha256=input_sha256, since=since, until=until,

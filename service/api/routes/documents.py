@@ -13,7 +13,15 @@ from fastapi.responses import FileResponse
 from imprint.io import iter_pages
 from service.api.deps import ServicesDep, UploadFolder, allow, note_inputs, run_engine, save_upload
 from service.api.routes.examine import DateForm, DocumentFile, TopKForm, check_top_k
-from service.api.schemas import DocumentImprintOut, DocumentOut, DocumentPageOut, b64
+from service.api.schemas import (
+    KEYED,
+    UPLOADED,
+    DocumentImprintOut,
+    DocumentOut,
+    DocumentPageOut,
+    b64,
+    error_responses,
+)
 from service.auth import Caller
 from service.engine import (
     IdentifiedImprint,
@@ -27,7 +35,7 @@ from service.engine import (
     store_report,
 )
 
-router = APIRouter(prefix="/v1", tags=["documents"])
+router = APIRouter(prefix="/v1", tags=["documents"], responses=error_responses(*KEYED))
 
 
 class StoredReportFormat(enum.StrEnum):
@@ -58,7 +66,8 @@ def _imprint_out(found: IdentifiedImprint, report_id: str | None) -> DocumentImp
 
 
 @router.post("/documents", response_model=DocumentOut,
-             summary="Examine a document: every seal on it identified, verified and reported")
+             summary="Examine a document: every seal on it identified, verified and reported",
+             responses=error_responses(409, *UPLOADED))
 async def examine_upload(request: Request, services: ServicesDep, folder: UploadFolder,
                          _: Annotated[Caller, Depends(allow("documents"))],
                          file: DocumentFile,
@@ -103,7 +112,8 @@ async def examine_upload(request: Request, services: ServicesDep, folder: Upload
             responses={200: {"content": {m: {} for m in MEDIA_TYPES.values()},
                              "description": "the report, as it was written when the document "
                                             "was examined"},
-                       404: {"description": "no such report (unknown_report)"}})
+                       **error_responses(404, meaning={404: "unknown_report: no report "
+                                                              "with that id in that format"})})
 def read_report(report_id: str, services: ServicesDep,
                 _: Annotated[Caller, Depends(allow("reports.read"))],
                 format: StoredReportFormat = StoredReportFormat.HTML) -> FileResponse:

@@ -26,10 +26,13 @@ from service.api.deps import (
     save_upload,
 )
 from service.api.schemas import (
+    KEYED,
+    UPLOADED,
     BankVerificationOut,
     IdentificationOut,
     VerificationOut,
     b64,
+    error_responses,
 )
 from service.auth import Caller, Role
 from service.engine import (
@@ -43,7 +46,7 @@ from service.engine import (
 )
 from service.errors import AmbiguousSealCodeError
 
-router = APIRouter(prefix="/v1", tags=["examine"])
+router = APIRouter(prefix="/v1", tags=["examine"], responses=error_responses(*KEYED))
 
 DocumentFile = Annotated[UploadFile, File(description="image (PNG, JPEG, TIFF, BMP, WebP) or "
                                                       "PDF")]
@@ -52,6 +55,8 @@ SealCodeForm = Annotated[str | None, Form(max_length=32, description="or the sea
 DateForm = Annotated[date | None, Form(description="the document's date: the seal's status "
                                                    "on that day")]
 TopKForm = Annotated[int, Form(ge=1, description="candidates per imprint")]
+ChipForm = Annotated[str | None, Form(max_length=64, description="the serial read from the "
+                                                                 "seal's chip at the counter")]
 
 
 def check_top_k(services: Services, top_k: int) -> None:
@@ -87,18 +92,18 @@ def resolve_seal(store: RegistryStore, seal_id: str | None, seal_code: str | Non
 
 async def _verified(request: Request, services: Services, upload: SavedUpload,
                     seal_id: str | None, seal_code: str | None, on: date | None,
-                    endpoint: str, *, overlay: bool = False
+                    endpoint: str, *, overlay: bool = False, chip_serial: str | None = None
                     ) -> tuple[DocumentVerification, str | None]:
     """The verification, and with ``overlay`` its overlay (base64 PNG), drawn in the same
     engine slot rather than on the event loop."""
     note_inputs(request, seal_id=seal_id, seal_code=seal_code,
-                date=on.isoformat() if on else None)
+                date=on.isoformat() if on else None, chip_serial=chip_serial)
 
     def work(deadline: float) -> tuple[DocumentVerification, str | None]:
         seal = resolve_seal(services.store, seal_id, seal_code)
         pages = iter_pages(upload.path, limits=services.settings.load_limits())
         found = verify_pages(services.search, pages, seal, on=on, what=upload.name,
-                             deadline=deadline)
+                             deadline=deadline, chip_serial=chip_serial)
         return found, b64(overlay_png(found.verification.comparison)) if overlay else None
 
     found, drawn = await run_engine(request, work, uploads=[upload])
@@ -107,27 +112,33 @@ async def _verified(request: Request, services: Services, upload: SavedUpload,
 
 
 @router.post("/verify", response_model=VerificationOut | BankVerificationOut,
-             summary="1:1: is the imprint on the document the named seal's, or a forgery?")
+             summary="1:1: is the imprint on the document the named seal's, or a forgery?",
+             responses=error_responses(404, 409, *UPLOADED))
 async def verify_document(request: Request, services: ServicesDep, folder: UploadFolder,
                           caller: Annotated[Caller, Depends(allow("verify"))],
                           file: DocumentFile, seal_id: SealIdForm = None,
-                          seal_code: SealCodeForm = None, date: DateForm = None
+                          seal_code: SealCodeForm = None, date: DateForm = None,
+                          chip_serial: ChipForm = None
                           ) -> VerificationOut | BankVerificationOut:
     """Every imprint on the document is compared with the seal's masters; the one that best
     answers for the seal is reported, with the seal's registry status (on the document's date
-    when given). The bank role gets the verdict, the status and the overlay only."""
+    when given). A ``chip_serial`` read at the counter that is not the seal's filed chip is
+    flagged (``chip_flag``: ``mismatch``, or ``not_on_file`` when the seal has none). The bank
+    role gets the verdict, the status, the chip flag and the overlay only."""
     upload = await save_upload(request, file, folder)
     found, overlay = await _verified(request, services, upload, seal_id, seal_code, date,
-                                     "verify", overlay=True)
+                                     "verify", overlay=True, chip_serial=chip_serial)
     c = found.verification.comparison
     if caller.role is Role.BANK:
         return BankVerificationOut(verdict=c.verdict, status=found.verification.status.value,
+                                   chip_flag=found.chip.flag if found.chip else None,
                                    overlay_png=overlay)
     return VerificationOut(**verification_record(found, file=upload.name), overlay_png=overlay)
 
 
 @router.post("/identify", response_model=IdentificationOut,
-             summary="1:N: which filed seal is each imprint on the document meant to be?")
+             summary="1:N: which filed seal is each imprint on the document meant to be?",
+             responses=error_responses(409, *UPLOADED))
 async def identify_document(request: Request, services: ServicesDep, folder: UploadFolder,
                             _: Annotated[Caller, Depends(allow("identify"))],
                             file: DocumentFile,
@@ -155,7 +166,8 @@ async def identify_document(request: Request, services: ServicesDep, folder: Upl
 @router.post("/reports", summary="The report of a verification: HTML, PDF or PNG",
              response_class=Response,
              responses={200: {"content": {m: {} for m in MEDIA_TYPES.values()},
-                              "description": "the report"}})
+                              "description": "the report"},
+                        **error_responses(404, 409, *UPLOADED)})
 async def verification_report(request: Request, services: ServicesDep, folder: UploadFolder,
                               _: Annotated[Caller, Depends(allow("reports"))],
                               file: DocumentFile, seal_id: SealIdForm = None,

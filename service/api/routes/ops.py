@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Response
 
 from imprint import __version__
 from service.api.deps import ServicesDep, allow
-from service.api.schemas import HealthOut
+from service.api.schemas import HealthOut, error_responses
 from service.auth import Caller
 from service.metrics import CONTENT_TYPE
 
@@ -23,6 +23,6 @@ def health(services: ServicesDep) -> HealthOut:
 
 
 @router.get("/metrics", response_class=Response, summary="Prometheus metrics",
-            responses={200: {"content": {CONTENT_TYPE: {}}}})
+            responses={200: {"content": {CONTENT_TYPE: {}}}, **error_responses(401, 403, 422)})
 def metrics(services: ServicesDep, _: Annotated[Caller, Depends(allow("metrics"))]) -> Response:
     return Response(services.metrics.exposition(), media_type=CONTENT_TYPE)

@@ -7,11 +7,13 @@ from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile, status
+from fastapi import Path as FastAPIPath
 
 from imprint.errors import InvalidParameterError
 from imprint.io import iter_pages
 from index.errors import DuplicateSealError
 from index.filing import Filed, file_master
+from index.lookalike import lookalike_record
 from service.api.deps import (
     SavedUpload,
     Services,
@@ -23,19 +25,23 @@ from service.api.deps import (
     save_upload,
 )
 from service.api.schemas import (
+    KEYED,
+    UPLOADED,
     EventIn,
     EventOut,
     FiledOut,
+    LookalikeOut,
     MasterOut,
     SealDetailOut,
     SealListOut,
     SealOut,
     UnitOut,
+    error_responses,
 )
 from service.auth import Caller
 from service.detect import imprint_record
 
-router = APIRouter(prefix="/v1/seals", tags=["seals"])
+router = APIRouter(prefix="/v1/seals", tags=["seals"], responses=error_responses(*KEYED))
 
 
 def _within_limits(services: Services, upload: SavedUpload) -> None:
@@ -49,11 +55,13 @@ def _filed(services: Services, filed: Filed) -> FiledOut:
     status_now = services.store.status(filed.seal.seal_id)
     return FiledOut(seal=SealOut.of(filed.seal, status_now), unit=UnitOut.of(filed.unit),
                     master=MasterOut.of(filed.master), new_seal=filed.new_seal,
-                    imprint=imprint_record(filed.imprint.detection, filed.imprint))
+                    imprint=imprint_record(filed.imprint.detection, filed.imprint),
+                    warnings=[LookalikeOut(**lookalike_record(w)) for w in filed.warnings])
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=FiledOut,
-             summary="File a new seal with its master imprint")
+             summary="File a new seal with its master imprint",
+             responses=error_responses(409, *UPLOADED))
 async def file_seal(request: Request, services: ServicesDep, folder: UploadFolder,
                     _: Annotated[Caller, Depends(allow("seals.file"))],
                     image: Annotated[UploadFile, File(description="image or one-page PDF "
@@ -84,7 +92,8 @@ async def file_seal(request: Request, services: ServicesDep, folder: UploadFolde
 
 
 @router.post("/{seal_id}/masters", status_code=status.HTTP_201_CREATED,
-             response_model=FiledOut, summary="Add a master imprint to a filed seal")
+             response_model=FiledOut, summary="Add a master imprint to a filed seal",
+             responses=error_responses(404, 409, *UPLOADED))
 async def add_master(request: Request, seal_id: str, services: ServicesDep,
                      folder: UploadFolder,
                      _: Annotated[Caller, Depends(allow("seals.add_master"))],
@@ -133,7 +142,20 @@ def search_seals(services: ServicesDep, _: Annotated[Caller, Depends(allow("seal
     return SealListOut(seals=[SealOut.of(s, store.status(s.seal_id)) for s in found])
 
 
-@router.get("/{seal_id}", response_model=SealDetailOut, summary="Read a filed seal")
+@router.get("/by-chip/{serial}", response_model=SealDetailOut,
+            summary="Read the seal filed with a chip serial", responses=error_responses(404))
+def read_seal_by_chip(serial: Annotated[str, FastAPIPath(max_length=64)], services: ServicesDep,
+                      caller: Annotated[Caller, Depends(allow("seals.by_chip"))],
+                      on: Annotated[date | None, Query(description="status on this date "
+                                                                   "(default: now)")] = None
+                      ) -> SealDetailOut:
+    """The serial read from a chip seal, matched exactly (spaces around it trimmed); declared
+    before ``/{seal_id}/events`` so that a chip serial never reads as a seal id."""
+    return read_seal(services.store.seal_by_chip(serial).seal_id, services, caller, on)
+
+
+@router.get("/{seal_id}", response_model=SealDetailOut, summary="Read a filed seal",
+            responses=error_responses(404))
 def read_seal(seal_id: str, services: ServicesDep,
               _: Annotated[Caller, Depends(allow("seals.read"))],
               on: Annotated[date | None, Query(description="status on this date (default: "
@@ -147,14 +169,16 @@ def read_seal(seal_id: str, services: ServicesDep,
 
 
 @router.get("/{seal_id}/events", response_model=list[EventOut],
-            summary="A seal's life events, in effective order")
+            summary="A seal's life events, in effective order",
+            responses=error_responses(404))
 def list_events(seal_id: str, services: ServicesDep,
                 _: Annotated[Caller, Depends(allow("seals.events"))]) -> list[EventOut]:
     return [EventOut.of(e) for e in services.store.events_of(seal_id)]
 
 
 @router.post("/{seal_id}/events", status_code=status.HTTP_201_CREATED, response_model=EventOut,
-             summary="Record a life event (suspend, resume, revoke, report lost, replace)")
+             summary="Record a life event (suspend, resume, revoke, report lost, replace)",
+             responses=error_responses(404, 409, 413))
 def record_event(seal_id: str, event: EventIn, services: ServicesDep,
                  _: Annotated[Caller, Depends(allow("seals.record_event"))]) -> EventOut:
     """Events are appended, never changed; one that cannot follow the seal's status on its

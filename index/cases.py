@@ -1,0 +1,441 @@
+"""Case imprints: suspect imprints filed under a case number, and linked across cases when two
+of them come from one physical counterfeit seal, even though neither matches a filed master.
+
+An imprint judged ``suspected_forgery``, or matching no filed seal, is filed in the case
+index: its case number, the document (name and SHA-256), page, box and date, the seal it was
+compared with and that comparison's verdict and score, who filed it, and its canonical
+rectified imprint (:mod:`imprint.archive`, content-addressed under ``cases/canonical/``).
+Rows live in the registry's database (table ``case_imprints``), append-only like seal events;
+the FAISS index of their embeddings (``vectors/cases-<model>.faiss``) is derived from them and
+rebuilt whenever it is missing, damaged or stale, exactly as the seal index is.
+
+Linking reads top to bottom in :meth:`CaseIndex.links`: embed the new imprint; take a
+shortlist of earlier case imprints from the case index (:data:`LINK_SHORTLIST`); order them by
+the aligned polar correlation (:func:`models.classical.correlate_polar`) and drop those below
+:data:`LINK_FLOOR`; compare the best :data:`LINK_COMPARED` fully
+(:func:`imprint.compare.compare`: affine and homography registration); a pair is linked when
+the registered ink correlation reaches :data:`LINK_THRESHOLD`.
+
+Calibration (``python -m bench cases``): the threshold is the operating point of 1 % false
+links over the pairs of imprints from different physical seals on the calibration seed
+(20261131), reported on the test seed (20261132). Different counterfeits of one seal (two
+photo-engravings, two subtle re-carvings, a print of a genuine imprint) differ by less than
+the comparison resolves at typical capture quality: links among those are the weak point.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import re
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sqlalchemy import Date, DateTime, Float, Integer, String, Text, func, select
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
+
+from imprint import archive
+from imprint.atomic import write_bytes
+from imprint.compare import compare
+from imprint.errors import ImprintError, InvalidParameterError, OutputError
+from imprint.io import Page
+from imprint.pipeline import rectified_imprints
+from imprint.types import RectifiedImprint
+from index.errors import (
+    IndexCorruptError,
+    IndexMismatchError,
+    RegistryIntegrityError,
+    UnknownRecordError,
+)
+from index.identify import Identification, SealSearch
+from index.store import append_only_ddl, guard_append_only
+from index.vectors import VectorIndex, writer_lock
+from index.verify import NoMasterError, Verification, verify
+from models.classical import alignment_polar, correlate_polar
+
+log = logging.getLogger(__name__)
+
+#: Earlier case imprints taken from the case index per search, by embedding similarity.
+LINK_SHORTLIST = 30
+#: Aligned polar correlation below which a shortlisted imprint is not compared at all: on the
+#: calibration seed, pairs of one physical seal still registered well from 0.36, and no pair of
+#: different seals below 0.45 registered above 0.7.
+LINK_FLOOR = 0.3
+#: Full comparisons per search (about 0.1 s each), best polar correlation first.
+LINK_COMPARED = 8
+#: Registered ink correlation at or above which two case imprints are declared one physical
+#: seal: 1 % false links over pairs of different physical seals on the calibration seed
+#: 20261131 of ``python -m bench cases``, never on the test seed it is reported on.
+LINK_THRESHOLD = 0.899
+#: Verdicts of the comparison with the claimed seal that make an imprint a case imprint.
+SUSPECT_VERDICTS = ("suspected_forgery",)
+CANONICAL_VERSION = "v1"
+_CASE = re.compile(r"[^\x00-\x1f\x7f]{1,64}")
+
+
+class UnknownCaseError(UnknownRecordError):
+    """No imprint is filed under that case number (or with that id)."""
+
+    code = "unknown_case"
+
+
+class _Base(DeclarativeBase):
+    pass
+
+
+class CaseImprintRow(_Base):
+    __tablename__ = "case_imprints"
+    __table_args__ = ({"sqlite_autoincrement": True},)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)  # the case index's id
+    case_number: Mapped[str] = mapped_column(String(64), index=True)
+    document: Mapped[str] = mapped_column(String(200))
+    document_sha256: Mapped[str | None] = mapped_column(String(64), index=True)
+    page: Mapped[int]
+    box: Mapped[str] = mapped_column(Text)  # JSON [x0, y0, x1, y1], page px
+    document_date: Mapped[date | None] = mapped_column(Date)
+    canonical_sha256: Mapped[str] = mapped_column(String(64))
+    claimed_seal_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    verdict: Mapped[str | None] = mapped_column(String(32))  # of the comparison with it
+    score: Mapped[float | None] = mapped_column(Float)  # identification score of that seal
+    filed_by: Mapped[str | None] = mapped_column(String(200))
+    filed_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+guard_append_only(CaseImprintRow, "case imprint")
+
+
+@dataclass(frozen=True)
+class CaseImprint:
+    """One filed case imprint. ``box`` ``(x0, y0, x1, y1)`` page px of its document page."""
+
+    id: int
+    case: str
+    document: str
+    document_sha256: str | None
+    page: int
+    box: tuple[float, float, float, float]
+    date: date | None
+    canonical_sha256: str
+    claimed_seal_id: str | None
+    verdict: str | None
+    score: float | None
+    filed_by: str | None
+    filed_at: datetime
+
+
+@dataclass(frozen=True)
+class CaseLink:
+    """An earlier case imprint judged to come from the same physical seal. ``score`` the
+    registered ink correlation; ``polar`` the aligned polar correlation of the shortlist."""
+
+    imprint: CaseImprint
+    score: float
+    polar: float
+
+
+@dataclass(frozen=True)
+class CaseFinding:
+    """One imprint of a document examined for a case: its identification in the registry,
+    the comparison with the matched seal (None without one), the earlier case imprints it is
+    linked to (best first), whether it is a suspect imprint, and its record once filed."""
+
+    identification: Identification
+    verification: Verification | None
+    links: tuple[CaseLink, ...]
+    suspect: bool
+    filed: CaseImprint | None = None
+
+
+def _info(r: CaseImprintRow) -> CaseImprint:
+    return CaseImprint(r.id, r.case_number, r.document, r.document_sha256, r.page,
+                       tuple(json.loads(r.box)), r.document_date, r.canonical_sha256,
+                       r.claimed_seal_id, r.verdict, r.score, r.filed_by, r.filed_at)
+
+
+def case_number(text: str) -> str:
+    """A case number, trimmed; refused when empty, over 64 characters or holding controls."""
+    s = (text or "").strip()
+    if not _CASE.fullmatch(s):
+        raise InvalidParameterError(f"case: {text!r} is not a case number (1 to 64 printable "
+                                    f"characters)", )
+    return s
+
+
+class CaseIndex:
+    """The case imprints of one registry: their rows, canonical imprints and vector index,
+    searched with the registry's embedder."""
+
+    def __init__(self, search: SealSearch, *, threshold: float = LINK_THRESHOLD) -> None:
+        self.search = search
+        self.store = search.store
+        self.embedder = search.embedder
+        self.threshold = threshold
+        engine = self.store.engine
+        with engine.execution_options(sqlite_begin="BEGIN IMMEDIATE").begin() as conn:
+            _Base.metadata.create_all(conn)
+            for stmt in append_only_ddl(CaseImprintRow.__tablename__).get(engine.dialect.name,
+                                                                           []):
+                conn.exec_driver_sql(stmt)
+        self._read = sessionmaker(engine, expire_on_commit=False)
+        self._write = sessionmaker(engine.execution_options(sqlite_begin="BEGIN IMMEDIATE"),
+                                   expire_on_commit=False)
+        self._index: VectorIndex | None = None
+        self._extent: tuple[int, int] | None = None
+        self._guard = threading.Lock()
+        self._polar = lru_cache(maxsize=4096)(lambda ci: alignment_polar(self.imprint(ci)))
+        self._canonical = lru_cache(maxsize=256)(self._load)
+
+    # -- records ----------------------------------------------------------------------------
+
+    @property
+    def index_path(self) -> Path:
+        name = self.embedder.model_id.split("-")[0]
+        return self.store.home / "vectors" / f"cases-{name}.faiss"
+
+    def canonical_path(self, sha256: str) -> Path:
+        return (self.store.home / "cases" / "canonical" / CANONICAL_VERSION / sha256[:2]
+                / f"{sha256}.npz")
+
+    def file(self, imprint: RectifiedImprint, *, case: str, document: str,
+             document_sha256: str | None = None, on: date | None = None,
+             claimed_seal_id: str | None = None, verdict: str | None = None,
+             score: float | None = None, filed_by: str | None = None) -> CaseImprint:
+        """File ``imprint`` under ``case``: its canonical imprint first (content-addressed,
+        so a crash leaves at most an unreferenced file), then its row, then the index."""
+        case = case_number(case)
+        document = (document or "").strip()[:200] or "document"
+        data = archive.to_bytes(imprint)
+        sha = hashlib.sha256(data).hexdigest()
+        path = self.canonical_path(sha)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            write_bytes(path, data)
+        except OSError as exc:
+            raise OutputError(f"{path}: cannot store the case imprint ({exc})") from exc
+        d = imprint.detection
+        row = CaseImprintRow(
+            case_number=case, document=document, document_sha256=document_sha256,
+            page=int(d.page), box=json.dumps([round(float(v), 1) for v in d.box]),
+            document_date=on, canonical_sha256=sha, claimed_seal_id=claimed_seal_id,
+            verdict=verdict, score=None if score is None else float(score),
+            filed_by=(filed_by or "").strip()[:200] or None,
+            filed_at=datetime.now().replace(microsecond=0))
+        with self._write.begin() as s:
+            s.add(row)
+            s.flush()
+            filed = _info(row)
+        with self._guard, self._locked():
+            self._index = self._load_or_new()  # another process may have saved since
+            self._sync()
+        return filed
+
+    def get(self, imprint_id: int) -> CaseImprint:
+        with self._read() as s:
+            row = s.get(CaseImprintRow, imprint_id)
+            if row is None:
+                raise UnknownCaseError(f"no case imprint with id {imprint_id}")
+            return _info(row)
+
+    def imprints(self, case: str | None = None) -> list[CaseImprint]:
+        """Every case imprint (of one case when given), in filing order."""
+        q = select(CaseImprintRow).order_by(CaseImprintRow.id)
+        if case is not None:
+            q = q.where(CaseImprintRow.case_number == case_number(case))
+        with self._read() as s:
+            return [_info(r) for r in s.scalars(q)]
+
+    def imprint(self, ci: CaseImprint) -> RectifiedImprint:
+        """The stored canonical imprint, checked against its hash."""
+        return self._canonical(ci)
+
+    def _load(self, ci: CaseImprint) -> RectifiedImprint:
+        path = self.canonical_path(ci.canonical_sha256)
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise RegistryIntegrityError(f"{path}: case imprint {ci.id} is missing "
+                                         f"({exc.strerror or exc})") from exc
+        if hashlib.sha256(data).hexdigest() != ci.canonical_sha256:
+            raise RegistryIntegrityError(f"{path}: case imprint {ci.id} does not match its hash")
+        return archive.from_bytes(data, source=str(path))
+
+    def extent(self) -> tuple[int, int]:
+        with self._read() as s:
+            n, top = s.execute(select(func.count(CaseImprintRow.id),
+                                      func.max(CaseImprintRow.id))).one()
+            return int(n or 0), int(top or 0)
+
+    # -- the index ----------------------------------------------------------------------------
+
+    def _locked(self) -> contextlib.AbstractContextManager[None]:
+        """One writer of the index file at a time across processes."""
+        return writer_lock(self.index_path)
+
+    def index(self) -> VectorIndex:
+        """The case index, loaded or rebuilt, in line with the store's case imprints."""
+        if self._index is not None and self.extent() == self._extent:
+            return self._index
+        with self._guard, self._locked():
+            if self._index is None:
+                self._index = self._load_or_new()
+            self._sync()
+        return self._index
+
+    def rebuild(self) -> VectorIndex:
+        """A fresh index of every case imprint in the store, replacing the saved one."""
+        with self._guard, self._locked():
+            self._index = VectorIndex(self.embedder.dimension, self.embedder.model_id)
+            self._extent = None
+            self._sync(force_save=True)
+        return self._index
+
+    def _load_or_new(self) -> VectorIndex:
+        try:
+            return VectorIndex.load(self.index_path, expect_model_id=self.embedder.model_id,
+                                    expect_dimension=self.embedder.dimension)
+        except (IndexCorruptError, IndexMismatchError) as exc:  # also "missing"
+            log.info("rebuilding the case index: %s", exc)
+            return VectorIndex(self.embedder.dimension, self.embedder.model_id)
+
+    def _sync(self, *, force_save: bool = False) -> None:
+        """Add the store's case imprints the index lacks (rows are never deleted, so none
+        is ever stale); save if anything changed. Called under the lock."""
+        index = self._index
+        count, top = self.extent()
+        self._extent = (count, top)
+        ids = index.ids()
+        if len(ids) == count and (count == 0 or int(ids.max()) == top):
+            if force_save:
+                index.save(self.index_path)
+            return
+        have = set(ids.tolist())
+        missing = [ci for ci in self.imprints() if ci.id not in have]
+        for start in range(0, len(missing), 256):
+            chunk = missing[start:start + 256]
+            vecs = self.embedder.embed([self.imprint(ci) for ci in chunk])
+            index.add([ci.id for ci in chunk], np.asarray(vecs))
+        index.save(self.index_path)
+
+    # -- linking ------------------------------------------------------------------------------
+
+    def scored(self, imprint: RectifiedImprint, *, shortlist: int = LINK_SHORTLIST,
+               compared: int = LINK_COMPARED, exclude: Iterable[int] = ()) -> list[CaseLink]:
+        """Every earlier case imprint compared with ``imprint``, with its link score, best
+        first, whether or not it reaches the threshold (what calibration reads)."""
+        index = self.index()
+        if len(index) == 0:
+            return []
+        found = index.search(self.embedder.embed([imprint]), shortlist)
+        skip = set(exclude)
+        query = alignment_polar(imprint)
+        polar = []
+        for cid in (int(i) for i in found.ids[0] if i >= 0 and int(i) not in skip):
+            ci = self.get(cid)
+            try:
+                p, _turn = correlate_polar(query, self._polar(ci))
+            except ImprintError as exc:
+                log.warning("case imprint %d skipped: %s", cid, exc)
+                continue
+            if p >= LINK_FLOOR:
+                polar.append((p, ci))
+        polar.sort(key=lambda t: (-t[0], t[1].id))
+        links = []
+        for p, ci in polar[:compared]:
+            c = compare(imprint, self.imprint(ci))
+            links.append(CaseLink(ci, float(c.alignment.correlation), float(p)))
+        return sorted(links, key=lambda link: (-link.score, link.imprint.id))
+
+    def links(self, imprint: RectifiedImprint, **kwargs: Any) -> list[CaseLink]:
+        """Earlier case imprints from the same physical seal as ``imprint``, best first."""
+        return [link for link in self.scored(imprint, **kwargs) if link.score >= self.threshold]
+
+
+def _is_suspect(ident: Identification, v: Verification | None) -> bool:
+    """Matches no filed seal, or is judged a forgery of the one it matches."""
+    return ident.match is None or (v is not None and v.comparison.verdict in SUSPECT_VERDICTS)
+
+
+def examine_for_case(search: SealSearch, cases: CaseIndex, pages: Iterable[Page], *,
+                     top_k: int = 5, on: date | None = None,
+                     check: Callable[[], None] | None = None) -> list[CaseFinding]:
+    """Every imprint on the pages: identified in the registry, compared with its match, and
+    searched against the earlier case imprints. ``check`` is called between imprints (a
+    request's time limit)."""
+    check = check or (lambda: None)
+    out = []
+    for page in pages:
+        check()
+        imps = rectified_imprints(page.image, dpi=page.dpi[0] if page.dpi else None,
+                                  page=page.index)
+        for ident in search.identify(imps, top_k=top_k, on=on):
+            check()
+            v = None
+            if ident.match:
+                with contextlib.suppress(NoMasterError):
+                    v = verify(search, ident.imprint, ident.match, on=on)
+            out.append(CaseFinding(ident, v, tuple(cases.links(ident.imprint)),
+                                   _is_suspect(ident, v)))
+    return out
+
+
+def file_findings(cases: CaseIndex, findings: Sequence[CaseFinding], *, case: str,
+                  document: str, document_sha256: str | None = None, on: date | None = None,
+                  filed_by: str | None = None) -> list[CaseFinding]:
+    """File the suspect imprints among ``findings`` under ``case`` (after every imprint of
+    the document was searched, so that none links to itself); returns the findings with the
+    records of those filed."""
+    case = case_number(case)
+    out = []
+    for f in findings:
+        filed = None
+        if f.suspect:
+            ident, v = f.identification, f.verification
+            claimed = ident.match or (ident.candidates[0].seal_id if ident.candidates else None)
+            filed = cases.file(ident.imprint, case=case, document=document,
+                               document_sha256=document_sha256, on=on,
+                               claimed_seal_id=claimed,
+                               verdict=v.comparison.verdict if v else "no_match",
+                               score=ident.candidates[0].score if ident.candidates else None,
+                               filed_by=filed_by)
+        out.append(CaseFinding(f.identification, f.verification, f.links, f.suspect, filed))
+    return out
+
+
+def case_imprint_record(ci: CaseImprint) -> dict:
+    return {"id": ci.id, "case": ci.case, "document": ci.document,
+            "document_sha256": ci.document_sha256, "page": ci.page, "box": list(ci.box),
+            "date": ci.date.isoformat() if ci.date else None,
+            "claimed_seal_id": ci.claimed_seal_id, "verdict": ci.verdict,
+            "score": None if ci.score is None else round(ci.score, 4),
+            "filed_by": ci.filed_by, "filed_at": ci.filed_at.isoformat()}
+
+
+def link_record(link: CaseLink) -> dict:
+    ci = link.imprint
+    return {"case": ci.case, "document": ci.document, "page": ci.page,
+            "date": ci.date.isoformat() if ci.date else None, "score": round(link.score, 4),
+            "case_imprint_id": ci.id, "claimed_seal_id": ci.claimed_seal_id}
+
+
+def finding_record(f: CaseFinding) -> dict:
+    """One imprint examined for a case, as JSON-ready data (``imprint cases ... --json``)."""
+    ident, v = f.identification, f.verification
+    d = ident.imprint.detection
+    return {"page": d.page, "box": [round(x, 1) for x in d.box], "shape": d.shape,
+            "colour": d.colour,
+            "candidates": [{"seal_id": c.seal_id, "score": round(c.score, 4),
+                            "similarity": round(c.similarity, 4)} for c in ident.candidates],
+            "match": ident.match, "status": ident.status.value if ident.status else None,
+            "verdict": v.comparison.verdict if v else None,
+            "log10_lr": round(v.comparison.log10_lr, 2) if v else None,
+            "status_flag": v.status_flag if v else None, "suspect": f.suspect,
+            "filed": case_imprint_record(f.filed) if f.filed else None,
+            "linked_cases": [link_record(link) for link in f.links]}

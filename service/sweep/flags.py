@@ -1,0 +1,68 @@
+"""Why an imprint found in a sweep deserves a person's attention, and in what order.
+
+Flags of one imprint, from its identification record (``service.engine.identification_record``):
+
+=======================  ====  ==========================================================
+flag                     tier  when
+=======================  ====  ==========================================================
+``suspected_forgery``    1     matched a filed seal, and the comparison with its masters
+                               judges it a forgery of that seal
+``seal_<status>``        1     matched a seal whose registry status on the document's date
+                               (now, without a date) is not active: ``seal_revoked``,
+                               ``seal_lost``, ``seal_suspended``, ``seal_replaced``,
+                               ``seal_not_filed`` (used before it was filed)
+``no_registered_seal``   1     matches no filed seal (open-set identification)
+``different_seal``       1     the nearest filed seal cleared the identification threshold,
+                               but the comparison says the imprint is not that seal's
+``inconclusive``         2     the comparison could not decide (a poor or partial imprint)
+``not_compared``         2     matched, but the seal has no master that can be compared
+=======================  ====  ==========================================================
+
+Tier 1 is listed before tier 2; within a tier, imprints are ordered by their first flag in
+the order of this table, then by document and page.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+#: Flag name -> rank (lower first); ``seal_<status>`` flags share one rank.
+FLAG_RANK = {"suspected_forgery": 0, "seal_status": 1, "no_registered_seal": 2,
+             "different_seal": 3, "inconclusive": 10, "not_compared": 11}
+#: Ranks below this are tier 1 (suspicious); at or above, tier 2 (to review).
+TIER_2_RANK = 10
+CLEAN_RANK = 100
+
+
+def imprint_flags(match: str | None, status: str | None, verdict: str | None
+                  ) -> tuple[str, ...]:
+    """The flags of one identified imprint, most serious first; () when it is clean (matched,
+    judged genuine, and its seal usable on the document's date)."""
+    if match is None:
+        return ("no_registered_seal",)
+    flags: list[str] = []
+    if verdict == "suspected_forgery":
+        flags.append("suspected_forgery")
+    if status is not None and status != "active":
+        flags.append(f"seal_{status}")
+    if verdict == "different_seal":
+        flags.append("different_seal")
+    elif verdict == "inconclusive":
+        flags.append("inconclusive")
+    elif verdict is None:
+        flags.append("not_compared")
+    return tuple(sorted(flags, key=flag_rank))
+
+
+def flag_rank(flag: str) -> int:
+    return FLAG_RANK["seal_status" if flag.startswith("seal_") else flag]
+
+
+def priority(flags: Iterable[str]) -> int:
+    """Rank of an imprint by its most serious flag; :data:`CLEAN_RANK` when it has none."""
+    return min((flag_rank(f) for f in flags), default=CLEAN_RANK)
+
+
+def is_suspicious(flags: Iterable[str]) -> bool:
+    """Tier 1: a forgery, an unusable seal, or a seal that matches nothing filed."""
+    return priority(flags) < TIER_2_RANK

@@ -1,0 +1,256 @@
+"""A sweep, top to bottom (:func:`sweep`):
+
+1. open the engine once here (the registry is checked, its vector index brought in line);
+2. walk the inputs (:mod:`~service.sweep.inputs`) and hash every document's content;
+3. open the journal (:mod:`~service.sweep.journal`); with ``resume``, keep what it holds;
+4. examine what is left (:mod:`~service.sweep.engines`), journaling each result as it arrives;
+5. write JSONL, CSV, HTML and the summary from the journal (:mod:`~service.sweep.outputs`).
+
+Same content under several paths: examined once, under the first name in walking order; the
+others are listed as ``also_at`` of its records (one filing scanned twice is worth knowing,
+and counting its imprints twice would not be).
+
+Exit codes (as ``imprint identify``): 0 every document read, no imprint flagged; 1 every
+document read, some imprint flagged (tier 1 or 2, :mod:`~service.sweep.flags`); 2 some input
+could not be read or examined (listed, never fatal to the others); 3 the results could not be
+written.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from datetime import date
+from pathlib import Path
+
+from imprint.errors import ImprintError, InvalidParameterError
+from service.sweep import engines, outputs, summary_page
+from service.sweep.flags import is_suspicious
+from service.sweep.inputs import DateBook, Document, read_dates, walk_inputs
+from service.sweep.journal import Journal
+from service.sweep.outputs import SweptDocument
+from service.sweep.worker import DocumentResult, Examiner, ExaminerSettings, Task
+
+EXIT_CLEAN, EXIT_FLAGGED, EXIT_FAILED = 0, 1, 2
+
+
+@dataclass(frozen=True)
+class Failure:
+    """A document (or input) that could not be read or examined."""
+
+    file: str
+    code: str
+    message: str
+
+
+@dataclass(frozen=True)
+class SweepSummary:
+    """What a sweep did. ``examined`` documents this run, ``reused`` from the journal
+    (``--resume``), ``duplicates`` paths whose content was already listed under another name;
+    ``pages`` and ``imprints`` over every document in the results; ``flags`` imprints per
+    flag; ``pages_per_s`` pages examined this run per second of this run's examining (workers'
+    start included), ``steady_pages_per_s`` the same once every worker is running."""
+
+    out_dir: str
+    exit_code: int
+    documents: int
+    examined: int
+    reused: int
+    duplicates: int
+    pages: int
+    imprints: int
+    flagged: int
+    suspicious: int
+    flags: dict[str, int]
+    failures: tuple[Failure, ...]
+    skipped: int
+    seconds: float
+    pages_per_s: float
+    steady_pages_per_s: float | None
+    engine: str
+    workers: int
+    outputs: dict[str, str] = field(default_factory=dict)
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+def resolve_registry(registry: str | os.PathLike[str] | None) -> str:
+    """The registry as every worker will open it: a database URL as given, a directory as an
+    absolute path (``None``: ``$IMPRINT_HOME``, else ``./data/registry``, as ``RegistryStore``)."""
+    from index.store import DEFAULT_DIR
+
+    target = os.fspath(registry) if registry is not None else (
+        os.environ.get("IMPRINT_HOME") or os.fspath(DEFAULT_DIR))
+    return target if "://" in target else os.path.abspath(target)
+
+
+def sweep(paths: str | os.PathLike[str] | list[str | os.PathLike[str]],
+          out: str | os.PathLike[str], *, workers: int = 1, resume: bool = False,
+          engine: str = "local", registry: str | os.PathLike[str] | None = None,
+          embedder: str | None = None, dates: str | os.PathLike[str] | Mapping[str, date]
+          | None = None, date_all: date | None = None, top_k: int = 5,
+          pdf_dpi: float = 300.0, ray_address: str | None = None,
+          progress: bool | None = None) -> SweepSummary:
+    """Sweep every document under ``paths`` (files, directories, globs, PDFs, zip archives)
+    into ``out``; see the module docstring for the steps and the outputs.
+
+    Parameters
+    ----------
+    workers
+        Worker processes (``engine="local"``) or Ray actors (``engine="ray"``); each opens
+        the registry and the model once. Local workers are started with ``spawn``: from a
+        script, call :func:`sweep` under ``if __name__ == "__main__":`` (notebooks need
+        nothing).
+    resume
+        Continue the sweep journaled in ``out``: documents done are not examined again,
+        unfinished ones are; without it, an ``out`` holding a sweep is refused.
+    dates
+        Documents' dates: a CSV of ``file,date`` (:func:`~service.sweep.inputs.read_dates`),
+        or a mapping of the same keys to dates. The seal's status is judged on a document's
+        date; ``date_all`` for documents not named; without either, the status now.
+    progress
+        A progress bar on stderr (default: when stderr is a terminal).
+
+    Returns the :class:`SweepSummary`; ``exit_code`` as in the module docstring.
+    """
+    t0 = time.perf_counter()
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise InvalidParameterError(f"workers must be a positive integer, got {workers!r}")
+    if engine not in engines.ENGINES:
+        raise InvalidParameterError(f"engine must be one of {engines.ENGINES}, got {engine!r}")
+    if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
+        raise InvalidParameterError(f"top_k must be a positive integer, got {top_k!r}")
+    if not pdf_dpi or not 50 <= pdf_dpi <= 1200:
+        raise InvalidParameterError(f"pdf_dpi must be in 50..1200, got {pdf_dpi!r}")
+    book = (read_dates(dates, default=date_all) if isinstance(dates, str | os.PathLike)
+            else DateBook(dict(dates or {}), date_all))
+    out_dir = Path(out)
+    settings = ExaminerSettings(resolve_registry(registry), embedder, top_k, float(pdf_dpi))
+    listed = walk_inputs([paths] if isinstance(paths, str | os.PathLike) else list(paths))
+
+    examiner = Examiner(settings)  # checks the registry and brings its index in line once
+    try:
+        header = {"registry": settings.registry, "model_id": examiner.search.embedder.model_id,
+                  "threshold": examiner.search.threshold, "top_k": top_k, "pdf_dpi": pdf_dpi}
+        with Journal.open(out_dir, header, resume=resume) as journal:
+            show = sys.stderr.isatty() if progress is None else progress
+            docs, tasks, reused = _plan(listed.documents, journal, book, show)
+            bar = _progress_bar(len(tasks), show)
+            state = {"pages": 0, "flagged": 0}
+            arrivals: list[tuple[float, int]] = []  # (monotonic time, pages) per result
+
+            def handle(result: DocumentResult) -> None:
+                journal.append(result)  # durable before it counts as done
+                arrivals.append((time.perf_counter(), result.pages))
+                state["pages"] += result.pages
+                state["flagged"] += sum(1 for i in result.imprints if i.flags)
+                if bar is not None:
+                    bar.update(1)
+                    bar.set_postfix(pages=state["pages"], flagged=state["flagged"],
+                                    refresh=False)
+
+            t_examine = time.perf_counter()
+            try:
+                engines.run(tasks, settings, handle, workers=workers, engine=engine,
+                            examiner=examiner, ray_address=ray_address)
+            finally:
+                if bar is not None:
+                    bar.close()
+            examine_s = time.perf_counter() - t_examine
+            swept = [SweptDocument(name, sha, tuple(also), journal.entries.get(sha) if sha
+                                   else None, *(error or (None, None)))
+                     for name, sha, also, error in docs]
+            # inputs that could not even be listed (a missing path, a damaged zip) fail too
+            swept += [SweptDocument(u.name, None, (), None, u.code, u.message)
+                      for u in listed.unreadable]
+            return _finish(out_dir, swept, header, tasks, reused, state["pages"],
+                           examine_s, _steady_rate(arrivals, workers),
+                           time.perf_counter() - t0, engine, workers, listed.skipped)
+    finally:
+        examiner.close()
+
+
+def _plan(documents: tuple[Document, ...], journal: Journal, book: DateBook, show: bool):
+    """The documents in walking order as (name, sha256, also_at, error), the tasks left to do
+    and how many results the journal already holds."""
+    docs: list[tuple[str, str | None, list[str], tuple[str, str] | None]] = []
+    first: dict[str, list[str]] = {}  # sha256 -> also_at of its first document
+    tasks: list[Task] = []
+    reused = 0
+    if show and len(documents) > 100:  # reading a large archive once takes a while too
+        from tqdm import tqdm
+
+        documents = tqdm(documents, desc="hashing", unit="doc", leave=False)
+    for doc in documents:
+        try:
+            sha = doc.sha256()
+        except ImprintError as exc:
+            docs.append((doc.name, None, [], (exc.code, str(exc))))
+            continue
+        if sha in first:
+            first[sha].append(doc.name)
+            continue
+        first[sha] = []
+        docs.append((doc.name, sha, first[sha], None))
+        on = book.date_of(doc, sha)
+        done = journal.entries.get(sha)
+        if done is not None and done.date == (on.isoformat() if on else None) and not (
+                done.state == "failed" and done.error is not None and done.error.retry):
+            reused += 1
+            continue
+        tasks.append(Task(doc, sha, on))
+    return docs, tasks, reused
+
+
+def _progress_bar(total: int, progress: bool):
+    if not progress or not total:
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc="sweep", unit="doc", dynamic_ncols=True)
+
+
+def _steady_rate(arrivals: list[tuple[float, int]], workers: int) -> float | None:
+    """Pages/s once every worker is running: over the results after the first ``workers``
+    (their time includes starting the workers), or None when there are too few."""
+    if len(arrivals) <= workers:
+        return None
+    took = arrivals[-1][0] - arrivals[workers - 1][0]
+    return round(sum(p for _, p in arrivals[workers:]) / took, 3) if took > 0 else None
+
+
+def _finish(out_dir: Path, swept: list[SweptDocument], header: dict, tasks: list[Task],
+            reused: int, pages_examined: int, examine_s: float, steady: float | None,
+            seconds: float, engine: str, workers: int, skipped: int) -> SweepSummary:
+    failures = []
+    for d in swept:
+        if d.failed:
+            err = d.result.error if d.result else None
+            failures.append(Failure(d.name, err.code if err else d.error_code or "",
+                                    err.message if err else d.error or ""))
+    imprints = [imp for d in swept for imp in d.imprints]
+    flags: dict[str, int] = {}
+    for imp in imprints:
+        for f in imp.flags:
+            flags[f] = flags.get(f, 0) + 1
+    flagged = sum(1 for imp in imprints if imp.flags)
+    code = EXIT_FAILED if failures else EXIT_FLAGGED if flagged else EXIT_CLEAN
+    summary = SweepSummary(
+        out_dir=str(out_dir), exit_code=code, documents=len(swept),
+        examined=len(tasks), reused=reused,
+        duplicates=sum(len(d.also_at) for d in swept),
+        pages=sum(d.result.pages for d in swept if d.result), imprints=len(imprints),
+        flagged=flagged, suspicious=sum(1 for imp in imprints if is_suspicious(imp.flags)),
+        flags=dict(sorted(flags.items())), failures=tuple(failures), skipped=skipped,
+        seconds=round(seconds, 2),
+        pages_per_s=round(pages_examined / examine_s, 3) if examine_s > 0 else 0.0,
+        steady_pages_per_s=steady,
+        engine=engine, workers=workers)
+    record = {**summary.to_json(), **header}
+    html = summary_page.render(swept, record)
+    paths = outputs.write_outputs(out_dir, swept, record, html)
+    return SweepSummary(**{**asdict(summary), "failures": summary.failures, "outputs": paths})
