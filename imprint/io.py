@@ -109,6 +109,9 @@ def iter_pages(path: str | Path, *, limits: LoadLimits | None = None) -> Iterato
         yield from _image_pages(path, limits)
 
 
+ORIENTATION_TAG = 0x0112  # EXIF: how the camera held the page
+
+
 def _image_pages(path: Path, limits: LoadLimits) -> Iterator[Page]:
     try:
         with warnings.catch_warnings():
@@ -148,8 +151,13 @@ def _image_pages(path: Path, limits: LoadLimits) -> Iterator[Page]:
                                     "in all pages")
             dpi = _dpi_of(img)
             try:
-                frame = ImageOps.exif_transpose(img) if index == 0 else img
-                rgb = np.asarray(frame.convert("RGB"))
+                # each of these copies the page: only where the file asks for them
+                frame = img
+                if index == 0 and img.getexif().get(ORIENTATION_TAG, 1) != 1:
+                    frame = ImageOps.exif_transpose(img)
+                if frame.mode != "RGB":
+                    frame = frame.convert("RGB")
+                rgb = np.asarray(frame)
             except (OSError, SyntaxError, ValueError) as exc:
                 raise UnreadableInputError(f"{path}: page {index + 1} cannot be decoded: {exc}"
                                            ) from exc
