@@ -331,8 +331,8 @@ class VectorIndex:
 
         Both temp files are complete and synced before either replaces its target, index
         first, so a process killed at any point leaves the previous pair intact, except in
-        the instant between the two renames; that leaves a new index beside the old sidecar,
-        which :meth:`load` reports as :class:`IndexCorruptError` (checksum mismatch).
+        the instant between the two renames; that leaves a new index beside the old sidecar
+        and the new sidecar in its temporary file, which :meth:`load` reads in its place.
         """
         path = Path(path)
         meta_path = sidecar_path(path)
@@ -428,9 +428,13 @@ class VectorIndex:
                 while chunk := f.read(_HASH_CHUNK):
                     digest.update(chunk)
                 if digest.hexdigest() != meta["sha256"]:
+                    # a writer killed between its two renames left the new index beside the old
+                    # sidecar, and the new sidecar, complete, in its temporary file
+                    meta = _pending_sidecar(meta_path, meta, digest.hexdigest())
+                if meta is None or digest.hexdigest() != meta["sha256"]:
                     raise IndexCorruptError(
-                        f"{path}: checksum mismatch (sidecar {meta['sha256'][:12]}…, file "
-                        f"{digest.hexdigest()[:12]}…); rebuild the index from the registry store")
+                        f"{path}: checksum mismatch (sidecar and file {digest.hexdigest()[:12]}… "
+                        f"differ); rebuild the index from the registry store")
                 f.seek(0)  # read the bytes just checked, from the same open file
                 try:
                     index = faiss.read_index(faiss.PyCallbackIOReader(f.read))
@@ -652,6 +656,22 @@ def _vectors(vectors: np.ndarray, dim: int, what: str, *, allow_empty: bool = Fa
                                     f"vectors, which have no direction to compare")
     x /= norms[:, None]
     return np.ascontiguousarray(x)
+
+
+def _pending_sidecar(meta_path: Path, current: dict[str, Any], sha256: str
+                     ) -> dict[str, Any] | None:
+    """The sidecar a killed save had written to its temporary file (fsynced before the index
+    was renamed into place) when it describes the index file now in place (``sha256``) for the
+    same model; None otherwise. Read only: a live writer may be about to rename it."""
+    same = ("format_version", "metric", "model_id", "dimension")
+    for tmp in meta_path.parent.glob(f".{meta_path.name}.*.tmp"):
+        try:
+            meta = _parse_sidecar(tmp.read_bytes(), tmp)
+        except (OSError, IndexCorruptError):
+            continue
+        if meta["sha256"] == sha256 and all(meta[k] == current[k] for k in same):
+            return meta
+    return None
 
 
 def _parse_sidecar(raw: bytes, meta_path: Path) -> dict[str, Any]:

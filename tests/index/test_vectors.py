@@ -284,6 +284,25 @@ def test_checksum_tamper_is_detected(tmp_path):
         VectorIndex.load(path)
 
 
+def test_a_save_killed_between_its_renames_is_read_forward(tmp_path):
+    """Killed after the index was renamed into place but before its sidecar: the new sidecar
+    is complete in its temporary file, and loading reads the new pair; without it, the
+    mismatch is reported."""
+    old, _, _ = _filled()
+    path = tmp_path / "masters.faiss"
+    old.save(path)
+    new = VectorIndex(old.dimension, old.model_id)
+    new.add([7], np.ones((1, old.dimension), np.float32))
+    new.save(tmp_path / "new.faiss")
+    os.replace(tmp_path / "new.faiss", path)  # the first rename happened, the second did not
+    pending = tmp_path / f".{sidecar_path(path).name}.k1ll3d.tmp"
+    os.replace(sidecar_path(tmp_path / "new.faiss"), pending)
+    assert VectorIndex.load(path).ids().tolist() == [7]
+    pending.unlink()
+    with pytest.raises(IndexCorruptError, match="checksum"):
+        VectorIndex.load(path)
+
+
 def test_missing_or_broken_sidecar_and_missing_index(tmp_path):
     path = tmp_path / "masters.faiss"
     with pytest.raises(IndexMissingError):
