@@ -30,7 +30,6 @@ import hashlib
 import json
 import logging
 import re
-import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -50,14 +49,13 @@ from imprint.io import Page
 from imprint.pipeline import rectified_imprints
 from imprint.types import RectifiedImprint
 from index.errors import (
-    IndexCorruptError,
-    IndexMismatchError,
     RegistryIntegrityError,
     UnknownRecordError,
 )
+from index.followed import FollowedIndex
 from index.identify import Identification, SealSearch
 from index.store import append_only_ddl, guard_append_only
-from index.vectors import VectorIndex, writer_lock
+from index.vectors import VectorIndex
 from index.verify import NoMasterError, Verification, verify
 from models.classical import alignment_polar, correlate_polar
 
@@ -187,9 +185,10 @@ class CaseIndex:
         self._read = sessionmaker(engine, expire_on_commit=False)
         self._write = sessionmaker(engine.execution_options(sqlite_begin="BEGIN IMMEDIATE"),
                                    expire_on_commit=False)
-        self._index: VectorIndex | None = None
-        self._extent: tuple[int, int] | None = None
-        self._guard = threading.Lock()
+        self._vectors = FollowedIndex(
+            self.index_path,
+            new=lambda: VectorIndex(self.embedder.dimension, self.embedder.model_id),
+            extent=self.extent, row_ids=self._row_ids, embed=self._embed, what="case index")
         self._polar = lru_cache(maxsize=4096)(lambda ci: alignment_polar(self.imprint(ci)))
         self._canonical = lru_cache(maxsize=256)(self._load)
 
@@ -232,9 +231,7 @@ class CaseIndex:
             s.add(row)
             s.flush()
             filed = _info(row)
-        with self._guard, self._locked():
-            self._index = self._load_or_new()  # another process may have saved since
-            self._sync()
+        self._vectors.reload()  # re-read: another process may have saved since
         return filed
 
     def get(self, imprint_id: int) -> CaseImprint:
@@ -275,54 +272,29 @@ class CaseIndex:
 
     # -- the index ----------------------------------------------------------------------------
 
-    def _locked(self) -> contextlib.AbstractContextManager[None]:
-        """One writer of the index file at a time across processes."""
-        return writer_lock(self.index_path)
-
     def index(self) -> VectorIndex:
         """The case index, loaded or rebuilt, in line with the store's case imprints."""
-        if self._index is not None and self.extent() == self._extent:
-            return self._index
-        with self._guard, self._locked():
-            if self._index is None:
-                self._index = self._load_or_new()
-            self._sync()
-        return self._index
+        return self._vectors.current()
 
     def rebuild(self) -> VectorIndex:
         """A fresh index of every case imprint in the store, replacing the saved one."""
-        with self._guard, self._locked():
-            self._index = VectorIndex(self.embedder.dimension, self.embedder.model_id)
-            self._extent = None
-            self._sync(force_save=True)
-        return self._index
+        return self._vectors.rebuild()
 
-    def _load_or_new(self) -> VectorIndex:
-        try:
-            return VectorIndex.load(self.index_path, expect_model_id=self.embedder.model_id,
-                                    expect_dimension=self.embedder.dimension)
-        except (IndexCorruptError, IndexMismatchError) as exc:  # also "missing"
-            log.info("rebuilding the case index: %s", exc)
-            return VectorIndex(self.embedder.dimension, self.embedder.model_id)
+    def _row_ids(self) -> list[int]:
+        with self._read() as s:
+            return list(s.scalars(select(CaseImprintRow.id)))
 
-    def _sync(self, *, force_save: bool = False) -> None:
-        """Add the store's case imprints the index lacks (rows are never deleted, so none
-        is ever stale); save if anything changed. Called under the lock."""
-        index = self._index
-        count, top = self.extent()
-        self._extent = (count, top)
-        ids = index.ids()
-        if len(ids) == count and (count == 0 or int(ids.max()) == top):
-            if force_save:
-                index.save(self.index_path)
-            return
-        have = set(ids.tolist())
-        missing = [ci for ci in self.imprints() if ci.id not in have]
-        for start in range(0, len(missing), 256):
-            chunk = missing[start:start + 256]
-            vecs = self.embedder.embed([self.imprint(ci) for ci in chunk])
-            index.add([ci.id for ci in chunk], np.asarray(vecs))
-        index.save(self.index_path)
+    def _embed(self, ids: Sequence[int]) -> dict[int, np.ndarray]:
+        """Embeddings of case imprints by id; a missing or altered canonical file stops the
+        sync (:class:`RegistryIntegrityError`) rather than leaving the imprint unsearchable."""
+        with self._read() as s:
+            rows = s.scalars(select(CaseImprintRow).where(CaseImprintRow.id.in_(ids))
+                             .order_by(CaseImprintRow.id))
+            imprints = [_info(r) for r in rows]
+        if not imprints:
+            return {}
+        vecs = self.embedder.embed([self.imprint(ci) for ci in imprints])
+        return {ci.id: np.asarray(v) for ci, v in zip(imprints, vecs, strict=True)}
 
     # -- linking ------------------------------------------------------------------------------
 

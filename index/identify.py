@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -30,9 +29,9 @@ from imprint import archive
 from imprint.errors import ImprintError, InvalidParameterError
 from imprint.pipeline import single_imprint
 from imprint.types import RectifiedImprint
-from index.errors import IndexCorruptError, IndexMismatchError
+from index.followed import FollowedIndex
 from index.store import MasterInfo, RegistryStore, SealStatus
-from index.vectors import DEFAULT_FACTORY, VectorIndex, writer_lock
+from index.vectors import DEFAULT_FACTORY, VectorIndex
 from models.classical import alignment_polar, correlate_polar
 from models.embedder import Embedder, get_embedder
 
@@ -90,9 +89,11 @@ class SealSearch:
             embedder)
         self.factory = factory
         self.threshold = threshold
-        self._index: VectorIndex | None = None
-        self._extent: tuple[int, int] | None = None  # the store's masters the index follows
-        self._guard = threading.Lock()  # one thread at a time loads or syncs the index
+        self._vectors = FollowedIndex(
+            self.index_path, new=lambda: VectorIndex(self.embedder.dimension,
+                                                     self.embedder.model_id, self.factory),
+            extent=store.master_extent, row_ids=lambda: (m for m, _, _ in store.iter_masters()),
+            embed=self._embed_masters, what="vector index")
         self._progress = progress or (lambda it, _n, _desc: it)
         self._canonical = lru_cache(maxsize=64)(self._load_canonical)
         # the re-ranking view of a master: small, and asked for again by every search that
@@ -122,10 +123,6 @@ class SealSearch:
         archive.save(path, r)
         return r
 
-    def _locked(self) -> contextlib.AbstractContextManager[None]:
-        """One writer of the index file at a time across processes."""
-        return writer_lock(self.index_path)
-
     # -- the index ----------------------------------------------------------------------------
 
     def index(self) -> VectorIndex:
@@ -133,63 +130,11 @@ class SealSearch:
         and brought in line with the store's masters; masters filed or withdrawn since, by
         this process or another (a second service worker, the command line), are picked up by
         the next call, at the cost of one count query when nothing changed."""
-        if self._index is not None and self.store.master_extent() == self._extent:
-            return self._index
-        with self._guard, self._locked():
-            if self._index is None:
-                self._index = self._load_or_new()
-            self._sync()
-        return self._index
+        return self._vectors.current()
 
     def rebuild(self) -> VectorIndex:
         """A fresh index of every master in the store, replacing the saved one."""
-        with self._guard, self._locked():
-            self._index = self._new_index()
-            self._sync()
-        return self._index
-
-    def _new_index(self) -> VectorIndex:
-        return VectorIndex(self.embedder.dimension, self.embedder.model_id, self.factory)
-
-    def _load_or_new(self) -> VectorIndex:
-        """The saved index, or an empty one when it is missing, damaged or of another model
-        (the sync that follows fills it from the store). Called under the lock."""
-        try:
-            return VectorIndex.load(self.index_path, expect_model_id=self.embedder.model_id,
-                                    expect_dimension=self.embedder.dimension)
-        except (IndexCorruptError, IndexMismatchError) as exc:  # also "missing"
-            log.info("rebuilding the vector index: %s", exc)
-            return self._new_index()
-
-    def _sync(self) -> None:
-        """Add the store's masters the index lacks and drop ids the store no longer has; save
-        if anything changed. Called under the lock."""
-        index = self._index
-        count, top = self.store.master_extent()
-        ids = index.ids()
-        self._extent = (count, top)
-        if len(ids) == count and (count == 0 or int(ids.max()) == top):
-            return  # ids are never reused: same count and same highest id, same masters
-        in_store = {mid for mid, _, _ in self.store.iter_masters()}
-        in_index = set(ids.tolist())
-        stale = sorted(in_index - in_store)
-        missing = sorted(in_store - in_index)
-        if stale:
-            index.remove(stale)
-        added = 0
-        if missing and not index.is_trained:
-            vecs = self._embed_masters(missing)
-            index.train(np.stack(list(vecs.values())))
-            index.add(list(vecs), np.stack(list(vecs.values())))
-            added = len(vecs)
-        elif missing:
-            for chunk in _chunks(missing, 256):
-                vecs = self._embed_masters(chunk)
-                if vecs:
-                    index.add(list(vecs), np.stack(list(vecs.values())))
-                    added += len(vecs)
-        if stale or added:
-            index.save(self.index_path)
+        return self._vectors.rebuild()
 
     def _embed_masters(self, master_ids: Sequence[int]) -> dict[int, np.ndarray]:
         """Embeddings of masters by id; a master whose image holds no usable imprint is left
@@ -209,9 +154,7 @@ class SealSearch:
         """File a just-stored master's canonical imprint and add it to the index, without a
         rebuild."""
         archive.save(self.canonical_path(master.sha256), imprint)
-        with self._guard, self._locked():
-            self._index = self._load_or_new()  # re-read: another process may have saved since
-            self._sync()
+        self._vectors.reload()  # re-read: another process may have saved since
 
     # -- search -----------------------------------------------------------------------------
 
@@ -257,9 +200,3 @@ class SealSearch:
                 continue
             cands.append(Candidate(master.seal_id, mid, score, sim, turn))
         return sorted(cands, key=lambda c: -c.score)
-
-
-def _chunks(items: Sequence[int], n: int) -> Iterator[Sequence[int]]:
-    for i in range(0, len(items), n):
-        yield items[i:i + n]
-

@@ -32,7 +32,7 @@ import io
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, time
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -48,7 +48,16 @@ from sqlalchemy import (
 )
 
 from imprint.errors import InvalidParameterError
-from index.store import _EFFECT, _TERMINAL, EventKind, EventRow, RegistryStore, SealRow, SealStatus
+from index.store import (
+    _EFFECT,
+    _TERMINAL,
+    EventKind,
+    EventRow,
+    RegistryStore,
+    SealRow,
+    SealStatus,
+    status_moment,
+)
 
 #: Ways of grouping filed seals.
 SEAL_AXES = ("kind", "status", "engraver", "region", "period")
@@ -124,7 +133,7 @@ def registry_stats(store: RegistryStore, *, by: Iterable[str] = AXES, period: st
     axes = _axes(by)
     if period not in PERIODS:
         raise InvalidParameterError(f"period: {period!r} is not one of {', '.join(PERIODS)}")
-    until = _until(on)
+    until = status_moment(on)
     with store.engine.connect() as conn, conn.begin():  # one snapshot for every count
         total = conn.execute(select(func.count()).select_from(SealRow)).scalar() or 0
         tallies = {axis: _seal_tallies(conn, axis, period, until)
@@ -236,19 +245,6 @@ def _axes(by: Iterable[str]) -> tuple[str, ...]:
         raise InvalidParameterError(f"by: {', '.join(unknown) or 'nothing'} given; choose "
                                     f"from {', '.join(AXES)}")
     return axes
-
-
-def _until(on: date | datetime | None) -> datetime:
-    """The moment statuses are taken at, as :meth:`RegistryStore.status` reads ``on``."""
-    if on is None:
-        return datetime.now().replace(microsecond=0)
-    if isinstance(on, datetime):
-        if on.tzinfo is not None:
-            raise InvalidParameterError(f"on: give a naive local time, not {on!r}")
-        return on
-    if isinstance(on, date):
-        return datetime.combine(on, time.max)
-    raise InvalidParameterError(f"on: expected a date or datetime, got {type(on).__name__}")
 
 
 def stats_record(stats: RegistryStats) -> dict:

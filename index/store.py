@@ -326,6 +326,18 @@ def _moment(value: date | datetime | None, name: str) -> datetime:
     raise InvalidParameterError(f"{name}: expected a date or datetime, got {type(value).__name__}")
 
 
+def status_moment(on: date | datetime | None) -> datetime:
+    """The moment a status is taken at: now, a naive datetime as given, or the end of a date
+    (a document's date: the seal's status that whole day)."""
+    if on is None:
+        return _now()
+    if isinstance(on, datetime):
+        return _moment(on, "on")
+    if isinstance(on, date):
+        return datetime.combine(on, time.max)
+    raise InvalidParameterError(f"on: expected a date or datetime, got {type(on).__name__}")
+
+
 def _fold(events: Iterable[tuple[str, datetime]], until: datetime) -> SealStatus:
     """The status in force at ``until`` from events sorted by (effective, id)."""
     status = SealStatus.NOT_FILED
@@ -745,12 +757,7 @@ class RegistryStore:
 
     def status(self, seal_id: str, on: date | datetime | None = None) -> SealStatus:
         """The status in force now, at a datetime, or at the end of a date (a document's date)."""
-        if on is None:
-            until = _now()
-        elif isinstance(on, datetime):
-            until = _moment(on, "on")
-        else:
-            until = datetime.combine(on, time.max)
+        until = status_moment(on)
         with self._read() as s:
             self._seal(s, seal_id)
             return _fold(self._event_keys(s, seal_id), until)
