@@ -22,7 +22,7 @@ import numpy as np
 
 from imprint.rectify import CANONICAL_RADIUS, CANONICAL_SIZE
 from imprint.types import Alignment, Displacement, RectifiedImprint
-from models.classical import alignment_polar
+from models.classical import alignment_polar, circular_correlation
 
 #: Largest smooth displacement (mm) that genuine imprints of one rubber seal show against each
 #: other from the give of the material and uneven pressure; more is evidence in itself.
@@ -72,9 +72,7 @@ def _turns(query: RectifiedImprint, master: RectifiedImprint, n: int) -> list[fl
     """The ``n`` best turns (degrees ccw of the query) by circular correlation of the polar
     images, distinct peaks only. More than one: an imprint decentred by a phone's perspective
     or cut by the page edge can put the true turn second."""
-    q, m = alignment_polar(query), alignment_polar(master)
-    corr = np.fft.irfft(np.fft.rfft(q, axis=1) * np.conj(np.fft.rfft(m, axis=1)), axis=1,
-                        n=q.shape[1]).sum(axis=0)
+    corr = circular_correlation(alignment_polar(query), alignment_polar(master))
     k = corr.size
     peaks = [i for i in np.argsort(corr)[::-1][:60]
              if corr[i] >= corr[(i - 1) % k] and corr[i] >= corr[(i + 1) % k]]
@@ -224,32 +222,50 @@ MIN_PATCH_STRUCTURE = 0.004
 _LK_ITERS = 4
 
 
-def _patch_shift(m_patch: np.ndarray, gx: np.ndarray, gy: np.ndarray, q: np.ndarray,
-                 centre: tuple[float, float]) -> tuple[np.ndarray, float] | None:
-    """Lucas-Kanade (inverse compositional) shift of the query against the master in one
-    patch, each normalised to zero mean and unit spread so that the amount of ink does not
-    pull it; and how well the patch fixes a shift in its weakest direction (an arc's stroke
-    fixes only the shift across it)."""
-    a = np.array([[float((gx * gx).sum()), float((gx * gy).sum())],
-                  [float((gx * gy).sum()), float((gy * gy).sum())]])
-    lo = float(np.linalg.eigvalsh(a)[0])
-    if lo <= 1e-6:
-        return None
-    a_inv = np.linalg.inv(a)
-    d = np.zeros(2)
+def _patch_shifts(m_patches: np.ndarray, q: np.ndarray, centres: np.ndarray
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Lucas-Kanade (inverse compositional) shift of the query against the master in every
+    patch at once, each patch normalised to zero mean and unit spread so that the amount of
+    ink does not pull it: the shifts (N, 2), how well each patch fixes a shift in its weakest
+    direction (an arc's stroke fixes only the shift across it), and which patches gave one
+    (flat query ink, or a shift running beyond a quarter patch, gives none)."""
+    n = len(m_patches)
+    gy, gx = np.gradient(m_patches, axis=(1, 2))
+    sxx, sxy, syy = (np.einsum("kij,kij->k", u, v, dtype=np.float64)
+                     for u, v in ((gx, gx), (gx, gy), (gy, gy)))
+    # the structure tensor's smaller eigenvalue, and its inverse, for every patch
+    half_tr, det = (sxx + syy) / 2, sxx * syy - sxy * sxy
+    lo = half_tr - np.sqrt(np.maximum(half_tr * half_tr - det, 0.0))
+    ok = lo > 1e-6
+    safe = np.where(ok, det, 1.0)
+    inv = np.stack([syy / safe, -sxy / safe, -sxy / safe, sxx / safe], 1).reshape(n, 2, 2)
+    # one remap samples every patch: rows of patch k are k*PATCH .. (k+1)*PATCH - 1
+    off = np.arange(PATCH, dtype=np.float32) - (PATCH - 1) / 2
+    d = np.zeros((n, 2))
+    active = ok.copy()
     for _ in range(_LK_ITERS):
-        qp = cv2.getRectSubPix(q, (PATCH, PATCH), (centre[0] + d[0], centre[1] + d[1]))
-        s = qp.std()
-        if s < 1e-3:
-            return None
-        e = (qp - qp.mean()) / s - m_patch
-        step = a_inv @ np.array([float((gx * e).sum()), float((gy * e).sum())])
-        d -= step
-        if abs(d[0]) > PATCH / 4 or abs(d[1]) > PATCH / 4:
-            return None
-        if np.hypot(*step) < 0.01:
+        idx = np.flatnonzero(active)
+        if idx.size == 0:
             break
-    return d, lo / (PATCH * PATCH)
+        cx = (centres[idx, 0] + d[idx, 0]).astype(np.float32)
+        cy = (centres[idx, 1] + d[idx, 1]).astype(np.float32)
+        map_x = np.broadcast_to(cx[:, None, None] + off[None, None, :], (idx.size, PATCH, PATCH))
+        map_y = np.broadcast_to(cy[:, None, None] + off[None, :, None], (idx.size, PATCH, PATCH))
+        qp = cv2.remap(q, np.ascontiguousarray(map_x.reshape(-1, PATCH)),
+                       np.ascontiguousarray(map_y.reshape(-1, PATCH)), cv2.INTER_LINEAR,
+                       borderMode=cv2.BORDER_REPLICATE).reshape(idx.size, PATCH, PATCH)
+        s = qp.std(axis=(1, 2))
+        flat = s < 1e-3
+        e = (qp - qp.mean(axis=(1, 2))[:, None, None]) / np.where(flat, 1, s)[:, None, None]
+        e -= m_patches[idx]
+        b = np.stack([np.einsum("kij,kij->k", gx[idx], e, dtype=np.float64),
+                      np.einsum("kij,kij->k", gy[idx], e, dtype=np.float64)], 1)
+        step = np.einsum("kij,kj->ki", inv[idx], b)
+        d[idx] -= step
+        away = (np.abs(d[idx]) > PATCH / 4).any(1)
+        ok[idx[flat | away]] = False
+        active[idx[flat | away | (np.hypot(*step.T) < 0.01)]] = False
+    return d, lo / (PATCH * PATCH), ok
 
 
 def _smooth_fit(xy: np.ndarray, d: np.ndarray, w: np.ndarray) -> np.ndarray:
@@ -277,32 +293,34 @@ def local_shifts(master_ink: np.ndarray, alignment: Alignment, px_mm: float
     m = cv2.GaussianBlur(master_ink.astype(np.float32), (0, 0), _LK_SIGMA)
     q = cv2.GaussianBlur(alignment.query_ink, (0, 0), _LK_SIGMA)
     h = PATCH // 2
-    # every patch's unknown fraction and ink spread at once (box means centred on each pixel;
-    # a patch [c - h, c + h) is centred on c - 0.5)
-    box = (PATCH, PATCH)
-    unknown = cv2.boxFilter(alignment.unknown.astype(np.float32), -1, box,
-                            borderType=cv2.BORDER_CONSTANT)
-    mean = cv2.boxFilter(m, -1, box, borderType=cv2.BORDER_CONSTANT)
-    spread = np.sqrt(np.maximum(cv2.boxFilter(m * m, -1, box, borderType=cv2.BORDER_CONSTANT)
-                                - mean * mean, 0.0))
-    xy, shifts, weights = [], [], []
-    for cx, cy in _CENTRES:
-        x0, y0 = int(cx - h), int(cy - h)
-        # strokes, not the mottle inside a broad stroke or the star
-        if unknown[int(cy), int(cx)] > 0.1 or spread[int(cy), int(cx)] < MIN_STROKE_SPREAD:
-            continue
-        mp = m[y0:y0 + PATCH, x0:x0 + PATCH]
-        mp = (mp - mp.mean()) / mp.std()
-        gy, gx = np.gradient(mp)
-        got = _patch_shift(mp, gx, gy, q, (float(cx), float(cy)))
-        if got is None or got[1] < MIN_PATCH_STRUCTURE:
-            continue
-        xy.append((cx, cy))
-        shifts.append(got[0])
-        weights.append(min(1.0, got[1] / 0.02))
+    # every patch's unknown fraction and ink spread, from summed-area tables (a patch
+    # [c - h, c + h) is centred on c - 0.5)
+    cx, cy = _CENTRES[:, 0].astype(int), _CENTRES[:, 1].astype(int)
+
+    def patch_mean(img: np.ndarray) -> np.ndarray:
+        s = cv2.integral(img, sdepth=cv2.CV_64F)
+        y0, y1, x0, x1 = cy - h, cy + h, cx - h, cx + h
+        return (s[y1, x1] - s[y0, x1] - s[y1, x0] + s[y0, x0]) / (PATCH * PATCH)
+
+    unknown = patch_mean(alignment.unknown.astype(np.uint8))
+    mean = patch_mean(m)
+    spread = np.sqrt(np.maximum(patch_mean(m * m) - mean * mean, 0.0))
+    # strokes, not the mottle inside a broad stroke or the star
+    chosen = (unknown <= 0.1) & (spread >= MIN_STROKE_SPREAD)
+    centres = _CENTRES[chosen]
+    if len(centres) < 8:
+        return [], 0.0
+    rows = (centres[:, 1].astype(int) - h)[:, None] + np.arange(PATCH)
+    cols = (centres[:, 0].astype(int) - h)[:, None] + np.arange(PATCH)
+    mp = m[rows[:, :, None], cols[:, None, :]]
+    mp = (mp - mp.mean(axis=(1, 2), keepdims=True)) / mp.std(axis=(1, 2), keepdims=True)
+    shifts, structure, ok = _patch_shifts(mp, q, centres)
+    fixed = ok & (structure >= MIN_PATCH_STRUCTURE)
+    xy, shifts = centres[fixed], shifts[fixed]
+    weights = np.minimum(1.0, structure[fixed] / 0.02)
     if len(xy) < 8:
         return [], 0.0
-    xy_a, d, w = np.array(xy, float), np.array(shifts, float), np.array(weights, float)
+    xy_a, d, w = xy.astype(float), shifts, weights
     smooth = _smooth_fit(xy_a, d, w)
     smooth_mag = np.hypot(*smooth.T)
     elastic_px = float(smooth_mag.max())

@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
@@ -150,6 +151,11 @@ def _image_pages(path: Path, limits: LoadLimits) -> Iterator[Page]:
                 raise TooLargeError(f"{path}: more than {limits.max_total_pixels / 1e6:.0f} MP "
                                     "in all pages")
             dpi = _dpi_of(img)
+            if n_frames == 1:
+                rgb = _decode_jpeg(path, img)
+                if rgb is not None:
+                    yield Page(rgb, dpi, str(path), index)
+                    return
             try:
                 # each of these copies the page: only where the file asks for them
                 frame = img
@@ -162,6 +168,27 @@ def _image_pages(path: Path, limits: LoadLimits) -> Iterator[Page]:
                 raise UnreadableInputError(f"{path}: page {index + 1} cannot be decoded: {exc}"
                                            ) from exc
             yield Page(np.ascontiguousarray(rgb), dpi, str(path), index)
+
+
+def _decode_jpeg(path: Path, img: Image.Image) -> np.ndarray | None:
+    """A plain JPEG page (RGB or grey, upright) decoded by OpenCV straight into an array:
+    half the time of Pillow's decoding and copying out. None where Pillow should decode it
+    (another format or colour mode, an EXIF turn) or the data does not end as a JPEG does: a
+    truncated file goes to Pillow, which refuses it rather than padding it out."""
+    if img.format != "JPEG" or img.mode not in ("RGB", "L"):
+        return None
+    if img.getexif().get(ORIENTATION_TAG, 1) != 1:
+        return None
+    try:
+        data = np.fromfile(path, np.uint8)
+    except OSError:
+        return None
+    if b"\xff\xd9" not in data[-64:].tobytes():  # no end-of-image marker: truncated
+        return None
+    rgb = cv2.imdecode(data, cv2.IMREAD_COLOR_RGB | cv2.IMREAD_IGNORE_ORIENTATION)
+    if rgb is None or rgb.shape[:2] != (img.size[1], img.size[0]):
+        return None
+    return rgb
 
 
 def _dpi_of(img: Image.Image) -> tuple[float, float] | None:

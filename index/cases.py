@@ -57,7 +57,7 @@ from index.identify import Identification, SealSearch
 from index.store import append_only_ddl, guard_append_only
 from index.vectors import VectorIndex
 from index.verify import NoMasterError, Verification, verify
-from models.classical import alignment_polar, correlate_polar
+from models.classical import alignment_polar, correlate_polar, polar_spectrum
 
 log = logging.getLogger(__name__)
 
@@ -189,7 +189,8 @@ class CaseIndex:
             self.index_path,
             new=lambda: VectorIndex(self.embedder.dimension, self.embedder.model_id),
             extent=self.extent, row_ids=self._row_ids, embed=self._embed, what="case index")
-        self._polar = lru_cache(maxsize=4096)(lambda ci: alignment_polar(self.imprint(ci)))
+        self._polar = lru_cache(maxsize=4096)(
+            lambda ci: polar_spectrum(alignment_polar(self.imprint(ci))))
         self._canonical = lru_cache(maxsize=256)(self._load)
 
     # -- records ----------------------------------------------------------------------------
@@ -307,7 +308,7 @@ class CaseIndex:
             return []
         found = index.search(self.embedder.embed([imprint]), shortlist)
         skip = set(exclude)
-        query = alignment_polar(imprint)
+        query = polar_spectrum(alignment_polar(imprint))
         polar = []
         for cid in (int(i) for i in found.ids[0] if i >= 0 and int(i) not in skip):
             ci = self.get(cid)

@@ -32,7 +32,7 @@ from imprint.types import RectifiedImprint
 from index.followed import FollowedIndex
 from index.store import MasterInfo, RegistryStore, SealStatus
 from index.vectors import DEFAULT_FACTORY, VectorIndex
-from models.classical import alignment_polar, correlate_polar
+from models.classical import alignment_polar, correlate_polar, polar_spectrum
 from models.embedder import Embedder, get_embedder
 
 log = logging.getLogger(__name__)
@@ -98,7 +98,8 @@ class SealSearch:
         self._canonical = lru_cache(maxsize=64)(self._load_canonical)
         # the re-ranking view of a master: small, and asked for again by every search that
         # shortlists it
-        self._polar = lru_cache(maxsize=2048)(lambda m: alignment_polar(self.canonical(m)))
+        self._polar = lru_cache(maxsize=2048)(
+            lambda m: polar_spectrum(alignment_polar(self.canonical(m))))
 
     # -- derived files ----------------------------------------------------------------------
 
@@ -187,7 +188,7 @@ class SealSearch:
                ) -> list[Candidate]:
         """Aligned comparison of ``imp`` with each shortlisted master."""
         cands = []
-        query = alignment_polar(imp)
+        query = polar_spectrum(alignment_polar(imp))
         masters = self.store.get_masters(mid for mid, _ in shortlist)
         for mid, sim in shortlist:
             if mid not in masters:

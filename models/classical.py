@@ -11,6 +11,8 @@ neither add nor remove ink.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import cv2
 import numpy as np
 
@@ -83,6 +85,32 @@ def alignment_polar(imprint: RectifiedImprint | np.ndarray) -> np.ndarray:
     return p - p.mean(axis=1, keepdims=True)
 
 
+@dataclass(frozen=True)
+class PolarSpectrum:
+    """An :func:`alignment_polar` image ready to correlate: each ring's spectrum along the
+    angle (``(radii, angles // 2 + 1)`` complex), the image's norm and its number of angles.
+    Compute once per imprint; a search correlates one query with many masters."""
+
+    spectrum: np.ndarray
+    norm: float
+    n_angles: int
+
+
+def polar_spectrum(p: np.ndarray | PolarSpectrum) -> PolarSpectrum:
+    if isinstance(p, PolarSpectrum):
+        return p
+    return PolarSpectrum(np.fft.rfft(p, axis=1), float(np.linalg.norm(p)), p.shape[1])
+
+
+def circular_correlation(q: np.ndarray | PolarSpectrum, m: np.ndarray | PolarSpectrum
+                         ) -> np.ndarray:
+    """The ring-by-ring circular cross-correlation of two polar images summed over the rings,
+    one value per turn (not normalised): the rings' spectra are summed before the one inverse
+    transform, the same sum at a fraction of the cost."""
+    qs, ms = polar_spectrum(q), polar_spectrum(m)
+    return np.fft.irfft((qs.spectrum * np.conj(ms.spectrum)).sum(axis=0), n=qs.n_angles)
+
+
 def aligned_correlation(query: RectifiedImprint | np.ndarray,
                         master: RectifiedImprint | np.ndarray) -> tuple[float, float]:
     """(normalised correlation in [-1, 1], query turn in degrees counter-clockwise that best
@@ -91,12 +119,13 @@ def aligned_correlation(query: RectifiedImprint | np.ndarray,
     return correlate_polar(alignment_polar(query), alignment_polar(master))
 
 
-def correlate_polar(q: np.ndarray, m: np.ndarray) -> tuple[float, float]:
-    """:func:`aligned_correlation` of two :func:`alignment_polar` images."""
-    # rows are radii: correlate along the angle axis and sum over radii
-    corr = np.fft.irfft(np.fft.rfft(q, axis=1) * np.conj(np.fft.rfft(m, axis=1)), axis=1,
-                        n=q.shape[1]).sum(axis=0)
-    denom = float(np.linalg.norm(q) * np.linalg.norm(m)) or 1.0
+def correlate_polar(q: np.ndarray | PolarSpectrum, m: np.ndarray | PolarSpectrum
+                    ) -> tuple[float, float]:
+    """:func:`aligned_correlation` of two :func:`alignment_polar` images (or their
+    :func:`polar_spectrum`)."""
+    qs, ms = polar_spectrum(q), polar_spectrum(m)
+    corr = circular_correlation(qs, ms)
+    denom = qs.norm * ms.norm or 1.0
     k = int(np.argmax(corr))
-    shift_deg = 360.0 * k / q.shape[1]
+    shift_deg = 360.0 * k / qs.n_angles
     return float(corr[k] / denom), (shift_deg + 180.0) % 360.0 - 180.0

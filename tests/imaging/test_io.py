@@ -64,6 +64,18 @@ def test_pdf_pages_render_at_the_chosen_dpi(tmp_path):
     assert pages[0].dpi == (50, 50)
 
 
+@pytest.mark.parametrize("mode", ["RGB", "L"])
+def test_a_plain_jpeg_loads_as_pillow_decodes_it(tmp_path, mode):
+    """Plain JPEG pages are decoded by OpenCV (faster); the pixels are Pillow's."""
+    path = tmp_path / "page.jpg"
+    Image.fromarray(_rgb(300, 200)).convert(mode).save(path, quality=85, dpi=(300, 300))
+    page = load_page(path)[0]
+    with Image.open(path) as im:
+        expected = np.asarray(im.convert("RGB"))
+    assert page.image.shape == expected.shape and page.dpi == (300, 300)
+    assert np.abs(page.image.astype(int) - expected).max() <= 1
+
+
 def test_truncated_jpeg(tmp_path):
     path = tmp_path / "cut.jpg"
     Image.fromarray(_rgb(400, 400)).save(path, quality=90)
