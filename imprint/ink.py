@@ -157,18 +157,20 @@ def separate(normalised: np.ndarray, *, colour_hint: np.ndarray | None = None) -
     """
     od = optical_density(normalised)
     norm = _length(od)
-    chroma_dir = od / np.maximum(norm[..., None], 1e-6)
     strong = norm > 0.3
-    cand = strong & (colour_hint if colour_hint is not None else np.ones(norm.shape, bool))
-    # how far each strong pixel's density direction is from black
-    off_black = _length(chroma_dir - BLACK_OD)
-    cand &= off_black > 0.25
-    if cand.sum() < 30:
+    cand = strong & colour_hint if colour_hint is not None else strong.copy()
+    # how far each candidate's density direction is from black (on those pixels only)
+    idx = np.flatnonzero(cand)
+    chroma_dir = od.reshape(-1, 3)[idx] / np.maximum(norm.reshape(-1)[idx], 1e-6)[:, None]
+    off = _length(chroma_dir - BLACK_OD) > 0.25
+    cand.reshape(-1)[idx[~off]] = False
+    chroma_dir = chroma_dir[off]
+    if len(chroma_dir) < 30:
         grey = np.clip(norm / max(np.percentile(norm[strong], 95) if strong.any() else 1.0, 1e-3),
                        0, 1)
         return Separation(grey.astype(np.float32), np.zeros(norm.shape, bool), BLACK_OD.copy(),
                           True)
-    ink_od = np.median(chroma_dir[cand], axis=0)
+    ink_od = np.median(chroma_dir, axis=0)
     ink_od /= np.linalg.norm(ink_od)
     # least squares for od = a * ink_od + b * black, per pixel, then a, b >= 0
     basis = np.stack([ink_od, BLACK_OD], 1)  # (3, 2)
