@@ -299,7 +299,28 @@ def _text(value: Any, name: str, *, required: bool = False, max_len: int = 200) 
         return None
     if len(s) > max_len:
         raise InvalidParameterError(f"{name}: longer than {max_len} characters")
+    return _storable(s, name)
+
+
+def _storable(s: str, name: str) -> str:
+    """``s``, refused where a database cannot hold it: a lone surrogate has no UTF-8 form (a
+    JSON ``\\ud800`` escape carries one), and PostgreSQL text holds no NUL."""
+    if "\x00" in s:
+        raise InvalidParameterError(f"{name}: contains a NUL character")
+    try:
+        s.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InvalidParameterError(f"{name}: not valid Unicode text (a lone surrogate at "
+                                    f"position {exc.start})") from None
     return s
+
+
+def _key(value: Any, name: str) -> str:
+    """A key looked up as given (a seal id, a chip serial, a search term): text a database can
+    hold, else :class:`InvalidParameterError`."""
+    if not isinstance(value, str):
+        raise InvalidParameterError(f"{name}: expected text, got {type(value).__name__}")
+    return _storable(value, name)
 
 
 def _uscc(value: Any) -> str | None:
@@ -516,9 +537,9 @@ class RegistryStore:
         """Units whose name contains ``name`` and/or whose code is ``uscc``."""
         q = select(UnitRow).order_by(UnitRow.id)
         if name:
-            q = q.where(UnitRow.name.contains(name, autoescape=True))
+            q = q.where(UnitRow.name.contains(_key(name, "name"), autoescape=True))
         if uscc:
-            q = q.where(UnitRow.uscc == uscc.strip().upper())
+            q = q.where(UnitRow.uscc == _key(uscc, "uscc").strip().upper())
         with self._read() as s:
             return [_unit_info(r) for r in s.scalars(q)]
 
@@ -583,7 +604,8 @@ class RegistryStore:
 
     def seal_by_chip(self, serial: str) -> SealInfo:
         with self._read() as s:
-            row = s.scalar(select(SealRow).where(SealRow.chip_serial == serial.strip()))
+            row = s.scalar(select(SealRow).where(
+                SealRow.chip_serial == _key(serial, "chip_serial").strip()))
             if row is None:
                 raise UnknownSealError(f"no seal filed with chip serial {serial}",
                                        field="chip_serial")
@@ -595,17 +617,17 @@ class RegistryStore:
         ``code`` and ``seal_id`` (all that are given), at most ``limit``."""
         q = select(SealRow).join(SealRow.unit).order_by(SealRow.seal_id).limit(limit)
         if unit_name:
-            q = q.where(UnitRow.name.contains(unit_name, autoescape=True))
+            q = q.where(UnitRow.name.contains(_key(unit_name, "unit_name"), autoescape=True))
         if code:
-            q = q.where(SealRow.code.startswith(code, autoescape=True))
+            q = q.where(SealRow.code.startswith(_key(code, "code"), autoescape=True))
         if seal_id:
-            q = q.where(SealRow.seal_id.startswith(seal_id, autoescape=True))
+            q = q.where(SealRow.seal_id.startswith(_key(seal_id, "seal_id"), autoescape=True))
         with self._read() as s:
             return [_seal_info(r) for r in s.scalars(q).unique()]
 
     @staticmethod
     def _seal(s: Session, seal_id: str) -> SealRow:
-        row = s.get(SealRow, seal_id)
+        row = s.get(SealRow, _key(seal_id, "seal_id"))
         if row is None:
             raise UnknownSealError(f"no seal {seal_id!r} is filed", field="seal_id")
         return row
@@ -726,6 +748,7 @@ class RegistryStore:
         with self._writing() as s:
             self._seal(s, seal_id)
             if replaced_by is not None:
+                _key(replaced_by, "replaced_by")
                 if replaced_by == seal_id:
                     raise InvalidEventError("a seal cannot replace itself", field="replaced_by")
                 if s.get(SealRow, replaced_by) is None:

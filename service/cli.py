@@ -333,9 +333,9 @@ def _key_record(info) -> dict:
 
 def _audit_cli(store, command: str, inputs: dict[str, str]) -> None:
     """Key management is itself an access: it goes on the trail, done from the command line."""
-    from service.audit import Access, AuditTrail, sha256_hex
+    from service.audit import Access, AuditTrail, anchor_path, sha256_hex
 
-    AuditTrail(store.engine).append(Access(
+    AuditTrail(store.engine, anchor=anchor_path(store.home)).append(Access(
         method="CLI", endpoint=f"imprint {command}", status=0, outcome="ok",
         inputs={k: sha256_hex(v) for k, v in inputs.items()}))
 
@@ -372,16 +372,22 @@ def cmd_keys(args) -> int:
 
 
 def cmd_audit(args) -> int:
-    from service.audit import AuditTrail
+    from service.audit import AuditTrail, anchor_path
 
     with _registry_engine(args) as store:
-        check = AuditTrail(store.engine).verify()
+        check = AuditTrail(store.engine, anchor=anchor_path(store.home)).verify()
     payload = asdict(check)
     if check.intact:
         human = (f"audit trail intact: {check.rows} row(s); head row {check.head_id}, hash "
                  f"{check.head_hash}" if check.rows else "audit trail intact: no rows yet")
+        if check.anchored_id is not None:
+            human += (f"\nanchored outside the database up to row {check.anchored_id} "
+                      f"({check.anchors} anchored head(s) found in the trail)")
     else:
-        human = f"audit trail BROKEN at row {check.first_bad_id}: {check.reason}"
+        human = (f"audit trail BROKEN ({check.breach}) at row {check.first_bad_id}: "
+                 f"{check.reason}")
+    if check.note:
+        human += f"\nnote: {check.note}"
     _print(args, payload, human)
     return EXIT_OK if check.intact else EXIT_FOUND
 
@@ -657,7 +663,8 @@ def build_parser() -> argparse.ArgumentParser:
     audit = sub.add_parser("audit", help="the service's audit trail")
     asub = audit.add_subparsers(dest="audit_command", required=True)
     asub.add_parser("verify", parents=[registry],
-                    help="recompute the hash chain: exit 0 intact, 1 broken (first bad row named)"
+                    help="recompute the hash chain and check it against the head anchored "
+                         "outside the database: exit 0 intact, 1 broken (first bad row named)"
                     ).set_defaults(func=cmd_audit)
 
     serve = sub.add_parser("serve", parents=[registry], help="start the HTTP service (/v1)")

@@ -10,14 +10,18 @@ from fastapi import APIRouter, Depends, Query
 from pydantic import AfterValidator
 
 from service.api.deps import ServicesDep, allow
-from service.api.schemas import KEYED, AuditEntryOut, AuditPageOut, ChainCheckOut, error_responses
-from service.audit import MAX_QUERY_ROWS
+from service.api.schemas import (
+    KEYED,
+    AuditEntryOut,
+    AuditPageOut,
+    ChainCheckOut,
+    UtcDateTimeIn,
+    error_responses,
+)
+from service.audit import MAX_QUERY_ROWS, MAX_ROW_ID
 from service.auth import Caller
 
 router = APIRouter(prefix="/v1/audit", tags=["audit"], responses=error_responses(*KEYED))
-
-#: The largest row id SQLite can hold (a signed 64-bit INTEGER): no page starts after it.
-MAX_ROW_ID = 2**63 - 1
 
 
 def _in_utc(moment: datetime | None) -> datetime | None:
@@ -31,7 +35,7 @@ def _in_utc(moment: datetime | None) -> datetime | None:
         raise ValueError("outside the range of UTC times") from None
 
 
-UtcQuery = Annotated[datetime | None, Query(description="UTC, or with its offset"),
+UtcQuery = Annotated[UtcDateTimeIn | None, Query(description="UTC, or with its offset"),
                      AfterValidator(_in_utc)]
 
 

@@ -29,6 +29,7 @@ from service.api.schemas import (
     KEYED,
     UPLOADED,
     BankVerificationOut,
+    DateIn,
     IdentificationOut,
     VerificationOut,
     b64,
@@ -52,7 +53,7 @@ DocumentFile = Annotated[UploadFile, File(description="image (PNG, JPEG, TIFF, B
                                                       "PDF")]
 SealIdForm = Annotated[str | None, Form(max_length=64, description="the seal it claims to be")]
 SealCodeForm = Annotated[str | None, Form(max_length=32, description="or the seal's code")]
-DateForm = Annotated[date | None, Form(description="the document's date: the seal's status "
+DateForm = Annotated[DateIn | None, Form(description="the document's date: the seal's status "
                                                    "on that day")]
 TopKForm = Annotated[int, Form(ge=1, description="candidates per imprint")]
 ChipForm = Annotated[str | None, Form(max_length=64, description="the serial read from the "

@@ -3,7 +3,6 @@ Nothing is ever deleted: a seal's life ends with a ``revoked`` or ``replaced_by`
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile, status
@@ -27,6 +26,7 @@ from service.api.deps import (
 from service.api.schemas import (
     KEYED,
     UPLOADED,
+    DateIn,
     EventIn,
     EventOut,
     FiledOut,
@@ -146,7 +146,7 @@ def search_seals(services: ServicesDep, _: Annotated[Caller, Depends(allow("seal
             summary="Read the seal filed with a chip serial", responses=error_responses(404))
 def read_seal_by_chip(serial: Annotated[str, FastAPIPath(max_length=64)], services: ServicesDep,
                       caller: Annotated[Caller, Depends(allow("seals.by_chip"))],
-                      on: Annotated[date | None, Query(description="status on this date "
+                      on: Annotated[DateIn | None, Query(description="status on this date "
                                                                    "(default: now)")] = None
                       ) -> SealDetailOut:
     """The serial read from a chip seal, matched exactly (spaces around it trimmed); declared
@@ -158,7 +158,7 @@ def read_seal_by_chip(serial: Annotated[str, FastAPIPath(max_length=64)], servic
             responses=error_responses(404))
 def read_seal(seal_id: str, services: ServicesDep,
               _: Annotated[Caller, Depends(allow("seals.read"))],
-              on: Annotated[date | None, Query(description="status on this date (default: "
+              on: Annotated[DateIn | None, Query(description="status on this date (default: "
                                                            "now)")] = None) -> SealDetailOut:
     store = services.store
     seal = store.get_seal(seal_id)

@@ -4,7 +4,6 @@ life events and examination accesses by period (:mod:`index.stats`), as JSON or 
 from __future__ import annotations
 
 import enum
-from datetime import date
 from typing import Annotated
 
 import anyio.to_thread
@@ -12,7 +11,7 @@ from fastapi import APIRouter, Depends, Query, Response
 
 from index.stats import AXES, registry_stats, stats_csv, stats_record
 from service.api.deps import ServicesDep, allow
-from service.api.schemas import KEYED, StatsOut, error_responses
+from service.api.schemas import KEYED, DateIn, StatsOut, error_responses
 from service.auth import Caller
 
 router = APIRouter(prefix="/v1", tags=["statistics"], responses=error_responses(*KEYED))
@@ -40,7 +39,7 @@ async def read_stats(services: ServicesDep, _: Annotated[Caller, Depends(allow("
                      period: Annotated[StatsPeriod, Query(
                          description="periods of filing, events and accesses")
                      ] = StatsPeriod.MONTH,
-                     on: Annotated[date | None, Query(
+                     on: Annotated[DateIn | None, Query(
                          description="statuses in force at the end of this date (default: "
                                      "now)")] = None,
                      format: Annotated[StatsFormat, Query()] = StatsFormat.JSON
