@@ -8,10 +8,11 @@ A revoked key stays listed, so audit rows that name it can still be read.
 Roles, least privilege (:data:`POLICY` is the one table the endpoints are checked against):
 
 - ``registrar``: files seals and masters, records life events, reads and searches seals
-  (also by chip serial), reads the registry's statistics;
+  (also by chip serial), reads the registry's statistics, sweeps archives of filings (batches);
 - ``investigator``: reads and searches seals, verifies (1:1), identifies (1:N), writes reports,
-  files suspect imprints under case numbers and searches and reads them; must state the
-  purpose (a case number) of every access in the ``X-Purpose`` header;
+  files suspect imprints under case numbers and searches and reads them, sweeps archives
+  (batches); must state the purpose (a case number) of every access in the ``X-Purpose``
+  header;
 - ``bank``: verifies (1:1) only, and gets the verdict, the seal's status and the overlay;
 - ``auditor``: reads and verifies the audit trail, reads the metrics and the statistics;
 - ``admin``: everything the others may do, stating a purpose where an investigator must.
@@ -90,6 +91,10 @@ POLICY: dict[str, Policy] = {
     "cases.search": _policy(_I, purpose=True),
     "cases.read": _policy(_I, purpose=True),
     "stats": _policy(_R, _A),  # counts only: no seal, unit or caller is named
+    # archives swept in the background; each key sees its own batches (admin: all)
+    "batches.submit": _policy(_R, _I, purpose=True),
+    "batches.read": _policy(_R, _I, purpose=True),
+    "batches.cancel": _policy(_R, _I, purpose=True),
 }
 
 

@@ -18,9 +18,9 @@ from index.identify import SealSearch
 from index.store import RegistryStore
 from service.api.deps import Services, access_note
 from service.api.middleware import AccessMiddleware
-from service.api.routes import audit, cases, documents, examine, ops, seals, stats
+from service.api.routes import audit, batches, cases, documents, examine, ops, seals, stats
 from service.api.schemas import error_responses
-from service.audit import AuditTrail
+from service.audit import AuditTrail, anchor_path
 from service.auth import KeyRing
 from service.engine import clear_partial_reports
 from service.errors import code_of, error_body, status_of
@@ -49,8 +49,9 @@ def open_services(settings: ServiceSettings) -> Services:
     search = SealSearch(store, settings.embedder)
     search.index()
     clear_partial_reports(store.home)
-    return Services(settings, store, search, KeyRing(store.engine), AuditTrail(store.engine),
-                    Metrics())
+    # the trail's anchor under the registry's home, for a PostgreSQL registry too
+    audit = AuditTrail(store.engine, anchor=anchor_path(store.home))
+    return Services(settings, store, search, KeyRing(store.engine), audit, Metrics())
 
 
 def create_app(settings: ServiceSettings | None = None) -> FastAPI:
@@ -59,9 +60,12 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.services = open_services(settings)
+        batches.start(app.state.services)  # batches left by a stopped service are resumed
         try:
             yield
         finally:
+            batches.stop(app.state.services)
+            app.state.services.audit.close()  # the last rows anchored
             app.state.services.store.close()
 
     app = FastAPI(title="imprint", version=__version__, description=DESCRIPTION,
@@ -72,7 +76,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     app.add_exception_handler(ImprintError, _imprint_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(HTTPException, _http_error)
-    for module in (seals, examine, documents, audit, ops, stats, cases):
+    for module in (seals, examine, documents, audit, ops, stats, cases, batches):
         app.include_router(module.router)
     app.include_router(web_router)
     app.mount("/web", static_files(), name="web")

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import base64
+import enum
+import re
 from datetime import date, datetime
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, Field, WithJsonSchema
+from pydantic import AfterValidator, BaseModel, BeforeValidator, Field, WithJsonSchema
+from pydantic_core import PydanticCustomError
 
 from index.store import EventInfo, MasterInfo, SealInfo, SealStatus, UnitInfo
 from service.audit import AuditEntry, ChainCheck
@@ -16,6 +19,43 @@ from service.audit import AuditEntry, ChainCheck
 LocalDateTime = Annotated[datetime, WithJsonSchema({
     "type": "string", "pattern": r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?$",
     "description": "local time, without an offset: YYYY-MM-DDTHH:MM:SS"})]
+
+# Dates and times a request gives are read as written, never as numbers: pydantic alone takes a
+# number for a Unix time (``?on=0``: 1970-01-01), a date-time at midnight for a date, and a
+# bare date for a time. Values already parsed (a date, a datetime) pass through.
+_DATE_TEXT = r"^\d{4}-\d{2}-\d{2}$"
+_LOCAL_TEXT = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?$"
+_UTC_TEXT = r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})?$"
+
+
+def _written(pattern: str, kind: type, form: str) -> BeforeValidator:
+    regex = re.compile(pattern)
+
+    def check(value: object) -> object:
+        if isinstance(value, kind) or (isinstance(value, str) and regex.fullmatch(value)):
+            return value
+        raise PydanticCustomError("date_text", "expected {form}", {"form": form})
+
+    return BeforeValidator(check)
+
+
+#: A date in a request: ``YYYY-MM-DD``.
+DateIn = Annotated[date, _written(_DATE_TEXT, date, "a date, YYYY-MM-DD")]
+#: A local time in a request, as :data:`LocalDateTime` writes it (no offset), or a date.
+LocalMomentIn = Annotated[
+    datetime | date,
+    _written(f"{_LOCAL_TEXT}|{_DATE_TEXT}", date, "a local time, YYYY-MM-DDTHH:MM:SS, or a "
+                                                  "date, YYYY-MM-DD"),
+    WithJsonSchema({"anyOf": [
+        {"type": "string", "pattern": _LOCAL_TEXT,
+         "description": "local time, without an offset: YYYY-MM-DDTHH:MM:SS"},
+        {"type": "string", "format": "date"}]})]
+#: A UTC time in a request: RFC 3339 date and time, its offset optional (naive: UTC).
+UtcDateTimeIn = Annotated[
+    datetime, _written(_UTC_TEXT, datetime, "a time, YYYY-MM-DDTHH:MM:SS with an optional "
+                                            "offset (Z, +08:00)"),
+    WithJsonSchema({"type": "string", "pattern": _UTC_TEXT,
+                    "description": "UTC, or with its offset: YYYY-MM-DDTHH:MM:SS[Z|+HH:MM]"})]
 
 
 class FieldErrorOut(BaseModel):
@@ -173,7 +213,7 @@ Text = Annotated[str, AfterValidator(_encodable)]
 
 class EventIn(BaseModel):
     kind: Text = Field(description="suspended, resumed, revoked, reported_lost or replaced_by")
-    effective: LocalDateTime | date | None = Field(
+    effective: LocalMomentIn | None = Field(
         default=None, description="local time or date the event takes effect (default: now)")
     detail: Text | None = Field(default=None, max_length=10_000)
     replaced_by: Text | None = Field(default=None,
@@ -278,6 +318,14 @@ class ChainCheckOut(BaseModel):
     reason: str | None
     head_id: int | None
     head_hash: str | None
+    breach: str | None = Field(default=None, description="altered, unlinked, truncated or "
+                                                         "rewritten; null: intact")
+    anchors: int = Field(default=0, description="heads anchored outside the database found in "
+                                                "the trail with their hashes")
+    anchored_id: int | None = Field(default=None, description="the last row anchored outside "
+                                                              "the database")
+    note: str | None = Field(default=None, description="what the check could not cover (no "
+                                                       "anchor file)")
 
     @classmethod
     def of(cls, c: ChainCheck) -> ChainCheckOut:
@@ -403,3 +451,71 @@ class CaseDocumentOut(BaseModel):
 class CaseOut(BaseModel):
     case: str
     imprints: list[CaseImprintOut]
+
+
+class BatchState(enum.StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+class BatchInputOut(BaseModel):
+    """A file of the batch as it was uploaded."""
+
+    name: str = Field(description="as the client named it (made safe for a file name)")
+    sha256: str
+    size: int
+    kind: str = Field(description="image, pdf or zip")
+
+
+class BatchFailureOut(BaseModel):
+    file: str = Field(description="the document, as the results name it")
+    code: str
+    message: str
+
+
+class BatchLinksOut(BaseModel):
+    self: str
+    results_jsonl: str = Field(description="one line per imprint (imprint identify --json "
+                                           "records, with file, flags and score)")
+    results_csv: str = Field(description="one row per document")
+    cancel: str
+
+
+class BatchOut(BaseModel):
+    """A batch: documents swept in the background (service.sweep), its progress and, once it
+    is over, its counts and where its results are."""
+
+    id: str
+    state: BatchState
+    owner: str = Field(description="the key_id of the key that submitted it")
+    purpose: str | None
+    date: str | None = Field(description="the documents' date (YYYY-MM-DD): the seals' status "
+                                         "on that day; null: their status now")
+    top_k: int
+    inputs: list[BatchInputOut]
+    documents_total: int = Field(description="documents in the batch (zip members counted; "
+                                             "the same content under two names once, once the "
+                                             "sweep has listed them)")
+    documents_done: int
+    imprints: int | None = Field(description="imprints found; null until the batch is over")
+    flagged: int | None = Field(description="imprints flagged; null until the batch is over")
+    flags: dict[str, int] = Field(description="imprints per flag")
+    failures: list[BatchFailureOut] = Field(description="documents that could not be read or "
+                                                        "examined")
+    not_examined: int = Field(description="documents left when the batch was cancelled")
+    cancel_requested: bool
+    attempts: int = Field(description="sweeps started: more than one when the service was "
+                                      "restarted during the batch (the sweep resumed)")
+    error: ErrorDetail | None = Field(description="why the batch failed, when it did")
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    results_ready: bool
+    links: BatchLinksOut
+
+
+class BatchListOut(BaseModel):
+    batches: list[BatchOut] = Field(description="newest first")

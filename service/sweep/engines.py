@@ -4,8 +4,11 @@ each hold the engine opened once, and hands every :class:`DocumentResult` to ``h
 driver as it arrives (the driver journals it before anything else).
 
 Work in flight is bounded (:data:`IN_FLIGHT_PER_WORKER` documents per worker), so memory stays
-bounded however large the archive. A worker that dies (killed, out of memory) fails the
-documents it may have held with ``retry`` set, and a fresh worker takes its place.
+bounded however large the archive. Once ``cancel`` is set no more documents are handed out:
+those not yet started are taken back (the pool's pending futures cancelled), and those in a
+worker's hands are waited for and handed to ``handle`` like any other. A worker that dies
+(killed, out of memory) fails the documents it may have held with ``retry`` set, and a fresh
+worker takes its place.
 
 Ray: with no ``address`` a local Ray instance is started with ``workers`` CPUs and stopped
 again afterwards; with one (``auto``, ``ray://head:10001``) the sweep joins that cluster. The
@@ -17,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
@@ -42,27 +46,34 @@ IN_FLIGHT_PER_WORKER = 2
 #: Pools (or actors) replaced after dying before any document came back: then the workers
 #: cannot start at all, and the sweep stops instead of trying for ever.
 MAX_FRESH_DEATHS = 3
+#: How often a pool or Ray driver waiting for results looks at ``cancel``, s.
+CANCEL_POLL_S = 0.2
 
 Handle = Callable[[DocumentResult], None]
 
 
 def run(tasks: Sequence[Task], settings: ExaminerSettings, handle: Handle, *, workers: int,
         engine: str = "local", examiner: Examiner | None = None,
-        ray_address: str | None = None) -> None:
-    """Examine every task; ``examiner`` (already open in this process) serves a local sweep
-    with one worker."""
+        ray_address: str | None = None, cancel: threading.Event | None = None) -> None:
+    """Examine every task (until ``cancel`` is set); ``examiner`` (already open in this
+    process) serves a local sweep with one worker."""
     if engine not in ENGINES:
         raise InvalidParameterError(f"engine must be one of {ENGINES}, got {engine!r}")
     if workers < 1:
         raise InvalidParameterError(f"workers must be at least 1, got {workers}")
     if not tasks:
         return
+    halted = cancel.is_set if cancel is not None else _never
     if engine == "ray":
-        _run_ray(tasks, settings, handle, workers=workers, address=ray_address)
+        _run_ray(tasks, settings, handle, workers=workers, address=ray_address, halted=halted)
     elif workers == 1:
-        _run_here(tasks, settings, handle, examiner)
+        _run_here(tasks, settings, handle, examiner, halted=halted)
     else:
-        _run_pool(tasks, settings, handle, workers=workers)
+        _run_pool(tasks, settings, handle, workers=workers, halted=halted)
+
+
+def _never() -> bool:
+    return False
 
 
 def _died(task: Task, why: str) -> DocumentResult:
@@ -73,7 +84,7 @@ def _died(task: Task, why: str) -> DocumentResult:
 
 
 def _run_here(tasks: Sequence[Task], settings: ExaminerSettings, handle: Handle,
-              examiner: Examiner | None) -> None:
+              examiner: Examiner | None, *, halted: Callable[[], bool] = _never) -> None:
     import cv2
     import torch
 
@@ -83,6 +94,8 @@ def _run_here(tasks: Sequence[Task], settings: ExaminerSettings, handle: Handle,
     single_threaded()  # as in a worker, so one worker here measures what one worker does
     try:
         for task in tasks:
+            if halted():
+                break
             handle(examiner.examine(task))
     finally:
         cv2.setNumThreads(before[0])
@@ -92,19 +105,24 @@ def _run_here(tasks: Sequence[Task], settings: ExaminerSettings, handle: Handle,
 
 
 def _run_pool(tasks: Sequence[Task], settings: ExaminerSettings, handle: Handle, *,
-              workers: int) -> None:
+              workers: int, halted: Callable[[], bool] = _never) -> None:
     # spawn: a fresh interpreter per worker, safe whatever threads the caller (a notebook,
     # torch) has started; the engine is opened once per worker by the initializer
     context = multiprocessing.get_context("spawn")
     queue = list(reversed(tasks))
     fresh_deaths = 0
-    while queue:
+    poll = None if halted is _never else CANCEL_POLL_S
+    while queue and not halted():
         got_one = False
         in_flight: dict[Future, Task] = {}
         with ProcessPoolExecutor(workers, mp_context=context, initializer=init_worker,
                                  initargs=(settings,)) as pool:
             broken = None
             while queue or in_flight:
+                if halted():  # take back what no worker has started; wait for the rest
+                    queue.clear()
+                    for future in [f for f in in_flight if f.cancel()]:
+                        del in_flight[future]
                 while queue and not broken and len(in_flight) < IN_FLIGHT_PER_WORKER * workers:
                     task = queue.pop()
                     try:
@@ -114,7 +132,7 @@ def _run_pool(tasks: Sequence[Task], settings: ExaminerSettings, handle: Handle,
                         broken = exc
                 if not in_flight:
                     break
-                done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
+                done, _ = wait(in_flight, timeout=poll, return_when=FIRST_COMPLETED)
                 for future in done:
                     task = in_flight.pop(future)
                     try:
@@ -125,7 +143,7 @@ def _run_pool(tasks: Sequence[Task], settings: ExaminerSettings, handle: Handle,
                         result = _died(task, "a worker process died while this document was "
                                              "in its hands")
                     handle(result)
-        if broken is not None:
+        if broken is not None and not halted():
             fresh_deaths = 0 if got_one else fresh_deaths + 1
             if fresh_deaths >= MAX_FRESH_DEATHS:
                 raise ResourceError(f"the sweep's worker processes die before examining any "
@@ -145,7 +163,7 @@ class _RayExaminer:
 
 
 def _run_ray(tasks: Sequence[Task], settings: ExaminerSettings, handle: Handle, *,
-             workers: int, address: str | None) -> None:
+             workers: int, address: str | None, halted: Callable[[], bool] = _never) -> None:
     try:
         import ray
         from ray.exceptions import RayActorError, RayTaskError
@@ -166,13 +184,17 @@ def _run_ray(tasks: Sequence[Task], settings: ExaminerSettings, handle: Handle, 
         queue = list(reversed(tasks))
         in_flight: dict = {}  # ObjectRef -> (actor, task)
         fresh_deaths = 0
-        while queue or in_flight:
+        poll = None if halted is _never else CANCEL_POLL_S
+        while in_flight or (queue and not halted()):
             for actor in list(load):
-                while queue and load[actor] < IN_FLIGHT_PER_WORKER:
+                while queue and not halted() and load[actor] < IN_FLIGHT_PER_WORKER:
                     task = queue.pop()
                     in_flight[actor.examine.remote(task)] = (actor, task)
                     load[actor] += 1
-            (ref,), _ = ray.wait(list(in_flight), num_returns=1)
+            ready, _ = ray.wait(list(in_flight), num_returns=1, timeout=poll)
+            if not ready:
+                continue
+            (ref,) = ready
             actor, task = in_flight.pop(ref)
             try:
                 result = ray.get(ref)

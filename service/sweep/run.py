@@ -6,6 +6,13 @@
 4. examine what is left (:mod:`~service.sweep.engines`), journaling each result as it arrives;
 5. write JSONL, CSV, HTML and the summary from the journal (:mod:`~service.sweep.outputs`).
 
+A caller may listen (``progress_hook``: documents done and in all, at the start and as each
+result is journaled) and stop a sweep (``cancel``: an event checked between documents). A
+cancelled sweep hands out no more documents, keeps every result journaled (those in the
+workers' hands when it was cancelled too), and writes its outputs from what is done; the
+summary says ``cancelled`` and how many documents were ``not_examined``; ``--resume`` examines
+them.
+
 Same content under several paths: examined once, under the first name in walking order; the
 others are listed as ``also_at`` of its records (one filing scanned twice is worth knowing,
 and counting its imprints twice would not be).
@@ -20,21 +27,26 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 import time
-from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field, replace
 from datetime import date
 from pathlib import Path
 
 from imprint.errors import ImprintError, InvalidParameterError
 from service.sweep import engines, outputs, summary_page
 from service.sweep.flags import is_suspicious
-from service.sweep.inputs import DateBook, Document, read_dates, walk_inputs
+from service.sweep.inputs import DateBook, Document, Inputs, read_dates, walk_inputs
 from service.sweep.journal import Journal
 from service.sweep.outputs import SweptDocument
 from service.sweep.worker import DocumentResult, Examiner, ExaminerSettings, Task
 
 EXIT_CLEAN, EXIT_FLAGGED, EXIT_FAILED = 0, 1, 2
+
+#: ``progress_hook(done, total)``: documents with a result (journaled, or failed before they
+#: could be examined) and documents in the sweep.
+ProgressHook = Callable[[int, int], None]
 
 
 @dataclass(frozen=True)
@@ -52,7 +64,9 @@ class SweepSummary:
     (``--resume``), ``duplicates`` paths whose content was already listed under another name;
     ``pages`` and ``imprints`` over every document in the results; ``flags`` imprints per
     flag; ``pages_per_s`` pages examined this run per second of this run's examining (workers'
-    start included), ``steady_pages_per_s`` the same once every worker is running."""
+    start included), ``steady_pages_per_s`` the same once every worker is running.
+    ``cancelled``: the sweep was stopped before every document was examined; the outputs hold
+    the documents done, and ``not_examined`` documents are left for ``--resume``."""
 
     out_dir: str
     exit_code: int
@@ -73,6 +87,8 @@ class SweepSummary:
     engine: str
     workers: int
     outputs: dict[str, str] = field(default_factory=dict)
+    cancelled: bool = False
+    not_examined: int = 0
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -94,7 +110,9 @@ def sweep(paths: str | os.PathLike[str] | list[str | os.PathLike[str]],
           embedder: str | None = None, dates: str | os.PathLike[str] | Mapping[str, date]
           | None = None, date_all: date | None = None, top_k: int = 5,
           pdf_dpi: float = 300.0, ray_address: str | None = None,
-          progress: bool | None = None) -> SweepSummary:
+          progress: bool | None = None, progress_hook: ProgressHook | None = None,
+          cancel: threading.Event | None = None, examiner: Examiner | None = None,
+          name_root: str | os.PathLike[str] | None = None) -> SweepSummary:
     """Sweep every document under ``paths`` (files, directories, globs, PDFs, zip archives)
     into ``out``; see the module docstring for the steps and the outputs.
 
@@ -114,6 +132,19 @@ def sweep(paths: str | os.PathLike[str] | list[str | os.PathLike[str]],
         date; ``date_all`` for documents not named; without either, the status now.
     progress
         A progress bar on stderr (default: when stderr is a terminal).
+    progress_hook
+        Called as ``progress_hook(done, total)`` once before the first document is examined
+        and after each result is journaled, in the sweep's thread (an exception it raises
+        stops the sweep).
+    cancel
+        Checked between documents: once set, no more documents are handed out; see the module
+        docstring.
+    examiner
+        An engine already open in this process (a service's), used instead of opening one;
+        only with ``engine="local"`` and one worker. Its owner closes it.
+    name_root
+        Documents under this directory are named by their path below it (a service's uploads
+        as their client named them); by default, by the paths as given.
 
     Returns the :class:`SweepSummary`; ``exit_code`` as in the module docstring.
     """
@@ -126,13 +157,20 @@ def sweep(paths: str | os.PathLike[str] | list[str | os.PathLike[str]],
         raise InvalidParameterError(f"top_k must be a positive integer, got {top_k!r}")
     if not pdf_dpi or not 50 <= pdf_dpi <= 1200:
         raise InvalidParameterError(f"pdf_dpi must be in 50..1200, got {pdf_dpi!r}")
+    if examiner is not None and (engine != "local" or workers != 1):
+        raise InvalidParameterError("an examiner of the caller's serves a local sweep with one "
+                                    "worker only")
     book = (read_dates(dates, default=date_all) if isinstance(dates, str | os.PathLike)
             else DateBook(dict(dates or {}), date_all))
     out_dir = Path(out)
     settings = ExaminerSettings(resolve_registry(registry), embedder, top_k, float(pdf_dpi))
     listed = walk_inputs([paths] if isinstance(paths, str | os.PathLike) else list(paths))
+    if name_root is not None:
+        listed = _named_under(listed, os.fspath(name_root))
 
-    examiner = Examiner(settings)  # checks the registry and brings its index in line once
+    own = examiner is None
+    if examiner is None:
+        examiner = Examiner(settings)  # checks the registry and brings its index in line once
     try:
         header = {"registry": settings.registry, "model_id": examiner.search.embedder.model_id,
                   "threshold": examiner.search.threshold, "top_k": top_k, "pdf_dpi": pdf_dpi}
@@ -142,9 +180,16 @@ def sweep(paths: str | os.PathLike[str] | list[str | os.PathLike[str]],
             bar = _progress_bar(len(tasks), show)
             state = {"pages": 0, "flagged": 0}
             arrivals: list[tuple[float, int]] = []  # (monotonic time, pages) per result
+            handled: set[str] = set()  # content hashes journaled this run
+            total = len(docs) + len(listed.unreadable)
+            if progress_hook is not None:
+                progress_hook(total - len(tasks), total)
 
             def handle(result: DocumentResult) -> None:
                 journal.append(result)  # durable before it counts as done
+                handled.add(result.sha256)
+                if progress_hook is not None:
+                    progress_hook(total - len(tasks) + len(handled), total)
                 arrivals.append((time.perf_counter(), result.pages))
                 state["pages"] += result.pages
                 state["flagged"] += sum(1 for i in result.imprints if i.flags)
@@ -156,22 +201,40 @@ def sweep(paths: str | os.PathLike[str] | list[str | os.PathLike[str]],
             t_examine = time.perf_counter()
             try:
                 engines.run(tasks, settings, handle, workers=workers, engine=engine,
-                            examiner=examiner, ray_address=ray_address)
+                            examiner=examiner, ray_address=ray_address, cancel=cancel)
             finally:
                 if bar is not None:
                     bar.close()
             examine_s = time.perf_counter() - t_examine
+            # cancelled: documents never examined are left out (the journal's older result of
+            # one, examined on another date, would not be this sweep's)
+            left = {t.sha256 for t in tasks} - handled
             swept = [SweptDocument(name, sha, tuple(also), journal.entries.get(sha) if sha
                                    else None, *(error or (None, None)))
-                     for name, sha, also, error in docs]
+                     for name, sha, also, error in docs if sha not in left]
             # inputs that could not even be listed (a missing path, a damaged zip) fail too
             swept += [SweptDocument(u.name, None, (), None, u.code, u.message)
                       for u in listed.unreadable]
-            return _finish(out_dir, swept, header, tasks, reused, state["pages"],
+            return _finish(out_dir, swept, header, len(handled), reused, state["pages"],
                            examine_s, _steady_rate(arrivals, workers),
-                           time.perf_counter() - t0, engine, workers, listed.skipped)
+                           time.perf_counter() - t0, engine, workers, listed.skipped,
+                           not_examined=len(left))
     finally:
-        examiner.close()
+        if own:
+            examiner.close()
+
+
+def _named_under(listed: Inputs, root: str) -> Inputs:
+    """``listed`` with the documents under ``root`` named by their path below it."""
+    prefix = os.path.join(os.path.abspath(root), "")
+
+    def name(path: str) -> str:
+        full = os.path.abspath(path)
+        return full[len(prefix):] if full.startswith(prefix) else path
+
+    return Inputs(tuple(replace(d, name=name(d.name)) for d in listed.documents),
+                  tuple(replace(u, name=name(u.name), message=u.message.replace(prefix, ""))
+                        for u in listed.unreadable), listed.skipped)
 
 
 def _plan(documents: tuple[Document, ...], journal: Journal, book: DateBook, show: bool):
@@ -223,9 +286,10 @@ def _steady_rate(arrivals: list[tuple[float, int]], workers: int) -> float | Non
     return round(sum(p for _, p in arrivals[workers:]) / took, 3) if took > 0 else None
 
 
-def _finish(out_dir: Path, swept: list[SweptDocument], header: dict, tasks: list[Task],
+def _finish(out_dir: Path, swept: list[SweptDocument], header: dict, examined: int,
             reused: int, pages_examined: int, examine_s: float, steady: float | None,
-            seconds: float, engine: str, workers: int, skipped: int) -> SweepSummary:
+            seconds: float, engine: str, workers: int, skipped: int, *,
+            not_examined: int = 0) -> SweepSummary:
     failures = []
     for d in swept:
         if d.failed:
@@ -241,7 +305,7 @@ def _finish(out_dir: Path, swept: list[SweptDocument], header: dict, tasks: list
     code = EXIT_FAILED if failures else EXIT_FLAGGED if flagged else EXIT_CLEAN
     summary = SweepSummary(
         out_dir=str(out_dir), exit_code=code, documents=len(swept),
-        examined=len(tasks), reused=reused,
+        examined=examined, reused=reused,
         duplicates=sum(len(d.also_at) for d in swept),
         pages=sum(d.result.pages for d in swept if d.result), imprints=len(imprints),
         flagged=flagged, suspicious=sum(1 for imp in imprints if is_suspicious(imp.flags)),
@@ -249,7 +313,7 @@ def _finish(out_dir: Path, swept: list[SweptDocument], header: dict, tasks: list
         seconds=round(seconds, 2),
         pages_per_s=round(pages_examined / examine_s, 3) if examine_s > 0 else 0.0,
         steady_pages_per_s=steady,
-        engine=engine, workers=workers)
+        engine=engine, workers=workers, cancelled=not_examined > 0, not_examined=not_examined)
     record = {**summary.to_json(), **header}
     html = summary_page.render(swept, record)
     paths = outputs.write_outputs(out_dir, swept, record, html)
