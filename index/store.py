@@ -299,10 +299,10 @@ def _text(value: Any, name: str, *, required: bool = False, max_len: int = 200) 
         return None
     if len(s) > max_len:
         raise InvalidParameterError(f"{name}: longer than {max_len} characters")
-    return _storable(s, name)
+    return storable_text(s, name)
 
 
-def _storable(s: str, name: str) -> str:
+def storable_text(s: str, name: str) -> str:
     """``s``, refused where a database cannot hold it: a lone surrogate has no UTF-8 form (a
     JSON ``\\ud800`` escape carries one), and PostgreSQL text holds no NUL."""
     if "\x00" in s:
@@ -320,7 +320,7 @@ def _key(value: Any, name: str) -> str:
     hold, else :class:`InvalidParameterError`."""
     if not isinstance(value, str):
         raise InvalidParameterError(f"{name}: expected text, got {type(value).__name__}")
-    return _storable(value, name)
+    return storable_text(value, name)
 
 
 def _uscc(value: Any) -> str | None:

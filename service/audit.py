@@ -51,7 +51,7 @@ from sqlalchemy import Engine, Integer, String, Text, func, select, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
 from imprint.errors import InvalidParameterError
-from index.store import append_only_ddl, guard_append_only
+from index.store import append_only_ddl, guard_append_only, storable_text
 
 LOG = logging.getLogger(__name__)
 
@@ -510,13 +510,7 @@ def _filter_text(value: object, name: str) -> None:
         return
     if not isinstance(value, str):
         raise InvalidParameterError(f"{name}: expected text, got {type(value).__name__}")
-    if "\x00" in value:
-        raise InvalidParameterError(f"{name}: contains a NUL character")
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError as exc:
-        raise InvalidParameterError(f"{name}: not valid Unicode text (a lone surrogate at "
-                                    f"position {exc.start})") from None
+    storable_text(value, name)
 
 
 def _utc_text(moment: object, name: str) -> str:
