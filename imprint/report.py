@@ -280,7 +280,19 @@ def grey_out(rgb: np.ndarray, no_data: np.ndarray) -> np.ndarray:
     return out
 
 
-def _overlay_rgb(c: Comparison) -> np.ndarray:
+def master_rgb(c: Comparison) -> np.ndarray:
+    """The master's ink alone, blue, in its canonical frame; grey where it is covered."""
+    return grey_out(_ink_rgb(c.master.ink, MASTER_RGB), c.master.occlusion.astype(bool))
+
+
+def aligned_query_rgb(c: Comparison) -> np.ndarray:
+    """The questioned imprint alone, red, resampled into the master's frame; grey where it
+    has no data. Same size as :func:`master_rgb`."""
+    return grey_out(_ink_rgb(c.alignment.query_ink, QUERY_RGB), c.alignment.unknown)
+
+
+def overlay_rgb(c: Comparison) -> np.ndarray:
+    """Master and questioned imprint aligned, in two colours; grey where there is no data."""
     # two transparencies laid on each other: the colours multiply, so shared ink turns dark
     rgb = _ink_rgb(c.master.ink, MASTER_RGB) * _ink_rgb(c.alignment.query_ink, QUERY_RGB)
     return grey_out(rgb, c.alignment.unknown)
@@ -300,8 +312,7 @@ def _caption(ax: Axes, s: str, y: float = -0.03) -> None:
 
 
 def _draw_master(ax: Axes, c: Comparison, ctx: ReportContext) -> None:
-    rgb = grey_out(_ink_rgb(c.master.ink, MASTER_RGB), c.master.occlusion.astype(bool))
-    ax.imshow(rgb, interpolation="antialiased")
+    ax.imshow(master_rgb(c), interpolation="antialiased")
     title = "master (registry)" + (f" #{ctx.master_id}" if ctx.master_id is not None else "")
     _image_axes(ax, title)
     size = c.master.geometry.size_mm
@@ -313,13 +324,13 @@ def _draw_master(ax: Axes, c: Comparison, ctx: ReportContext) -> None:
 
 def _draw_query(ax: Axes, c: Comparison, ctx: ReportContext) -> None:
     al = c.alignment
-    ax.imshow(grey_out(_ink_rgb(al.query_ink, QUERY_RGB), al.unknown), interpolation="antialiased")
+    ax.imshow(aligned_query_rgb(c), interpolation="antialiased")
     _image_axes(ax, "questioned imprint, aligned")
     _caption(ax, f"turned {al.rotation:+.1f}°, scale {al.scale:.3f}; grey: no data")
 
 
 def _draw_overlay(ax: Axes, c: Comparison, ctx: ReportContext) -> None:
-    ax.imshow(_overlay_rgb(c), interpolation="antialiased")
+    ax.imshow(overlay_rgb(c), interpolation="antialiased")
     _image_axes(ax, "overlay")
     _caption(ax, "blue: master only · red: questioned only\ndark: both · grey: no data")
 
@@ -673,9 +684,8 @@ def _html(c: Comparison, ctx: ReportContext) -> bytes:
         f'<figure><img alt="{_e(t)}" src="{_data_uri(_panel_png(draw, c, ctx))}">'
         f"<figcaption>{_e(words)}</figcaption></figure>"
         for draw, t, words in zip(_PANELS, titles, _PANEL_WORDS, strict=True))
-    master_img = rgb_png(grey_out(_ink_rgb(c.master.ink, MASTER_RGB),
-                                    c.master.occlusion.astype(bool)))
-    query_img = rgb_png(grey_out(_ink_rgb(al.query_ink, QUERY_RGB), al.unknown))
+    master_img = rgb_png(master_rgb(c))
+    query_img = rgb_png(aligned_query_rgb(c))
     scores = _html_table(
         ("evidence", "value", "forgery if", "unit", "flags", "meaning"),
         [(s.name, _fmt(s.value), _threshold_words(s), s.unit, "FLAGS" if s.flags else "",

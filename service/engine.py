@@ -26,18 +26,17 @@ from datetime import date
 from pathlib import Path
 
 import cv2
-import numpy as np
 
 from imprint.atomic import fsync_dir
 from imprint.errors import NoImprintError, OutputError
 from imprint.io import Page
 from imprint.pipeline import rectified_imprints
 from imprint.report import (
-    MASTER_RGB,
-    QUERY_RGB,
     ReportContext,
+    aligned_query_rgb,
     comparison_record,
-    grey_out,
+    master_rgb,
+    overlay_rgb,
     rgb_png,
     write_report,
 )
@@ -218,33 +217,21 @@ def verification_context(v: Verification, *, document: str) -> ReportContext:
 
 def overlay_png(c: Comparison) -> bytes:
     """The questioned imprint laid on the master in the master's canonical frame, as PNG: the
-    master's ink blue, the questioned imprint's red, both dark, no data grey (the colours of
-    the report's overlay panel)."""
-
-    rgb = _transparency(c.master.ink, MASTER_RGB) * _transparency(c.alignment.query_ink,
-                                                                    QUERY_RGB)
-    return rgb_png(grey_out(rgb, c.alignment.unknown))
+    master's ink blue, the questioned imprint's red, both dark, no data grey (the report's
+    overlay panel)."""
+    return rgb_png(overlay_rgb(c))
 
 
 def master_png(c: Comparison) -> bytes:
     """The master's ink alone, blue, in its canonical frame (what the overlay lays the
     questioned imprint on); grey where the master itself is covered."""
-    return rgb_png(grey_out(_transparency(c.master.ink, MASTER_RGB),
-                              c.master.occlusion.astype(bool)))
+    return rgb_png(master_rgb(c))
 
 
 def aligned_query_png(c: Comparison) -> bytes:
     """The questioned imprint alone, red, turned, scaled and shifted onto the master's frame;
     grey where it has no data. Same size as :func:`master_png`, so the two can be stacked."""
-    return rgb_png(grey_out(_transparency(c.alignment.query_ink, QUERY_RGB),
-                              c.alignment.unknown))
-
-
-def _transparency(ink: np.ndarray, colour: tuple[float, float, float]) -> np.ndarray:
-    """(S, S, 3) float32: ink of one colour on white paper; laid on each other, colours
-    multiply, so ink both have turns dark."""
-    a = np.clip(np.nan_to_num(ink.astype(np.float32)), 0.0, 1.0)[..., None]
-    return 1.0 - a * (1.0 - np.asarray(colour, np.float32))
+    return rgb_png(aligned_query_rgb(c))
 
 
 # --- a whole document examined, its reports kept -----------------------------------------------
