@@ -46,7 +46,8 @@ def from_bytes(data: bytes, *, source: str = "data") -> RectifiedImprint:
     geometry = Geometry(tuple(g["centre"]), tuple(g["axes"]), g["rotation"], g["scale"],
                         homography, tuple(g["size_mm"]) if g["size_mm"] else None)
     detection = Detection(**{**d, "box": tuple(d["box"]), "centre": tuple(d["centre"]),
-                             "axes": tuple(d["axes"])})
+                             "axes": tuple(d["axes"]),
+                             "horizon": tuple(d["horizon"]) if d.get("horizon") else None})
     return RectifiedImprint(ink, occlusion, geometry, Quality(**meta["quality"]), detection)
 
 

@@ -15,6 +15,7 @@ Upright: a round seal's star point (or the middle of its name arc) at 12 o'clock
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import cv2
@@ -28,8 +29,13 @@ CANONICAL_RADIUS = 240.0
 SQUARE_HALF_SIDE = 0.75 * CANONICAL_RADIUS
 ROI_MARGIN = 1.25  # region cut around a detection, in seal radii
 N_RAYS = 360
+BORDER_SEARCH = (0.75, 1.3)  # where the border is looked for, in nominal radii
+REFIT_SEARCH = (0.9, 1.1)  # the second pass, from a fitted outline
+BORDER_STEP_COST = 0.02  # ink strength a border path gives up per step of radius it moves
 STAR_BAND = (0.12, 0.3)  # radii (fraction of the border radius) where the star's tips are
 NAME_BAND = (0.56, 0.8)  # radii where the name arc's characters are, inside any code arc
+MIRROR_BAND = (0.3, 0.95)  # radii whose layout is compared with its mirror image
+ROUND_ASPECT = 0.93  # a fitted border rounder than this is a round seal, not an oval one
 
 
 def _roi(image: np.ndarray, det: Detection) -> tuple[np.ndarray, np.ndarray, tuple[int, int]]:
@@ -50,40 +56,134 @@ def _roi(image: np.ndarray, det: Detection) -> tuple[np.ndarray, np.ndarray, tup
     return crop, off.astype(bool), (x0, y0)
 
 
-def _border_points(ink: np.ndarray, off: np.ndarray, centre, axes, angle_ccw: float
-                   ) -> np.ndarray:
-    """Outer edge of the border along rays from ``centre``: (N, 2) points (x, y) in the ROI,
-    each where the ink first reaches half its strength coming in from outside."""
+def _rays(centre, axes, angle_ccw: float, shape: str):
+    """Unit ray directions (x, y) from ``centre`` and the nominal distance to the outline
+    (ellipse, or a square's sides) along each, for :data:`N_RAYS` rays."""
     a, b = axes
     t = np.linspace(0, 2 * np.pi, N_RAYS, endpoint=False)
-    th = math.radians(-angle_ccw)  # image-coordinate direction of the major axis
+    th = math.radians(-angle_ccw)  # image-coordinate direction of the major axis (a side)
     ct, st = math.cos(th), math.sin(th)
     ux = np.cos(t) * ct - np.sin(t) * st
     uy = np.cos(t) * st + np.sin(t) * ct
-    # nominal radius of the fitted ellipse along each ray
-    ex, ey = a * np.cos(t), b * np.sin(t)
-    r_nom = np.hypot(ex, ey)
-    steps = np.linspace(1.25, 0.8, 90)  # from outside inward
-    xs = centre[0] - 0.5 + ux[:, None] * r_nom[:, None] * steps[None]
-    ys = centre[1] - 0.5 + uy[:, None] * r_nom[:, None] * steps[None]
-    prof = cv2.remap(ink, xs.astype(np.float32), ys.astype(np.float32), cv2.INTER_LINEAR,
-                     borderValue=0.0)
-    offp = cv2.remap(off.astype(np.float32), xs.astype(np.float32), ys.astype(np.float32),
-                     cv2.INTER_NEAREST, borderValue=1.0)
-    level = 0.5 * np.percentile(prof, 95, axis=1)
-    # along every ray at once: the first step at the ink's level, kept where the step before
-    # it is outside the imprint and neither lies off the page
-    above = prof >= np.maximum(level, 0.15)[:, None]
+    if shape == "square":
+        r_nom = 1.0 / np.maximum(np.abs(np.cos(t)) / a, np.abs(np.sin(t)) / b)
+    else:
+        r_nom = a * b / np.hypot(b * np.cos(t), a * np.sin(t))
+    return ux, uy, r_nom
+
+
+def _border_points(ink: np.ndarray, off: np.ndarray, centre, axes, angle_ccw: float,
+                   shape: str = "round", search: tuple[float, float] = BORDER_SEARCH
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """Outer edge of the border along rays from ``centre``: ``(points (N, 2) x, y in the ROI,
+    ray indices (N,))``, each point where the ink reaches half its strength coming in from
+    outside.
+
+    The edge is followed round the seal as one path (a Viterbi pass over the rays, the
+    radius moving at most one step from ray to ray), not taken ray by ray: text or another
+    imprint just outside the border gives edges too, but not a closed ring, so the path
+    stays on the border and only rays where the path finds a real edge are kept. ``search``:
+    where along each ray, in nominal radii."""
+    ux, uy, r_nom = _rays(centre, axes, angle_ccw, shape)
+    steps = np.linspace(search[1], search[0], 101)  # from outside inward
+    n_steps = len(steps)
+    xs = (centre[0] - 0.5 + ux[:, None] * r_nom[:, None] * steps[None]).astype(np.float32)
+    ys = (centre[1] - 0.5 + uy[:, None] * r_nom[:, None] * steps[None]).astype(np.float32)
+    prof = cv2.remap(ink, xs, ys, cv2.INTER_LINEAR, borderValue=0.0)
+    offp = cv2.remap(off.astype(np.uint8), xs, ys, cv2.INTER_NEAREST, borderValue=1) > 0
+    # edge strength going inward: the mean ink of the few steps inside minus outside
+    w = 3
+    csum = np.cumsum(np.pad(prof, ((0, 0), (1, 0))), axis=1)
+    k = np.arange(n_steps)
+    lo, hi = np.clip(k - w, 0, n_steps), np.clip(k + w, 0, n_steps)
+    outside = (csum[:, k] - csum[:, lo]) / np.maximum(k - lo, 1)
+    inside = (csum[:, hi] - csum[:, k]) / np.maximum(hi - k, 1)
+    edge = np.clip(inside - outside, 0, None)
+    near_off = offp | np.roll(offp, w, axis=1) | np.roll(offp, -w, axis=1)
+    edge[near_off] = 0
+    path = _ring_path(edge, BORDER_STEP_COST)
     rays = np.arange(N_RAYS)
-    k = above.argmax(axis=1)
-    before = np.maximum(k - 1, 0)
-    ok = above[rays, k] & (k > 0) & ~(offp[rays, before] > 0) & ~(offp[rays, k] > 0)
-    p0, p1 = prof[rays, before], prof[rays, k]
-    rise = np.where(p1 != p0, p1 - p0, 1)
-    f = np.where(p1 != p0, (level - p0) / rise, 0.0)
-    s = steps[before] + f * (steps[k] - steps[before])
+    strength = edge[rays, path]
+    ok = strength > 0.25 * np.percentile(strength, 75)
+    if not ok.any():
+        return np.zeros((0, 2)), rays[:0]
+    # sub-step position: where the ink first reaches half the border's strength, searched
+    # a few steps either side of the path
+    level = 0.5 * float(np.median(prof[rays, np.clip(path + w, 0, n_steps - 1)][ok]))
+    j0 = np.clip(path - 4, 1, n_steps - 1)
+    window = np.clip(j0[:, None] + np.arange(9)[None], 0, n_steps - 1)
+    above = prof[rays[:, None], window] >= level
+    found = above.any(axis=1)
+    j = np.where(found, window[rays, above.argmax(axis=1)], path)
+    j = np.maximum(j, 1)
+    p0, p1 = prof[rays, j - 1], prof[rays, j]
+    f = np.where(found & (p1 != p0), (level - p0) / np.where(p1 != p0, p1 - p0, 1), 0.0)
+    s = np.where(found, steps[j - 1] + np.clip(f, 0, 1) * (steps[j] - steps[j - 1]),
+                 steps[path])
     pts = np.stack([centre[0] + ux * r_nom * s, centre[1] + uy * r_nom * s], axis=1)
-    return pts[ok].astype(np.float64)
+    return pts[ok].astype(np.float64), rays[ok]
+
+
+def _ring_path(edge: np.ndarray, step_cost: float) -> np.ndarray:
+    """For each ray (row of ``edge``), the step (column) of the closed path of greatest
+    total edge strength that moves at most one step between neighbouring rays, each move
+    costing ``step_cost``. Solved over a turn and a half, a quarter turn either side run in
+    so that the kept turn closes on itself wherever the pass starts."""
+    n, n_steps = edge.shape
+    total, start = n + n // 2, n // 4
+    score = np.zeros(n_steps)
+    back = np.zeros((total, n_steps), np.int8)
+    for i in range(total):
+        best = score.copy()
+        move = back[i]
+        inward = score[:-1] - step_cost  # from step k - 1 to k
+        m = inward > best[1:]
+        best[1:][m] = inward[m]
+        move[1:][m] = -1
+        outward = score[1:] - step_cost  # from step k + 1 to k
+        m = outward > best[:-1]
+        best[:-1][m] = outward[m]
+        move[:-1][m] = 1
+        best += edge[(i - start) % n]
+        score = best
+    path = np.empty(total, int)
+    path[-1] = int(score.argmax())
+    for i in range(total - 1, 0, -1):
+        path[i - 1] = path[i] + back[i, path[i]]
+    return path[start:start + n]  # ray r was solved at pass step r + start
+
+
+def _fit_square(pts: np.ndarray, rays: np.ndarray, centre, half: float, angle_ccw: float):
+    """A square border from its edge points: each side's offset from the centre (median
+    along the side's normal, corners left out) and the turn from the sides' directions.
+    Returns (centre, (h, h), angle_ccw) or None."""
+    clock = rays * (360.0 / N_RAYS)
+    side = np.round(clock / 90.0).astype(int) % 4
+    away = np.abs((clock + 45) % 90 - 45) < 30  # not near a corner
+    th = math.radians(-angle_ccw)
+    for _ in range(2):
+        offsets, turns = [], []
+        for i in range(4):
+            sel = away & (side == i)
+            if sel.sum() < 8:
+                return None
+            phi = th + i * math.pi / 2
+            n = np.array([math.cos(phi), math.sin(phi)])
+            p = pts[sel]
+            offsets.append(float(np.median(p @ n)))
+            # the side's direction: a line fitted through its points, folded to the normal
+            vx, vy = cv2.fitLine(p.astype(np.float32), cv2.DIST_HUBER, 0, 0.01, 0.01)[:2, 0]
+            turns.append((math.atan2(vy, vx) - phi - math.pi / 2 + math.pi / 4) % (math.pi / 2)
+                         - math.pi / 4)
+        th += float(np.median(turns))
+    n0 = np.array([math.cos(th), math.sin(th)])
+    n1 = np.array([-math.sin(th), math.cos(th)])
+    hu, hv = (offsets[0] + offsets[2]) / 2, (offsets[1] + offsets[3]) / 2
+    c = n0 * (offsets[0] - offsets[2]) / 2 + n1 * (offsets[1] - offsets[3]) / 2
+    h = (hu + hv) / 2
+    if not 0.8 < h / half < 1.25 or abs(hu - hv) > 0.1 * h:
+        return None
+    return (float(c[0]), float(c[1])), (float(h), float(h)), float((-math.degrees(th)) % 180)
 
 
 def _fit_ellipse(pts: np.ndarray):
@@ -137,8 +237,35 @@ def _affine_to_page(centre, axes, angle_ccw: float, shape: str, rotation: float)
 
 
 def _warp(img: np.ndarray, m: np.ndarray, border: float) -> np.ndarray:
-    return cv2.warpAffine(img, m, (CANONICAL_SIZE, CANONICAL_SIZE),
-                          flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderValue=border)
+    """The canonical image of ``img`` under ``m`` (canonical px -> ROI px): 2 x 3 affine or
+    3 x 3 projective."""
+    size = (CANONICAL_SIZE, CANONICAL_SIZE)
+    flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
+    if m.shape == (2, 3):
+        return cv2.warpAffine(img, m, size, flags=flags, borderValue=border)
+    return cv2.warpPerspective(img, m, size, flags=flags, borderValue=border)
+
+
+def _unproject(horizon, origin, centre) -> np.ndarray:
+    """3 x 3 projective map of ROI px sending the sheet's horizon (page px, ROI at
+    ``origin``) to infinity, and equal to the identity to first order at ``centre``: what
+    it leaves of a photographed circle is an affine image of it, centre on centre."""
+    a, b, c = horizon
+    ox, oy = origin
+    line = np.array([a, b, c + a * ox + b * oy])  # the same line in ROI px
+    at = float(line @ (centre[0], centre[1], 1.0))
+    lx, ly = line[0] / at, line[1] / at  # in px relative to the centre, scaled to 1 there
+    shift = np.array([[1, 0, -centre[0]], [0, 1, -centre[1]], [0, 0, 1]], float)
+    back = np.array([[1, 0, centre[0]], [0, 1, centre[1]], [0, 0, 1]], float)
+    return back @ np.array([[1, 0, 0], [0, 1, 0], [lx, ly, 1]]) @ shift
+
+
+def _through(persp: np.ndarray | None, m: np.ndarray) -> np.ndarray:
+    """Canonical px -> ROI px: ``m`` (canonical -> the sheet's affine view) then back
+    through the perspective ``persp`` (None: no perspective, ``m`` itself)."""
+    if persp is None:
+        return m
+    return np.linalg.inv(persp) @ np.vstack([m, [0, 0, 1]])
 
 
 def _polar(ink: np.ndarray, n_angles: int = 720, n_radii: int = 256) -> np.ndarray:
@@ -166,29 +293,39 @@ def _circular_smooth(p: np.ndarray, sigma_bins: float) -> np.ndarray:
 
 def _round_up(polar: np.ndarray) -> float:
     """Clock angle (deg) at which the seal's up direction points in an unrotated canonical
-    image: the axis of symmetry of the name arc, refined by the star's five-fold phase."""
+    image. A seal's layout is mirror-symmetric about its up axis (name arc, star, the text
+    and code along the bottom); the star, where there is one, says which of its five tips is
+    up: the one on the best mirror axis. Without a star, the axis of best symmetry, at the
+    end where the name arc is rather than its gap."""
     n = polar.shape[0]
     step = 360.0 / n
-    name = _circular_smooth(_band(polar, NAME_BAND), 6 / step)
-    # the name arc is symmetric about the seal's up: find the axis maximising that symmetry,
-    # then keep the end of the axis where the arc is (not its gap)
-    centred = name - name.mean()
-    spec = np.fft.fft(centred)
-    corr = np.real(np.fft.ifft(spec * spec))  # sum_k p[k] p[s - k]: mirror about s / 2
-    s = int(np.argmax(corr))
-    axis = s * step / 2
-    up = axis if _arc_mass(name, axis, step) >= _arc_mass(name, axis + 180, step) else axis + 180
+    mirror = _mirror_symmetry(polar)
     star = _band(polar, STAR_BAND)
     if star.mean() > 0.05:
         t = np.radians(np.arange(n) * step)
         z = np.sum(star * np.exp(1j * 5 * t))
         if abs(z) > 0.15 * star.sum():
             phase = math.degrees(np.angle(z)) / 5  # a star tip, modulo 72
-            k = round((up - phase) / 72)
-            candidate = phase + 72 * k
-            if abs((candidate - up + 180) % 360 - 180) < 30:
-                up = candidate
+            tips = [(phase + 72 * k) % 360 for k in range(5)]
+            return max(tips, key=lambda u: mirror[round(2 * u / step) % n])
+    axis = int(np.argmax(mirror)) * step / 2
+    name = _circular_smooth(_band(polar, NAME_BAND), 6 / step)
+    up = axis if _arc_mass(name, axis, step) >= _arc_mass(name, axis + 180, step) else axis + 180
     return up % 360
+
+
+def _mirror_symmetry(polar: np.ndarray) -> np.ndarray:
+    """How mirror-symmetric the imprint is about each axis: entry s is the axis at clock
+    angle ``s * step / 2``. Ring by ring, ``sum_k p[k] p[s - k]`` of the layout blurred to
+    the size of a character (each ring's mean removed), summed over the rings outside the
+    star."""
+    n, n_radii = polar.shape
+    rings = polar[:, int(MIRROR_BAND[0] * n_radii):int(MIRROR_BAND[1] * n_radii):2]
+    ext = np.concatenate([rings[-30:], rings, rings[:30]]).astype(np.float32)
+    layout = cv2.GaussianBlur(ext, (0, 0), sigmaX=3, sigmaY=10)[30:30 + n]
+    layout = layout - layout.mean(axis=0, keepdims=True)
+    spec = np.fft.rfft(layout, axis=0)
+    return np.fft.irfft((spec * spec).sum(axis=1), n=n)
 
 
 def _arc_mass(profile: np.ndarray, centre_deg: float, step: float, half_width: float = 60
@@ -220,18 +357,39 @@ def rectify(image: np.ndarray, detection: Detection, *, dpi: float | None = None
     ink = np.where(off, 0.0, sep.ink).astype(np.float32)
     centre = (detection.centre[0] - ox, detection.centre[1] - oy)
     shape = detection.shape
+    pts, rays = _border_points(ink, off, centre, detection.axes, detection.angle, shape)
     if shape == "square":
-        fit = (centre, detection.axes, detection.angle)
+        # the square's own sides, or the detection's square where too few of them are seen
+        fit = _fit_square(pts, rays, centre, detection.axes[0], detection.angle)
+        fit = fit or (centre, detection.axes, detection.angle)
     else:
-        pts = _border_points(ink, off, centre, detection.axes, detection.angle)
         fit = _fit_ellipse(pts)
         if fit is None:
             return None
+        moved = math.hypot(fit[0][0] - centre[0], fit[0][1] - centre[1]) / fit[1][0]
+        reshaped = abs(fit[1][1] / fit[1][0] - detection.axes[1] / detection.axes[0])
+        if moved > 0.03 or reshaped > 0.05:
+            # the detection was rough: search again from the fitted centre and outline, so
+            # that the rays meet the border square on
+            pts, _ = _border_points(ink, off, fit[0], fit[1], fit[2], shape, REFIT_SEARCH)
+            fit = _fit_ellipse(pts) or fit
         if shape == "round" and fit[1][1] / fit[1][0] < 0.6:
             return None
+    persp = None
+    if detection.horizon is not None and shape != "square":
+        # a photographed sheet: fit the border again where the perspective is undone, so
+        # that the centre is the seal's centre, not the centre of its perspective ellipse
+        persp = _unproject(detection.horizon, (ox, oy), fit[0])
+        flat = cv2.perspectiveTransform(pts[None].astype(np.float64), persp)[0]
+        fit = _fit_ellipse(flat) or fit
     c, axes, angle = fit
+    if shape == "oval" and axes[1] / axes[0] > ROUND_ASPECT:
+        # the detector's guess; the fitted border is a circle (an oval seal is far flatter)
+        shape = "round"
+        detection = dataclasses.replace(detection, shape="round")
     # first an unrotated canonical image, to find the seal's up from its content
-    m0 = _affine_to_page(c, axes, angle, shape, 0.0 if shape == "round" else angle)
+    m0 = _through(persp, _affine_to_page(c, axes, angle, shape,
+                                         0.0 if shape == "round" else angle))
     unturned = _warp(ink, m0, 0.0)
     polar = _polar(unturned)
     if shape == "round":
@@ -244,12 +402,14 @@ def rectify(image: np.ndarray, detection: Detection, *, dpi: float | None = None
         # a square seal's four turns look alike without reading it: take the smallest turn
         rotation = ((angle + 45) % 90) - 45
     rotation = (rotation + 180) % 360 - 180
-    m = _affine_to_page(c, axes, angle, shape, rotation)
+    m = _through(persp, _affine_to_page(c, axes, angle, shape, rotation))
     canon_ink = _warp(ink, m, 0.0)
     occluded = _warp((sep.occlusion | off).astype(np.float32), m, 1.0) > 0.5
-    hom = np.vstack([m, [0, 0, 1]])
+    hom = m if m.shape == (3, 3) else np.vstack([m, [0, 0, 1]])
     hom = np.array([[1, 0, ox], [0, 1, oy], [0, 0, 1]], float) @ hom
-    page_centre = (c[0] + ox, c[1] + oy)
+    hom = hom / hom[2, 2]
+    mid = hom @ (CANONICAL_SIZE / 2 - 0.5, CANONICAL_SIZE / 2 - 0.5, 1.0)
+    page_centre = (float(mid[0] / mid[2]) + 0.5, float(mid[1] / mid[2]) + 0.5)
     size_mm = (2 * axes[0] / dpi * 25.4, 2 * axes[1] / dpi * 25.4) if dpi else None
     geometry = Geometry(centre=page_centre, axes=axes, rotation=float(rotation),
                         scale=float(axes[0] / _canonical_half(shape)), homography=hom,

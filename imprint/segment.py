@@ -20,6 +20,7 @@ import cv2
 import numpy as np
 
 from imprint.ink import InkMasks, ink_masks, normalise, off_page
+from imprint.sheet import sheet_horizon
 from imprint.types import Detection
 
 WORK_LONG_SIDE = 1000  # px: pages are searched at about this size (A4 at ~85 dpi)
@@ -65,7 +66,9 @@ def detect_imprints(image: np.ndarray, *, dpi: float | None = None, page: int = 
     small = np.ascontiguousarray(image[n // 2::n, n // 2::n]) if n > 1 else image
     px_per_mm = (dpi or _estimate_dpi((h, w))) / 25.4 * f
     norm = normalise(small)
-    masks = ink_masks(norm, off_page=off_page(small, round(JOIN_MM * px_per_mm)))
+    around = off_page(small, round(JOIN_MM * px_per_mm))
+    masks = ink_masks(norm, off_page=around)
+    horizon = _page_horizon(small, n) if around is not None else None
     if masks.any.mean() >= MONOCHROME_FRACTION:
         candidates = _colour_candidates(masks, px_per_mm, dpi is not None)
         colour_of = _colour_vote(masks)
@@ -81,8 +84,21 @@ def detect_imprints(image: np.ndarray, *, dpi: float | None = None, page: int = 
             box=(x0 / f, y0 / f, x1 / f, y1 / f), centre=(c.centre[0] / f, c.centre[1] / f),
             axes=(c.axes[0] / f, c.axes[1] / f), angle=(-c.angle) % 180, shape=c.shape,
             colour=colour,
-            confidence=conf, visible=c.visible, page=page))
+            confidence=conf, visible=c.visible, page=page, horizon=horizon))
     return sorted(out, key=lambda d: -d.confidence)
+
+
+def _page_horizon(small: np.ndarray, n: int) -> tuple[float, float, float] | None:
+    """The sheet's horizon found on the working copy (every ``n``-th pixel from ``n // 2``),
+    in page px."""
+    line = sheet_horizon(small)
+    if line is None:
+        return None
+    # a line l on the copy is l T on the page, T taking page px to the copy's
+    t = np.array([[1 / n, 0, -(n // 2) / n], [0, 1 / n, -(n // 2) / n], [0, 0, 1]])
+    a, b, c = np.asarray(line) @ t
+    s = float(np.hypot(a, b))
+    return float(a / s), float(b / s), float(c / s)
 
 
 # --- colour pages ----------------------------------------------------------------------------

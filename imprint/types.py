@@ -23,7 +23,9 @@ class Detection:
     along the border's own major and minor direction) of the fitted outer border, ``angle`` the
     major axis direction (deg, counter-clockwise from +x); ``shape`` one of :data:`SHAPES`,
     ``colour`` one of :data:`COLOURS`; ``confidence`` in [0, 1]; ``visible`` the fraction of the
-    border inside the page (cross-page halves are < 1); ``page`` the page index.
+    border inside the page (cross-page halves are < 1); ``page`` the page index;
+    ``horizon`` the photographed sheet's vanishing line ``(a, b, c)`` in page px where one
+    was seen (:mod:`imprint.sheet`), which rectification uses to undo the perspective.
     """
 
     box: tuple[float, float, float, float]
@@ -35,6 +37,7 @@ class Detection:
     confidence: float
     visible: float
     page: int = 0
+    horizon: tuple[float, float, float] | None = None
 
 
 @dataclass(frozen=True)
