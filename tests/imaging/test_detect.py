@@ -113,3 +113,21 @@ def test_detect_cli_json(tmp_path, capsys, seal):
     assert imp["shape"] == "round" and imp["colour"] == "red"
     assert imp["size_mm"][0] == pytest.approx(42.0, abs=0.3)
     assert (tmp_path / "dbg" / "one_p1_overlay.png").is_file()
+
+
+@pytest.mark.parametrize("angle", [12.0, -30.0])
+def test_square_seal_is_fitted_on_its_own_sides(angle):
+    """On a whole page, found on a reduced copy, a square name seal's centre and size come
+    from its four sides, not from the detector's coarse outline."""
+    spec = SealSpec("square_name", "", person_name="王建国", diameter=20.0)
+    seal = new_seal(layout(spec), np.random.default_rng(31))
+    stamping = Stamping(seal, StampConditions(angle=angle, ink=0.1, seed=6), "red", "S", "S")
+    image, (truth,), _ = page_scene([stamping], dpi=300, rng=np.random.default_rng(32),
+                                    capture=Capture("scan", 90, 0.4, 0.004))
+    (det,) = detect_imprints(image, dpi=300)
+    r = rectify(image, det, dpi=300)
+    half = truth.axes[0]
+    assert math.dist(r.geometry.centre, truth.centre) <= 0.01 * half
+    assert abs(r.geometry.axes[0] / half - 1) <= 0.01
+    err = (r.geometry.rotation - angle + 45) % 90 - 45
+    assert abs(err) <= 1.0
