@@ -25,6 +25,7 @@ from imprint.synth.registry import make_registry
 from imprint.synth.scene import Stamping, genuine_stamping, imprint_scene
 from imprint.synth.stamping import sample_conditions
 from imprint.types import VERDICTS
+from imprint.verdict import VerifierModel
 from index.filing import file_master
 from index.identify import SealSearch
 from index.store import EventKind, RegistryStore
@@ -84,7 +85,9 @@ def test_genuine_recarved_and_other_seal(seals):
     a, b = seals
     same = compare(a["rect"]["genuine"], a["rect"]["master"])
     assert same.verdict == "genuine", same.reasons
-    assert same.log10_lr > 0
+    # on the genuine side of the calibrated forgery threshold (1 % of calibration genuine
+    # imprints fall below it)
+    assert same.log10_lr >= VerifierModel.load().thresholds["forgery_log10_lr"]
     assert same.evidence.deformation_band == "valid"
     fake = compare(a["rect"]["recarved"], a["rect"]["master"])
     assert fake.verdict in ("suspected_forgery", "different_seal"), fake.reasons
