@@ -116,8 +116,14 @@ def off_page(image: np.ndarray, join_px: int) -> np.ndarray | None:
     around = keep[labels].astype(np.uint8)
     if f < 1:
         around = cv2.resize(around, (w, h), interpolation=cv2.INTER_NEAREST)
+    return widen(around > 0, join_px)
+
+
+def widen(mask: np.ndarray, join_px: int) -> np.ndarray:
+    """``mask`` ``(H, W) bool`` grown by ``join_px`` all round (a disc)."""
     k = 2 * join_px + 1
-    return cv2.dilate(around, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))) > 0
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))
+    return cv2.dilate(mask.astype(np.uint8), kernel) > 0
 
 
 @dataclass(frozen=True)

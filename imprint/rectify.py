@@ -153,7 +153,7 @@ def _ring_path(edge: np.ndarray, step_cost: float) -> np.ndarray:
     return path[start:start + n]  # ray r was solved at pass step r + start
 
 
-def _fit_square(pts: np.ndarray, rays: np.ndarray, centre, half: float, angle_ccw: float):
+def _fit_square(pts: np.ndarray, rays: np.ndarray, half: float, angle_ccw: float):
     """A square border from its edge points: each side's offset from the centre (median
     along the side's normal, corners left out) and the turn from the sides' directions.
     Returns (centre, (h, h), angle_ccw) or None."""
@@ -360,7 +360,7 @@ def rectify(image: np.ndarray, detection: Detection, *, dpi: float | None = None
     pts, rays = _border_points(ink, off, centre, detection.axes, detection.angle, shape)
     if shape == "square":
         # the square's own sides, or the detection's square where too few of them are seen
-        fit = _fit_square(pts, rays, centre, detection.axes[0], detection.angle)
+        fit = _fit_square(pts, rays, detection.axes[0], detection.angle)
         fit = fit or (centre, detection.axes, detection.angle)
     else:
         fit = _fit_ellipse(pts)

@@ -19,7 +19,7 @@ from functools import lru_cache
 import cv2
 import numpy as np
 
-from imprint.ink import InkMasks, ink_masks, normalise, off_page
+from imprint.ink import InkMasks, ink_masks, normalise, off_page, widen
 from imprint.sheet import sheet_horizon
 from imprint.types import Detection
 
@@ -66,9 +66,13 @@ def detect_imprints(image: np.ndarray, *, dpi: float | None = None, page: int = 
     small = np.ascontiguousarray(image[n // 2::n, n // 2::n]) if n > 1 else image
     px_per_mm = (dpi or _estimate_dpi((h, w))) / 25.4 * f
     norm = normalise(small)
-    around = off_page(small, round(JOIN_MM * px_per_mm))
+    # what surrounds a photographed sheet: its own outline gives the horizon; widened, it is
+    # kept out of the ink masks
+    around = off_page(small, 0)
+    horizon = _page_horizon(small, n, around) if around is not None else None
+    if around is not None:
+        around = widen(around, round(JOIN_MM * px_per_mm))
     masks = ink_masks(norm, off_page=around)
-    horizon = _page_horizon(small, n) if around is not None else None
     if masks.any.mean() >= MONOCHROME_FRACTION:
         candidates = _colour_candidates(masks, px_per_mm, dpi is not None)
         colour_of = _colour_vote(masks)
@@ -88,10 +92,11 @@ def detect_imprints(image: np.ndarray, *, dpi: float | None = None, page: int = 
     return sorted(out, key=lambda d: -d.confidence)
 
 
-def _page_horizon(small: np.ndarray, n: int) -> tuple[float, float, float] | None:
-    """The sheet's horizon found on the working copy (every ``n``-th pixel from ``n // 2``),
-    in page px."""
-    line = sheet_horizon(small)
+def _page_horizon(small: np.ndarray, n: int, around: np.ndarray
+                  ) -> tuple[float, float, float] | None:
+    """The sheet's horizon found on the working copy (every ``n``-th pixel from ``n // 2``;
+    ``around`` what surrounds the sheet there), in page px."""
+    line = sheet_horizon(small, around)
     if line is None:
         return None
     # a line l on the copy is l T on the page, T taking page px to the copy's
