@@ -30,6 +30,13 @@ JOIN_MM = 2.2  # gaps an imprint's strokes leave between them (character to bord
 MIN_SEAL_PX = 20  # working px: anything smaller is a speck, whatever the scale
 MIN_RING_SUPPORT = 0.45  # fraction of the visible border that must carry ink
 MIN_INK_SHARE = 0.2  # a blob with this much of each of two inks holds two imprints
+#: A round or oval border wholly on the page but inked along less than this much of its
+#: length must show the characters of a seal inside it: at least :data:`MIN_GLYPHS`
+#: separate marks. A signature's loops also trace a rough ellipse, but inside it lie a few
+#: long strokes, not a legend.
+WEAK_BORDER = 0.7
+MIN_GLYPHS = 4
+GLYPH_MIN_MM = 0.3  # smaller specks are not counted as marks
 MONOCHROME_FRACTION = 0.0005  # fewer seal-coloured pixels than this: a grey page
 
 
@@ -324,7 +331,22 @@ def _colour_candidates(masks: InkMasks, px_per_mm: float, size_known: bool
                         out.extend(_explain_blob(b2, sub, px_per_mm, size_known))
         else:
             out.extend(_explain_blob(blob, ink, px_per_mm, size_known))
-    return _outermost(_suppress(out))
+    return [c for c in _outermost(_suppress(out))
+            if c.shape == "square" or c.support >= WEAK_BORDER or c.visible < 0.98
+            or _glyph_count(ink, c, px_per_mm) >= MIN_GLYPHS]
+
+
+def _glyph_count(ink: np.ndarray, c: _Candidate, px_per_mm: float) -> int:
+    """Separate marks of ink inside the border (within 0.8 of its axes): a seal's characters,
+    star and number, each one or more marks; a signature's few long strokes."""
+    h, w = ink.shape
+    inside = np.zeros((h, w), np.uint8)
+    cv2.ellipse(inside, (round(c.centre[0]), round(c.centre[1])),
+                (max(1, round(0.8 * c.axes[0])), max(1, round(0.8 * c.axes[1]))), c.angle,
+                0, 360, 1, cv2.FILLED)
+    _, _, stats, _ = cv2.connectedComponentsWithStats((ink & (inside > 0)).astype(np.uint8),
+                                                      connectivity=8)
+    return int((stats[1:, cv2.CC_STAT_AREA] >= max(2.0, (GLYPH_MIN_MM * px_per_mm) ** 2)).sum())
 
 
 def _explain_blob(blob: np.ndarray, ink: np.ndarray, px_per_mm: float, size_known: bool

@@ -16,7 +16,7 @@ from imprint.rectify import CANONICAL_RADIUS, rectify
 from imprint.segment import detect_imprints
 from imprint.synth.defects import new_seal
 from imprint.synth.design import SealSpec, layout
-from imprint.synth.medium import Capture
+from imprint.synth.medium import Capture, InkLayer, compose, signature_density
 from imprint.synth.scene import Stamping, imprint_scene, page_scene
 from imprint.synth.stamping import StampConditions
 from service.cli import main
@@ -49,6 +49,21 @@ def test_page_without_seal_gives_nothing():
     rng = np.random.default_rng(12)
     page, truths, _ = page_scene([], dpi=150, rng=rng, capture=Capture("scan", 90, 0.4, 0.004))
     assert truths == [] and detect_imprints(page, dpi=150) == []
+
+
+@pytest.mark.parametrize("seed", [2, 45, 48, 50, 56, 57])
+def test_signature_loops_alone_are_no_imprint(seed):
+    """A ballpoint signature whose loops trace a rough ellipse, with no legend inside it (these
+    pens' strokes were once taken for weak blue borders)."""
+    dpi = 300
+    px = dpi / 25.4
+    h, w = int(100 * px), int(150 * px)
+    pen = signature_density((h, w), (30 * px, 40 * px, 70 * px, 55 * px), dpi,
+                            np.random.default_rng(seed))
+    page = np.clip(compose(np.full((h, w, 3), 246, np.float32),
+                           [InkLayer(pen, (20, 24, 60))]), 0, 255).astype(np.uint8)
+    weak = [d for d in detect_imprints(page, dpi=dpi) if d.confidence < 0.75]
+    assert weak == []
 
 
 @pytest.mark.parametrize("angle", [0.0, 33.0, -140.0, 95.0])
