@@ -340,12 +340,17 @@ def _glyph_count(ink: np.ndarray, c: _Candidate, px_per_mm: float) -> int:
     """Separate marks of ink inside the border (within 0.8 of its axes): a seal's characters,
     star and number, each one or more marks; a signature's few long strokes."""
     h, w = ink.shape
-    inside = np.zeros((h, w), np.uint8)
-    cv2.ellipse(inside, (round(c.centre[0]), round(c.centre[1])),
+    reach = math.ceil(0.8 * max(c.axes)) + 1  # the inner ellipse lies within this of the centre
+    x0, y0 = max(round(c.centre[0]) - reach, 0), max(round(c.centre[1]) - reach, 0)
+    x1, y1 = min(round(c.centre[0]) + reach + 1, w), min(round(c.centre[1]) + reach + 1, h)
+    if x1 <= x0 or y1 <= y0:
+        return 0
+    inside = np.zeros((y1 - y0, x1 - x0), np.uint8)
+    cv2.ellipse(inside, (round(c.centre[0]) - x0, round(c.centre[1]) - y0),
                 (max(1, round(0.8 * c.axes[0])), max(1, round(0.8 * c.axes[1]))), c.angle,
                 0, 360, 1, cv2.FILLED)
-    _, _, stats, _ = cv2.connectedComponentsWithStats((ink & (inside > 0)).astype(np.uint8),
-                                                      connectivity=8)
+    marks = (ink[y0:y1, x0:x1] & (inside > 0)).astype(np.uint8)
+    _, _, stats, _ = cv2.connectedComponentsWithStats(marks, connectivity=8)
     return int((stats[1:, cv2.CC_STAT_AREA] >= max(2.0, (GLYPH_MIN_MM * px_per_mm) ** 2)).sum())
 
 
