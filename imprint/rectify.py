@@ -36,6 +36,9 @@ STAR_BAND = (0.12, 0.3)  # radii (fraction of the border radius) where the star'
 NAME_BAND = (0.56, 0.8)  # radii where the name arc's characters are, inside any code arc
 MIRROR_BAND = (0.3, 0.95)  # radii whose layout is compared with its mirror image
 ROUND_ASPECT = 0.93  # a fitted border rounder than this is a round seal, not an oval one
+CENTRING_BAND = (0.15, 0.97)  # radii whose rings are made concentric with the border
+CENTRING_REACH = 0.25  # farthest the seal's centre is looked for from the border's, in radii
+CENTRING_GAIN = 1.07  # how much sharper the rings must get for a re-centring to count
 
 
 def _roi(image: np.ndarray, det: Detection) -> tuple[np.ndarray, np.ndarray, tuple[int, int]]:
@@ -342,6 +345,86 @@ def _flip_up(polar: np.ndarray, candidates: list[float]) -> float:
     return max(candidates, key=lambda c: _arc_mass(name, c, step))
 
 
+# A photographed circle is an ellipse whose centre is not the image of the circle's centre.
+# Mapping the ellipse onto the canonical circle leaves a projective map of the disc onto
+# itself (a "boost" of the disc), which keeps the border where it is and slides the inside of
+# the seal across: the star and the name arc sit off centre, the rings of the layout are no
+# longer concentric. Without the sheet's horizon, the boost is found from the content: the
+# one whose rings (the name arc's inner and outer edges, inner circles, the star) are
+# sharpest when averaged round the circle.
+
+_CENTRING_SIZE = CANONICAL_SIZE // 2  # searched at half resolution
+_CENTRING_GRID = (lambda r, t: np.stack([np.outer(r, np.cos(t)), np.outer(r, np.sin(t)),
+                                         np.ones((len(r), len(t)))]).reshape(3, -1))(
+    np.linspace(*CENTRING_BAND, 64), np.linspace(0, 2 * np.pi, 128, endpoint=False))
+
+
+def _disc_boost(b) -> np.ndarray:
+    """3 x 3 projective map of the unit disc onto itself (a Lorentz boost) that sends its
+    centre to ``b`` and keeps its border circle."""
+    bx, by = b
+    n2 = bx * bx + by * by
+    if n2 < 1e-12:
+        return np.eye(3)
+    g = 1.0 / math.sqrt(1.0 - n2)
+    k = (g - 1.0) / n2
+    return np.array([[1 + k * bx * bx, k * bx * by, g * bx],
+                     [k * bx * by, 1 + k * by * by, g * by],
+                     [g * bx, g * by, g]])
+
+
+def _disc_px(size: int) -> np.ndarray:
+    """3 x 3: unit-disc coordinates -> px of a canonical image ``size`` square."""
+    r = CANONICAL_RADIUS * size / CANONICAL_SIZE
+    c = size / 2 - 0.5
+    return np.array([[r, 0, c], [0, r, c], [0, 0, 1]])
+
+
+def _ring_sharpness(small: np.ndarray, b) -> float:
+    """How sharp the rings of ``small`` (half-size canonical ink) are about the point the
+    boost ``b`` takes the centre to: the energy of the radial derivative of the mean ink."""
+    g = _disc_px(_CENTRING_SIZE) @ _disc_boost(b) @ _CENTRING_GRID
+    xs = (g[0] / g[2]).reshape(64, 128).astype(np.float32)
+    ys = (g[1] / g[2]).reshape(64, 128).astype(np.float32)
+    profile = cv2.remap(small, xs, ys, cv2.INTER_LINEAR).mean(axis=1)
+    return float(np.sum(np.diff(profile) ** 2))
+
+
+def _content_centring(unturned: np.ndarray) -> np.ndarray | None:
+    """3 x 3 map of canonical px (new -> old) that moves the seal's own centre, found from its
+    content, onto the canonical centre; None when the border's centre is as good."""
+    small = cv2.GaussianBlur(cv2.resize(unturned, (_CENTRING_SIZE, _CENTRING_SIZE),
+                                        interpolation=cv2.INTER_AREA), (0, 0), 1.0)
+    start = _ring_sharpness(small, (0.0, 0.0))
+    if start <= 1e-9:
+        return None
+    best, at = start, np.zeros(2)
+    for step in (0.04, 0.02, 0.01, 0.005):  # a pattern search, coarse to fine
+        for _ in range(4):
+            around = [at + step * np.array((i, j)) for i in (-1, 0, 1) for j in (-1, 0, 1)
+                      if (i, j) != (0, 0)]
+            scored = [(_ring_sharpness(small, b), b) for b in around
+                      if math.hypot(*b) <= CENTRING_REACH]
+            top = max(scored, key=lambda x: x[0], default=(best, at))
+            if top[0] <= best:
+                break
+            best, at = top
+    if best < CENTRING_GAIN * start:
+        return None
+    px = _disc_px(CANONICAL_SIZE)
+    return px @ _disc_boost(at) @ np.linalg.inv(px)
+
+
+def _turn_px(rotation: float) -> np.ndarray:
+    """3 x 3: canonical px turned by ``rotation`` about the canonical centre (what
+    :func:`_affine_to_page` adds to a round seal's map for its turn)."""
+    c = CANONICAL_SIZE / 2 - 0.5
+    t = np.eye(3)
+    t[:2, :2] = _turn(rotation)
+    t[:2, 2] = (c, c) - t[:2, :2] @ (c, c)
+    return t
+
+
 def rectify(image: np.ndarray, detection: Detection, *, dpi: float | None = None
             ) -> RectifiedImprint | None:
     """Canonical imprint of ``detection`` on ``image`` ``(H, W, 3) uint8`` RGB, or None when
@@ -391,6 +474,13 @@ def rectify(image: np.ndarray, detection: Detection, *, dpi: float | None = None
     m0 = _through(persp, _affine_to_page(c, axes, angle, shape,
                                          0.0 if shape == "round" else angle))
     unturned = _warp(ink, m0, 0.0)
+    if shape == "round" and detection.colour != "grey":
+        # (a grey imprint's ink map holds the page's text as well, whose lines would pull
+        # the rings off the seal's centre)
+        centring = _content_centring(unturned)
+        if centring is not None:
+            m0 = np.vstack([m0, [0, 0, 1]]) @ centring if m0.shape == (2, 3) else m0 @ centring
+            unturned = _warp(ink, m0, 0.0)
     polar = _polar(unturned)
     if shape == "round":
         up_clock = _round_up(polar)
@@ -402,7 +492,10 @@ def rectify(image: np.ndarray, detection: Detection, *, dpi: float | None = None
         # a square seal's four turns look alike without reading it: take the smallest turn
         rotation = ((angle + 45) % 90) - 45
     rotation = (rotation + 180) % 360 - 180
-    m = _through(persp, _affine_to_page(c, axes, angle, shape, rotation))
+    if shape == "round":
+        m = m0 @ _turn_px(rotation)  # 2 x 3 or 3 x 3, as m0
+    else:
+        m = _through(persp, _affine_to_page(c, axes, angle, shape, rotation))
     canon_ink = _warp(ink, m, 0.0)
     occluded = _warp((sep.occlusion | off).astype(np.float32), m, 1.0) > 0.5
     hom = m if m.shape == (3, 3) else np.vstack([m, [0, 0, 1]])

@@ -8,6 +8,7 @@ import math
 import numpy as np
 import pytest
 
+import imprint.rectify as rectify_module
 from imprint.rectify import rectify
 from imprint.segment import detect_imprints
 from imprint.sheet import sheet_horizon
@@ -60,15 +61,37 @@ def test_scanned_sheet_has_no_horizon():
 
 def test_perspective_is_undone_about_the_seals_own_centre(photographed):
     """The centre of a photographed circle's ellipse is not the circle's centre; with the
-    sheet's horizon, rectification finds the seal's own centre to within 1 % of its radius,
-    closer than the ellipse's centre is."""
+    sheet's horizon, rectification finds the seal's own centre to within 1 % of its radius."""
     image, truth, _ = photographed
     (det,) = detect_imprints(image, dpi=DPI)
     assert det.horizon is not None
+    r = rectify(image, det, dpi=DPI)
+    assert math.dist(r.geometry.centre, truth.centre) / truth.axes[0] <= 0.01
+
+
+def test_without_horizon_the_layout_gives_the_centre(photographed, monkeypatch):
+    """A close-up shows no sheet edge: the seal's centre is then found from its own rings
+    (name arc, star), which are concentric only about it, not about the ellipse's centre."""
+    image, truth, _ = photographed
+    (det,) = detect_imprints(image, dpi=DPI)
+    close_up = dataclasses.replace(det, horizon=None)
     radius = truth.axes[0]
-    with_horizon = rectify(image, det, dpi=DPI)
-    without = rectify(image, dataclasses.replace(det, horizon=None), dpi=DPI)
-    err = math.dist(with_horizon.geometry.centre, truth.centre) / radius
-    err_ellipse = math.dist(without.geometry.centre, truth.centre) / radius
-    assert err <= 0.01
-    assert err < err_ellipse
+    err = math.dist(rectify(image, close_up, dpi=DPI).geometry.centre, truth.centre) / radius
+    monkeypatch.setattr(rectify_module, "_content_centring", lambda unturned: None)
+    ellipse = rectify(image, close_up, dpi=DPI).geometry.centre
+    err_ellipse = math.dist(ellipse, truth.centre) / radius
+    assert err <= 0.01 < 0.02 < err_ellipse
+
+
+def test_a_scanned_seal_is_not_moved_off_its_border_centre():
+    """On a flat scan the border's centre is right: re-centring from the layout must not move
+    it (the layout is less exact than the border)."""
+    spec = SealSpec("round_official", "成都锦江电子科技有限公司", code="5101040087654")
+    seal = new_seal(layout(spec), np.random.default_rng(31))
+    stamping = Stamping(seal, StampConditions(angle=-20.0, ink=0.1, seed=4), "blue", "S", "S")
+    image, (truth,), _ = page_scene([stamping], dpi=DPI, rng=np.random.default_rng(32),
+                                    capture=Capture("scan", 90, 0.4, 0.004))
+    (det,) = detect_imprints(image, dpi=DPI)
+    r = rectify(image, det, dpi=DPI)
+    assert r.geometry.homography[2, :2] == pytest.approx((0.0, 0.0), abs=1e-12)
+    assert math.dist(r.geometry.centre, truth.centre) / truth.axes[0] <= 0.01
