@@ -263,12 +263,17 @@ def _unproject(horizon, origin, centre) -> np.ndarray:
     return back @ np.array([[1, 0, 0], [0, 1, 0], [lx, ly, 1]]) @ shift
 
 
+def _projective(m: np.ndarray) -> np.ndarray:
+    """A 2 x 3 affine map as 3 x 3; a 3 x 3 map as it is."""
+    return m if m.shape == (3, 3) else np.vstack([m, [0, 0, 1]])
+
+
 def _through(persp: np.ndarray | None, m: np.ndarray) -> np.ndarray:
     """Canonical px -> ROI px: ``m`` (canonical -> the sheet's affine view) then back
     through the perspective ``persp`` (None: no perspective, ``m`` itself)."""
     if persp is None:
         return m
-    return np.linalg.inv(persp) @ np.vstack([m, [0, 0, 1]])
+    return np.linalg.inv(persp) @ _projective(m)
 
 
 def _polar(ink: np.ndarray, n_angles: int = 720, n_radii: int = 256) -> np.ndarray:
@@ -354,9 +359,18 @@ def _flip_up(polar: np.ndarray, candidates: list[float]) -> float:
 # sharpest when averaged round the circle.
 
 _CENTRING_SIZE = CANONICAL_SIZE // 2  # searched at half resolution
-_CENTRING_GRID = (lambda r, t: np.stack([np.outer(r, np.cos(t)), np.outer(r, np.sin(t)),
-                                         np.ones((len(r), len(t)))]).reshape(3, -1))(
-    np.linspace(*CENTRING_BAND, 64), np.linspace(0, 2 * np.pi, 128, endpoint=False))
+_CENTRING_RINGS, _CENTRING_ANGLES = 64, 128
+
+
+def _ring_grid() -> np.ndarray:
+    """(3, rings x angles) homogeneous unit-disc points on the rings of CENTRING_BAND."""
+    r = np.linspace(*CENTRING_BAND, _CENTRING_RINGS)
+    t = np.linspace(0, 2 * np.pi, _CENTRING_ANGLES, endpoint=False)
+    return np.stack([np.outer(r, np.cos(t)), np.outer(r, np.sin(t)),
+                     np.ones((len(r), len(t)))]).reshape(3, -1)
+
+
+_CENTRING_GRID = _ring_grid()
 
 
 def _disc_boost(b) -> np.ndarray:
@@ -384,8 +398,9 @@ def _ring_sharpness(small: np.ndarray, b) -> float:
     """How sharp the rings of ``small`` (half-size canonical ink) are about the point the
     boost ``b`` takes the centre to: the energy of the radial derivative of the mean ink."""
     g = _disc_px(_CENTRING_SIZE) @ _disc_boost(b) @ _CENTRING_GRID
-    xs = (g[0] / g[2]).reshape(64, 128).astype(np.float32)
-    ys = (g[1] / g[2]).reshape(64, 128).astype(np.float32)
+    shape = (_CENTRING_RINGS, _CENTRING_ANGLES)
+    xs = (g[0] / g[2]).reshape(shape).astype(np.float32)
+    ys = (g[1] / g[2]).reshape(shape).astype(np.float32)
     profile = cv2.remap(small, xs, ys, cv2.INTER_LINEAR).mean(axis=1)
     return float(np.sum(np.diff(profile) ** 2))
 
@@ -416,8 +431,8 @@ def _content_centring(unturned: np.ndarray) -> np.ndarray | None:
 
 
 def _turn_px(rotation: float) -> np.ndarray:
-    """3 x 3: canonical px turned by ``rotation`` about the canonical centre (what
-    :func:`_affine_to_page` adds to a round seal's map for its turn)."""
+    """3 x 3: canonical px turned by ``rotation`` about the canonical centre: the map of
+    :func:`_affine_to_page` for a turn ``t + rotation`` is its map for ``t`` times this."""
     c = CANONICAL_SIZE / 2 - 0.5
     t = np.eye(3)
     t[:2, :2] = _turn(rotation)
@@ -470,16 +485,17 @@ def rectify(image: np.ndarray, detection: Detection, *, dpi: float | None = None
         # the detector's guess; the fitted border is a circle (an oval seal is far flatter)
         shape = "round"
         detection = dataclasses.replace(detection, shape="round")
-    # first an unrotated canonical image, to find the seal's up from its content
-    m0 = _through(persp, _affine_to_page(c, axes, angle, shape,
-                                         0.0 if shape == "round" else angle))
+    # first an unrotated canonical image, to find the seal's up from its content (an oval or
+    # square one with its major axis or a side level)
+    level = 0.0 if shape == "round" else angle
+    m0 = _through(persp, _affine_to_page(c, axes, angle, shape, level))
     unturned = _warp(ink, m0, 0.0)
     if shape == "round" and detection.colour != "grey":
         # (a grey imprint's ink map holds the page's text as well, whose lines would pull
         # the rings off the seal's centre)
         centring = _content_centring(unturned)
         if centring is not None:
-            m0 = np.vstack([m0, [0, 0, 1]]) @ centring if m0.shape == (2, 3) else m0 @ centring
+            m0 = _projective(m0) @ centring
             unturned = _warp(ink, m0, 0.0)
     polar = _polar(unturned)
     if shape == "round":
@@ -492,13 +508,10 @@ def rectify(image: np.ndarray, detection: Detection, *, dpi: float | None = None
         # a square seal's four turns look alike without reading it: take the smallest turn
         rotation = ((angle + 45) % 90) - 45
     rotation = (rotation + 180) % 360 - 180
-    if shape == "round":
-        m = m0 @ _turn_px(rotation)  # 2 x 3 or 3 x 3, as m0
-    else:
-        m = _through(persp, _affine_to_page(c, axes, angle, shape, rotation))
+    m = m0 @ _turn_px(rotation - level)  # 2 x 3 or 3 x 3, as m0
     canon_ink = _warp(ink, m, 0.0)
     occluded = _warp((sep.occlusion | off).astype(np.float32), m, 1.0) > 0.5
-    hom = m if m.shape == (3, 3) else np.vstack([m, [0, 0, 1]])
+    hom = _projective(m)
     hom = np.array([[1, 0, ox], [0, 1, oy], [0, 0, 1]], float) @ hom
     hom = hom / hom[2, 2]
     mid = hom @ (CANONICAL_SIZE / 2 - 0.5, CANONICAL_SIZE / 2 - 0.5, 1.0)
