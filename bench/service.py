@@ -11,10 +11,10 @@ ones, 300 dpi JPEG). :data:`FILING_START_S` into the window a registrar files
 
 Every latency is taken at the client, from sending the request to having read the whole
 answer; the clients share the machine with the server. The service runs the engine work of
-at most ``engine_workers`` requests at once (default: the cores, here 2), so a request waits
-behind those queued before it: under a closed loop of N clients on C cores, latency is about
-N / C times that of one request alone (measured first, as the untimed warm-up, and printed
-beside the table), or worse where threads contend for the interpreter.
+at most ``engine_workers`` requests at once (default: the cores, here 2; a verification in a
+worker process of its own), so a request waits behind those queued before it: under a closed
+loop of N clients on C cores, latency is about N / C times the processor time of one request
+(one request alone, measured first as the untimed warm-up, is printed beside the table).
 
 After the service is stopped, every filing answered 201 is looked up in the store (seal,
 master, master image intact) and in the vector index as the service saved it, and the audit

@@ -126,7 +126,7 @@ def _edge_profile(ink: np.ndarray, strokes: np.ndarray) -> tuple[float, float]:
     level = float(ink[strokes].mean())
     gx = cv2.Sobel(ink.astype(np.float32), cv2.CV_32F, 1, 0, ksize=3) / 8
     gy = cv2.Sobel(ink.astype(np.float32), cv2.CV_32F, 0, 1, ksize=3) / 8
-    grad = np.hypot(gx, gy)
+    grad = cv2.magnitude(gx, gy)
     ring = cv2.dilate(strokes.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool) & ~(
         inside > 1.5)
     sharp = float(grad[ring].mean()) / max(level, 1e-3)
@@ -150,6 +150,7 @@ _IDENTITY_BAND = seal_disc(0.9)
 _HANN = np.outer(np.hanning(CANONICAL_SIZE), np.hanning(CANONICAL_SIZE)).astype(np.float32)
 _FREQ = np.hypot(*np.meshgrid(np.fft.fftfreq(CANONICAL_SIZE), np.fft.rfftfreq(CANONICAL_SIZE),
                               indexing="ij"))
+_HALFTONE_BAND = (_FREQ >= 1 / 6) & (_FREQ <= 0.5)
 
 
 def _periodicity(ink: np.ndarray, known: np.ndarray) -> float:
@@ -157,11 +158,11 @@ def _periodicity(ink: np.ndarray, known: np.ndarray) -> float:
     (periods of 2 to 6 canonical px): a printed dot pattern is periodic, stamp ink is not."""
     hp = ink.astype(np.float32) - cv2.GaussianBlur(ink.astype(np.float32), (0, 0), 3)
     hp = np.where(known & _DISC, hp, 0) * _HANN
-    power = np.abs(np.fft.rfft2(hp)) ** 2
-    band = power[(_FREQ >= 1 / 6) & (_FREQ <= 0.5)]
-    if band.size == 0 or float(np.median(band)) <= 0:
+    band = np.abs(np.fft.rfft2(hp))[_HALFTONE_BAND] ** 2
+    median = float(np.median(band)) if band.size else 0.0
+    if median <= 0:
         return 0.0
-    return float(np.log10(band.max() / np.median(band)))
+    return float(np.log10(band.max() / median))
 
 
 def measure(query: RectifiedImprint, master: RectifiedImprint, alignment: Alignment

@@ -52,7 +52,10 @@ def _roi(image: np.ndarray, det: Detection) -> tuple[np.ndarray, np.ndarray, tup
     pad = (max(0, -y0), max(0, y1 - h), max(0, -x0), max(0, x1 - w))
     off = np.zeros(crop.shape[:2], np.uint8)
     if any(pad):
-        edge = np.median(crop.reshape(-1, 3), axis=0) if crop.size else (255, 255, 255)
+        # the paper's colour; a sample of a few thousand pixels gives the same median
+        step = max(1, math.isqrt(crop.shape[0] * crop.shape[1] // 4096))
+        edge = (np.median(crop[::step, ::step].reshape(-1, 3), axis=0) if crop.size
+                else (255, 255, 255))
         crop = cv2.copyMakeBorder(crop, *pad, cv2.BORDER_CONSTANT,
                                   value=tuple(float(v) for v in edge))
         off = cv2.copyMakeBorder(off, *pad, cv2.BORDER_CONSTANT, value=1)
@@ -547,6 +550,11 @@ def _outline_radius(outline: tuple[str, float, float], clock: np.ndarray) -> np.
     return a * b / np.sqrt((b * s) ** 2 + (a * c) ** 2)
 
 
+#: x of every canonical pixel's centre from the frame's centre (its transpose: y)
+_CANONICAL_DX = np.broadcast_to(np.arange(CANONICAL_SIZE) - CANONICAL_SIZE / 2 + 0.5,
+                                (CANONICAL_SIZE, CANONICAL_SIZE))
+
+
 def _quality(ink: np.ndarray, occluded: np.ndarray, outline: tuple[str, float, float],
              n_angles: int = 720, n_radii: int = 256) -> Quality:
     """Border visible, ink coverage, blur and occlusion of an unturned canonical imprint,
@@ -564,8 +572,7 @@ def _quality(ink: np.ndarray, occluded: np.ndarray, outline: tuple[str, float, f
                      borderValue=0.0)
     ring = band[:, j >= int(0.94 * n_radii)].max(axis=1)
     border_visible = float((ring > 0.3).mean())
-    yy, xx = np.mgrid[0:CANONICAL_SIZE, 0:CANONICAL_SIZE]
-    dx, dy = xx - CANONICAL_SIZE / 2 + 0.5, yy - CANONICAL_SIZE / 2 + 0.5
+    dx, dy = _CANONICAL_DX, _CANONICAL_DX.T
     kind, a, b = outline
     inside = (np.maximum(np.abs(dx) / a, np.abs(dy) / b) <= 1 if kind == "rectangle"
               else (dx / a) ** 2 + (dy / b) ** 2 <= 1)

@@ -268,15 +268,19 @@ def _draw_header(fig: Figure, c: Comparison, ctx: ReportContext) -> None:
 
 
 def _ink_rgb(ink: np.ndarray, colour: Sequence[float]) -> np.ndarray:
-    """(S, S, 3) float: ink of one colour on white paper (a transparency)."""
-    a = np.clip(np.nan_to_num(ink.astype(np.float32)), 0.0, 1.0)[..., None]
-    return 1.0 - a * (1.0 - np.asarray(colour, np.float32))
+    """(S, S, 3) float32: ink of one colour on white paper (a transparency)."""
+    a = np.clip(ink.astype(np.float32), 0.0, 1.0)
+    a[np.isnan(a)] = 0.0
+    # one channel at a time, then interleaved: several times faster than broadcasting a
+    # (S, S, 1) map against three colours
+    return cv2.merge([1.0 - a * np.float32(1.0 - k) for k in colour])
 
 
 def grey_out(rgb: np.ndarray, no_data: np.ndarray) -> np.ndarray:
     """Mostly grey where there is no data, the strokes still faintly visible for orientation."""
+    faded = cv2.addWeighted(rgb, 0.3, rgb, 0.0, 0.7 * NO_DATA_GREY)
     out = rgb.copy()
-    out[no_data] = 0.3 * rgb[no_data] + 0.7 * NO_DATA_GREY
+    np.copyto(out, faded, where=no_data[..., None])
     return out
 
 

@@ -19,7 +19,7 @@ from functools import lru_cache
 import cv2
 import numpy as np
 
-from imprint.ink import InkMasks, ink_masks, normalise, off_page, widen
+from imprint.ink import InkMasks, dark_ink, ink_masks, normalise, off_page, widen
 from imprint.sheet import sheet_horizon
 from imprint.types import Detection
 
@@ -84,7 +84,7 @@ def detect_imprints(image: np.ndarray, *, dpi: float | None = None, page: int = 
         candidates = _colour_candidates(masks, px_per_mm, dpi is not None)
         colour_of = _colour_vote(masks)
     else:
-        candidates = _grey_candidates(masks, px_per_mm)
+        candidates = _grey_candidates(dark_ink(norm, off_page=around), px_per_mm)
         colour_of = None
     out = []
     for c in candidates:
@@ -259,26 +259,30 @@ def _plausible(c: _Candidate, px_per_mm: float, size_known: bool, page_shape) ->
 
 def _blob_circles(ink: np.ndarray, blob: np.ndarray, px_per_mm: float) -> list[_Candidate]:
     """Verified round borders on one blob's ink (overlapping round imprints): ring filters
-    on a half-size copy of the blob, each peak verified on the working copy."""
+    on a reduced copy of the blob (half size, or smaller so that the blob spans at most
+    :data:`RING_BLOB_PX`), each peak verified on the working copy."""
     ys, xs = np.nonzero(blob)
     h, w = ink.shape
     extent = max(xs.max() - xs.min(), ys.max() - ys.min()) + 1
+    # a close-up fills the working copy; the filters need no more than a page's seal gives them
+    f = min(0.5, RING_BLOB_PX / extent)
     # radii from the blob's own size (a seal of an overlapping group spans most of it), so
     # that close-up crops without a dpi are searched at their own scale
     n = max(1, math.ceil(math.log(3.0) / math.log(RING_STEP)))
-    radii = tuple(round(0.1 * extent * RING_STEP ** i, 2) for i in range(n + 1))
-    band = max(1.0, 0.8 * px_per_mm / 2, 0.012 * extent)
-    pad = int(radii[-1] * 0.6) + 2
+    radii = tuple(round(0.2 * f * extent * RING_STEP ** i, 2) for i in range(n + 1))
+    band = max(1.0, 0.8 * px_per_mm * f, 0.024 * f * extent)
+    pad = int(0.3 * radii[-1] / f) + 2  # working px
     x0, y0 = max(int(xs.min()) - pad, 0), max(int(ys.min()) - pad, 0)
     x1, y1 = min(int(xs.max()) + 1 + pad, w), min(int(ys.max()) + 1 + pad, h)
     patch = (ink[y0:y1, x0:x1] & (blob[y0:y1, x0:x1] > 0)).astype(np.float32)
-    half = cv2.resize(patch, ((x1 - x0) // 2 or 1, (y1 - y0) // 2 or 1),
-                      interpolation=cv2.INTER_AREA)
+    small = cv2.resize(patch, (max(1, int((x1 - x0) * f)), max(1, int((y1 - y0) * f))),
+                       interpolation=cv2.INTER_AREA)
     line = max(1.0, 1.2 * px_per_mm, 0.02 * extent)
     touches_edge = xs.min() <= 2 or ys.min() <= 2 or xs.max() >= w - 3 or ys.max() >= h - 3
     found = []
-    for x, y, r in _ring_peaks(half, radii, band, (x0 / 2, y0 / 2), (h / 2, w / 2), 20):
-        cand = _verify_ring(ink, (2 * x, 2 * y), 2 * r, line)
+    for x, y, r in _ring_peaks(small, radii, band, (x0 * f, y0 * f), (h * f, w * f), 20):
+        # where the reduced copy is coarser than half size, its peak is a few px off
+        cand = _verify_ring(ink, (x / f, y / f), r / f, line, reach=max(2, round(0.5 / f)))
         # a border running off the page needs ink that reaches the page's edge
         if cand is not None and (cand.visible > 0.98 or touches_edge):
             found.append(cand)
@@ -390,6 +394,7 @@ def _colour_vote(masks: InkMasks):
 # --- ring filters (grey pages, and overlapping imprints on colour pages) ----------------------
 
 RING_STEP = 1.07  # ratio between neighbouring radii of the ring filter bank
+RING_BLOB_PX = 100  # a blob is searched for circles on a copy where it spans at most this
 RING_SCORE = 0.25  # ring coverage minus the coverage just outside it, to be a candidate
 RING_COVERAGE = 0.5  # verified: fraction of the visible border that is inked
 RING_CONTRAST = 0.3  # ... minus the mean of the bands just outside it
@@ -473,10 +478,10 @@ def _ring_peaks(img: np.ndarray, radii: tuple[float, ...], band: float, origin, 
              float(radii[best_i[ys[i], xs[i]]])) for i in order]
 
 
-def _grey_candidates(masks: InkMasks, px_per_mm: float) -> list[_Candidate]:
-    """Round imprints on a page without colour: rings of dark ink, found by a bank of ring
-    filters on a half-size copy, then verified on the working copy."""
-    dark = masks.dark.astype(np.uint8)
+def _grey_candidates(dark: np.ndarray, px_per_mm: float) -> list[_Candidate]:
+    """Round imprints on a page without colour: rings of ``dark`` ink, found by a bank of
+    ring filters on a half-size copy, then verified on the working copy."""
+    dark = dark.astype(np.uint8)
     h, w = dark.shape
     half = cv2.resize(dark.astype(np.float32), (max(1, w // 2), max(1, h // 2)),
                       interpolation=cv2.INTER_AREA)
@@ -510,29 +515,50 @@ def _interior_density(mask: np.ndarray, c, r: float) -> float:
     return float(mask[y[ok], x[ok]].mean()) if ok.any() else 0.0
 
 
-def _verify_ring(mask: np.ndarray, c0, r0: float, line: float) -> _Candidate | None:
-    """Refine a ring candidate on the working copy (centre +-2 px, radius +-4 %) and keep it
-    when its border is inked all round and clearly more than just outside it."""
-    def score(c, r):
-        return (*_ring_support(mask, c, (r, r), 0.0, line), c, r)
+def _circle_support(mask: np.ndarray, centres: np.ndarray, radii: np.ndarray, line_px: float,
+                    n: int = 180) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_ring_support` of K circles at once (``centres`` (K, 2), ``radii`` (K,)): (K,)
+    inked fractions of the in-page border, (K,) fractions inside the page."""
+    h, w = mask.shape
+    t = np.linspace(0, 2 * np.pi, n, endpoint=False)
+    k = np.linspace(-1.0, 0.5, 4)[:, None]
+    r = np.maximum(np.asarray(radii, float)[:, None, None] + k * line_px, 1)  # (K, 4, 1)
+    c = np.asarray(centres, float)
+    xi = np.floor(c[:, 0, None, None] + r * np.cos(t)).astype(int)
+    yi = np.floor(c[:, 1, None, None] + r * np.sin(t)).astype(int)
+    ok = (xi >= 0) & (xi < w) & (yi >= 0) & (yi < h)
+    inked = np.zeros(ok.shape, bool)
+    inked[ok] = mask[yi[ok], xi[ok]] > 0
+    hit, inside = inked.any(axis=1), ok.any(axis=1)  # (K, n)
+    n_in = inside.sum(axis=1)
+    support = np.where(n_in > 0, (hit & inside).sum(axis=1) / np.maximum(n_in, 1), 0.0)
+    return support, inside.mean(axis=1)
+
+
+def _verify_ring(mask: np.ndarray, c0, r0: float, line: float, *, reach: int = 2
+                 ) -> _Candidate | None:
+    """Refine a ring candidate on the working copy (centre +-``reach`` px, radius +-4 %) and
+    keep it when its border is inked all round and clearly more than just outside it."""
     # radius first, then the centre at that radius
-    best = max((score(c0, r0 * f) for f in (0.96, 0.98, 1.0, 1.02, 1.04)), key=lambda b: b[0])
-    r = best[3]
-    best = max((score((c0[0] + dx, c0[1] + dy), r) for dx in (-2, 0, 2) for dy in (-2, 0, 2)),
-               key=lambda b: b[0])
-    support, visible, c, r = best
+    radii = r0 * np.array([0.96, 0.98, 1.0, 1.02, 1.04])
+    support, _ = _circle_support(mask, np.repeat([c0], len(radii), 0), radii, line)
+    r = float(radii[int(np.argmax(support))])
+    d = np.array([(dx, dy) for dx in (-reach, 0, reach) for dy in (-reach, 0, reach)], float)
+    centres = np.asarray(c0, float) + d
+    support, visible = _circle_support(mask, centres, np.full(len(d), r), line)
+    best = int(np.argmax(support))
+    c = (float(centres[best, 0]), float(centres[best, 1]))
+    support, visible = float(support[best]), float(visible[best])
     if support < RING_COVERAGE or visible < 0.3:
         return None
     # text round the seal darkens the bands outside it by its own density, about alike
-    outside = float(np.mean([_ring_support(mask, c, (r + k * line, r + k * line), 0.0, line)[0]
-                             for k in (2.0, 3.5, 5.0)]))
-    if support - outside < RING_CONTRAST:
+    near = _circle_support(mask, np.repeat([c], 5, 0),
+                           r + line * np.array([2.0, 3.5, 5.0, -2.5, -4.0]), line)[0]
+    if support - float(near[:3].mean()) < RING_CONTRAST:
         return None
     # a filled shape (the star, a blot) is dark inside its outline too; a seal's border has
     # the gap before the characters and the characters' own gaps
-    inside = min(_ring_support(mask, c, (r - k * line, r - k * line), 0.0, line)[0]
-                 for k in (2.5, 4.0))
-    if inside > 0.9 or _interior_density(mask, c, r) < RING_MIN_CONTENT:
+    if float(near[3:].min()) > 0.9 or _interior_density(mask, c, r) < RING_MIN_CONTENT:
         return None
     h, w = mask.shape
     box = (max(c[0] - r, 0), max(c[1] - r, 0), min(c[0] + r, w), min(c[1] + r, h))

@@ -393,6 +393,7 @@ def cmd_audit(args) -> int:
 
 
 def cmd_serve(args) -> int:
+    import cv2
     import uvicorn
 
     from service.api import create_app
@@ -402,6 +403,9 @@ def cmd_serve(args) -> int:
     if args.embedder:
         overrides["embedder"] = args.embedder
     app = create_app(ServiceSettings(**overrides))
+    # requests already run side by side (``engine_workers``, one per core): OpenCV's own
+    # threads inside each would only contend with the others
+    cv2.setNumThreads(1)
     uvicorn.run(app, host=args.host, port=args.port, log_level="info")
     return EXIT_OK
 

@@ -28,7 +28,7 @@ from pathlib import Path
 import cv2
 
 from imprint.atomic import fsync_dir
-from imprint.errors import NoImprintError, OutputError
+from imprint.errors import InvalidParameterError, NoImprintError, OutputError
 from imprint.io import Page
 from imprint.pipeline import rectified_imprints
 from imprint.report import (
@@ -45,7 +45,7 @@ from index.errors import UnknownSealError
 from index.identify import Identification, SealSearch
 from index.store import RegistryStore, SealInfo
 from index.verify import NoMasterError, Verification, rank, verify
-from service.errors import RequestTimeoutError, UnknownReportError
+from service.errors import AmbiguousSealCodeError, RequestTimeoutError, UnknownReportError
 
 #: Longest side of a page's thumbnail in an examined document, px; JPEG quality of it.
 THUMBNAIL_PX = 960
@@ -141,6 +141,21 @@ def identify_pages(search: SealSearch, pages: Iterable[Page], *, top_k: int = 5,
                     pass
             out.append(IdentifiedImprint(ident, found))
     return out
+
+
+def resolve_seal(store: RegistryStore, seal_id: str | None, seal_code: str | None) -> str:
+    """The seal a verification names, by its id or by its code (which must be unambiguous)."""
+    if (seal_id is None) == (seal_code is None):
+        raise InvalidParameterError("give seal_id or seal_code, one of them")
+    if seal_id is not None:
+        return seal_id
+    seals = [s for s in store.search(code=seal_code, limit=1000) if s.code == seal_code]
+    if not seals:
+        raise UnknownSealError(f"no seal is filed with code {seal_code!r}", field="seal_code")
+    if len(seals) > 1:
+        raise AmbiguousSealCodeError(f"{len(seals)} filed seals carry code {seal_code!r}; "
+                                     f"name the seal by its seal_id")
+    return seals[0].seal_id
 
 
 def verify_pages(search: SealSearch, pages: Iterable[Page], seal_id: str, *,

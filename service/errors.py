@@ -11,7 +11,8 @@
         ├── RequestTimeoutError       the work ran past the request time limit       408
         ├── AmbiguousSealCodeError    a seal code that several filed seals carry     409
         ├── UnknownKeyError           no API key with that id                        404
-        └── AuditUnavailableError     the access could not be written to the audit   503
+        ├── AuditUnavailableError     the access could not be written to the audit   503
+        └── EngineUnavailableError    an engine worker process stopped mid-request   503
 
 Every error leaves the service as ``{"error": {"code": ..., "message": ...}}`` with the status
 of the first row of :data:`STATUS_TABLE` its class falls under. The engine's typed errors map
@@ -104,6 +105,13 @@ class AuditUnavailableError(ServiceError):
     code = "audit_unavailable"
 
 
+class EngineUnavailableError(ServiceError):
+    """An engine worker process stopped while doing the request's work (killed for memory,
+    say); a fresh one takes the next request."""
+
+    code = "engine_unavailable"
+
+
 #: (error class, HTTP status), most specific first: the first class an error is an instance of
 #: gives its status.
 STATUS_TABLE: tuple[tuple[type[Exception], int], ...] = (
@@ -115,6 +123,7 @@ STATUS_TABLE: tuple[tuple[type[Exception], int], ...] = (
     (AmbiguousSealCodeError, 409),
     (UnknownKeyError, 404),
     (AuditUnavailableError, 503),
+    (EngineUnavailableError, 503),
     (UnknownRecordError, 404),
     (DuplicateRecordError, 409),
     (NoMasterError, 409),

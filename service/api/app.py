@@ -28,6 +28,7 @@ from service.metrics import Metrics
 from service.settings import ServiceSettings
 from service.web import router as web_router
 from service.web import static_files
+from service.workers import EnginePool, WorkerRegistry
 
 LOG = logging.getLogger(__name__)
 _HTTP_CODES = {400: "bad_request", 404: "not_found", 405: "method_not_allowed",
@@ -51,7 +52,8 @@ def open_services(settings: ServiceSettings) -> Services:
     clear_partial_reports(store.home)
     # the trail's anchor under the registry's home, for a PostgreSQL registry too
     audit = AuditTrail(store.engine, anchor=anchor_path(store.home))
-    return Services(settings, store, search, KeyRing(store.engine), audit, Metrics())
+    pool = EnginePool(WorkerRegistry.of(store, settings.embedder), settings.engine_workers)
+    return Services(settings, store, search, KeyRing(store.engine), audit, Metrics(), pool)
 
 
 def create_app(settings: ServiceSettings | None = None) -> FastAPI:
@@ -60,11 +62,13 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.services = open_services(settings)
+        app.state.services.pool.start()
         batches.start(app.state.services)  # batches left by a stopped service are resumed
         try:
             yield
         finally:
             batches.stop(app.state.services)
+            app.state.services.pool.close()
             app.state.services.audit.close()  # the last rows anchored
             app.state.services.store.close()
 

@@ -27,6 +27,7 @@ from service.auth import Caller, KeyRing, authorize, clean_purpose
 from service.errors import RequestTimeoutError, UploadTooLargeError
 from service.metrics import Metrics
 from service.settings import ServiceSettings
+from service.workers import EnginePool
 
 T = TypeVar("T")
 CHUNK = 1024**2
@@ -35,9 +36,10 @@ CHUNK = 1024**2
 @dataclass
 class Services:
     """Opened once when the service starts (the registry, its search index, keys, audit trail,
-    metrics). ``engine_slots`` bounds the requests doing engine work at once (the rest wait
-    their turn within their time limit); ``filing_lock`` files one seal at a time, so that two
-    filings of one new seal cannot both pass the check that it is new."""
+    metrics, the engine's worker processes). ``engine_slots`` bounds the requests doing engine
+    work at once (the rest wait their turn within their time limit); ``filing_lock`` files one
+    seal at a time, so that two filings of one new seal cannot both pass the check that it is
+    new."""
 
     settings: ServiceSettings
     store: RegistryStore
@@ -45,6 +47,7 @@ class Services:
     keys: KeyRing
     audit: AuditTrail
     metrics: Metrics
+    pool: EnginePool
     engine_slots: threading.BoundedSemaphore = field(init=False)
     filing_lock: threading.Lock = field(init=False, default_factory=threading.Lock)
 

@@ -13,8 +13,6 @@ from fastapi import APIRouter, Depends, File, Form, Request, Response, UploadFil
 from imprint.errors import InvalidParameterError
 from imprint.io import iter_pages
 from imprint.report import write_report
-from index.errors import UnknownSealError
-from index.store import RegistryStore
 from service.api.deps import (
     SavedUpload,
     Services,
@@ -40,12 +38,12 @@ from service.engine import (
     DocumentVerification,
     identification_record,
     identify_pages,
-    overlay_png,
     report_context,
-    verification_record,
+    resolve_seal,
     verify_pages,
 )
-from service.errors import AmbiguousSealCodeError
+from service.workers import VerifyAnswer, VerifyJob
+from service.workers import verify_document as verify_document_job
 
 router = APIRouter(prefix="/v1", tags=["examine"], responses=error_responses(*KEYED))
 
@@ -76,40 +74,22 @@ MEDIA_TYPES = {ReportFormat.HTML: "text/html; charset=utf-8",
                ReportFormat.PDF: "application/pdf", ReportFormat.PNG: "image/png"}
 
 
-def resolve_seal(store: RegistryStore, seal_id: str | None, seal_code: str | None) -> str:
-    """The seal a verification names, by its id or by its code (which must be unambiguous)."""
-    if (seal_id is None) == (seal_code is None):
-        raise InvalidParameterError("give seal_id or seal_code, one of them")
-    if seal_id is not None:
-        return seal_id
-    seals = [s for s in store.search(code=seal_code, limit=1000) if s.code == seal_code]
-    if not seals:
-        raise UnknownSealError(f"no seal is filed with code {seal_code!r}", field="seal_code")
-    if len(seals) > 1:
-        raise AmbiguousSealCodeError(f"{len(seals)} filed seals carry code {seal_code!r}; "
-                                     f"name the seal by its seal_id")
-    return seals[0].seal_id
-
-
 async def _verified(request: Request, services: Services, upload: SavedUpload,
                     seal_id: str | None, seal_code: str | None, on: date | None,
-                    endpoint: str, *, overlay: bool = False, chip_serial: str | None = None
-                    ) -> tuple[DocumentVerification, str | None]:
-    """The verification, and with ``overlay`` its overlay (base64 PNG), drawn in the same
-    engine slot rather than on the event loop."""
+                    endpoint: str) -> DocumentVerification:
+    """The verification, for a report drawn from it in this process."""
     note_inputs(request, seal_id=seal_id, seal_code=seal_code,
-                date=on.isoformat() if on else None, chip_serial=chip_serial)
+                date=on.isoformat() if on else None)
 
-    def work(deadline: float) -> tuple[DocumentVerification, str | None]:
+    def work(deadline: float) -> DocumentVerification:
         seal = resolve_seal(services.store, seal_id, seal_code)
         pages = iter_pages(upload.path, limits=services.settings.load_limits())
-        found = verify_pages(services.search, pages, seal, on=on, what=upload.name,
-                             deadline=deadline, chip_serial=chip_serial)
-        return found, b64(overlay_png(found.verification.comparison)) if overlay else None
+        return verify_pages(services.search, pages, seal, on=on, what=upload.name,
+                            deadline=deadline)
 
-    found, drawn = await run_engine(request, work, uploads=[upload])
+    found = await run_engine(request, work, uploads=[upload])
     services.metrics.verdicts.labels(endpoint, found.verification.comparison.verdict).inc()
-    return found, drawn
+    return found
 
 
 @router.post("/verify", response_model=VerificationOut | BankVerificationOut,
@@ -127,14 +107,22 @@ async def verify_document(request: Request, services: ServicesDep, folder: Uploa
     flagged (``chip_flag``: ``mismatch``, or ``not_on_file`` when the seal has none). The bank
     role gets the verdict, the status, the chip flag and the overlay only."""
     upload = await save_upload(request, file, folder)
-    found, overlay = await _verified(request, services, upload, seal_id, seal_code, date,
-                                     "verify", overlay=True, chip_serial=chip_serial)
-    c = found.verification.comparison
+    note_inputs(request, seal_id=seal_id, seal_code=seal_code,
+                date=date.isoformat() if date else None, chip_serial=chip_serial)
+
+    def work(deadline: float) -> VerifyAnswer:
+        # in a worker process: verifications side by side each get a core
+        return services.pool.run(verify_document_job, VerifyJob(
+            str(upload.path), upload.name, seal_id, seal_code, date, chip_serial,
+            services.settings.load_limits(), deadline))
+
+    answer = await run_engine(request, work, uploads=[upload])
+    services.metrics.verdicts.labels("verify", answer.verdict).inc()
+    overlay = b64(answer.overlay_png)
     if caller.role is Role.BANK:
-        return BankVerificationOut(verdict=c.verdict, status=found.verification.status.value,
-                                   chip_flag=found.chip.flag if found.chip else None,
-                                   overlay_png=overlay)
-    return VerificationOut(**verification_record(found, file=upload.name), overlay_png=overlay)
+        return BankVerificationOut(verdict=answer.verdict, status=answer.status,
+                                   chip_flag=answer.chip_flag, overlay_png=overlay)
+    return VerificationOut(**answer.record, overlay_png=overlay)
 
 
 @router.post("/identify", response_model=IdentificationOut,
@@ -178,7 +166,7 @@ async def verification_report(request: Request, services: ServicesDep, folder: U
     """The verification of ``POST /v1/verify``, written as a report for a case file: verdict,
     overlay, difference, local shifts, sub-scores against their thresholds, reasons."""
     upload = await save_upload(request, file, folder)
-    found, _ = await _verified(request, services, upload, seal_id, seal_code, date, "reports")
+    found = await _verified(request, services, upload, seal_id, seal_code, date, "reports")
 
     def render(_deadline: float) -> bytes:
         path = folder / f"report.{format.value}"

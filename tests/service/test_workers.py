@@ -1,0 +1,50 @@
+"""The engine's worker processes: jobs run in another process, with the registry the service
+has, and a worker that dies costs its own job only."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from index.store import RegistryStore
+from service.errors import EngineUnavailableError, status_of
+from service.workers import EnginePool, WorkerRegistry
+
+
+def _worker_pid(_: object) -> int:
+    return os.getpid()
+
+
+def _worker_home(_: object) -> str:
+    from service import workers
+
+    return str(workers._search().store.home)
+
+
+def _die(_: object) -> None:
+    os._exit(3)  # as a worker killed for memory would
+
+
+@pytest.fixture
+def pool(tmp_path):
+    with RegistryStore.open(tmp_path / "registry") as store:
+        registry = WorkerRegistry.of(store, "classical")
+    pool = EnginePool(registry, 1)
+    yield pool
+    pool.close()
+
+
+def test_a_job_runs_in_a_worker_on_the_same_registry(pool, tmp_path):
+    pool.start()
+    assert pool.run(_worker_pid, None) != os.getpid()
+    assert pool.run(_worker_home, None) == str(tmp_path / "registry")
+
+
+def test_a_dead_worker_answers_503_and_the_next_job_runs(pool):
+    first = pool.run(_worker_pid, None)
+    with pytest.raises(EngineUnavailableError) as caught:
+        pool.run(_die, None)
+    assert status_of(caught.value) == 503
+    assert caught.value.code == "engine_unavailable"
+    assert pool.run(_worker_pid, None) not in (first, os.getpid())
