@@ -278,7 +278,7 @@ def _ink_rgb(ink: np.ndarray, colour: Sequence[float]) -> np.ndarray:
 
 def grey_out(rgb: np.ndarray, no_data: np.ndarray) -> np.ndarray:
     """Mostly grey where there is no data, the strokes still faintly visible for orientation."""
-    faded = cv2.addWeighted(rgb, 0.3, rgb, 0.0, 0.7 * NO_DATA_GREY)
+    faded = rgb * np.float32(0.3) + np.float32(0.7 * NO_DATA_GREY)
     out = rgb.copy()
     np.copyto(out, faded, where=no_data[..., None])
     return out

@@ -154,27 +154,36 @@ def _blobs(mask: np.ndarray, join_px: int, min_side: float
     return blobs
 
 
-def _ring_support(mask: np.ndarray, centre, axes, angle_deg, line_px: float,
-                  n: int = 180) -> tuple[float, float]:
-    """(fraction of the in-page border that has ink within ``line_px`` of the fitted
-    ellipse, fraction of the border inside the page)."""
+def _outline_support(mask: np.ndarray, centres, axes, angle_deg: float, line_px: float,
+                     n: int = 180) -> tuple[np.ndarray, np.ndarray]:
+    """For K ellipses at once (``centres`` and ``axes`` (K, 2), one ``angle_deg``): (K,)
+    fractions of the in-page border that have ink within ``line_px`` of the ellipse, (K,)
+    fractions of the border inside the page."""
     h, w = mask.shape
     t = np.linspace(0, 2 * np.pi, n, endpoint=False)
     cos_t, sin_t = np.cos(t), np.sin(t)
-    a, b = axes
+    c, ax = np.asarray(centres, float), np.asarray(axes, float)
     ca, sa = math.cos(math.radians(angle_deg)), math.sin(math.radians(angle_deg))
     # four outlines at once (rows): the border lies on and just inside the fitted one
     k = np.linspace(-1.0, 0.5, 4)[:, None]
-    ra, rb = np.maximum(a + k * line_px, 1), np.maximum(b + k * line_px, 1)
-    x = centre[0] + ra * cos_t * ca - rb * sin_t * sa
-    y = centre[1] + ra * cos_t * sa + rb * sin_t * ca
+    ra = np.maximum(ax[:, 0, None, None] + k * line_px, 1)  # (K, 4, 1)
+    rb = np.maximum(ax[:, 1, None, None] + k * line_px, 1)
+    x = c[:, 0, None, None] + ra * cos_t * ca - rb * sin_t * sa
+    y = c[:, 1, None, None] + ra * cos_t * sa + rb * sin_t * ca
     xi, yi = np.floor(x).astype(int), np.floor(y).astype(int)
     ok = (xi >= 0) & (xi < w) & (yi >= 0) & (yi < h)
     inked = np.zeros(ok.shape, bool)
     inked[ok] = mask[yi[ok], xi[ok]] > 0
-    hit, inside = inked.any(axis=0), ok.any(axis=0)
-    visible = inside.mean()
-    return (float(hit[inside].mean()) if inside.any() else 0.0), float(visible)
+    hit, inside = inked.any(axis=1), ok.any(axis=1)  # (K, n)
+    n_in = inside.sum(axis=1)
+    support = np.where(n_in > 0, (hit & inside).sum(axis=1) / np.maximum(n_in, 1), 0.0)
+    return support, inside.mean(axis=1)
+
+
+def _ring_support(mask: np.ndarray, centre, axes, angle_deg, line_px: float) -> tuple[float, float]:
+    """:func:`_outline_support` of one ellipse."""
+    support, visible = _outline_support(mask, [centre], [axes], angle_deg, line_px)
+    return float(support[0]), float(visible[0])
 
 
 def _fit_blob(blob: np.ndarray, ink: np.ndarray, px_per_mm: float) -> _Candidate | None:
@@ -515,45 +524,27 @@ def _interior_density(mask: np.ndarray, c, r: float) -> float:
     return float(mask[y[ok], x[ok]].mean()) if ok.any() else 0.0
 
 
-def _circle_support(mask: np.ndarray, centres: np.ndarray, radii: np.ndarray, line_px: float,
-                    n: int = 180) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`_ring_support` of K circles at once (``centres`` (K, 2), ``radii`` (K,)): (K,)
-    inked fractions of the in-page border, (K,) fractions inside the page."""
-    h, w = mask.shape
-    t = np.linspace(0, 2 * np.pi, n, endpoint=False)
-    k = np.linspace(-1.0, 0.5, 4)[:, None]
-    r = np.maximum(np.asarray(radii, float)[:, None, None] + k * line_px, 1)  # (K, 4, 1)
-    c = np.asarray(centres, float)
-    xi = np.floor(c[:, 0, None, None] + r * np.cos(t)).astype(int)
-    yi = np.floor(c[:, 1, None, None] + r * np.sin(t)).astype(int)
-    ok = (xi >= 0) & (xi < w) & (yi >= 0) & (yi < h)
-    inked = np.zeros(ok.shape, bool)
-    inked[ok] = mask[yi[ok], xi[ok]] > 0
-    hit, inside = inked.any(axis=1), ok.any(axis=1)  # (K, n)
-    n_in = inside.sum(axis=1)
-    support = np.where(n_in > 0, (hit & inside).sum(axis=1) / np.maximum(n_in, 1), 0.0)
-    return support, inside.mean(axis=1)
-
-
 def _verify_ring(mask: np.ndarray, c0, r0: float, line: float, *, reach: int = 2
                  ) -> _Candidate | None:
     """Refine a ring candidate on the working copy (centre +-``reach`` px, radius +-4 %) and
     keep it when its border is inked all round and clearly more than just outside it."""
     # radius first, then the centre at that radius
     radii = r0 * np.array([0.96, 0.98, 1.0, 1.02, 1.04])
-    support, _ = _circle_support(mask, np.repeat([c0], len(radii), 0), radii, line)
+    support, _ = _outline_support(mask, np.repeat([c0], len(radii), 0),
+                                  np.repeat(radii[:, None], 2, 1), 0.0, line)
     r = float(radii[int(np.argmax(support))])
     d = np.array([(dx, dy) for dx in (-reach, 0, reach) for dy in (-reach, 0, reach)], float)
     centres = np.asarray(c0, float) + d
-    support, visible = _circle_support(mask, centres, np.full(len(d), r), line)
+    support, visible = _outline_support(mask, centres, np.full((len(d), 2), r), 0.0, line)
     best = int(np.argmax(support))
     c = (float(centres[best, 0]), float(centres[best, 1]))
     support, visible = float(support[best]), float(visible[best])
     if support < RING_COVERAGE or visible < 0.3:
         return None
     # text round the seal darkens the bands outside it by its own density, about alike
-    near = _circle_support(mask, np.repeat([c], 5, 0),
-                           r + line * np.array([2.0, 3.5, 5.0, -2.5, -4.0]), line)[0]
+    near_r = r + line * np.array([2.0, 3.5, 5.0, -2.5, -4.0])
+    near = _outline_support(mask, np.repeat([c], 5, 0), np.repeat(near_r[:, None], 2, 1), 0.0,
+                            line)[0]
     if support - float(near[:3].mean()) < RING_CONTRAST:
         return None
     # a filled shape (the star, a blot) is dark inside its outline too; a seal's border has

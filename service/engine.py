@@ -29,7 +29,7 @@ import cv2
 
 from imprint.atomic import fsync_dir
 from imprint.errors import InvalidParameterError, NoImprintError, OutputError
-from imprint.io import Page
+from imprint.io import LoadLimits, Page, iter_pages
 from imprint.pipeline import rectified_imprints
 from imprint.report import (
     ReportContext,
@@ -195,6 +195,17 @@ def identification_record(found: IdentifiedImprint) -> dict:
         "verdict": v.comparison.verdict if v else None,
         "log10_lr": round(v.comparison.log10_lr, 2) if v else None,
         "status_flag": v.status_flag if v else None}
+
+
+def verify_upload(search: SealSearch, path: Path, *, name: str, seal_id: str | None,
+                  seal_code: str | None, on: date | None, limits: LoadLimits,
+                  deadline: float | None = None,
+                  chip_serial: str | None = None) -> DocumentVerification:
+    """A saved upload (``name`` as the client called it) verified against the seal named by
+    id or by code (:func:`resolve_seal`, :func:`verify_pages`)."""
+    seal = resolve_seal(search.store, seal_id, seal_code)
+    return verify_pages(search, iter_pages(path, limits=limits), seal, on=on, what=name,
+                        deadline=deadline, chip_serial=chip_serial)
 
 
 def verification_record(found: DocumentVerification, *, file: str) -> dict:

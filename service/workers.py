@@ -24,10 +24,10 @@ from datetime import date
 from pathlib import Path
 from typing import TypeVar
 
-from imprint.io import LoadLimits, iter_pages
+from imprint.io import LoadLimits
 from index.identify import SealSearch
 from index.store import RegistryStore
-from service.engine import overlay_png, resolve_seal, verification_record, verify_pages
+from service.engine import overlay_png, verification_record, verify_upload
 from service.errors import EngineUnavailableError
 from service.sweep.worker import single_threaded
 
@@ -101,11 +101,9 @@ class VerifyAnswer:
 
 def verify_document(job: VerifyJob) -> VerifyAnswer:
     """Run in a worker: the 1:1 verification of ``POST /v1/verify``."""
-    search = _search()
-    seal = resolve_seal(search.store, job.seal_id, job.seal_code)
-    found = verify_pages(search, iter_pages(Path(job.path), limits=job.limits), seal,
-                         on=job.on, what=job.name, deadline=job.deadline,
-                         chip_serial=job.chip_serial)
+    found = verify_upload(_search(), Path(job.path), name=job.name, seal_id=job.seal_id,
+                          seal_code=job.seal_code, on=job.on, limits=job.limits,
+                          deadline=job.deadline, chip_serial=job.chip_serial)
     c = found.verification.comparison
     return VerifyAnswer(verification_record(found, file=job.name), c.verdict,
                         found.verification.status.value,

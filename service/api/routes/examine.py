@@ -39,8 +39,7 @@ from service.engine import (
     identification_record,
     identify_pages,
     report_context,
-    resolve_seal,
-    verify_pages,
+    verify_upload,
 )
 from service.workers import VerifyAnswer, VerifyJob
 from service.workers import verify_document as verify_document_job
@@ -82,10 +81,9 @@ async def _verified(request: Request, services: Services, upload: SavedUpload,
                 date=on.isoformat() if on else None)
 
     def work(deadline: float) -> DocumentVerification:
-        seal = resolve_seal(services.store, seal_id, seal_code)
-        pages = iter_pages(upload.path, limits=services.settings.load_limits())
-        return verify_pages(services.search, pages, seal, on=on, what=upload.name,
-                            deadline=deadline)
+        return verify_upload(services.search, upload.path, name=upload.name, seal_id=seal_id,
+                             seal_code=seal_code, on=on,
+                             limits=services.settings.load_limits(), deadline=deadline)
 
     found = await run_engine(request, work, uploads=[upload])
     services.metrics.verdicts.labels(endpoint, found.verification.comparison.verdict).inc()
