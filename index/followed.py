@@ -100,16 +100,25 @@ class FollowedIndex:
             index.remove(stale)
         added = 0
         if missing and not index.is_trained:  # trained on every row at once
-            vecs = self._embed(missing)
+            vecs = self._searchable(self._embed(missing))
             if vecs:
                 index.train(np.stack(list(vecs.values())))
                 index.add(list(vecs), np.stack(list(vecs.values())))
                 added = len(vecs)
         else:
             for start in range(0, len(missing), CHUNK):
-                vecs = self._embed(missing[start:start + CHUNK])
+                vecs = self._searchable(self._embed(missing[start:start + CHUNK]))
                 if vecs:
                     index.add(list(vecs), np.stack(list(vecs.values())))
                     added += len(vecs)
         if save or stale or added:
             index.save(self.path)
+
+    def _searchable(self, vecs: dict[int, np.ndarray]) -> dict[int, np.ndarray]:
+        """``vecs`` without zero embeddings (an imprint with no ink left to describe): such a
+        row stays in the store but cannot be found by its embedding."""
+        blank = [i for i, v in vecs.items() if not np.any(v)]
+        for i in blank:
+            log.warning("row %d left out of the %s: its embedding is zero (no ink to "
+                        "describe)", i, self._what)
+        return {i: v for i, v in vecs.items() if i not in blank}

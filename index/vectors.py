@@ -300,18 +300,21 @@ class VectorIndex:
     # -- queries ----------------------------------------------------------------------------
 
     def search(self, queries: np.ndarray, k: int) -> SearchResult:
-        """The k best ids per query by cosine similarity; a single query may be 1-D."""
+        """The k best ids per query by cosine similarity; a single query may be 1-D. A zero
+        query (an imprint with no ink to describe) finds nothing: its row is all padding."""
         if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:
             raise InvalidParameterError(f"k must be a positive integer, got {k!r}")
-        q = _vectors(queries, self.dimension, "queries", allow_empty=True)
+        q = _vectors(queries, self.dimension, "queries", allow_empty=True, allow_zero=True)
         with self._lock:
             if self._index.ntotal == 0:  # also covers an untrained index, which faiss refuses
                 scores = np.full((len(q), k), -np.inf, np.float32)
                 return SearchResult(scores, np.full((len(q), k), -1, np.int64))
             scores, ids = self._index.search(q, int(k))
         scores = scores.astype(np.float32, copy=False)
+        ids = ids.astype(np.int64, copy=False)
+        ids[~q.any(axis=1)] = -1
         scores[ids < 0] = -np.inf
-        return SearchResult(scores, ids.astype(np.int64, copy=False))
+        return SearchResult(scores, ids)
 
     def reconstruct(self, id_: int) -> np.ndarray:
         """The stored (normalised) vector of an id; approximate for compressed (PQ) indexes."""
@@ -630,9 +633,10 @@ def _ids(ids: Iterable[int] | np.ndarray, what: str) -> np.ndarray:
     return np.ascontiguousarray(a)
 
 
-def _vectors(vectors: np.ndarray, dim: int, what: str, *, allow_empty: bool = False
-             ) -> np.ndarray:
-    """A normalised float32 C-contiguous (n, dim) copy, or a typed error saying what is wrong."""
+def _vectors(vectors: np.ndarray, dim: int, what: str, *, allow_empty: bool = False,
+             allow_zero: bool = False) -> np.ndarray:
+    """A normalised float32 C-contiguous (n, dim) copy, or a typed error saying what is wrong.
+    With ``allow_zero`` a zero row stays zero (a query with no direction: it finds nothing)."""
     try:
         x = np.array(vectors, dtype=np.float32, ndmin=1)
     except (TypeError, ValueError) as e:
@@ -651,10 +655,10 @@ def _vectors(vectors: np.ndarray, dim: int, what: str, *, allow_empty: bool = Fa
                                     f"infinite values")
     norms = np.linalg.norm(x, axis=1)
     zero = norms < 1e-12
-    if zero.any():
+    if zero.any() and not allow_zero:
         raise InvalidParameterError(f"{what}: rows {_few(np.flatnonzero(zero))} are zero "
                                     f"vectors, which have no direction to compare")
-    x /= norms[:, None]
+    x /= np.where(zero, 1.0, norms)[:, None]
     return np.ascontiguousarray(x)
 
 

@@ -44,7 +44,8 @@ def fakes():
     fake_b = recarve(b.face().design, np.random.default_rng(2), "clear").face
     return {"a1": _stamped(fake_a, a.spec.ink, a.seal_id, 11),
             "a2": _stamped(fake_a, a.spec.ink, a.seal_id, 12),
-            "b1": _stamped(fake_b, b.spec.ink, b.seal_id, 13), "a": a.seal_id}
+            "b1": _stamped(fake_b, b.spec.ink, b.seal_id, 13), "a": a.seal_id,
+            "record_a": a}
 
 
 @pytest.fixture
@@ -113,3 +114,42 @@ def test_the_case_index_is_rebuilt_from_the_store(tmp_path, fakes):
         assert len(cases.index()) == 2
         assert [link.imprint.id for link in cases.links(fakes["a2"])] == [first.id]
         assert len(cases.rebuild()) == 2
+
+
+def test_an_imprint_with_no_ink_is_filed_but_breaks_no_search(cases, fakes):
+    """A border with nothing left inside it (washed out, all covered) embeds to zero: it is
+    kept as a case imprint, left out of the case index, and searches with it find nothing
+    instead of failing."""
+    from dataclasses import replace
+
+    blank = replace(fakes["b1"], ink=np.zeros_like(fakes["b1"].ink))
+    first = cases.file(fakes["a1"], case="2026-0031", document="contract.pdf")
+    kept = cases.file(blank, case="2026-0033", document="washed.png")
+    assert cases.get(kept.id).case == "2026-0033"
+    assert cases.index().ids().tolist() == [first.id]
+    assert cases.links(blank) == []
+    assert [link.imprint.id for link in cases.links(fakes["a2"])] == [first.id]
+
+
+def test_imprints_claimed_to_be_one_filed_seal_are_linked_by_their_deviations(tmp_path, fakes):
+    """With the imitated seal on file, two imprints of its counterfeit are compared through
+    its master (what both carry and the genuine seal lacks); another counterfeit of a seal
+    claimed to be the same is compared the same way and not linked."""
+    a = fakes["record_a"]
+    rng = np.random.default_rng(5)
+    master_image, _ = imprint_scene(
+        Stamping(a.face(), sample_conditions(rng, "clean"), a.spec.ink, a.seal_id, a.seal_id),
+        dpi=300, rng=rng, clutter=False, capture=SCAN)
+    other = _stamped(recarve(a.face().design, np.random.default_rng(8), "clear").face,
+                     a.spec.ink, a.seal_id, 14)
+    with RegistryStore.open(tmp_path / "registry") as store:
+        store.file_with_master(a.seal_id, "某某有限公司", "round_official", master_image, dpi=300)
+        cases = CaseIndex(SealSearch(store, "classical"))
+        first = cases.file(fakes["a1"], case="2026-0031", document="contract.pdf",
+                           claimed_seal_id=a.seal_id)
+        cases.file(other, case="2026-0032", document="lease.pdf", claimed_seal_id=a.seal_id)
+        scored = cases.scored(fakes["a2"], seal_ids=[a.seal_id])
+        assert {link.basis for link in scored} == {"deviation"} and len(scored) == 2
+        links = cases.links(fakes["a2"], seal_ids=[a.seal_id])
+        assert [link.imprint.id for link in links] == [first.id]
+        assert links[0].score >= cases.deviation_threshold

@@ -115,7 +115,6 @@ def test_duplicate_ids_are_refused_and_leave_the_index_unchanged():
     (np.ones((2, 2, 32)), r"shape \(n, 32\)"),
     (np.array([[np.nan] * 32, [1.0] * 32]), "NaN or infinite"),
     (np.array([[1.0] * 32, [np.inf] * 32]), "NaN or infinite"),
-    (np.zeros((2, 32)), "zero vectors"),
 ])
 def test_bad_vectors_are_refused(bad, match):
     index, _, _ = _filled(n=5)
@@ -123,6 +122,18 @@ def test_bad_vectors_are_refused(bad, match):
         index.add([1, 2], bad)
     with pytest.raises(InvalidParameterError, match=match):
         index.search(bad, 3)
+    assert len(index) == 5
+
+
+def test_a_zero_vector_is_never_filed_and_finds_nothing():
+    """An imprint with no ink embeds to zero: it cannot be filed, and as a query it finds no
+    neighbour while the queries beside it are answered as usual."""
+    index, ids, x = _filled(n=5)
+    with pytest.raises(InvalidParameterError, match="zero vectors"):
+        index.add([1, 2], np.zeros((2, 32)))
+    found = index.search(np.stack([np.zeros(32, np.float32), x[3]]), 2)
+    assert (found.ids[0] == -1).all() and np.isneginf(found.scores[0]).all()
+    assert found.ids[1, 0] == ids[3] and found.scores[1, 0] > 0.99
     assert len(index) == 5
 
 
