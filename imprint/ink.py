@@ -22,6 +22,9 @@ INK_HUES = {"red": ((0, 14), (160, 180)), "violet": ((128, 160),), "blue": ((96,
 MIN_SATURATION = 0.2  # chroma of a faint but real seal ink against its paper
 MIN_INK_VALUE = 0.25  # darker than this is black ink, whatever its hue
 PAPER_WINDOW_FRACTION = 0.03  # the paper estimate's window, as a fraction of the page's long side
+#: ... and at least this (px): on a small image, a tight crop of one seal, a window of a few
+#: px takes the seal's strokes for paper
+PAPER_WINDOW_MIN_PX = 15
 BLACK_OD = np.array([1.0, 1.0, 1.0], np.float32) / np.sqrt(3.0)
 
 
@@ -46,7 +49,7 @@ def normalise(image: np.ndarray, *, window: int | None = None) -> np.ndarray:
     """``image`` ``(H, W, 3) uint8`` RGB divided by its paper: ``float32``, paper ~ 1."""
     rgb = image.astype(np.float32) / 255.0
     if window is None:
-        window = int(max(image.shape[:2]) * PAPER_WINDOW_FRACTION)
+        window = max(PAPER_WINDOW_MIN_PX, int(max(image.shape[:2]) * PAPER_WINDOW_FRACTION))
     return np.clip(rgb / paper_white(rgb, window), 0.0, 1.0)
 
 
@@ -90,6 +93,29 @@ def dark_ink(normalised: np.ndarray, *, off_page: np.ndarray | None = None) -> n
     return dark
 
 
+#: Optical density (against the paper) above which a grey pixel is black print: toner and
+#: black ink copy near full density, a red, blue or violet seal's ink as a mid grey.
+BLACK_PRINT_OD = 1.5
+
+
+#: Optical density above which a grey pixel may be a seal's ink: a faintly stamped seal
+#: copies as a light grey.
+SEAL_TONE_OD = 0.4
+
+
+def seal_tone(normalised: np.ndarray, *, off_page: np.ndarray | None = None) -> np.ndarray:
+    """``(H, W) bool``: the pixels of a grey page darker than the paper that are not black
+    print nor its blurred edge (a photocopied seal's grey). Empty where the seal copied
+    black too."""
+    r, g, b = cv2.split(normalised)
+    lightest = np.maximum(np.maximum(r, g), b)
+    black = lightest < math.exp(-BLACK_PRINT_OD)
+    tone = (lightest < math.exp(-SEAL_TONE_OD)) & ~widen(black, 2)
+    if off_page is not None:
+        tone &= ~off_page
+    return tone
+
+
 def off_page(image: np.ndarray, join_px: int) -> np.ndarray | None:
     """What surrounds a photographed sheet: large dark regions reaching the image's edge,
     widened by ``join_px`` to take in the coloured fringe that dividing by the paper leaves
@@ -126,6 +152,12 @@ def widen(mask: np.ndarray, join_px: int) -> np.ndarray:
     k = 2 * join_px + 1
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))
     return cv2.dilate(mask.astype(np.uint8), kernel) > 0
+
+
+#: Of the dark pixels of a grey imprint, the share that must be mid grey (not black print
+#: nor its edge) for the seal to be told from black print by tone: a fax, or a seal copied
+#: as dark as the text, has next to none.
+MIN_TONE_SHARE = 0.3
 
 
 @dataclass(frozen=True)
@@ -176,10 +208,7 @@ def separate(normalised: np.ndarray, *, colour_hint: np.ndarray | None = None) -
     cand.reshape(-1)[idx[~off]] = False
     chroma_dir = chroma_dir[off]
     if len(chroma_dir) < 30:
-        grey = np.clip(norm / max(np.percentile(norm[strong], 95) if strong.any() else 1.0, 1e-3),
-                       0, 1)
-        return Separation(grey.astype(np.float32), np.zeros(norm.shape, bool), BLACK_OD.copy(),
-                          True)
+        return _separate_tone(norm / np.float32(math.sqrt(3.0)), strong)
     ink_od = np.median(np.ascontiguousarray(chroma_dir.T), axis=1)  # per channel: faster
     ink_od /= np.linalg.norm(ink_od)
     # least squares for od = a * ink_od + b * black, per pixel, then a, b >= 0
@@ -196,3 +225,23 @@ def separate(normalised: np.ndarray, *, colour_hint: np.ndarray | None = None) -
     ink = np.clip(a / max(full, 1e-3), 0, 1).astype(np.float32)
     occlusion = b > 0.5  # a black layer at least as dense as faint print
     return Separation(ink, occlusion, ink_od.astype(np.float32), False)
+
+
+def _separate_tone(grey_od: np.ndarray, strong: np.ndarray) -> Separation:
+    """A grey imprint (a photocopy, a fax): no colour to unmix by, but a seal's ink copies as
+    a mid grey and black print as black. Black print and its blurred edge are marked as
+    covering the seal; the ink is the grey density against the seal's own full density.
+    Where the seal copied as dark as the text, all dark ink is the seal's."""
+    black = grey_od > BLACK_PRINT_OD
+    cover = widen(black, 2) if black.any() else black
+    mid = strong & ~cover
+    n_strong = int(np.count_nonzero(strong))
+    if n_strong == 0 or np.count_nonzero(mid) < MIN_TONE_SHARE * n_strong:
+        full = np.percentile(grey_od[strong], 95) if n_strong else 1.0
+        grey = np.clip(grey_od / max(float(full), 1e-3), 0, 1)
+        return Separation(grey.astype(np.float32), np.zeros(grey_od.shape, bool),
+                          BLACK_OD.copy(), True)
+    full = float(np.percentile(grey_od[mid], 95))
+    ink = np.clip(grey_od / max(full, 1e-3), 0, 1)
+    return Separation(np.where(cover, 0.0, ink).astype(np.float32), cover, BLACK_OD.copy(),
+                      True)

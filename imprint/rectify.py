@@ -494,8 +494,8 @@ def rectify(image: np.ndarray, detection: Detection, *, dpi: float | None = None
     m0 = _through(persp, _affine_to_page(c, axes, angle, shape, level))
     unturned = _warp(ink, m0, 0.0)
     if shape == "round" and detection.colour != "grey":
-        # (a grey imprint's ink map holds the page's text as well, whose lines would pull
-        # the rings off the seal's centre)
+        # (not on grey imprints: the text left in a fax's ink map, or the gaps black print
+        # leaves in a photocopy's, pull the rings off the seal's centre)
         centring = _content_centring(unturned)
         if centring is not None:
             m0 = _projective(m0) @ centring

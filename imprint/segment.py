@@ -19,7 +19,7 @@ from functools import lru_cache
 import cv2
 import numpy as np
 
-from imprint.ink import InkMasks, dark_ink, ink_masks, normalise, off_page, widen
+from imprint.ink import InkMasks, dark_ink, ink_masks, normalise, off_page, seal_tone, widen
 from imprint.sheet import sheet_horizon
 from imprint.types import Detection
 
@@ -37,7 +37,13 @@ MIN_INK_SHARE = 0.2  # a blob with this much of each of two inks holds two impri
 WEAK_BORDER = 0.7
 MIN_GLYPHS = 4
 GLYPH_MIN_MM = 0.3  # smaller specks are not counted as marks
+MIN_SQUARE_ASPECT = 0.5  # short side over long side of a square or rectangular seal
 MONOCHROME_FRACTION = 0.0005  # fewer seal-coloured pixels than this: a grey page
+#: Without a dpi, an image where nothing is found at the scale of an A4 page is searched
+#: again as a close crop about this wide (mm): one seal with a margin, as a bank counter or a
+#: phone crops it.
+CROP_SPAN_MM = 60.0
+CROP_FILL = 0.4  # ... where an imprint spans at least this much of the crop's short side
 
 
 @dataclass(frozen=True)
@@ -61,7 +67,7 @@ def detect_imprints(image: np.ndarray, *, dpi: float | None = None, page: int = 
     """Every seal imprint on ``image`` ``(H, W, 3) uint8`` RGB.
 
     ``dpi`` (from the file) sets the plausible seal size; without it the page is assumed to
-    be at most A4. Returns detections sorted by confidence, highest first; boxes in page px.
+    be at most A4, or, when nothing is found so, a close crop of one seal. Returns detections sorted by confidence, highest first; boxes in page px.
     """
     if image.ndim != 3 or image.shape[2] != 3:
         raise ValueError("image must be (H, W, 3) RGB")
@@ -80,12 +86,10 @@ def detect_imprints(image: np.ndarray, *, dpi: float | None = None, page: int = 
     if around is not None:
         around = widen(around, round(JOIN_MM * px_per_mm))
     masks = ink_masks(norm, off_page=around)
-    if masks.any.mean() >= MONOCHROME_FRACTION:
-        candidates = _colour_candidates(masks, px_per_mm, dpi is not None)
-        colour_of = _colour_vote(masks)
-    else:
-        candidates = _grey_candidates(dark_ink(norm, off_page=around), px_per_mm)
-        colour_of = None
+    colour_of = _colour_vote(masks) if masks.any.mean() >= MONOCHROME_FRACTION else None
+    candidates = _candidates(norm, masks, around, px_per_mm, dpi is not None)
+    if dpi is None:
+        candidates = _as_crop(norm, masks, around, candidates)
     out = []
     for c in candidates:
         colour = colour_of(c) if colour_of else "grey"
@@ -97,6 +101,35 @@ def detect_imprints(image: np.ndarray, *, dpi: float | None = None, page: int = 
             colour=colour,
             confidence=conf, visible=c.visible, page=page, horizon=horizon))
     return sorted(out, key=lambda d: -d.confidence)
+
+
+def _candidates(norm: np.ndarray, masks: InkMasks, around: np.ndarray | None,
+                px_per_mm: float, size_known: bool) -> list[_Candidate]:
+    """The imprints of a working copy at an assumed scale: by their ink's colour, or on a
+    page without colour by tone and rings."""
+    if masks.any.mean() >= MONOCHROME_FRACTION:
+        return _colour_candidates(masks.any, masks.by_colour["red"], px_per_mm, size_known)
+    return _grey_page_candidates(norm, around, px_per_mm, size_known)
+
+
+def _as_crop(norm: np.ndarray, masks: InkMasks, around: np.ndarray | None,
+             found: list[_Candidate]) -> list[_Candidate]:
+    """Without a dpi the image may also be a close crop round one seal, whose strokes lie
+    further apart than a page's scale allows to join: searched again at that scale, an
+    imprint filling most of the image, inked along its border more than just outside it,
+    replaces what the page's scale made of the same ink."""
+    h, w = norm.shape[:2]
+    px_per_mm = max(h, w) / CROP_SPAN_MM
+    line = max(1.0, 1.2 * px_per_mm)
+    ink = masks.any if masks.any.mean() >= MONOCHROME_FRACTION else dark_ink(norm,
+                                                                            off_page=around)
+    whole = [c for c in _candidates(norm, masks, around, px_per_mm, False)
+             if 2 * min(c.axes) >= CROP_FILL * min(h, w)
+             and c.support - _outside_support(ink, c, line) >= RING_CONTRAST
+             # a form's or a table's frame is a rectangle too, rarely a square one
+             and (c.shape != "square" or _box_aspect(c.box) >= 0.75)]
+    return whole + [c for c in found if not any(
+        _same_imprint(c, k) or _box_inside(c.box, k.box) >= 0.85 for k in whole)]
 
 
 def _page_horizon(small: np.ndarray, n: int, around: np.ndarray
@@ -213,7 +246,9 @@ def _fit_blob(blob: np.ndarray, ink: np.ndarray, px_per_mm: float) -> _Candidate
     # a square seal is a quadrilateral: a rectangle when scanned, a trapezoid in a photo
     quad = cv2.approxPolyDP(hull, 0.04 * cv2.arcLength(hull, True), True)
     quad_fill = (hull_area / max(cv2.contourArea(quad), 1e-6)) if len(quad) == 4 else 0.0
-    if not touches and (rect_fill > 0.9 or (quad_fill > 0.93 and rect_fill > 0.82)):
+    # (a square or rectangular seal, not a line of printed text in a form's field)
+    squarish = min(rect[1]) >= MIN_SQUARE_ASPECT * max(rect[1])
+    if not touches and squarish and (rect_fill > 0.9 or (quad_fill > 0.93 and rect_fill > 0.82)):
         shape = "square"
         side = (rect[1][0] + rect[1][1]) / 4
         a = b = side
@@ -317,25 +352,27 @@ def _suppress(cands: list[_Candidate]) -> list[_Candidate]:
     """Keep the best of candidates that describe the same imprint."""
     keep: list[_Candidate] = []
     for c in sorted(cands, key=lambda c: -c.support):
-        if all(math.dist(c.centre, k.centre) > 0.5 * min(c.axes[0], k.axes[0]) for k in keep):
+        if not any(_same_imprint(c, k) for k in keep):
             keep.append(c)
     return keep
 
 
-def _colour_candidates(masks: InkMasks, px_per_mm: float, size_known: bool
-                       ) -> list[_Candidate]:
-    ink = masks.any
+def _colour_candidates(ink: np.ndarray, warm: np.ndarray | None, px_per_mm: float,
+                       size_known: bool) -> list[_Candidate]:
+    """Imprints on an ink mask ``(H, W) bool``: each blob explained by a border or by the
+    circles of overlapping imprints; ``warm`` the red part of ``ink`` (None on grey pages),
+    by which a red and a blue imprint over each other are told apart."""
     join = round(JOIN_MM * px_per_mm)
     min_d = max(MIN_SEAL_PX, SEAL_DIAMETER_MM[0] * px_per_mm if size_known else (
         MIN_SEAL_FRACTION * max(ink.shape)))
-    warm = masks.by_colour["red"]
     out = []
     for blob, (bw, bh) in _blobs(ink, join, min_side=0.4 * min_d):
         if max(bw, bh) < 0.7 * min_d:
             continue
         # a red and a blue imprint stamped over each other: two blobs, one per ink
         in_blob = blob > 0
-        warm_share = int((warm & in_blob).sum()) / max(int((ink & in_blob).sum()), 1)
+        warm_share = (0.0 if warm is None else
+                      int((warm & in_blob).sum()) / max(int((ink & in_blob).sum()), 1))
         if MIN_INK_SHARE <= warm_share <= 1 - MIN_INK_SHARE:
             for part in (warm, ink & ~warm):
                 sub = part & in_blob
@@ -485,6 +522,83 @@ def _ring_peaks(img: np.ndarray, radii: tuple[float, ...], band: float, origin, 
     order = np.argsort(-best[ys, xs])[:max_peaks]
     return [(float(xs[i] + 0.5 + origin[0]), float(ys[i] + 0.5 + origin[1]),
              float(radii[best_i[ys[i], xs[i]]])) for i in order]
+
+
+def _grey_page_candidates(norm: np.ndarray, around: np.ndarray | None, px_per_mm: float,
+                          size_known: bool) -> list[_Candidate]:
+    """Imprints on a page without colour (a photocopy, a fax). A seal's ink copies as a mid
+    grey, black print as black: where the two tones are told apart, the seal's grey is
+    searched like a colour page's ink (any shape); rings of all dark ink are searched too,
+    for seals copied as dark as the text."""
+    dark = dark_ink(norm, off_page=around)
+    tone = seal_tone(norm, off_page=around)
+    rings = _grey_candidates(dark, px_per_mm)
+    toned: list[_Candidate] = []
+    if tone.mean() >= MONOCHROME_FRACTION:
+        line = max(1.0, 1.2 * px_per_mm)
+        # the blurred edges of text left in the grey fall on chance rings too, but inside
+        # and outside the ring alike
+        toned = [c for c in _colour_candidates(tone, None, px_per_mm, size_known)
+                 if c.support - _outside_support(tone, c, line) >= RING_CONTRAST
+                 and (c.visible < 0.98 or _fills_box(c))]
+    whole = _within_none(_outermost(rings + toned))
+    # an imprint found in the seal's own grey has its own outline (an oval, a square); a
+    # ring of dark ink on it is one of the circles that fit inside
+    toned = _suppress([c for c in whole if any(c is t for t in toned)])
+    return toned + [r for r in _suppress([c for c in whole if not any(c is t for t in toned)])
+                    if all(not _same_imprint(r, t) for t in toned)]
+
+
+def _same_imprint(a: _Candidate, b: _Candidate) -> bool:
+    """Whether two candidates describe one imprint (the rule of :func:`_suppress`)."""
+    return math.dist(a.centre, b.centre) <= 0.5 * min(a.axes[0], b.axes[0])
+
+
+def _fills_box(c: _Candidate) -> bool:
+    """Whether the ink the candidate was fitted to spans its fitted outline: not a strip of
+    an imprint (cut off by a line of text) taken for a whole one."""
+    return min(c.box[2] - c.box[0], c.box[3] - c.box[1]) >= 0.75 * 2 * min(c.axes)
+
+
+def _outside_support(mask: np.ndarray, c: _Candidate, line_px: float) -> float:
+    """Mean ink support of the outlines just outside ``c``'s border (2 to 5 lines out)."""
+    out = []
+    for k in (2.0, 3.5, 5.0):
+        if c.shape == "square":
+            (cx, cy), (w, h), a = _square_rect(c)
+            grown = ((cx, cy), (w + 2 * k * line_px, h + 2 * k * line_px), a)
+            out.append(_square_support(mask, grown, line_px)[0])
+        else:
+            axes = (c.axes[0] + k * line_px, c.axes[1] + k * line_px)
+            out.append(_ring_support(mask, c.centre, axes, c.angle, line_px)[0])
+    return float(np.mean(out))
+
+
+def _square_rect(c: _Candidate):
+    """A square candidate as an OpenCV rotated rectangle."""
+    return (c.centre, (2 * c.axes[0], 2 * c.axes[1]), c.angle)
+
+
+def _box_aspect(b) -> float:
+    return min(b[2] - b[0], b[3] - b[1]) / max(b[2] - b[0], b[3] - b[1], 1e-6)
+
+
+def _box_area(b) -> float:
+    return max(b[2] - b[0], 0) * max(b[3] - b[1], 0)
+
+
+def _box_inside(a, b) -> float:
+    """The share of box ``a`` that lies inside box ``b``."""
+    inter = (max(a[0], b[0]), max(a[1], b[1]), min(a[2], b[2]), min(a[3], b[3]))
+    return _box_area(inter) / max(_box_area(a), 1e-6)
+
+
+def _within_none(cands: list[_Candidate]) -> list[_Candidate]:
+    """Drop a candidate whose box lies almost wholly inside a larger one's: a piece of an
+    imprint that a line crossing it cut off (overlapping imprints stick out of each other)."""
+    return [c for c in cands if not any(
+        k is not c and _box_area(k.box) > _box_area(c.box) and _box_inside(c.box, k.box) >= 0.85
+        for k in cands)]
 
 
 def _grey_candidates(dark: np.ndarray, px_per_mm: float) -> list[_Candidate]:

@@ -66,6 +66,38 @@ def test_signature_loops_alone_are_no_imprint(seed):
     assert weak == []
 
 
+def test_photocopied_pages_imprints_of_every_shape_are_found():
+    """Photocopies: a seal's ink copies as a mid grey, the text as black. A floor under what
+    six copied pages (a round, an oval and a 20 mm square seal each, among the text) give
+    today: every round and oval seal found, the ovals as ovals, two of the six small squares
+    (those the text lines cut apart are still missed), and no false detection."""
+    faces = {
+        "round_official": new_seal(layout(SealSpec(
+            "round_official", "江苏宏达机械制造有限公司", business_line="合同专用章",
+            code="3201050123456")), np.random.default_rng(2)),
+        "oval_invoice": new_seal(layout(SealSpec(
+            "oval_invoice", "杭州新锐电子商务有限公司", business_line="发票专用章",
+            tax_number="91330106MA2AXXXX1Q", diameter=40.0)), np.random.default_rng(3)),
+        "square_name": new_seal(layout(SealSpec("square_name", "", person_name="李庆国印",
+                                                diameter=20.0)), np.random.default_rng(4))}
+    found, shapes, false = [], [], 0
+    for seed in range(10, 16):
+        rng = np.random.default_rng(seed)
+        stampings = [Stamping(face, StampConditions(angle=float(rng.uniform(-40, 40)),
+                                                    seed=seed + k), "red", "S", "S")
+                     for k, face in enumerate(faces.values())]
+        page, truths, _ = page_scene(stampings, dpi=200, rng=rng,
+                                     capture=Capture("photocopy", 90, 0.6, 0.02))
+        dets = detect_imprints(page, dpi=200)
+        pairs = match([t.box for t in truths], [d.box for d in dets])
+        found += [truths[i].seal_kind for i, _ in pairs]
+        shapes += [(truths[i].seal_kind, dets[j].shape) for i, j in pairs]
+        false += len(dets) - len(pairs)
+    assert found.count("round_official") == 6 and found.count("oval_invoice") == 6
+    assert shapes.count(("oval_invoice", "oval")) >= 5
+    assert found.count("square_name") >= 2 and false == 0
+
+
 @pytest.mark.parametrize("angle", [0.0, 33.0, -140.0, 95.0])
 def test_rectification_recovers_centre_scale_and_orientation(seal, angle):
     cond = StampConditions(angle=angle, ink=0.1, seed=5)
@@ -107,11 +139,11 @@ def test_real_receipts_and_seal_sheet_are_all_found():
 
 @pytest.mark.skipif(not REAL.is_dir(), reason="../shared/data/real is not beside the project")
 def test_real_images_recall_does_not_regress():
-    """A floor under today's measured recall on every labelled real imprint (77 of 97); the
+    """A floor under today's measured recall on every labelled real imprint (83 of 97); the
     target is every one of them."""
     found, total = _real_recall()
     assert total == 97
-    assert found >= 77
+    assert found >= 83
 
 
 def test_detect_cli_json(tmp_path, capsys, seal):

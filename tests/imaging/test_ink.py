@@ -1,0 +1,50 @@
+"""Ink separation: a seal's ink told from black print by colour, or on a grey copy by tone."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from imprint.ink import seal_tone, separate
+
+
+def _grey_crop(seal_grey: float, text_grey: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A grey copy of a seal's ring crossed by a bar of text: the crop ``(H, W, 3) float32``
+    divided by its paper, and the true masks of the ring and the bar."""
+    ring = np.zeros((200, 200), np.uint8)
+    cv2.circle(ring, (100, 100), 80, 1, 6)
+    bar = np.zeros_like(ring)
+    bar[95:105, :] = 1
+    grey = np.ones(ring.shape, np.float32)
+    grey[ring > 0] = seal_grey
+    grey[bar > 0] = text_grey
+    grey = cv2.GaussianBlur(grey, (0, 0), 0.7)
+    return np.repeat(grey[..., None], 3, axis=2), ring > 0, bar > 0
+
+
+def test_a_photocopied_seal_is_told_from_black_text_by_tone():
+    crop, ring, bar = _grey_crop(0.45, 0.05)
+    sep = separate(crop)
+    assert sep.monochrome
+    clear = ring & ~cv2.dilate(bar.astype(np.uint8), np.ones((9, 9), np.uint8)).astype(bool)
+    assert sep.ink[clear].mean() > 0.8  # the seal's grey is its full ink
+    assert sep.ink[bar].max() == 0.0  # the text is not the seal's ink...
+    assert sep.occlusion[bar].all()  # ... but covers it: unknown there
+    assert not sep.occlusion[clear].any()
+    assert sep.occlusion.mean() < 0.1
+
+
+def test_a_seal_copied_as_dark_as_the_text_keeps_all_its_ink():
+    """A fax (black and white): nothing tells the seal from the text; all dark ink is kept
+    rather than the seal marked as covered by itself."""
+    crop, ring, _ = _grey_crop(0.03, 0.03)
+    sep = separate(crop)
+    assert sep.ink[ring].mean() > 0.8 and not sep.occlusion.any()
+
+
+def test_seal_tone_keeps_the_grey_seal_and_drops_text_with_its_edges():
+    crop, ring, bar = _grey_crop(0.45, 0.05)
+    tone = seal_tone(crop)
+    assert tone[ring & ~cv2.dilate(bar.astype(np.uint8), np.ones((9, 9), np.uint8)
+                                   ).astype(bool)].mean() > 0.9
+    assert not tone[cv2.dilate(bar.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0].any()
