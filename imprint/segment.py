@@ -66,8 +66,9 @@ def detect_imprints(image: np.ndarray, *, dpi: float | None = None, page: int = 
                     ) -> list[Detection]:
     """Every seal imprint on ``image`` ``(H, W, 3) uint8`` RGB.
 
-    ``dpi`` (from the file) sets the plausible seal size; without it the page is assumed to
-    be at most A4, or, when nothing is found so, a close crop of one seal. Returns detections sorted by confidence, highest first; boxes in page px.
+    ``dpi`` (from the file) sets the plausible seal size; without it the image is searched
+    both as a page of at most A4 and as a close crop of one seal. Returns detections sorted
+    by confidence, highest first; boxes in page px.
     """
     if image.ndim != 3 or image.shape[2] != 3:
         raise ValueError("image must be (H, W, 3) RGB")
