@@ -7,7 +7,6 @@ condition, the rectification errors, and the time per page beside the decode tim
 
 from __future__ import annotations
 
-import json
 import statistics
 import time
 from collections import defaultdict
@@ -55,7 +54,7 @@ def run(out: Path, *, quick: bool = False, data: Path | None = None) -> dict:
     found = defaultdict(lambda: [0, 0])  # tag -> [matched, total]
     false_pos = defaultdict(int)
     n_det = 0
-    centre_err, scale_err, angle_err = [], [], []
+    centre_err, scale_err, angle_err = (defaultdict(list) for _ in range(3))
     t_decode, t_detect, t_rectify = [], [], []
     for row in tqdm(rows, desc="pages", unit="page"):
         t0 = time.perf_counter()
@@ -84,25 +83,35 @@ def run(out: Path, *, quick: bool = False, data: Path | None = None) -> dict:
             if r is None or t["visible"] < 0.98:
                 continue
             radius = t["axes"][0]
-            centre_err.append(np.hypot(r.geometry.centre[0] - t["centre"][0],
-                                       r.geometry.centre[1] - t["centre"][1]) / radius)
-            if row["capture"] != "phone":
-                scale_err.append(abs(r.geometry.axes[0] / radius - 1))
+            tags = ("all", f"capture:{row['capture']}")
+            for tag in tags:
+                centre_err[tag].append(np.hypot(r.geometry.centre[0] - t["centre"][0],
+                                                r.geometry.centre[1] - t["centre"][1]) / radius)
+                if row["capture"] != "phone":
+                    scale_err[tag].append(abs(r.geometry.axes[0] / radius - 1))
             if t["seal_kind"] in ("round_official", "round_government"):
                 period = 360.0
             elif t["seal_kind"] == "oval_invoice":
                 period = 360.0
             else:
                 period = 90.0
-            angle_err.append(angle_error(r.geometry.rotation, t["angle"] % 360, period))
+            for tag in tags:
+                angle_err[tag].append(angle_error(r.geometry.rotation, t["angle"] % 360,
+                                                  period))
     recall = {k: v[0] / v[1] for k, v in found.items() if v[1]}
     precision = 1 - false_pos["all"] / max(n_det, 1)
     record = {
         "pages": len(rows), "imprints": found["all"][1], "detections": n_det,
         "recall": recall, "counts": {k: v for k, v in found.items()},
         "precision": precision, "false_positives": dict(false_pos),
-        "centre_error_rel": _stats(centre_err), "scale_error_rel": _stats(scale_err),
-        "angle_error_deg": _stats(angle_err),
+        "centre_error_rel": _stats(centre_err["all"]),
+        "scale_error_rel": _stats(scale_err["all"]),
+        "angle_error_deg": _stats(angle_err["all"]),
+        "rectification_by_capture": {
+            tag: {"centre_error_rel": _stats(centre_err[tag]),
+                  "scale_error_rel": _stats(scale_err[tag]),
+                  "angle_error_deg": _stats(angle_err[tag])}
+            for tag in sorted(centre_err) if tag != "all"},
         "ms_per_page": {"decode": 1000 * statistics.median(t_decode),
                         "detect": 1000 * statistics.median(t_detect),
                         "rectify": 1000 * statistics.median(t_rectify)},
@@ -119,6 +128,19 @@ def _stats(v: list[float]) -> dict:
             "max": float(a.max())}
 
 
+def _rect_row(label: str, r: dict) -> str:
+    c, s, a = r["centre_error_rel"], r["scale_error_rel"], r["angle_error_deg"]
+
+    def pct(d: dict, key: str) -> str:
+        return f"{100 * d[key]:.2f} %" if d else "—"
+
+    def deg(d: dict, key: str) -> str:
+        return f"{d[key]:.1f}°" if d else "—"
+
+    return (f"| {label} | {c.get('n', 0)} | {pct(c, 'median')} | {pct(c, 'p95')} | "
+            f"{pct(s, 'median')} | {pct(s, 'p95')} | {deg(a, 'median')} | {deg(a, 'p95')} |")
+
+
 def _print(r: dict) -> None:
     print(f"\n## detect: {r['pages']} pages, {r['imprints']} imprints, "
           f"{r['detections']} detections\n")
@@ -128,8 +150,15 @@ def _print(r: dict) -> None:
         m, t = r["counts"][k]
         print(f"| {k} | {m / t:.4f} | {m} / {t} |")
     print(f"\nprecision {r['precision']:.4f} (false positives: {r['false_positives']})")
-    for k in ("centre_error_rel", "scale_error_rel", "angle_error_deg"):
-        print(f"{k}: {json.dumps(r[k])}")
+    print("\nrectification of fully visible imprints (centre and scale error: of the radius; "
+          "scale not on phone photos)\n")
+    print("| capture | n | centre median | centre p95 | scale median | scale p95 | "
+          "angle median | angle p95 |")
+    print("|---|---|---|---|---|---|---|---|")
+    print(_rect_row("all", {k: r[k] for k in ("centre_error_rel", "scale_error_rel",
+                                              "angle_error_deg")}))
+    for tag, v in r["rectification_by_capture"].items():
+        print(_rect_row(tag.removeprefix("capture:"), v))
     ms = r["ms_per_page"]
     print(f"median ms per page: decode {ms['decode']:.1f}, detect {ms['detect']:.1f}, "
           f"rectify {ms['rectify']:.1f}")

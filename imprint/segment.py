@@ -383,7 +383,7 @@ def _colour_candidates(ink: np.ndarray, warm: np.ndarray | None, px_per_mm: floa
         else:
             out.extend(_explain_blob(blob, ink, px_per_mm, size_known))
     return [c for c in _outermost(_suppress(out))
-            if c.shape == "square" or c.support >= WEAK_BORDER or c.visible < 0.98
+            if c.support >= WEAK_BORDER or c.visible < 0.98
             or _glyph_count(ink, c, px_per_mm) >= MIN_GLYPHS]
 
 
@@ -406,6 +406,37 @@ def _glyph_count(ink: np.ndarray, c: _Candidate, px_per_mm: float) -> int:
 
 
 def _explain_blob(blob: np.ndarray, ink: np.ndarray, px_per_mm: float, size_known: bool
+                  ) -> list[_Candidate]:
+    """The imprints of one blob: one border, or the circles of several overlapping round
+    imprints; then whatever seal the blob holds outside their outlines (a name seal stamped
+    against a round one)."""
+    found = _explain_once(blob, ink, px_per_mm, size_known)
+    if not found:
+        return found
+    explained = np.zeros(blob.shape, np.uint8)
+    grow = 2.5 * max(1.0, 1.2 * px_per_mm)
+    for c in found:
+        if c.shape == "square":
+            cv2.fillPoly(explained, [np.round(cv2.boxPoints(
+                (c.centre, (2 * c.axes[0] + 2 * grow, 2 * c.axes[1] + 2 * grow), c.angle))
+                ).astype(np.int32)], 1)
+        else:
+            cv2.ellipse(explained, (round(c.centre[0]), round(c.centre[1])),
+                        (round(c.axes[0] + grow), round(c.axes[1] + grow)), c.angle, 0, 360,
+                        1, cv2.FILLED)
+    rest = ink & (blob > 0) & (explained == 0)
+    min_d = SEAL_DIAMETER_MM[0] * px_per_mm if size_known else MIN_SEAL_FRACTION * max(ink.shape)
+    for part, (w, h) in _blobs(rest, round(JOIN_MM * px_per_mm), 0.4 * max(MIN_SEAL_PX, min_d)):
+        if max(w, h) >= 0.7 * max(MIN_SEAL_PX, min_d):
+            # one border for what is left, no circles searched in it: what sticks out of
+            # an imprint is a whole seal or nothing
+            c = _fit_blob(part, rest, px_per_mm)
+            if c is not None and _plausible(c, px_per_mm, size_known, ink.shape):
+                found.append(c)
+    return found
+
+
+def _explain_once(blob: np.ndarray, ink: np.ndarray, px_per_mm: float, size_known: bool
                   ) -> list[_Candidate]:
     """One border for the blob, or the circles of several overlapping round imprints."""
     single = _fit_blob(blob, ink, px_per_mm)
@@ -542,12 +573,7 @@ def _grey_page_candidates(norm: np.ndarray, around: np.ndarray | None, px_per_mm
         toned = [c for c in _colour_candidates(tone, None, px_per_mm, size_known)
                  if c.support - _outside_support(tone, c, line) >= RING_CONTRAST
                  and (c.visible < 0.98 or _fills_box(c))]
-    whole = _within_none(_outermost(rings + toned))
-    # an imprint found in the seal's own grey has its own outline (an oval, a square); a
-    # ring of dark ink on it is one of the circles that fit inside
-    toned = _suppress([c for c in whole if any(c is t for t in toned)])
-    return toned + [r for r in _suppress([c for c in whole if not any(c is t for t in toned)])
-                    if all(not _same_imprint(r, t) for t in toned)]
+    return _suppress(_within_none(_outermost(rings + toned)))
 
 
 def _same_imprint(a: _Candidate, b: _Candidate) -> bool:
