@@ -481,6 +481,7 @@ RING_MIN_CONTENT = 0.06  # share of the inside that is inked (characters, star)
 # generated photocopies and faxes); round official seals are 38 mm and more, and small
 # personal seals are mostly square
 GREY_RING_MIN_MM = 26.0
+GREY_SHAPE_MIN_MM = 14.0  # ... and shapes of all dark ink smaller than this: a signature's
 
 
 # a page's bank is reused page after page; a blob's radii follow its own size and rarely
@@ -565,14 +566,18 @@ def _grey_page_candidates(norm: np.ndarray, around: np.ndarray | None, px_per_mm
     dark = dark_ink(norm, off_page=around)
     tone = seal_tone(norm, off_page=around)
     rings = _grey_candidates(dark, px_per_mm)
-    toned: list[_Candidate] = []
-    if tone.mean() >= MONOCHROME_FRACTION:
-        line = max(1.0, 1.2 * px_per_mm)
-        # the blurred edges of text left in the grey fall on chance rings too, but inside
-        # and outside the ring alike
-        toned = [c for c in _colour_candidates(tone, None, px_per_mm, size_known)
-                 if c.support - _outside_support(tone, c, line) >= RING_CONTRAST
-                 and (c.visible < 0.98 or _fills_box(c))]
+    # where black print and the seal are one tone (a fax), the shapes of all dark ink
+    shaped = tone if tone.mean() >= MONOCHROME_FRACTION else dark
+    line = max(1.0, 1.2 * px_per_mm)
+    # the blurred edges of text left in the grey fall on chance rings too, but inside and
+    # outside the ring alike
+    toned = [c for c in _colour_candidates(shaped, None, px_per_mm, size_known)
+             if c.support - _outside_support(shaped, c, line) >= RING_CONTRAST
+             and (c.visible < 0.98 or _fills_box(c))
+             # in one tone with the text, a signature's loop is as dark as a border: a seal
+             # is not that small, and holds a legend
+             and (shaped is tone or (_glyph_count(dark, c, px_per_mm) >= MIN_GLYPHS and (
+                 not size_known or 2 * c.axes[0] >= px_per_mm * GREY_SHAPE_MIN_MM)))]
     return _suppress(_within_none(_outermost(rings + toned)))
 
 
