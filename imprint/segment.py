@@ -481,6 +481,9 @@ RING_MIN_CONTENT = 0.06  # share of the inside that is inked (characters, star)
 # generated photocopies and faxes); round official seals are 38 mm and more, and small
 # personal seals are mostly square
 GREY_RING_MIN_MM = 26.0
+#: An outline round verified rings is their union (overlapping imprints) when the rings are
+#: inked along this much more of their border than it is along its own.
+UNION_MARGIN = 0.15
 GREY_SHAPE_MIN_MM = 14.0  # ... and shapes of all dark ink smaller than this: a signature's
 
 
@@ -578,7 +581,30 @@ def _grey_page_candidates(norm: np.ndarray, around: np.ndarray | None, px_per_mm
              # is not that small, and holds a legend
              and (shaped is tone or (_glyph_count(dark, c, px_per_mm) >= MIN_GLYPHS and (
                  not size_known or 2 * c.axes[0] >= px_per_mm * GREY_SHAPE_MIN_MM)))]
-    return _suppress(_within_none(_outermost(rings + toned)))
+    return _nest(_outermost(rings) + _within_none(toned))
+
+
+def _nest(cands: list[_Candidate]) -> list[_Candidate]:
+    """One explanation of each imprint, best inked first. A candidate inside (or no larger
+    than) one already kept describes part of it. One round kept ones is the whole imprint
+    round its inner ring, or the oval round the circles that fit inside it, unless those
+    are inked along far more of their border (:data:`UNION_MARGIN`): then it is the union
+    of overlapping imprints."""
+    keep: list[_Candidate] = []
+    for c in sorted(cands, key=lambda c: -c.support):
+        inner, covered = [], False
+        for k in keep:
+            if _box_inside(c.box, k.box) >= 0.85:
+                covered = True
+            elif _box_inside(k.box, c.box) >= 0.85 or _same_imprint(c, k):
+                if max(c.axes) > max(k.axes):
+                    inner.append(k)
+                else:
+                    covered = True
+        if covered or (inner and min(k.support for k in inner) >= c.support + UNION_MARGIN):
+            continue
+        keep = [k for k in keep if not any(k is i for i in inner)] + [c]
+    return keep
 
 
 def _same_imprint(a: _Candidate, b: _Candidate) -> bool:
