@@ -112,7 +112,9 @@ def _pairs(path: Path, rows: list, n_impostors: int, seed: int,
         jobs.append((r["canonical"], claimed) if r["canonical"] and claimed else None)
     pairs = _compute(path, "pairs", {"per_set": per_set}, meta, jobs)
     rng = np.random.default_rng(seed)
-    genuine = [r for r in queries if r["set"] == "genuine" and r["canonical"]]
+    # drawn over every genuine query, found or not, so that the pairs drawn do not change
+    # with what the imaging code finds; the pairs of queries not found are not measured
+    genuine = [r for r in queries if r["set"] == "genuine"]
     ids = sorted(k for k, v in masters.items() if v)
     meta, jobs = [], []
     for i in range(n_impostors):
@@ -120,10 +122,13 @@ def _pairs(path: Path, rows: list, n_impostors: int, seed: int,
         other = r["imprints"][0]["seal_id"]
         while other == r["imprints"][0]["seal_id"]:
             other = ids[int(rng.integers(len(ids)))]
+        if not r["canonical"]:
+            continue
         meta.append({"set": "impostor", "capture": r["capture"], "found": True,
                      "file": r["file"], "master": other})
         jobs.append((r["canonical"], masters[other]))
-    return pairs + _compute(path, "impostors", {"n": n_impostors, "per_set": per_set},
+    return pairs + _compute(path, "impostors", {"n": n_impostors, "per_set": per_set,
+                                                "drawn_over": "all genuine queries"},
                             meta, jobs)
 
 

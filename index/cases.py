@@ -23,9 +23,9 @@ correlation reaches :data:`LINK_THRESHOLD`.
 
 Calibration (``python -m bench cases``): the deviation threshold on the calibration seed
 (20261131) at 1 % false links over the pairs of imprints from different physical seals,
-reported on the test seed (20261132). Imprints of poor capture (a fax, a photocopy) keep too
-little of a seal's own defects for their deviations to agree: links among those are the weak
-point.
+reported on the test seed (20261132). Faxes are the weak point: the seal and the text are one
+tone there, so a fax's imprint is often identified as another seal and not compared with the
+earlier imprints of the one it imitates.
 """
 
 from __future__ import annotations
@@ -84,7 +84,7 @@ LINK_THRESHOLD = 0.899
 #: imprints claimed to be that seal's are declared one physical (counterfeit) seal: 1 % false
 #: links over pairs of different physical seals (the fallback's links counted in) on the
 #: calibration seed 20261131 of ``python -m bench cases --quick``, never on the test seed.
-DEVIATION_THRESHOLD = 0.256
+DEVIATION_THRESHOLD = 0.279
 #: Verdicts of the comparison with the claimed seal that make an imprint a case imprint.
 SUSPECT_VERDICTS = ("suspected_forgery",)
 CANONICAL_VERSION = "v1"
