@@ -158,6 +158,9 @@ def widen(mask: np.ndarray, join_px: int) -> np.ndarray:
 #: nor its edge) for the seal to be told from black print by tone: a fax, or a seal copied
 #: as dark as the text, has next to none.
 MIN_TONE_SHARE = 0.3
+#: ... or of the whole crop: a faint seal under dense text is a small share of the dark
+#: pixels, yet a seal's worth of grey.
+MIN_TONE_AREA = 0.02
 
 
 @dataclass(frozen=True)
@@ -236,7 +239,8 @@ def _separate_tone(grey_od: np.ndarray, strong: np.ndarray) -> Separation:
     cover = widen(black, 2) if black.any() else black
     mid = strong & ~cover
     n_strong = int(np.count_nonzero(strong))
-    if n_strong == 0 or np.count_nonzero(mid) < MIN_TONE_SHARE * n_strong:
+    n_mid = np.count_nonzero(mid)
+    if n_strong == 0 or (n_mid < MIN_TONE_SHARE * n_strong and n_mid < MIN_TONE_AREA * mid.size):
         full = np.percentile(grey_od[strong], 95) if n_strong else 1.0
         grey = np.clip(grey_od / max(float(full), 1e-3), 0, 1)
         return Separation(grey.astype(np.float32), np.zeros(grey_od.shape, bool),

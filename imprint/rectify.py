@@ -290,6 +290,19 @@ def _polar(ink: np.ndarray, n_angles: int = 720, n_radii: int = 256) -> np.ndarr
     return cv2.remap(ink, xs, ys, cv2.INTER_LINEAR, borderValue=0.0)
 
 
+def _polar_known(ink: np.ndarray, occluded: np.ndarray) -> np.ndarray:
+    """:func:`_polar` of ``ink`` with what is covered (text, off the page) filled with its
+    ring's mean: a hole the text leaves reads as neither ink nor paper, so the layout's
+    symmetry and the star are judged on what is seen."""
+    polar = _polar(ink)
+    if not occluded.any():
+        return polar
+    hidden = _polar(occluded.astype(np.float32)) > 0.5
+    seen = np.maximum((~hidden).sum(axis=0, keepdims=True), 1)
+    ring_mean = np.where(hidden, 0.0, polar).sum(axis=0, keepdims=True) / seen
+    return np.where(hidden, ring_mean, polar).astype(np.float32)
+
+
 def _band(polar: np.ndarray, band) -> np.ndarray:
     n = polar.shape[1]
     return polar[:, int(band[0] * n):int(band[1] * n)].mean(axis=1)
@@ -500,7 +513,8 @@ def rectify(image: np.ndarray, detection: Detection, *, dpi: float | None = None
         if centring is not None:
             m0 = _projective(m0) @ centring
             unturned = _warp(ink, m0, 0.0)
-    polar = _polar(unturned)
+    unturned_occ = _warp((sep.occlusion | off).astype(np.float32), m0, 1.0) > 0.5
+    polar = _polar_known(unturned, unturned_occ)
     if shape == "round":
         up_clock = _round_up(polar)
         rotation = -up_clock  # its up at clock u means turned u clockwise, -u ccw
@@ -526,7 +540,6 @@ def rectify(image: np.ndarray, detection: Detection, *, dpi: float | None = None
     # the quality is measured where the outline is axis-aligned (before the turn): a turn of
     # a multiple of 90 (square) or 180 degrees (oval), or any turn of a circle, changes none
     # of it
-    unturned_occ = _warp((sep.occlusion | off).astype(np.float32), m0, 1.0) > 0.5
     quality = _quality(unturned, unturned_occ, _outline_semi_axes(shape, axes))
     return RectifiedImprint(canon_ink, occluded, geometry, quality, detection)
 
