@@ -48,3 +48,16 @@ def test_seal_tone_keeps_the_grey_seal_and_drops_text_with_its_edges():
     assert tone[ring & ~cv2.dilate(bar.astype(np.uint8), np.ones((9, 9), np.uint8)
                                    ).astype(bool)].mean() > 0.9
     assert not tone[cv2.dilate(bar.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0].any()
+
+
+def test_a_faint_seal_under_dense_text_is_still_separated_by_tone():
+    """Most dark pixels are text; the seal's light grey is still a seal's worth of ink."""
+    crop, ring, _ = _grey_crop(0.7, 0.05)
+    lines = np.zeros(ring.shape, bool)
+    for y in range(4, 200, 18):  # a page of text: black bars 6 px tall, 12 apart
+        lines[y:y + 6, :] = True
+    crop[lines] = 0.05
+    sep = separate(crop)
+    assert sep.occlusion[lines].mean() > 0.95
+    seen = ring & ~cv2.dilate(lines.astype(np.uint8), np.ones((7, 7), np.uint8)).astype(bool)
+    assert seen.sum() > 50 and sep.ink[seen].mean() > 0.6
