@@ -29,7 +29,7 @@ from index.identify import SealSearch
 from index.store import RegistryStore
 from service.engine import overlay_png, verification_record, verify_upload
 from service.errors import EngineUnavailableError
-from service.sweep.worker import single_threaded
+from service.sweep.worker import exit_with_parent, single_threaded
 
 T = TypeVar("T")
 J = TypeVar("J")
@@ -58,6 +58,7 @@ def _open(registry: WorkerRegistry) -> None:
     the registry opened once."""
     global _SEARCH
     single_threaded()
+    exit_with_parent()
     store = RegistryStore.open(registry.url, masters_dir=registry.home)
     _SEARCH = SealSearch(store, registry.embedder)
 

@@ -13,6 +13,8 @@ on the pages before a failure are kept.
 from __future__ import annotations
 
 import base64
+import os
+import threading
 import time
 from dataclasses import dataclass, field
 from datetime import date
@@ -248,10 +250,29 @@ def single_threaded() -> None:
         pass
 
 
+#: How often (s) a worker looks whether the process that started it is still there.
+PARENT_POLL_S = 1.0
+
+
+def exit_with_parent() -> None:
+    """Make this worker exit when the process that started it is gone. A service or sweep
+    that is killed cannot shut its pool down; its workers would otherwise live on, idle,
+    holding the registry open."""
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(PARENT_POLL_S)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
+
+
 def init_worker(settings: ExaminerSettings) -> None:
     """Process-pool initializer: open the engine once for this worker."""
     global _EXAMINER
     single_threaded()
+    exit_with_parent()
     _EXAMINER = Examiner(settings)
 
 

@@ -48,3 +48,45 @@ def test_a_dead_worker_answers_503_and_the_next_job_runs(pool):
     assert status_of(caught.value) == 503
     assert caught.value.code == "engine_unavailable"
     assert pool.run(_worker_pid, None) not in (first, os.getpid())
+
+
+def test_workers_exit_when_the_service_is_killed(tmp_path):
+    """A service killed outright cannot shut its pool down: its workers notice and exit
+    rather than live on holding the registry open."""
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    script = f"""
+import sys
+from index.store import RegistryStore
+from service.workers import EnginePool, WorkerRegistry
+from tests.service.test_workers import _worker_pid
+with RegistryStore.open({str(tmp_path / "registry")!r}) as store:
+    registry = WorkerRegistry.of(store, "classical")
+pool = EnginePool(registry, 1)
+print(pool.run(_worker_pid, None), flush=True)
+sys.stdin.read()
+"""
+    root = Path(__file__).resolve().parents[2]
+    service = subprocess.Popen([sys.executable, "-c", script], cwd=root, text=True,
+                               stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    try:
+        worker = int(service.stdout.readline())
+        os.kill(worker, 0)  # alive while the service is
+        service.send_signal(signal.SIGKILL)
+        service.wait(10)
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            try:
+                os.kill(worker, 0)
+            except ProcessLookupError:
+                break
+            time.sleep(0.2)
+        else:
+            os.kill(worker, signal.SIGKILL)
+            pytest.fail("the worker outlived the killed service")
+    finally:
+        service.kill()
