@@ -13,6 +13,7 @@ on the pages before a failure are kept.
 from __future__ import annotations
 
 import base64
+import multiprocessing
 import os
 import threading
 import time
@@ -250,19 +251,16 @@ def single_threaded() -> None:
         pass
 
 
-#: How often (s) a worker looks whether the process that started it is still there.
-PARENT_POLL_S = 1.0
-
-
 def exit_with_parent() -> None:
-    """Make this worker exit when the process that started it is gone. A service or sweep
-    that is killed cannot shut its pool down; its workers would otherwise live on, idle,
-    holding the registry open."""
-    parent = os.getppid()
+    """Make this worker process exit when the process that started it is gone, even if it
+    died before this ran. A service or sweep that is killed cannot shut its pool down; its
+    workers would otherwise live on, idle, holding the registry open."""
+    parent = multiprocessing.parent_process()
+    if parent is None:  # not a worker
+        return
 
     def watch() -> None:
-        while os.getppid() == parent:
-            time.sleep(PARENT_POLL_S)
+        parent.join()  # returns when the parent's end of the pipe closes: it has exited
         os._exit(0)
 
     threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
