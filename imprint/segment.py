@@ -425,12 +425,22 @@ def _explain_blob(blob: np.ndarray, ink: np.ndarray, px_per_mm: float, size_know
                         (round(c.axes[0] + grow), round(c.axes[1] + grow)), c.angle, 0, 360,
                         1, cv2.FILLED)
     rest = ink & (blob > 0) & (explained == 0)
-    min_d = SEAL_DIAMETER_MM[0] * px_per_mm if size_known else MIN_SEAL_FRACTION * max(ink.shape)
-    for part, (w, h) in _blobs(rest, round(JOIN_MM * px_per_mm), 0.4 * max(MIN_SEAL_PX, min_d)):
-        if max(w, h) >= 0.7 * max(MIN_SEAL_PX, min_d):
+    min_d = max(MIN_SEAL_PX, SEAL_DIAMETER_MM[0] * px_per_mm if size_known
+                else MIN_SEAL_FRACTION * max(ink.shape))
+    ys, xs = np.nonzero(rest)
+    if len(xs) == 0 or max(np.ptp(xs), np.ptp(ys)) + 1 < 0.7 * min_d:
+        return found
+    # the blobs of what is left, joined on its own box only
+    join = round(JOIN_MM * px_per_mm)
+    x0, y0 = max(int(xs.min()) - join, 0), max(int(ys.min()) - join, 0)
+    x1, y1 = int(xs.max()) + join + 1, int(ys.max()) + join + 1
+    for part, (w, h) in _blobs(rest[y0:y1, x0:x1], join, 0.4 * min_d):
+        if max(w, h) >= 0.7 * min_d:
             # one border for what is left, no circles searched in it: what sticks out of
             # an imprint is a whole seal or nothing
-            c = _fit_blob(part, rest, px_per_mm)
+            whole = np.zeros(blob.shape, np.uint8)
+            whole[y0:y1, x0:x1] = part
+            c = _fit_blob(whole, rest, px_per_mm)
             if c is not None and _plausible(c, px_per_mm, size_known, ink.shape):
                 found.append(c)
     return found
