@@ -108,10 +108,10 @@ def _rectify_all(data: Path) -> list[dict]:
 
 def _registry(data: Path, rows: list[dict], home: Path) -> RegistryStore:
     """A real store holding the dataset's seals and masters, with their canonical imprints
-    placed where the engine keeps them."""
-    done = home / ".complete"
+    placed where the engine keeps them; built again when the imaging code has changed since."""
+    done, version = home / ".complete", code_digest(IMAGING_MODULES)
     store = RegistryStore.open(home)
-    if done.is_file():
+    if done.is_file() and done.read_text() == version:
         return store
     store.close()
     shutil.rmtree(home)
@@ -131,7 +131,7 @@ def _registry(data: Path, rows: list[dict], home: Path) -> RegistryStore:
             dst = canonical_path(store.home, master.sha256)
             dst.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(row["canonical"], dst)
-    done.write_text("ok")
+    done.write_text(version)
     return store
 
 
@@ -150,7 +150,7 @@ def _probe_scores(search: SealSearch, rows: list[dict], sets: tuple[str, ...]) -
             res["ms"] = 1000 * (time.perf_counter() - t0)
             if ident.candidates:
                 res["top"] = ident.candidates[0].seal_id
-                res["score"] = ident.candidates[0].score
+                res["score"] = ident.score
                 res["in_shortlist"] = any(c.seal_id == truth["seal_id"]
                                           for c in ident.candidates)
         out.append(res)
@@ -229,7 +229,8 @@ def run(out: Path, *, quick: bool = False, seals: int | None = None,
         except (ImprintError, ImportError) as exc:  # a model not built yet is reported
             record["embedders"][name] = {"error": str(exc)}
             continue
-        cal = SealSearch(calib_store, embedder)
+        # every candidate confirmable is compared: the score is the best agreement of them
+        cal = SealSearch(calib_store, embedder, threshold=np.inf)
         cal.index()
         threshold = _threshold(_probe_scores(cal, calib_rows, ("genuine", "genuine_poor",
                                                                 "unregistered")), TARGET_FPIR)

@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import statistics
 import time
-from collections import Counter
+from collections import Counter, defaultdict
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -31,7 +31,7 @@ from imprint import archive
 from imprint.align import align
 from imprint.compare import compare
 from imprint.evidence import measure
-from imprint.synth.dataset import DatasetConfig, build_dataset
+from imprint.synth.dataset import DatasetConfig, build_dataset, read_manifest
 from imprint.verdict import (
     COMPARED_MIN,
     FUSION_FEATURES,
@@ -54,6 +54,7 @@ TRAIN_IMPOSTORS = 150  # per training set: other seals are "not this seal" too
 FORGERY_SETS = ("recarved_clear", "recarved_subtle", "photo_engraved", "printed")
 SETS = GENUINE_SETS + FORGERY_SETS
 TARGET_BPCER = 0.01
+DIFFERENT_SEAL_BPCER = 0.005  # genuine imprints a substituted character may refuse
 TARGET_APCER = {"recarved_clear": 0.005, "recarved_subtle": 0.05, "printed": 0.02,
                 "photo_engraved": 0.10}
 
@@ -127,9 +128,29 @@ def _pairs(path: Path, rows: list, n_impostors: int, seed: int,
         meta.append({"set": "impostor", "capture": r["capture"], "found": True,
                      "file": r["file"], "master": other})
         jobs.append((r["canonical"], masters[other]))
-    return pairs + _compute(path, "impostors", {"n": n_impostors, "per_set": per_set,
-                                                "drawn_over": "all genuine queries"},
-                            meta, jobs)
+    pairs += _compute(path, "impostors", {"n": n_impostors, "per_set": per_set,
+                                          "drawn_over": "all genuine queries"}, meta, jobs)
+    return pairs + _lookalike_pairs(path, genuine, masters)
+
+
+def _lookalike_pairs(path: Path, genuine: list, masters: dict) -> list[dict]:
+    """Every genuine query of a seal that has a look-alike (a name one or two characters
+    apart) or a numbered sibling in the registry, against that seal's master: the impostor
+    a correlation cannot tell."""
+    partners: dict[str, set[str]] = defaultdict(set)
+    for rec in read_manifest(path / "registry.jsonl"):
+        for other in (rec.get("lookalike_of"), rec.get("sibling_of")):
+            if other:
+                partners[rec["seal_id"]].add(other)
+                partners[other].add(rec["seal_id"])
+    meta, jobs = [], []
+    for r in genuine:
+        for other in sorted(partners.get(r["imprints"][0]["seal_id"], ())):
+            if r["canonical"] and masters.get(other):
+                meta.append({"set": "lookalike", "capture": r["capture"], "found": True,
+                             "file": r["file"], "master": other})
+                jobs.append((r["canonical"], masters[other]))
+    return _compute(path, "lookalikes", {"n": len(jobs)}, meta, jobs)
 
 
 def _gated(p: dict) -> bool:
@@ -164,15 +185,29 @@ def fit(train: list[dict], calibration: list[dict]) -> VerifierModel:
     # every impostor the gate lets through is decided on its correlation, whatever the area
     imp = [derived(p["features"]) for p in calibration if p["set"] == "impostor" and _gated(p)]
     gen = [derived(p["features"]) for p in cal if p["set"] == "genuine"]
-    # different seal: above every calibration impostor (FMR <= 1/N there)
-    corr_t = float(max(f["correlation"] for f in imp)) + 0.01
-    model.thresholds = {"different_seal_correlation": corr_t}
+    # another character: above what all but 0.5 % of the calibration genuine imprints
+    # (typical and poor, gated) show among those that correlate above every impostor (one
+    # that does not is not laid on the master well enough for its windows to mean anything)
+    corr_all = float(max(f["correlation"] for f in imp)) + 0.01
+    sub = [f["substituted_ink"] for f in (derived(p["features"]) for p in calibration
+                                          if p["set"] in GENUINE_SETS and _gated(p))
+           if f["correlation"] >= corr_all]
+    sub_t = float(np.quantile(sub, 1 - DIFFERENT_SEAL_BPCER))
+    # different seal by correlation: above every calibration impostor that the substituted
+    # character does not already refuse (FMR <= 1/N there)
+    corr_t = float(max(f["correlation"] for f in imp if f["substituted_ink"] < sub_t)) + 0.01
+    model.thresholds = {"different_seal_correlation": corr_t,
+                        "different_seal_substitution": sub_t}
+
+    def compared(f: dict) -> bool:  # not refused as another seal
+        return f["correlation"] >= corr_t and f["substituted_ink"] < sub_t
+
     same = [p for p in cal if p["set"] in ("genuine", *FORGERY_SETS) and
-            derived(p["features"])["correlation"] >= corr_t]
+            compared(derived(p["features"]))]
     s = np.array([model.fused(p["features"]) for p in same])
     ys = np.array([p["set"] == "genuine" for p in same], float)
     model.platt = platt(s, ys)
-    llr_gen = np.sort([model.log10_lr(f) for f in gen if f["correlation"] >= corr_t])
+    llr_gen = np.sort([model.log10_lr(f) for f in gen if compared(f)])
     model.thresholds["forgery_log10_lr"] = float(np.quantile(llr_gen, TARGET_BPCER))
     for name, (side, _, _) in SUBSCORES.items():
         v = np.array([f.get(name, np.nan) for f in gen], float)
@@ -185,7 +220,11 @@ def fit(train: list[dict], calibration: list[dict]) -> VerifierModel:
                           "pairs": len(same)},
         "operating_points": {
             "different_seal_correlation": f"above all {len(imp)} calibration impostor "
-                                          "comparisons (FMR <= 1/N there)",
+                                          "comparisons that no substituted character refuses "
+                                          "(FMR <= 1/N there)",
+            "different_seal_substitution": f"{DIFFERENT_SEAL_BPCER:.1%} of {len(sub)} "
+                                           "calibration genuine imprints (typical and poor) "
+                                           "that correlate above every impostor, above it",
             "forgery_log10_lr": f"{TARGET_BPCER:.0%} of calibration genuine imprints "
                                 "(typical quality) below it",
             "subscores": "each at the value 1 % of calibration genuine imprints pass",
@@ -267,14 +306,14 @@ def run(out: Path, *, quick: bool = True, refit: bool = False) -> dict:
         r["usable"] = _gated(r)
     gen = np.array([r["llr"] for r in results if r["set"] == "genuine" and r["usable"]])
     table = []
-    for kind in (*SETS, "impostor"):
+    for kind in (*SETS, "impostor", "lookalike"):
         rs = [r for r in results if r["set"] == kind]
         counts = Counter(r["verdict"] for r in rs)
         row = {"set": kind, "n": len(rs), **{v: counts.get(v, 0) / max(len(rs), 1)
                                              for v in ("genuine", "suspected_forgery",
                                                        "different_seal", "inconclusive",
                                                        "not_found")}}
-        if kind in (*FORGERY_SETS, "impostor"):
+        if kind in (*FORGERY_SETS, "impostor", "lookalike"):
             forg = np.array([r["llr"] for r in rs if r["usable"]])
             row["apcer_at_bpcer_1pct"], row["at_bpcer"] = _apcer_at_bpcer(gen, forg,
                                                                          TARGET_BPCER)

@@ -31,6 +31,12 @@ from imprint.types import Alignment, Displacement, Measurement, RectifiedImprint
 #: Canonical px per mm assumed when the master's dpi is unknown: a 42 mm round seal.
 DEFAULT_PX_PER_MM = 2 * CANONICAL_RADIUS / 42.0
 STROKE_TOLERANCE_PX = 2.0  # ink within this of the other imprint's strokes agrees
+#: Side of the window, canonical px (about 4 mm on a 42 mm seal: a character of the name
+#: arc), over which strokes that differ both ways are counted, and the least share of it that
+#: must be known in both imprints and of it that must be stroke.
+SUBSTITUTION_WINDOW = 48
+SUBSTITUTION_KNOWN = 0.6
+SUBSTITUTION_STROKES = 0.05
 SHIFT_WEIGHT = 0.3  # patches that fix their shift less well than this are not counted
 GA_BANDS = ((2.0, "valid"), (4.0, "suspect"), (math.inf, "invalid"))
 
@@ -39,6 +45,8 @@ FEATURES = {
     "correlation": "correlation of the aligned ink maps inside the border (1: identical)",
     "extra_ink": "share of the questioned strokes with no master stroke within 0.2 mm",
     "missing_ink": "share of the master strokes with no questioned stroke within 0.2 mm",
+    "substituted_ink": "largest share of strokes that differ both ways within one "
+                       "character-sized window: another character there",
     "chamfer_mm": "mean distance between the two imprints' strokes, both ways, mm",
     "local_shift_mm": "second-largest local shift of a patch after the elastic allowance, mm",
     "local_shift_p90_mm": "90th percentile of the local shifts, mm",
@@ -82,15 +90,39 @@ def _strokes(ink: np.ndarray, known: np.ndarray) -> np.ndarray:
     return (ink >= level) & known
 
 
-def _agreement(a: np.ndarray, b: np.ndarray, known: np.ndarray) -> tuple[float, np.ndarray]:
-    """(share of ``a``'s stroke pixels farther than the tolerance from ``b``'s, distances)."""
+def _agreement(a: np.ndarray, b: np.ndarray, known: np.ndarray
+               ) -> tuple[float, np.ndarray, np.ndarray]:
+    """(share of ``a``'s stroke pixels farther than the tolerance from ``b``'s, their
+    distances, the mask of those far pixels)."""
     dist = cv2.distanceTransform((~b).astype(np.uint8), cv2.DIST_L2, 5)
     pts = a & known
+    far = pts & (dist > STROKE_TOLERANCE_PX)
     n = int(pts.sum())
     if n == 0:
-        return 1.0, np.zeros(0, np.float32)
+        return 1.0, np.zeros(0, np.float32), far
     d = dist[pts]
-    return float((d > STROKE_TOLERANCE_PX).mean()), d
+    return float((d > STROKE_TOLERANCE_PX).mean()), d, far
+
+
+def _substituted(q_str: np.ndarray, m_str: np.ndarray, extra: np.ndarray,
+                 missing: np.ndarray, known: np.ndarray) -> float:
+    """Largest share, over character-sized windows, of strokes that differ both ways: the
+    smaller of the questioned strokes there with no master stroke near and the master
+    strokes there with none of the questioned imprint's near. Another character (a look-alike
+    name, another business line or number) differs both ways in its place; starved ink only
+    loses strokes, and marks across the seal only add them. A share of the whole imprint
+    dilutes one character among thirty; a window does not."""
+    b = (SUBSTITUTION_WINDOW, SUBSTITUTION_WINDOW)
+    floor = SUBSTITUTION_STROKES * b[0] * b[1]
+
+    def count(x: np.ndarray) -> np.ndarray:
+        return cv2.boxFilter(x.astype(np.float32), -1, b, normalize=False)
+
+    both = np.minimum(count(extra) / np.maximum(count(q_str), floor),
+                      count(missing) / np.maximum(count(m_str), floor))
+    seen = (cv2.boxFilter(known.astype(np.float32), -1, b) >= SUBSTITUTION_KNOWN) & (
+        _IDENTITY_BAND)
+    return float(both[seen].max()) if seen.any() else 0.0
 
 
 def _border_width(ink: np.ndarray) -> float:
@@ -173,8 +205,8 @@ def measure(query: RectifiedImprint, master: RectifiedImprint, alignment: Alignm
     known = ~alignment.unknown
     q_ink, m_ink = alignment.query_ink, master.ink.astype(np.float32)
     q_str, m_str = _strokes(q_ink, known), _strokes(m_ink, known)
-    extra, d_qm = _agreement(q_str, m_str, known)
-    missing, d_mq = _agreement(m_str, q_str, known)
+    extra, d_qm, q_far = _agreement(q_str, m_str, known)
+    missing, d_mq, m_far = _agreement(m_str, q_str, known)
     chamfer = 0.5 * (float(np.minimum(d_qm, 10).mean()) if d_qm.size else 10.0) + 0.5 * (
         float(np.minimum(d_mq, 10).mean()) if d_mq.size else 10.0)
     shifts, elastic_mm = local_shifts(m_ink, alignment, px_mm)
@@ -197,6 +229,7 @@ def measure(query: RectifiedImprint, master: RectifiedImprint, alignment: Alignm
         "correlation": masked_correlation(m_ink, q_ink, known & _IDENTITY_BAND),
         "extra_ink": extra,
         "missing_ink": missing,
+        "substituted_ink": _substituted(q_str, m_str, q_far, m_far, known),
         "chamfer_mm": chamfer * px_mm,
         "local_shift_mm": local2,
         "local_shift_p90_mm": local90,

@@ -4,9 +4,11 @@ Four outcomes, decided in this order:
 
 1. ``inconclusive`` when the questioned imprint cannot carry a decision: too little of its
    border visible, too much of it covered, too little compared (:data:`QUALITY_GATE`);
-2. ``different_seal`` when it does not even look like the master: the polar correlation
-   (every turn) or, once aligned, the ink correlation below thresholds set on zero-effort
-   impostors (other filed seals) of the calibration set;
+2. ``different_seal`` when it does not even look like the master: once aligned, the ink
+   correlation below a threshold set on zero-effort impostors (other filed seals) of the
+   calibration set; or another character in one place (a look-alike name, another business
+   line): strokes that differ both ways within one character-sized window
+   (``substituted_ink``) beyond what 0.5 % of calibration genuine imprints show;
 3. ``suspected_forgery`` when the calibrated log10 likelihood ratio (same seal against
    forgery) is below the threshold set at 1 % of calibration genuine imprints flagged, and
    the imprint is good enough to say so; a marginal imprint (:data:`MARGINAL`) gets
@@ -56,6 +58,8 @@ MARGINAL = {"border_visible": 0.85, "known": 0.7, "occluded_max": 0.3}
 SUBSCORES = {
     "correlation": ("below", "aligned ink correlation", "1"),
     "extra_ink": ("above", "questioned strokes the master does not have", "share"),
+    "substituted_ink": ("above", "strokes differ both ways in one place: another character",
+                        "share"),
     "missing_ink": ("above", "master strokes the questioned imprint lacks", "share"),
     "local_shift_mm": ("above", "a patch sits elsewhere after the elastic allowance", "mm"),
     "elastic_mm": ("above", "smooth deformation beyond a rubber's give", "mm"),
@@ -180,6 +184,12 @@ def decide(features: dict, model: VerifierModel, flagged: list[str]) -> Decision
         return Decision("different_seal", -math.inf, 0.0, (
             f"the aligned imprints correlate at {features['correlation']:.2f}, below "
             f"{th['different_seal_correlation']:.2f}: not this seal",))
+    sub_t = th.get("different_seal_substitution")
+    if sub_t is not None and features.get("substituted_ink", 0.0) >= sub_t:
+        return Decision("different_seal", -math.inf, 0.0, (
+            f"in one character-sized patch {features['substituted_ink']:.0%} of the strokes "
+            f"differ both ways from the master's (at most {sub_t:.0%} in genuine imprints): "
+            "another character there, not this seal",))
     if features["known"] < COMPARED_MIN:
         return Decision("inconclusive", 0.0, 0.5, (
             f"too little to decide: only {features['known']:.0%} of the seal can be compared "

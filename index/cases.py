@@ -62,7 +62,7 @@ from index.followed import FollowedIndex
 from index.identify import Identification, SealSearch
 from index.store import append_only_ddl, guard_append_only
 from index.vectors import VectorIndex
-from index.verify import NoMasterError, Verification, verify
+from index.verify import Verification, identified
 from models.classical import alignment_polar, correlate_polar, polar_spectrum
 
 log = logging.getLogger(__name__)
@@ -438,10 +438,7 @@ def examine_for_case(search: SealSearch, cases: CaseIndex, pages: Iterable[Page]
                                   page=page.index)
         for ident in search.identify(imps, top_k=top_k, on=on):
             check()
-            v = None
-            if ident.match:
-                with contextlib.suppress(NoMasterError):
-                    v = verify(search, ident.imprint, ident.match, on=on)
+            v = identified(search, ident, on=on)
             links = cases.links(ident.imprint, seal_ids=seals_of(ident))
             out.append(CaseFinding(ident, v, tuple(links),
                                    _is_suspect(ident, v)))
@@ -494,7 +491,9 @@ def finding_record(f: CaseFinding) -> dict:
     return {"page": d.page, "box": [round(x, 1) for x in d.box], "shape": d.shape,
             "colour": d.colour,
             "candidates": [{"seal_id": c.seal_id, "score": round(c.score, 4),
-                            "similarity": round(c.similarity, 4)} for c in ident.candidates],
+                            "similarity": round(c.similarity, 4),
+                            "agreement": None if c.agreement is None else round(c.agreement, 4)}
+                           for c in ident.candidates],
             "match": ident.match, "status": ident.status.value if ident.status else None,
             "verdict": v.comparison.verdict if v else None,
             "log10_lr": round(v.comparison.log10_lr, 2) if v else None,

@@ -4,8 +4,12 @@ Reads top to bottom in :meth:`SealSearch.identify`: embed the rectified query
 (:mod:`models.embedder`); take a shortlist of masters from the FAISS index
 (:mod:`index.vectors`); re-rank the shortlist by aligning the query with each master's stored
 canonical imprint and correlating them (:func:`models.classical.aligned_correlation`); then
-decide, open-set: the best seal if its aligned score clears :data:`MATCH_THRESHOLD`, else
-"no registered seal".
+decide, open-set: the best candidates are laid on their masters by the forensic comparator
+(:func:`imprint.compare.compare`), and the one whose strokes agree best with its master's
+everywhere (no character-sized window where they differ both ways, :data:`MATCH_THRESHOLD`)
+is the match; else "no registered seal". A correlation alone cannot say it: seals of one
+template share their border, star and layout, and a look-alike name differs in one
+character among twenty.
 
 The registry store is the source of truth. Everything here is derived from it and rebuilt when
 missing or stale: each master's canonical imprint (``canonical/``, written when the master is
@@ -16,6 +20,7 @@ which is brought in line with the store's masters whenever it is opened.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -26,9 +31,10 @@ from pathlib import Path
 import numpy as np
 
 from imprint import archive
+from imprint.compare import compare
 from imprint.errors import ImprintError, InvalidParameterError
 from imprint.pipeline import single_imprint
-from imprint.types import RectifiedImprint
+from imprint.types import Comparison, RectifiedImprint
 from index.followed import FollowedIndex
 from index.store import MasterInfo, RegistryStore, SealStatus
 from index.vectors import DEFAULT_FACTORY, VectorIndex
@@ -40,11 +46,21 @@ log = logging.getLogger(__name__)
 #: Masters re-ranked per query: the FAISS shortlist. Wide enough that a genuine imprint's seal
 #: is in it even when its embedding is hurt by occlusion or a poor capture.
 SHORTLIST = 20
-#: Aligned-correlation score at or above which the best candidate is declared the match: the
-#: operating point of 1 % of unregistered probes matched (FPIR) on the calibration registry of
-#: ``python -m bench identify`` (seed 20261125: 500 filed seals, 200 unregistered probes over
-#: every capture), never on the test registry it is reported on.
-MATCH_THRESHOLD = 0.797
+#: Candidates (best re-ranked first) compared with their master before the answer is "no
+#: registered seal".
+CONFIRMED = 2
+#: Once a candidate agrees, the next is compared too when it re-ranks this close to it: a
+#: numbered sibling or a look-alike name, told apart by which agrees better.
+RIVAL_MARGIN = 0.05
+#: Re-ranked score below which a candidate is not compared: a seal that does not correlate
+#: even this well at its best turn is not the one (99 % of the genuine probes of the
+#: calibration registry whose seal comes first correlate better).
+COMPARE_FLOOR = 0.3
+#: Agreement (1 - the comparison's ``substituted_ink``) at or above which a compared candidate
+#: is declared the match: the operating point of 1 % of unregistered probes matched (FPIR) on
+#: the calibration registry of ``python -m bench identify`` (seed 20261125: 500 filed seals,
+#: 200 unregistered probes over every capture), never on the test registry it is reported on.
+MATCH_THRESHOLD = 0.742
 #: Canonical imprints are derived data: bump when rectification changes what it produces.
 CANONICAL_VERSION = "v1"
 
@@ -56,25 +72,33 @@ def canonical_path(home: Path, sha256: str) -> Path:
 
 @dataclass(frozen=True)
 class Candidate:
-    """A filed seal the imprint may be. ``score`` aligned correlation with the master (ranks
-    and decides); ``similarity`` cosine of the embeddings (the shortlist's order); ``turn``
-    degrees the query was turned to align with the master."""
+    """A filed seal the imprint may be. ``score`` aligned correlation with the master (ranks);
+    ``similarity`` cosine of the embeddings (the shortlist's order); ``turn`` degrees the query
+    was turned to align with the master; ``agreement`` 1 - the share of strokes that differ
+    both ways in the worst character-sized window, once compared with the master (decides),
+    None when not compared."""
 
     seal_id: str
     master_id: int
     score: float
     similarity: float
     turn: float
+    agreement: float | None = None
 
 
 @dataclass(frozen=True)
 class Identification:
-    """One imprint's answer: candidates best first, and the matched seal or None."""
+    """One imprint's answer: candidates best first (the match first), the matched seal or
+    None, and ``score``: the best agreement of a compared candidate (0 when none was close
+    enough to compare), the open-set decision's score. ``comparison``: the match compared with
+    its master (``candidates[0].master_id``), for the verification to reuse."""
 
     imprint: RectifiedImprint
     candidates: tuple[Candidate, ...]
     match: str | None
     status: SealStatus | None = None
+    score: float = 0.0
+    comparison: Comparison | None = None
 
 
 class SealSearch:
@@ -178,11 +202,40 @@ class SealSearch:
             best: dict[str, Candidate] = {}
             for c in ranked:
                 best.setdefault(c.seal_id, c)
-            cands = tuple(best.values())[:top_k]
-            match = cands[0].seal_id if cands and cands[0].score >= self.threshold else None
+            cands, comparison = self._confirm(imp, list(best.values()))
+            match = cands[0].seal_id if comparison is not None else None
             status = self.store.status(match, on) if match else None
-            out.append(Identification(imp, cands, match, status))
+            score = max((c.agreement for c in cands if c.agreement is not None), default=0.0)
+            out.append(Identification(imp, tuple(cands[:top_k]), match, status, score,
+                                      comparison))
         return out
+
+    def _confirm(self, imp: RectifiedImprint, cands: list[Candidate]
+                 ) -> tuple[list[Candidate], Comparison | None]:
+        """Compare the best :data:`CONFIRMED` candidates with their masters, in order; once one
+        agrees, the next only while it re-ranks within :data:`RIVAL_MARGIN` of it (a numbered
+        sibling, a look-alike). The agreeing one that agrees best is the match, put first.
+        Returns the candidates with their agreements and the match's comparison (None: no
+        match)."""
+        match: tuple[int, Comparison] | None = None
+        for k, c in enumerate(cands[:CONFIRMED]):
+            if c.score < COMPARE_FLOOR or (
+                    match is not None and cands[match[0]].score - c.score > RIVAL_MARGIN):
+                break
+            try:
+                comparison = compare(imp, self.canonical(self.store.get_master(c.master_id)))
+            except ImprintError as exc:
+                log.warning("master %d skipped in confirming: %s", c.master_id, exc)
+                continue
+            agreement = 1.0 - comparison.evidence.features["substituted_ink"]
+            cands[k] = dataclasses.replace(c, agreement=agreement)
+            if agreement >= self.threshold and (
+                    match is None or agreement > cands[match[0]].agreement):
+                match = (k, comparison)
+        if match is None:
+            return cands, None
+        k = match[0]
+        return [cands[k], *cands[:k], *cands[k + 1:]], match[1]
 
     def rerank(self, imp: RectifiedImprint, shortlist: Sequence[tuple[int, float]]
                ) -> list[Candidate]:

@@ -18,7 +18,7 @@ from imprint.errors import ImprintError
 from imprint.types import Comparison, RectifiedImprint
 from imprint.verdict import VerifierModel
 from index.errors import RegistryError
-from index.identify import SealSearch
+from index.identify import Identification, SealSearch
 from index.store import SealInfo, SealStatus
 
 _VERDICT_RANK = {"genuine": 3, "suspected_forgery": 2, "inconclusive": 1, "different_seal": 0}
@@ -41,6 +41,20 @@ class Verification:
     on: date | None
 
 
+def identified(search: SealSearch, ident: Identification, *, on: date | None = None
+               ) -> Verification | None:
+    """The verification of an identification's match (None without one), reusing the
+    comparison the identification made."""
+    if not ident.match:
+        return None
+    compared = ((ident.candidates[0].master_id, ident.comparison)
+                if ident.comparison is not None else None)
+    try:
+        return verify(search, ident.imprint, ident.match, on=on, compared=compared)
+    except NoMasterError:
+        return None
+
+
 def rank(comparison: Comparison) -> tuple[int, float]:
     """How well a comparison answers for the seal: genuine first, then by likelihood ratio.
     Picks the best master of a seal, and the best imprint of a page for a named seal."""
@@ -57,9 +71,12 @@ def status_flag(status: SealStatus, on: date | None) -> str | None:
 
 
 def verify(search: SealSearch, imprint: RectifiedImprint, seal_id: str, *,
-           on: date | None = None, model: VerifierModel | None = None) -> Verification:
+           on: date | None = None, model: VerifierModel | None = None,
+           compared: tuple[int, Comparison] | None = None) -> Verification:
     """Compare ``imprint`` with the masters of ``seal_id``; raises ``NotFoundError`` for an
-    unknown seal and :class:`NoMasterError` when none of its masters can be compared."""
+    unknown seal and :class:`NoMasterError` when none of its masters can be compared.
+    ``compared``: (master id, comparison) already made with the default model (by the
+    identification), not made again."""
     store = search.store
     seal = store.get_seal(seal_id)
     best: tuple[tuple[int, float], int, Comparison] | None = None
@@ -68,7 +85,8 @@ def verify(search: SealSearch, imprint: RectifiedImprint, seal_id: str, *,
             reference = search.canonical(master)
         except ImprintError:
             continue  # a master with no usable imprint: the others may do
-        c = compare(imprint, reference, model)
+        c = (compared[1] if compared is not None and compared[0] == master.id and model is None
+             else compare(imprint, reference, model))
         key = rank(c)
         if best is None or key > best[0]:
             best = (key, master.id, c)

@@ -42,9 +42,9 @@ from imprint.report import (
 )
 from imprint.types import Comparison, RectifiedImprint
 from index.errors import UnknownSealError
-from index.identify import Identification, SealSearch
+from index.identify import Candidate, Identification, SealSearch
 from index.store import RegistryStore, SealInfo
-from index.verify import NoMasterError, Verification, rank, verify
+from index.verify import Verification, identified, rank, verify
 from service.errors import AmbiguousSealCodeError, RequestTimeoutError, UnknownReportError
 
 #: Longest side of a page's thumbnail in an examined document, px; JPEG quality of it.
@@ -132,14 +132,8 @@ def identify_pages(search: SealSearch, pages: Iterable[Page], *, top_k: int = 5,
     out = []
     for imprints in page_imprints(pages, deadline=deadline):
         for ident in search.identify(imprints, top_k=top_k, on=on):
-            found = None
-            if ident.match:  # the match is only a name until compared with its master
-                in_time(deadline)
-                try:
-                    found = verify(search, ident.imprint, ident.match, on=on)
-                except NoMasterError:
-                    pass
-            out.append(IdentifiedImprint(ident, found))
+            in_time(deadline)  # the match's other masters, if any, are compared too
+            out.append(IdentifiedImprint(ident, identified(search, ident, on=on)))
     return out
 
 
@@ -181,6 +175,14 @@ def verify_pages(search: SealSearch, pages: Iterable[Page], seal_id: str, *,
     return DocumentVerification(best, len(found), chip)
 
 
+def candidate_record(c: Candidate) -> dict:
+    """One candidate as JSON-ready data: ``score`` the re-ranking correlation, ``similarity``
+    the embeddings' cosine, ``agreement`` (null when not compared) what decides the match."""
+    return {"seal_id": c.seal_id, "score": round(c.score, 4),
+            "similarity": round(c.similarity, 4),
+            "agreement": None if c.agreement is None else round(c.agreement, 4)}
+
+
 def identification_record(found: IdentifiedImprint) -> dict:
     """One identified imprint as JSON-ready data (``imprint identify --json``)."""
     ident, v = found.identification, found.verification
@@ -188,8 +190,7 @@ def identification_record(found: IdentifiedImprint) -> dict:
     return {
         "page": d.page, "box": [round(x, 1) for x in d.box],
         "shape": d.shape, "colour": d.colour,
-        "candidates": [{"seal_id": c.seal_id, "score": round(c.score, 4),
-                        "similarity": round(c.similarity, 4)} for c in ident.candidates],
+        "candidates": [candidate_record(c) for c in ident.candidates],
         "match": ident.match,
         "status": ident.status.value if ident.status else None,
         "verdict": v.comparison.verdict if v else None,

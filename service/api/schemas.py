@@ -222,8 +222,12 @@ class EventIn(BaseModel):
 
 class CandidateOut(BaseModel):
     seal_id: str
-    score: float
-    similarity: float
+    score: float = Field(description="aligned correlation with the master (the ranking)")
+    similarity: float = Field(description="cosine of the embeddings (the shortlist's order)")
+    agreement: float | None = Field(
+        default=None, description="1 - share of strokes differing both ways in the worst "
+        "character-sized window, once compared with the master (decides the match); null when "
+        "not compared")
 
 
 class IdentifiedImprintOut(BaseModel):

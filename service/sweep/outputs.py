@@ -56,7 +56,7 @@ def imprint_rows(documents: list[SweptDocument]) -> list[dict]:
     """One JSON record per imprint: the identification record of ``imprint identify --json``
     (page, box, shape, colour, candidates, match, status, verdict, log10_lr, status_flag) with
     the document (``file``, ``sha256``, ``date``, ``also_at``), the top candidate's ``score``
-    and the imprint's ``flags``."""
+    and ``agreement`` and the imprint's ``flags``."""
     rows = []
     for doc in documents:
         for imp in doc.imprints:
@@ -64,6 +64,7 @@ def imprint_rows(documents: list[SweptDocument]) -> list[dict]:
             rows.append({"file": doc.name, "sha256": doc.sha256,
                          "date": doc.result.date if doc.result else None, **rec,
                          "score": imp.candidates[0].score if imp.candidates else None,
+                         "agreement": imp.candidates[0].agreement if imp.candidates else None,
                          "also_at": list(doc.also_at)})
     return rows
 

@@ -59,12 +59,14 @@ class Task:
 
 @dataclass(frozen=True)
 class CandidateScore:
-    """A filed seal the imprint may be: ``score`` the aligned correlation (decides the
-    match), ``similarity`` the cosine of the embeddings (the shortlist's order)."""
+    """A filed seal the imprint may be: ``score`` the aligned correlation (the ranking),
+    ``similarity`` the cosine of the embeddings (the shortlist's order), ``agreement`` what
+    decides the match once compared (None: not compared)."""
 
     seal_id: str
     score: float
     similarity: float
+    agreement: float | None = None
 
 
 @dataclass(frozen=True)
@@ -91,7 +93,8 @@ class SweptImprint:
         out = {"page": self.page, "box": list(self.box), "shape": self.shape,
                "colour": self.colour,
                "candidates": [{"seal_id": c.seal_id, "score": c.score,
-                               "similarity": c.similarity} for c in self.candidates],
+                               "similarity": c.similarity, "agreement": c.agreement}
+                              for c in self.candidates],
                "match": self.match, "status": self.status, "verdict": self.verdict,
                "log10_lr": self.log10_lr, "status_flag": self.status_flag,
                "flags": list(self.flags)}
@@ -102,8 +105,8 @@ class SweptImprint:
     @classmethod
     def from_json(cls, d: dict) -> SweptImprint:
         return cls(int(d["page"]), tuple(d["box"]), d["shape"], d["colour"],
-                   tuple(CandidateScore(c["seal_id"], c["score"], c["similarity"])
-                         for c in d["candidates"]),
+                   tuple(CandidateScore(c["seal_id"], c["score"], c["similarity"],
+                                        c.get("agreement")) for c in d["candidates"]),
                    d["match"], d["status"], d["verdict"], d["log10_lr"], d["status_flag"],
                    tuple(d["flags"]), base64.b64decode(d.get("thumbnail_jpeg") or b""))
 
@@ -202,8 +205,8 @@ class Examiner:
             rec = identification_record(found)
             out.append(SweptImprint(
                 rec["page"], tuple(rec["box"]), rec["shape"], rec["colour"],
-                tuple(CandidateScore(c["seal_id"], c["score"], c["similarity"])
-                      for c in rec["candidates"]),
+                tuple(CandidateScore(c["seal_id"], c["score"], c["similarity"],
+                                     c["agreement"]) for c in rec["candidates"]),
                 rec["match"], rec["status"], rec["verdict"], rec["log10_lr"],
                 rec["status_flag"], imprint_flags(rec["match"], rec["status"], rec["verdict"]),
                 imprint_thumbnail(page.image, found.identification.imprint.detection)))

@@ -99,6 +99,29 @@ def test_genuine_recarved_and_other_seal(seals):
         assert c.evidence.difference.shape == (CANONICAL_SIZE, CANONICAL_SIZE)
 
 
+def test_a_look_alike_name_is_another_seal(seals):
+    """The same design with one or two characters of the unit's name changed correlates with
+    the master as well as a genuine imprint does; the window where its strokes differ both
+    ways says it is another seal."""
+    from dataclasses import asdict, replace
+
+    from imprint.synth import names
+    from imprint.synth.design import SealSpec
+
+    a = seals[0]
+    rec, r = a["record"], np.random.default_rng(90)
+    unit = names.look_alike(rec.unit_name, r)
+    alike = replace(rec, seal_id="L1", unit_name=unit, seal_seed=rec.seal_seed + 1,
+                    spec=SealSpec(**{**asdict(rec.spec), "unit_name": unit}))
+    image = _scene(genuine_stamping(alike.face(), r, ink=alike.spec.ink, seal_id="L1"), 91)
+    other = compare(single_imprint(image, dpi=DPI), a["rect"]["master"])
+    same = compare(a["rect"]["genuine"], a["rect"]["master"])
+    limit = VerifierModel.load().thresholds["different_seal_substitution"]
+    assert same.evidence.features["substituted_ink"] < limit
+    assert other.evidence.features["substituted_ink"] >= limit
+    assert other.verdict == "different_seal" and "another character" in other.reasons[0]
+
+
 def test_half_an_imprint_is_inconclusive_not_a_forgery(seals):
     from dataclasses import replace
     g = seals[0]["rect"]["genuine"]

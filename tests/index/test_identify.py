@@ -69,10 +69,15 @@ def test_a_genuine_imprint_is_identified_as_its_seal(registry, seals):
             probes.append(single_imprint(page.image, dpi=DPI))
         idents = search.identify(probes, top_k=3)
     for (record, _, _), ident in zip(seals[:3], idents, strict=False):
-        assert ident.candidates[0].seal_id == record.seal_id
-        assert ident.candidates == tuple(sorted(ident.candidates, key=lambda c: -c.score))
-    # the unregistered seal's imprint scores below every genuine one's
-    assert idents[3].candidates[0].score < min(i.candidates[0].score for i in idents[:3])
+        # the match first, confirmed by the comparison with its master
+        assert ident.match == ident.candidates[0].seal_id == record.seal_id
+        assert ident.score == ident.candidates[0].agreement >= search.threshold
+        assert ident.comparison is not None and ident.comparison.verdict == "genuine"
+        rest = ident.candidates[1:]
+        assert rest == tuple(sorted(rest, key=lambda c: -c.score))
+    # the unregistered seal's imprint matches nothing and agrees less than every genuine one
+    assert idents[3].match is None and idents[3].comparison is None
+    assert idents[3].score < min(i.score for i in idents[:3])
 
 
 def test_filing_refuses_images_without_or_with_several_imprints(registry, seals, tmp_path):
