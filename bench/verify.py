@@ -214,6 +214,8 @@ def fit(train: list[dict], calibration: list[dict]) -> VerifierModel:
         v = v[~np.isnan(v)]
         model.subscore_thresholds[name] = float(np.quantile(v, 0.99 if side == "above"
                                                             else 0.01))
+    # a substituted character is shown against the rule that decides on it
+    model.subscore_thresholds["substituted_ink"] = sub_t
     model.provenance = {
         "fusion_fitted_on": {"seeds": [s[0] for s in TRAIN_SEEDS], "pairs": len(use)},
         "calibrated_on": {"seed": CALIBRATION_SEED, "genuine": len(gen), "impostors": len(imp),
@@ -227,7 +229,8 @@ def fit(train: list[dict], calibration: list[dict]) -> VerifierModel:
                                            "that correlate above every impostor, above it",
             "forgery_log10_lr": f"{TARGET_BPCER:.0%} of calibration genuine imprints "
                                 "(typical quality) below it",
-            "subscores": "each at the value 1 % of calibration genuine imprints pass",
+            "subscores": "each at the value 1 % of calibration genuine imprints pass; "
+                         "substituted_ink at its different-seal threshold",
         },
         "quality_gate": QUALITY_GATE, "compared_min": COMPARED_MIN, "marginal": MARGINAL,
     }

@@ -13,7 +13,7 @@ from functools import lru_cache
 
 from imprint.align import align
 from imprint.evidence import FEATURES, measure
-from imprint.types import Comparison, Evidence, RectifiedImprint, SubScore
+from imprint.types import Alignment, Comparison, Evidence, RectifiedImprint, SubScore
 from imprint.verdict import SUBSCORES, VerifierModel, decide, derived
 
 
@@ -36,10 +36,12 @@ def _subscores(features: dict, model: VerifierModel) -> list[SubScore]:
 
 
 def compare(query: RectifiedImprint, master: RectifiedImprint,
-            model: VerifierModel | None = None) -> Comparison:
-    """Compare ``query`` with ``master`` and decide."""
+            model: VerifierModel | None = None, alignment: Alignment | None = None
+            ) -> Comparison:
+    """Compare ``query`` with ``master`` and decide; ``alignment``: ``query`` already laid on
+    ``master`` (:func:`imprint.align.align`), not done again."""
     model = model or default_model()
-    alignment = align(query, master)
+    alignment = alignment or align(query, master)
     measured = measure(query, master, alignment)
     scores = _subscores(measured.features, model)
     decision = decide(measured.features, model, [s.name for s in scores if s.flags])

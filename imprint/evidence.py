@@ -197,6 +197,17 @@ def _periodicity(ink: np.ndarray, known: np.ndarray) -> float:
     return float(np.log10(band.max() / median))
 
 
+def substituted_ink(master: RectifiedImprint, alignment: Alignment) -> float:
+    """The ``substituted_ink`` feature alone, without the rest of :func:`measure`: what
+    identification asks of each candidate before one is the match."""
+    known = ~alignment.unknown
+    q_str = _strokes(alignment.query_ink, known)
+    m_str = _strokes(master.ink.astype(np.float32), known)
+    _, _, q_far = _agreement(q_str, m_str, known)
+    _, _, m_far = _agreement(m_str, q_str, known)
+    return _substituted(q_str, m_str, q_far, m_far, known)
+
+
 def measure(query: RectifiedImprint, master: RectifiedImprint, alignment: Alignment
             ) -> Measured:
     """Every measurement of ``query`` against ``master`` under ``alignment``."""

@@ -4,8 +4,8 @@ Reads top to bottom in :meth:`SealSearch.identify`: embed the rectified query
 (:mod:`models.embedder`); take a shortlist of masters from the FAISS index
 (:mod:`index.vectors`); re-rank the shortlist by aligning the query with each master's stored
 canonical imprint and correlating them (:func:`models.classical.aligned_correlation`); then
-decide, open-set: the best candidates are laid on their masters by the forensic comparator
-(:func:`imprint.compare.compare`), and the one whose strokes agree best with its master's
+decide, open-set: the best candidates are laid on their masters as the forensic comparator
+does (:func:`imprint.align.align`), and the one whose strokes agree best with its master's
 everywhere (no character-sized window where they differ both ways, :data:`MATCH_THRESHOLD`)
 is the match; else "no registered seal". A correlation alone cannot say it: seals of one
 template share their border, star and layout, and a look-alike name differs in one
@@ -31,10 +31,11 @@ from pathlib import Path
 import numpy as np
 
 from imprint import archive
-from imprint.compare import compare
+from imprint.align import align
 from imprint.errors import ImprintError, InvalidParameterError
+from imprint.evidence import substituted_ink
 from imprint.pipeline import single_imprint
-from imprint.types import Comparison, RectifiedImprint
+from imprint.types import Alignment, RectifiedImprint
 from index.followed import FollowedIndex
 from index.store import MasterInfo, RegistryStore, SealStatus
 from index.vectors import DEFAULT_FACTORY, VectorIndex
@@ -90,15 +91,15 @@ class Candidate:
 class Identification:
     """One imprint's answer: candidates best first (the match first), the matched seal or
     None, and ``score``: the best agreement of a compared candidate (0 when none was close
-    enough to compare), the open-set decision's score. ``comparison``: the match compared with
-    its master (``candidates[0].master_id``), for the verification to reuse."""
+    enough to compare), the open-set decision's score. ``alignment``: the imprint laid on the
+    match's master (``candidates[0].master_id``), for the verification to reuse."""
 
     imprint: RectifiedImprint
     candidates: tuple[Candidate, ...]
     match: str | None
     status: SealStatus | None = None
     score: float = 0.0
-    comparison: Comparison | None = None
+    alignment: Alignment | None = None
 
 
 class SealSearch:
@@ -202,36 +203,37 @@ class SealSearch:
             best: dict[str, Candidate] = {}
             for c in ranked:
                 best.setdefault(c.seal_id, c)
-            cands, comparison = self._confirm(imp, list(best.values()))
-            match = cands[0].seal_id if comparison is not None else None
+            cands, alignment = self._confirm(imp, list(best.values()))
+            match = cands[0].seal_id if alignment is not None else None
             status = self.store.status(match, on) if match else None
             score = max((c.agreement for c in cands if c.agreement is not None), default=0.0)
             out.append(Identification(imp, tuple(cands[:top_k]), match, status, score,
-                                      comparison))
+                                      alignment))
         return out
 
     def _confirm(self, imp: RectifiedImprint, cands: list[Candidate]
-                 ) -> tuple[list[Candidate], Comparison | None]:
-        """Compare the best :data:`CONFIRMED` candidates with their masters, in order; once one
-        agrees, the next only while it re-ranks within :data:`RIVAL_MARGIN` of it (a numbered
-        sibling, a look-alike). The agreeing one that agrees best is the match, put first.
-        Returns the candidates with their agreements and the match's comparison (None: no
-        match)."""
-        match: tuple[int, Comparison] | None = None
+                 ) -> tuple[list[Candidate], Alignment | None]:
+        """Lay the imprint on the masters of the best :data:`CONFIRMED` candidates, in order;
+        once one agrees, on the next only while it re-ranks within :data:`RIVAL_MARGIN` of it
+        (a numbered sibling, a look-alike). The agreeing one that agrees best is the match, put
+        first. Returns the candidates with their agreements and the match's alignment (None:
+        no match)."""
+        match: tuple[int, Alignment] | None = None
         for k, c in enumerate(cands[:CONFIRMED]):
             if c.score < COMPARE_FLOOR or (
                     match is not None and cands[match[0]].score - c.score > RIVAL_MARGIN):
                 break
             try:
-                comparison = compare(imp, self.canonical(self.store.get_master(c.master_id)))
+                master = self.canonical(self.store.get_master(c.master_id))
             except ImprintError as exc:
                 log.warning("master %d skipped in confirming: %s", c.master_id, exc)
                 continue
-            agreement = 1.0 - comparison.evidence.features["substituted_ink"]
+            alignment = align(imp, master)
+            agreement = 1.0 - substituted_ink(master, alignment)
             cands[k] = dataclasses.replace(c, agreement=agreement)
             if agreement >= self.threshold and (
                     match is None or agreement > cands[match[0]].agreement):
-                match = (k, comparison)
+                match = (k, alignment)
         if match is None:
             return cands, None
         k = match[0]

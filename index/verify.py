@@ -15,7 +15,7 @@ from datetime import date
 
 from imprint.compare import compare
 from imprint.errors import ImprintError
-from imprint.types import Comparison, RectifiedImprint
+from imprint.types import Alignment, Comparison, RectifiedImprint
 from imprint.verdict import VerifierModel
 from index.errors import RegistryError
 from index.identify import Identification, SealSearch
@@ -43,14 +43,14 @@ class Verification:
 
 def identified(search: SealSearch, ident: Identification, *, on: date | None = None
                ) -> Verification | None:
-    """The verification of an identification's match (None without one), reusing the
-    comparison the identification made."""
+    """The verification of an identification's match (None without one), on the alignment
+    the identification made."""
     if not ident.match:
         return None
-    compared = ((ident.candidates[0].master_id, ident.comparison)
-                if ident.comparison is not None else None)
+    aligned = ((ident.candidates[0].master_id, ident.alignment)
+               if ident.alignment is not None else None)
     try:
-        return verify(search, ident.imprint, ident.match, on=on, compared=compared)
+        return verify(search, ident.imprint, ident.match, on=on, aligned=aligned)
     except NoMasterError:
         return None
 
@@ -72,11 +72,11 @@ def status_flag(status: SealStatus, on: date | None) -> str | None:
 
 def verify(search: SealSearch, imprint: RectifiedImprint, seal_id: str, *,
            on: date | None = None, model: VerifierModel | None = None,
-           compared: tuple[int, Comparison] | None = None) -> Verification:
+           aligned: tuple[int, Alignment] | None = None) -> Verification:
     """Compare ``imprint`` with the masters of ``seal_id``; raises ``NotFoundError`` for an
     unknown seal and :class:`NoMasterError` when none of its masters can be compared.
-    ``compared``: (master id, comparison) already made with the default model (by the
-    identification), not made again."""
+    ``aligned``: (master id, the imprint laid on that master), as the identification left it,
+    not aligned again."""
     store = search.store
     seal = store.get_seal(seal_id)
     best: tuple[tuple[int, float], int, Comparison] | None = None
@@ -85,8 +85,8 @@ def verify(search: SealSearch, imprint: RectifiedImprint, seal_id: str, *,
             reference = search.canonical(master)
         except ImprintError:
             continue  # a master with no usable imprint: the others may do
-        c = (compared[1] if compared is not None and compared[0] == master.id and model is None
-             else compare(imprint, reference, model))
+        al = aligned[1] if aligned is not None and aligned[0] == master.id else None
+        c = compare(imprint, reference, model, alignment=al)
         key = rank(c)
         if best is None or key > best[0]:
             best = (key, master.id, c)

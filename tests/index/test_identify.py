@@ -60,6 +60,7 @@ def test_filed_masters_are_indexed_and_kept_rectified(registry, seals):
 def test_a_genuine_imprint_is_identified_as_its_seal(registry, seals):
     from imprint.io import load_page
     from imprint.pipeline import single_imprint
+    from index.verify import identified
 
     with RegistryStore.open(registry) as store:
         search = SealSearch(store, "classical")
@@ -68,16 +69,19 @@ def test_a_genuine_imprint_is_identified_as_its_seal(registry, seals):
             page = load_page(probe)[0]
             probes.append(single_imprint(page.image, dpi=DPI))
         idents = search.identify(probes, top_k=3)
-    for (record, _, _), ident in zip(seals[:3], idents, strict=False):
-        # the match first, confirmed by the comparison with its master
-        assert ident.match == ident.candidates[0].seal_id == record.seal_id
-        assert ident.score == ident.candidates[0].agreement >= search.threshold
-        assert ident.comparison is not None and ident.comparison.verdict == "genuine"
-        rest = ident.candidates[1:]
-        assert rest == tuple(sorted(rest, key=lambda c: -c.score))
-    # the unregistered seal's imprint matches nothing and agrees less than every genuine one
-    assert idents[3].match is None and idents[3].comparison is None
-    assert idents[3].score < min(i.score for i in idents[:3])
+        for (record, _, _), ident in zip(seals[:3], idents, strict=False):
+            # the match first, confirmed by laying the imprint on its master
+            assert ident.match == ident.candidates[0].seal_id == record.seal_id
+            assert ident.score == ident.candidates[0].agreement >= search.threshold
+            assert ident.alignment is not None
+            # the verification goes on from that alignment
+            assert identified(search, ident).comparison.verdict == "genuine"
+            rest = ident.candidates[1:]
+            assert rest == tuple(sorted(rest, key=lambda c: -c.score))
+        # the unregistered seal's imprint matches nothing and agrees less than every genuine
+        assert idents[3].match is None and idents[3].alignment is None
+        assert idents[3].score < min(i.score for i in idents[:3])
+        assert identified(search, idents[3]) is None
 
 
 def test_filing_refuses_images_without_or_with_several_imprints(registry, seals, tmp_path):
