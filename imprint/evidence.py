@@ -47,6 +47,8 @@ FEATURES = {
     "missing_ink": "share of the master strokes with no questioned stroke within 0.2 mm",
     "substituted_ink": "largest share of strokes that differ both ways within one "
                        "character-sized window: another character there",
+    "substituted_x": "where that window is centred, canonical px from the left",
+    "substituted_y": "where that window is centred, canonical px from the top",
     "chamfer_mm": "mean distance between the two imprints' strokes, both ways, mm",
     "local_shift_mm": "second-largest local shift of a patch after the elastic allowance, mm",
     "local_shift_p90_mm": "90th percentile of the local shifts, mm",
@@ -105,13 +107,14 @@ def _agreement(a: np.ndarray, b: np.ndarray, known: np.ndarray
 
 
 def _substituted(q_str: np.ndarray, m_str: np.ndarray, extra: np.ndarray,
-                 missing: np.ndarray, known: np.ndarray) -> float:
+                 missing: np.ndarray, known: np.ndarray) -> tuple[float, tuple[float, float]]:
     """Largest share, over character-sized windows, of strokes that differ both ways: the
     smaller of the questioned strokes there with no master stroke near and the master
     strokes there with none of the questioned imprint's near. Another character (a look-alike
     name, another business line or number) differs both ways in its place; starved ink only
     loses strokes, and marks across the seal only add them. A share of the whole imprint
-    dilutes one character among thirty; a window does not."""
+    dilutes one character among thirty; a window does not. Returns the share and the centre
+    (x, y) of that window, canonical px."""
     b = (SUBSTITUTION_WINDOW, SUBSTITUTION_WINDOW)
     floor = SUBSTITUTION_STROKES * b[0] * b[1]
 
@@ -122,7 +125,11 @@ def _substituted(q_str: np.ndarray, m_str: np.ndarray, extra: np.ndarray,
                       count(missing) / np.maximum(count(m_str), floor))
     seen = (cv2.boxFilter(known.astype(np.float32), -1, b) >= SUBSTITUTION_KNOWN) & (
         _IDENTITY_BAND)
-    return float(both[seen].max()) if seen.any() else 0.0
+    if not seen.any():
+        return 0.0, (CANONICAL_SIZE / 2, CANONICAL_SIZE / 2)
+    both = np.where(seen, both, -1.0)
+    y, x = np.unravel_index(int(np.argmax(both)), both.shape)
+    return float(both[y, x]), (float(x), float(y))
 
 
 def _border_width(ink: np.ndarray) -> float:
@@ -205,7 +212,7 @@ def substituted_ink(master: RectifiedImprint, alignment: Alignment) -> float:
     m_str = _strokes(master.ink.astype(np.float32), known)
     _, _, q_far = _agreement(q_str, m_str, known)
     _, _, m_far = _agreement(m_str, q_str, known)
-    return _substituted(q_str, m_str, q_far, m_far, known)
+    return _substituted(q_str, m_str, q_far, m_far, known)[0]
 
 
 def measure(query: RectifiedImprint, master: RectifiedImprint, alignment: Alignment
@@ -220,6 +227,7 @@ def measure(query: RectifiedImprint, master: RectifiedImprint, alignment: Alignm
     missing, d_mq, m_far = _agreement(m_str, q_str, known)
     chamfer = 0.5 * (float(np.minimum(d_qm, 10).mean()) if d_qm.size else 10.0) + 0.5 * (
         float(np.minimum(d_mq, 10).mean()) if d_mq.size else 10.0)
+    substituted, where = _substituted(q_str, m_str, q_far, m_far, known)
     shifts, elastic_mm = local_shifts(m_ink, alignment, px_mm)
     good = sorted((d.shift_mm for d in shifts if d.weight >= SHIFT_WEIGHT), reverse=True)
     local2 = good[1] if len(good) > 1 else float("nan")
@@ -240,7 +248,9 @@ def measure(query: RectifiedImprint, master: RectifiedImprint, alignment: Alignm
         "correlation": masked_correlation(m_ink, q_ink, known & _IDENTITY_BAND),
         "extra_ink": extra,
         "missing_ink": missing,
-        "substituted_ink": _substituted(q_str, m_str, q_far, m_far, known),
+        "substituted_ink": substituted,
+        "substituted_x": where[0],
+        "substituted_y": where[1],
         "chamfer_mm": chamfer * px_mm,
         "local_shift_mm": local2,
         "local_shift_p90_mm": local90,

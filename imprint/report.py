@@ -37,10 +37,12 @@ from matplotlib.cm import ScalarMappable
 from matplotlib.colors import ListedColormap, Normalize
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
+from matplotlib.patches import Rectangle
 
 from imprint import __version__
 from imprint.atomic import write_bytes
 from imprint.errors import InvalidParameterError, OutputError
+from imprint.evidence import SUBSTITUTION_WINDOW
 from imprint.rectify import CANONICAL_RADIUS
 from imprint.types import VERDICTS, Comparison, Displacement, Measurement, Quality, SubScore
 
@@ -344,6 +346,13 @@ def _draw_difference(ax: Axes, c: Comparison, ctx: ReportContext) -> None:
     im = ax.imshow(np.ma.masked_invalid(c.evidence.difference), cmap=cmap, vmin=-1.0, vmax=1.0,
                    interpolation="antialiased")
     _image_axes(ax, "difference (questioned − master)")
+    sub = next((s for s in c.evidence.scores if s.name == "substituted_ink" and s.flags), None)
+    f = c.evidence.features
+    if sub is not None and "substituted_x" in f:
+        # the window where another character was found
+        half = SUBSTITUTION_WINDOW / 2
+        ax.add_patch(Rectangle((f["substituted_x"] - half, f["substituted_y"] - half),
+                               2 * half, 2 * half, fill=False, edgecolor="#c62828", lw=1.2))
     cax = ax.inset_axes((0.08, -0.075, 0.84, 0.035))
     bar = ax.figure.colorbar(im, cax=cax, orientation="horizontal", ticks=[-1, 0, 1])
     bar.ax.set_xticklabels(["master only", "same", "questioned only"], fontsize=6.3)

@@ -33,6 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from imprint.errors import ResourceError
+from imprint.rectify import CANONICAL_SIZE
 
 MODEL_PATH = Path(__file__).resolve().parent.parent / "models" / "weights" / "verifier.json"
 
@@ -172,6 +173,16 @@ def quality_reasons(features: dict, limits: dict) -> list[str]:
     return out
 
 
+def _clock(features: dict) -> str:
+    """" at about 2 o'clock" for the worst window's place in the canonical frame (12 up)."""
+    x, y = features.get("substituted_x"), features.get("substituted_y")
+    if x is None or y is None:
+        return ""
+    c = CANONICAL_SIZE / 2
+    hour = round(math.degrees(math.atan2(x - c, c - y)) % 360 / 30) % 12 or 12
+    return f" at about {hour} o'clock"
+
+
 def decide(features: dict, model: VerifierModel, flagged: list[str]) -> Decision:
     """The verdict for an aligned, measured pair. ``flagged`` names the sub-scores past their
     own thresholds, for the reasons."""
@@ -187,9 +198,9 @@ def decide(features: dict, model: VerifierModel, flagged: list[str]) -> Decision
     sub_t = th.get("different_seal_substitution")
     if sub_t is not None and features.get("substituted_ink", 0.0) >= sub_t:
         return Decision("different_seal", -math.inf, 0.0, (
-            f"in one character-sized patch {features['substituted_ink']:.0%} of the strokes "
-            f"differ both ways from the master's (at most {sub_t:.0%} in genuine imprints): "
-            "another character there, not this seal",))
+            f"in one character-sized patch{_clock(features)} {features['substituted_ink']:.0%} "
+            f"of the strokes differ both ways from the master's (at most {sub_t:.0%} in "
+            "genuine imprints): another character there, not this seal",))
     if features["known"] < COMPARED_MIN:
         return Decision("inconclusive", 0.0, 0.5, (
             f"too little to decide: only {features['known']:.0%} of the seal can be compared "

@@ -120,6 +120,17 @@ def test_a_look_alike_name_is_another_seal(seals):
     assert same.evidence.features["substituted_ink"] < limit
     assert other.evidence.features["substituted_ink"] >= limit
     assert other.verdict == "different_seal" and "another character" in other.reasons[0]
+    assert "o'clock" in other.reasons[0]
+    # the report marks the window on the difference map, and only there is one
+    from matplotlib.patches import Rectangle
+
+    from imprint.report import render_figure
+
+    def marked(c) -> int:
+        return sum(isinstance(p, Rectangle) and not p.get_fill()
+                   for ax in render_figure(c).axes for p in ax.patches)
+
+    assert marked(other) == 1 and marked(same) == 0
 
 
 def test_half_an_imprint_is_inconclusive_not_a_forgery(seals):
