@@ -488,14 +488,14 @@ def _draw_evidence(fig: Figure, c: Comparison) -> None:
     bottom = _table(fig, _LEFT, _TABLES_TOP, _LEFT_W, "Evidence against thresholds",
                     ("evidence", "value", "forgery if", "unit", "flags", "meaning"),
                     [(s.name, _fmt(s.value), _threshold_words(s), s.unit,
-                      "FLAGS" if s.flags else "", _clip_words(s.meaning, 62))
+                      "FLAGS" if s.flags else "", _clip_words(s.meaning, 56))
                      for s in ev.scores],
                     (0.2, 0.09, 0.1, 0.07, 0.07, 0.47), [bool(s.flags) for s in ev.scores])
     top = bottom - 0.035
     _text(fig, _LEFT, top, "Reasons", fontsize=9.5, fontweight="bold", va="bottom")
     lines: list[str] = []
     for r in c.reasons or ("no reasons given",):
-        lines += textwrap.wrap(str(r), 118, initial_indent="•  ", subsequent_indent="    ")
+        lines += textwrap.wrap(str(r), 104, initial_indent="•  ", subsequent_indent="    ")
     room = max(2, int((top - 0.03) / _LINE_H))
     if len(lines) > room:
         lines = [*lines[: room - 1], "    … (the rest in the HTML or JSON report)"]
@@ -516,7 +516,7 @@ def _draw_evidence(fig: Figure, c: Comparison) -> None:
                   f"{al.scale:.4f}, shift ({al.shift[0]:+.1f}, {al.shift[1]:+.1f}) px; "
                   f"correlation of the aligned ink {al.correlation:.3f}; elastic give allowed "
                   f"for {al.elastic_mm:.2f} mm", _shift_words(c)):
-        facts += textwrap.wrap(words, 82, subsequent_indent="    ")
+        facts += textwrap.wrap(words, 74, subsequent_indent="    ")
     _text(fig, _RIGHT, top - 0.007, "\n".join(facts), fontsize=7.8, va="top", linespacing=1.45)
     top -= 0.007 + _LINE_H * len(facts) + 0.03
     if top > 0.1:  # the quality table, where the page has room left for it
