@@ -20,7 +20,7 @@ import math
 import cv2
 import numpy as np
 
-from imprint.rectify import CANONICAL_RADIUS, CANONICAL_SIZE
+from imprint.rectify import CANONICAL_RADIUS, CANONICAL_SIZE, clock_angle
 from imprint.types import Alignment, Displacement, RectifiedImprint
 from models.classical import alignment_polar, circular_correlation
 
@@ -329,9 +329,8 @@ def local_shifts(master_ink: np.ndarray, alignment: Alignment, px_mm: float
     keep = np.where(smooth_mag > allowance, 1 - allowance / np.maximum(smooth_mag, 1e-9), 0.0)
     resid = d - smooth + smooth * keep[:, None]
     out = []
-    c = CANONICAL_SIZE / 2
     for (cx, cy), (dx, dy), wt in zip(xy_a, resid, w, strict=True):
-        clock = math.degrees(math.atan2(cx - c, -(cy - c))) % 360
+        clock = clock_angle(cx, cy)
         out.append(Displacement((float(cx), float(cy)), float(clock), (float(dx), float(dy)),
                                 float(math.hypot(dx, dy) * px_mm), float(wt)))
     return out, elastic_px * px_mm

@@ -26,6 +26,19 @@ from imprint.types import Detection, Geometry, Quality, RectifiedImprint
 
 CANONICAL_SIZE = 512
 CANONICAL_RADIUS = 240.0
+
+
+def clock_angle(x: float, y: float) -> float:
+    """Direction of canonical px (x, y) from the seal's centre: degrees clockwise from 12."""
+    c = CANONICAL_SIZE / 2
+    return math.degrees(math.atan2(x - c, c - y)) % 360
+
+
+def clock_hour(clock: float) -> str:
+    """A clock direction (degrees clockwise from 12) as the nearest hour, as examiners say it."""
+    h = round(float(clock) / 30) % 12
+    return f"{h or 12} o'clock"
+
 SQUARE_HALF_SIDE = 0.75 * CANONICAL_RADIUS
 ROI_MARGIN = 1.25  # region cut around a detection, in seal radii
 N_RAYS = 360

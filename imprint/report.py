@@ -43,7 +43,7 @@ from imprint import __version__
 from imprint.atomic import write_bytes
 from imprint.errors import InvalidParameterError, OutputError
 from imprint.evidence import SUBSTITUTION_WINDOW
-from imprint.rectify import CANONICAL_RADIUS
+from imprint.rectify import CANONICAL_RADIUS, clock_hour
 from imprint.types import VERDICTS, Comparison, Displacement, Measurement, Quality, SubScore
 
 PAGE_SIZE_IN = (11.69, 8.27)  # A4 landscape
@@ -153,9 +153,9 @@ def _displacement_record(ds: Sequence[Displacement]) -> dict:
         "patches": len(ds),
         "flag_threshold_mm": FLAGGED_SHIFT_MM,
         "flagged_patches": [
-            {"clock": _num(d.clock, 3), "hour": _hour(d.clock), "shift_mm": _num(d.shift_mm, 3),
-             "shift_px": [_num(v, 3) for v in d.shift], "centre": [_num(v, 4) for v in d.centre],
-             "weight": _num(d.weight, 2)}
+            {"clock": _num(d.clock, 3), "hour": clock_hour(d.clock),
+             "shift_mm": _num(d.shift_mm, 3), "shift_px": [_num(v, 3) for v in d.shift],
+             "centre": [_num(v, 4) for v in d.centre], "weight": _num(d.weight, 2)}
             for d in _flagged(ds)],
     }
 
@@ -163,12 +163,6 @@ def _displacement_record(ds: Sequence[Displacement]) -> dict:
 def _flagged(ds: Sequence[Displacement]) -> list[Displacement]:
     """The patches whose residual shift is large enough to list, largest first."""
     return sorted((d for d in ds if d.shift_mm > FLAGGED_SHIFT_MM), key=lambda d: -d.shift_mm)
-
-
-def _hour(clock: float) -> str:
-    """A clock direction (degrees clockwise from 12) as the nearest hour, as examiners say it."""
-    h = round(float(clock) / 30) % 12
-    return f"{h or 12} o'clock"
 
 
 def _context_record(ctx: ReportContext) -> dict:
@@ -544,7 +538,7 @@ def _shift_words(c: Comparison, listed: int = 5) -> str:
              f"{max(mm):.2f} mm")
     by_hour: dict[str, list[float]] = {}
     for d in _flagged(ds):  # largest first, so the hours come in order of their largest
-        by_hour.setdefault(_hour(d.clock), []).append(d.shift_mm)
+        by_hour.setdefault(clock_hour(d.clock), []).append(d.shift_mm)
     if not by_hour:
         return words + f"; none over {FLAGGED_SHIFT_MM:g} mm"
     where = ", ".join(f"{h} ({len(v)} patches, up to {v[0]:.2f} mm)" if len(v) > 1

@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from imprint.errors import ResourceError
-from imprint.rectify import CANONICAL_SIZE
+from imprint.rectify import clock_angle, clock_hour
 
 MODEL_PATH = Path(__file__).resolve().parent.parent / "models" / "weights" / "verifier.json"
 
@@ -178,9 +178,7 @@ def _clock(features: dict) -> str:
     x, y = features.get("substituted_x"), features.get("substituted_y")
     if x is None or y is None:
         return ""
-    c = CANONICAL_SIZE / 2
-    hour = round(math.degrees(math.atan2(x - c, c - y)) % 360 / 30) % 12 or 12
-    return f" at about {hour} o'clock"
+    return f" at about {clock_hour(clock_angle(x, y))}"
 
 
 def decide(features: dict, model: VerifierModel, flagged: list[str]) -> Decision:
