@@ -490,10 +490,7 @@ def finding_record(f: CaseFinding) -> dict:
     d = ident.imprint.detection
     return {"page": d.page, "box": [round(x, 1) for x in d.box], "shape": d.shape,
             "colour": d.colour,
-            "candidates": [{"seal_id": c.seal_id, "score": round(c.score, 4),
-                            "similarity": round(c.similarity, 4),
-                            "agreement": None if c.agreement is None else round(c.agreement, 4)}
-                           for c in ident.candidates],
+            "candidates": [c.record() for c in ident.candidates],
             "match": ident.match, "status": ident.status.value if ident.status else None,
             "verdict": v.comparison.verdict if v else None,
             "log10_lr": round(v.comparison.log10_lr, 2) if v else None,

@@ -86,6 +86,13 @@ class Candidate:
     turn: float
     agreement: float | None = None
 
+    def record(self) -> dict:
+        """JSON-ready, rounded to what the scores can support (``agreement`` null when not
+        compared): the candidates of ``imprint identify --json`` and of case findings."""
+        return {"seal_id": self.seal_id, "score": round(self.score, 4),
+                "similarity": round(self.similarity, 4),
+                "agreement": None if self.agreement is None else round(self.agreement, 4)}
+
 
 @dataclass(frozen=True)
 class Identification:

@@ -42,7 +42,7 @@ from imprint.report import (
 )
 from imprint.types import Comparison, RectifiedImprint
 from index.errors import UnknownSealError
-from index.identify import Candidate, Identification, SealSearch
+from index.identify import Identification, SealSearch
 from index.store import RegistryStore, SealInfo
 from index.verify import Verification, identified, rank, verify
 from service.errors import AmbiguousSealCodeError, RequestTimeoutError, UnknownReportError
@@ -175,14 +175,6 @@ def verify_pages(search: SealSearch, pages: Iterable[Page], seal_id: str, *,
     return DocumentVerification(best, len(found), chip)
 
 
-def candidate_record(c: Candidate) -> dict:
-    """One candidate as JSON-ready data: ``score`` the re-ranking correlation, ``similarity``
-    the embeddings' cosine, ``agreement`` (null when not compared) what decides the match."""
-    return {"seal_id": c.seal_id, "score": round(c.score, 4),
-            "similarity": round(c.similarity, 4),
-            "agreement": None if c.agreement is None else round(c.agreement, 4)}
-
-
 def identification_record(found: IdentifiedImprint) -> dict:
     """One identified imprint as JSON-ready data (``imprint identify --json``)."""
     ident, v = found.identification, found.verification
@@ -190,7 +182,7 @@ def identification_record(found: IdentifiedImprint) -> dict:
     return {
         "page": d.page, "box": [round(x, 1) for x in d.box],
         "shape": d.shape, "colour": d.colour,
-        "candidates": [candidate_record(c) for c in ident.candidates],
+        "candidates": [c.record() for c in ident.candidates],
         "match": ident.match,
         "status": ident.status.value if ident.status else None,
         "verdict": v.comparison.verdict if v else None,

@@ -17,7 +17,7 @@ import multiprocessing
 import os
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import date
 
 import cv2
@@ -68,6 +68,11 @@ class CandidateScore:
     similarity: float
     agreement: float | None = None
 
+    @classmethod
+    def from_record(cls, c: dict) -> CandidateScore:
+        """From a candidate record (journals written before ``agreement`` lack it)."""
+        return cls(c["seal_id"], c["score"], c["similarity"], c.get("agreement"))
+
 
 @dataclass(frozen=True)
 class SweptImprint:
@@ -92,9 +97,7 @@ class SweptImprint:
     def to_json(self, *, thumbnail: bool = False) -> dict:
         out = {"page": self.page, "box": list(self.box), "shape": self.shape,
                "colour": self.colour,
-               "candidates": [{"seal_id": c.seal_id, "score": c.score,
-                               "similarity": c.similarity, "agreement": c.agreement}
-                              for c in self.candidates],
+               "candidates": [asdict(c) for c in self.candidates],
                "match": self.match, "status": self.status, "verdict": self.verdict,
                "log10_lr": self.log10_lr, "status_flag": self.status_flag,
                "flags": list(self.flags)}
@@ -105,8 +108,7 @@ class SweptImprint:
     @classmethod
     def from_json(cls, d: dict) -> SweptImprint:
         return cls(int(d["page"]), tuple(d["box"]), d["shape"], d["colour"],
-                   tuple(CandidateScore(c["seal_id"], c["score"], c["similarity"],
-                                        c.get("agreement")) for c in d["candidates"]),
+                   tuple(CandidateScore.from_record(c) for c in d["candidates"]),
                    d["match"], d["status"], d["verdict"], d["log10_lr"], d["status_flag"],
                    tuple(d["flags"]), base64.b64decode(d.get("thumbnail_jpeg") or b""))
 
@@ -205,8 +207,7 @@ class Examiner:
             rec = identification_record(found)
             out.append(SweptImprint(
                 rec["page"], tuple(rec["box"]), rec["shape"], rec["colour"],
-                tuple(CandidateScore(c["seal_id"], c["score"], c["similarity"],
-                                     c["agreement"]) for c in rec["candidates"]),
+                tuple(CandidateScore.from_record(c) for c in rec["candidates"]),
                 rec["match"], rec["status"], rec["verdict"], rec["log10_lr"],
                 rec["status_flag"], imprint_flags(rec["match"], rec["status"], rec["verdict"]),
                 imprint_thumbnail(page.image, found.identification.imprint.detection)))
