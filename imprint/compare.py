@@ -12,7 +12,7 @@ import math
 from functools import lru_cache
 
 from imprint.align import align
-from imprint.evidence import FEATURES, measure
+from imprint.evidence import FEATURES, StrokeMatch, measure
 from imprint.types import Alignment, Comparison, Evidence, RectifiedImprint, SubScore
 from imprint.verdict import SUBSCORES, VerifierModel, decide, derived
 
@@ -36,13 +36,15 @@ def _subscores(features: dict, model: VerifierModel) -> list[SubScore]:
 
 
 def compare(query: RectifiedImprint, master: RectifiedImprint,
-            model: VerifierModel | None = None, alignment: Alignment | None = None
-            ) -> Comparison:
+            model: VerifierModel | None = None, alignment: Alignment | None = None,
+            strokes: StrokeMatch | None = None) -> Comparison:
     """Compare ``query`` with ``master`` and decide; ``alignment``: ``query`` already laid on
-    ``master`` (:func:`imprint.align.align`), not done again."""
+    ``master`` (:func:`imprint.align.align`), not done again; ``strokes``: its strokes compared
+    too (:func:`imprint.evidence.match_strokes`)."""
     model = model or default_model()
-    alignment = alignment or align(query, master)
-    measured = measure(query, master, alignment)
+    alignment = alignment or (strokes.alignment if strokes is not None else None) or align(
+        query, master)
+    measured = measure(query, master, alignment, strokes)
     scores = _subscores(measured.features, model)
     decision = decide(measured.features, model, [s.name for s in scores if s.flags])
     evidence = Evidence(tuple(scores), measured.measurements, measured.displacements,

@@ -132,6 +132,40 @@ def _substituted(q_str: np.ndarray, m_str: np.ndarray, extra: np.ndarray,
     return float(both[y, x]), (float(x), float(y))
 
 
+@dataclass(frozen=True)
+class StrokeMatch:
+    """The questioned imprint's strokes against the master's under one ``alignment``: the
+    stroke masks, the share of each side's strokes with none of the other's near (``extra``:
+    questioned, ``missing``: master), those strokes' distances and masks, and the worst
+    character-sized window (``substituted`` and its centre ``where``). Identification decides
+    a match by it; the verification that follows measures on the same one."""
+
+    alignment: Alignment
+    query_strokes: np.ndarray
+    master_strokes: np.ndarray
+    extra: float
+    extra_distances: np.ndarray
+    extra_far: np.ndarray
+    missing: float
+    missing_distances: np.ndarray
+    missing_far: np.ndarray
+    substituted: float
+    where: tuple[float, float]
+
+
+def match_strokes(master: RectifiedImprint, alignment: Alignment) -> StrokeMatch:
+    """The questioned strokes (``alignment.query_ink``) against ``master``'s, where both are
+    known."""
+    known = ~alignment.unknown
+    q_str = _strokes(alignment.query_ink, known)
+    m_str = _strokes(master.ink.astype(np.float32), known)
+    extra, d_qm, q_far = _agreement(q_str, m_str, known)
+    missing, d_mq, m_far = _agreement(m_str, q_str, known)
+    substituted, where = _substituted(q_str, m_str, q_far, m_far, known)
+    return StrokeMatch(alignment, q_str, m_str, extra, d_qm, q_far, missing, d_mq, m_far,
+                       substituted, where)
+
+
 def _border_width(ink: np.ndarray) -> float:
     """Width (canonical px) of the outer border ring at half its peak, from the mean radial
     profile over the known angles."""
@@ -204,30 +238,22 @@ def _periodicity(ink: np.ndarray, known: np.ndarray) -> float:
     return float(np.log10(band.max() / median))
 
 
-def substituted_ink(master: RectifiedImprint, alignment: Alignment) -> float:
-    """The ``substituted_ink`` feature alone, without the rest of :func:`measure`: what
-    identification asks of each candidate before one is the match."""
-    known = ~alignment.unknown
-    q_str = _strokes(alignment.query_ink, known)
-    m_str = _strokes(master.ink.astype(np.float32), known)
-    _, _, q_far = _agreement(q_str, m_str, known)
-    _, _, m_far = _agreement(m_str, q_str, known)
-    return _substituted(q_str, m_str, q_far, m_far, known)[0]
-
-
-def measure(query: RectifiedImprint, master: RectifiedImprint, alignment: Alignment
-            ) -> Measured:
-    """Every measurement of ``query`` against ``master`` under ``alignment``."""
+def measure(query: RectifiedImprint, master: RectifiedImprint, alignment: Alignment,
+            strokes: StrokeMatch | None = None) -> Measured:
+    """Every measurement of ``query`` against ``master`` under ``alignment``; ``strokes``:
+    :func:`match_strokes` under that alignment when already taken."""
     known_scale = mm_per_px(master)
     px_mm = known_scale or 1 / DEFAULT_PX_PER_MM
     known = ~alignment.unknown
     q_ink, m_ink = alignment.query_ink, master.ink.astype(np.float32)
-    q_str, m_str = _strokes(q_ink, known), _strokes(m_ink, known)
-    extra, d_qm, q_far = _agreement(q_str, m_str, known)
-    missing, d_mq, m_far = _agreement(m_str, q_str, known)
+    if strokes is None or strokes.alignment is not alignment:
+        strokes = match_strokes(master, alignment)
+    q_str, m_str = strokes.query_strokes, strokes.master_strokes
+    extra, d_qm, missing, d_mq = (strokes.extra, strokes.extra_distances, strokes.missing,
+                                  strokes.missing_distances)
     chamfer = 0.5 * (float(np.minimum(d_qm, 10).mean()) if d_qm.size else 10.0) + 0.5 * (
         float(np.minimum(d_mq, 10).mean()) if d_mq.size else 10.0)
-    substituted, where = _substituted(q_str, m_str, q_far, m_far, known)
+    substituted, where = strokes.substituted, strokes.where
     shifts, elastic_mm = local_shifts(m_ink, alignment, px_mm)
     good = sorted((d.shift_mm for d in shifts if d.weight >= SHIFT_WEIGHT), reverse=True)
     local2 = good[1] if len(good) > 1 else float("nan")

@@ -33,7 +33,7 @@ import numpy as np
 from imprint import archive
 from imprint.align import align
 from imprint.errors import ImprintError, InvalidParameterError
-from imprint.evidence import substituted_ink
+from imprint.evidence import StrokeMatch, match_strokes
 from imprint.pipeline import single_imprint
 from imprint.types import Alignment, RectifiedImprint
 from index.followed import FollowedIndex
@@ -98,15 +98,20 @@ class Candidate:
 class Identification:
     """One imprint's answer: candidates best first (the match first), the matched seal or
     None, and ``score``: the best agreement of a compared candidate (0 when none was close
-    enough to compare), the open-set decision's score. ``alignment``: the imprint laid on the
-    match's master (``candidates[0].master_id``), for the verification to reuse."""
+    enough to compare), the open-set decision's score. ``strokes``: the imprint laid on the
+    match's master (``candidates[0].master_id``) and its strokes compared, for the
+    verification to reuse; ``alignment`` its alignment."""
 
     imprint: RectifiedImprint
     candidates: tuple[Candidate, ...]
     match: str | None
     status: SealStatus | None = None
     score: float = 0.0
-    alignment: Alignment | None = None
+    strokes: StrokeMatch | None = None
+
+    @property
+    def alignment(self) -> Alignment | None:
+        return None if self.strokes is None else self.strokes.alignment
 
 
 class SealSearch:
@@ -210,22 +215,22 @@ class SealSearch:
             best: dict[str, Candidate] = {}
             for c in ranked:
                 best.setdefault(c.seal_id, c)
-            cands, alignment = self._confirm(imp, list(best.values()))
-            match = cands[0].seal_id if alignment is not None else None
+            cands, strokes = self._confirm(imp, list(best.values()))
+            match = cands[0].seal_id if strokes is not None else None
             status = self.store.status(match, on) if match else None
             score = max((c.agreement for c in cands if c.agreement is not None), default=0.0)
             out.append(Identification(imp, tuple(cands[:top_k]), match, status, score,
-                                      alignment))
+                                      strokes))
         return out
 
     def _confirm(self, imp: RectifiedImprint, cands: list[Candidate]
-                 ) -> tuple[list[Candidate], Alignment | None]:
+                 ) -> tuple[list[Candidate], StrokeMatch | None]:
         """Lay the imprint on the masters of the best :data:`CONFIRMED` candidates, in order;
         once one agrees, on the next only while it re-ranks within :data:`RIVAL_MARGIN` of it
         (a numbered sibling, a look-alike). The agreeing one that agrees best is the match, put
-        first. Returns the candidates with their agreements and the match's alignment (None:
-        no match)."""
-        match: tuple[int, Alignment] | None = None
+        first. Returns the candidates with their agreements and the match's strokes compared
+        (None: no match)."""
+        match: tuple[int, StrokeMatch] | None = None
         for k, c in enumerate(cands[:CONFIRMED]):
             if c.score < COMPARE_FLOOR or (
                     match is not None and cands[match[0]].score - c.score > RIVAL_MARGIN):
@@ -235,12 +240,12 @@ class SealSearch:
             except ImprintError as exc:
                 log.warning("master %d skipped in confirming: %s", c.master_id, exc)
                 continue
-            alignment = align(imp, master)
-            agreement = 1.0 - substituted_ink(master, alignment)
+            strokes = match_strokes(master, align(imp, master))
+            agreement = 1.0 - strokes.substituted
             cands[k] = dataclasses.replace(c, agreement=agreement)
             if agreement >= self.threshold and (
                     match is None or agreement > cands[match[0]].agreement):
-                match = (k, alignment)
+                match = (k, strokes)
         if match is None:
             return cands, None
         k = match[0]

@@ -15,7 +15,8 @@ from datetime import date
 
 from imprint.compare import compare
 from imprint.errors import ImprintError
-from imprint.types import Alignment, Comparison, RectifiedImprint
+from imprint.evidence import StrokeMatch
+from imprint.types import Comparison, RectifiedImprint
 from imprint.verdict import VerifierModel
 from index.errors import RegistryError
 from index.identify import Identification, SealSearch
@@ -47,8 +48,8 @@ def identified(search: SealSearch, ident: Identification, *, on: date | None = N
     the identification made."""
     if not ident.match:
         return None
-    aligned = ((ident.candidates[0].master_id, ident.alignment)
-               if ident.alignment is not None else None)
+    aligned = ((ident.candidates[0].master_id, ident.strokes)
+               if ident.strokes is not None else None)
     try:
         return verify(search, ident.imprint, ident.match, on=on, aligned=aligned)
     except NoMasterError:
@@ -72,11 +73,11 @@ def status_flag(status: SealStatus, on: date | None) -> str | None:
 
 def verify(search: SealSearch, imprint: RectifiedImprint, seal_id: str, *,
            on: date | None = None, model: VerifierModel | None = None,
-           aligned: tuple[int, Alignment] | None = None) -> Verification:
+           aligned: tuple[int, StrokeMatch] | None = None) -> Verification:
     """Compare ``imprint`` with the masters of ``seal_id``; raises ``NotFoundError`` for an
     unknown seal and :class:`NoMasterError` when none of its masters can be compared.
-    ``aligned``: (master id, the imprint laid on that master), as the identification left it,
-    not aligned again."""
+    ``aligned``: (master id, the imprint laid on that master and its strokes compared), as the
+    identification left it, not done again."""
     store = search.store
     seal = store.get_seal(seal_id)
     best: tuple[tuple[int, float], int, Comparison] | None = None
@@ -85,8 +86,8 @@ def verify(search: SealSearch, imprint: RectifiedImprint, seal_id: str, *,
             reference = search.canonical(master)
         except ImprintError:
             continue  # a master with no usable imprint: the others may do
-        al = aligned[1] if aligned is not None and aligned[0] == master.id else None
-        c = compare(imprint, reference, model, alignment=al)
+        strokes = aligned[1] if aligned is not None and aligned[0] == master.id else None
+        c = compare(imprint, reference, model, strokes=strokes)
         key = rank(c)
         if best is None or key > best[0]:
             best = (key, master.id, c)

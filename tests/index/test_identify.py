@@ -60,7 +60,7 @@ def test_filed_masters_are_indexed_and_kept_rectified(registry, seals):
 def test_a_genuine_imprint_is_identified_as_its_seal(registry, seals):
     from imprint.io import load_page
     from imprint.pipeline import single_imprint
-    from index.verify import identified
+    from index.verify import identified, verify
 
     with RegistryStore.open(registry) as store:
         search = SealSearch(store, "classical")
@@ -74,8 +74,14 @@ def test_a_genuine_imprint_is_identified_as_its_seal(registry, seals):
             assert ident.match == ident.candidates[0].seal_id == record.seal_id
             assert ident.score == ident.candidates[0].agreement >= search.threshold
             assert ident.alignment is not None
-            # the verification goes on from that alignment
-            assert identified(search, ident).comparison.verdict == "genuine"
+            # the verification goes on from that alignment and those strokes, and measures
+            # what a verification of its own would
+            reused = identified(search, ident).comparison
+            assert reused.verdict == "genuine"
+            assert reused.alignment is ident.alignment is ident.strokes.alignment
+            assert reused.evidence.features["substituted_ink"] == ident.strokes.substituted
+            afresh = verify(search, ident.imprint, ident.match).comparison
+            assert afresh.evidence.features == pytest.approx(reused.evidence.features)
             rest = ident.candidates[1:]
             assert rest == tuple(sorted(rest, key=lambda c: -c.score))
         # the unregistered seal's imprint matches nothing and agrees less than every genuine
