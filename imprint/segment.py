@@ -37,6 +37,13 @@ MIN_INK_SHARE = 0.2  # a blob with this much of each of two inks holds two impri
 WEAK_BORDER = 0.7
 MIN_GLYPHS = 4
 GLYPH_MIN_MM = 0.3  # smaller specks are not counted as marks
+#: The lighter part of an imprint's ink (the 90th percentile, over its ink pixels, of the
+#: brightest channel against the paper) is at least this. Seal ink is a thin film of one dye
+#: that passes its own colour: a blue imprint stays bright in blue, a red one in red, however
+#: heavily stamped. A ballpoint's or gel pen's dark blue absorbs in every channel; its
+#: signatures otherwise trace small blue "imprints" (on generated development pages: signatures
+#: 0.26 to 0.52, red, blue and violet imprints on scans and photos 0.77 and above).
+MIN_SEAL_INK_LIGHT = 0.6
 MIN_SQUARE_ASPECT = 0.5  # short side over long side of a square or rectangular seal
 MONOCHROME_FRACTION = 0.0005  # fewer seal-coloured pixels than this: a grey page
 #: Without a dpi, an image where nothing is found at the scale of an A4 page is searched
@@ -109,8 +116,23 @@ def _candidates(norm: np.ndarray, masks: InkMasks, around: np.ndarray | None,
     """The imprints of a working copy at an assumed scale: by their ink's colour, or on a
     page without colour by tone and rings."""
     if masks.any.mean() >= MONOCHROME_FRACTION:
-        return _colour_candidates(masks.any, masks.by_colour["red"], px_per_mm, size_known)
+        found = _colour_candidates(masks.any, masks.by_colour["red"], px_per_mm, size_known)
+        if not found:
+            return found
+        r, g, b = cv2.split(norm)
+        lightest = cv2.max(cv2.max(r, g), b)
+        return [c for c in found if _ink_light(lightest, masks.any, c) >= MIN_SEAL_INK_LIGHT]
     return _grey_page_candidates(norm, around, px_per_mm, size_known)
+
+
+def _ink_light(lightest: np.ndarray, ink: np.ndarray, c: _Candidate) -> float:
+    """The 90th percentile of ``lightest`` (each pixel's brightest channel against the paper)
+    over the ink pixels in the candidate's box; 1 where it holds none."""
+    h, w = ink.shape
+    x0, y0 = max(int(c.box[0]), 0), max(int(c.box[1]), 0)
+    x1, y1 = min(int(c.box[2]) + 1, w), min(int(c.box[3]) + 1, h)
+    vals = lightest[y0:y1, x0:x1][ink[y0:y1, x0:x1]]
+    return float(np.percentile(vals, 90)) if vals.size else 1.0
 
 
 def _as_crop(norm: np.ndarray, masks: InkMasks, around: np.ndarray | None,
