@@ -24,9 +24,6 @@ from imprint.sheet import sheet_horizon
 from imprint.types import Detection
 
 WORK_LONG_SIDE = 1000  # px: pages are searched at about this size (A4 at ~85 dpi)
-#: ... and an image whose dpi is known at no finer than about this: a counter scanner's
-#: 300-dpi crop of one seal is searched at a page's scale, not at four times its pixels
-WORK_DPI = 85
 SEAL_DIAMETER_MM = (12.0, 75.0)  # smallest name seal to largest government seal
 MIN_SEAL_FRACTION = 0.025  # without a dpi: a seal spans at least this much of the long side
 JOIN_MM = 2.2  # gaps an imprint's strokes leave between them (character to border)
@@ -85,7 +82,7 @@ def detect_imprints(image: np.ndarray, *, dpi: float | None = None, page: int = 
     h, w = image.shape[:2]
     # every n-th pixel: seal strokes stay a pixel or more wide at this size, and sampling
     # costs a fraction of averaging
-    n = max(1, math.ceil(max(h, w) / WORK_LONG_SIDE), int((dpi or 0) // WORK_DPI))
+    n = max(1, math.ceil(max(h, w) / WORK_LONG_SIDE))
     f = 1.0 / n
     small = np.ascontiguousarray(image[n // 2::n, n // 2::n]) if n > 1 else image
     px_per_mm = (dpi or _estimate_dpi((h, w))) / 25.4 * f
