@@ -13,7 +13,7 @@ from functools import lru_cache
 
 from imprint.align import align
 from imprint.evidence import FEATURES, StrokeMatch, measure
-from imprint.types import Alignment, Comparison, Evidence, RectifiedImprint, SubScore
+from imprint.types import Comparison, Evidence, RectifiedImprint, SubScore
 from imprint.verdict import SUBSCORES, VerifierModel, decide, derived
 
 
@@ -36,14 +36,13 @@ def _subscores(features: dict, model: VerifierModel) -> list[SubScore]:
 
 
 def compare(query: RectifiedImprint, master: RectifiedImprint,
-            model: VerifierModel | None = None, alignment: Alignment | None = None,
-            strokes: StrokeMatch | None = None) -> Comparison:
-    """Compare ``query`` with ``master`` and decide; ``alignment``: ``query`` already laid on
-    ``master`` (:func:`imprint.align.align`), not done again; ``strokes``: its strokes compared
-    too (:func:`imprint.evidence.match_strokes`)."""
+            model: VerifierModel | None = None, strokes: StrokeMatch | None = None
+            ) -> Comparison:
+    """Compare ``query`` with ``master`` and decide; ``strokes``: ``query`` already laid on
+    ``master`` and its strokes compared (:func:`imprint.evidence.match_strokes`), not done
+    again."""
     model = model or default_model()
-    alignment = alignment or (strokes.alignment if strokes is not None else None) or align(
-        query, master)
+    alignment = strokes.alignment if strokes is not None else align(query, master)
     measured = measure(query, master, alignment, strokes)
     scores = _subscores(measured.features, model)
     decision = decide(measured.features, model, [s.name for s in scores if s.flags])
