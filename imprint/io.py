@@ -238,11 +238,9 @@ def _pdf_pages(path: Path, limits: LoadLimits) -> Iterator[Page]:
             try:
                 # RGB straight from pdfium: a round trip through PIL copies an A4 page at
                 # 300 dpi three times (about 40 ms)
-                bitmap = page.render(scale=scale, rev_byteorder=True)
-                if bitmap.mode == "RGB":
-                    rgb = np.array(bitmap.to_numpy())
-                else:
-                    rgb = np.asarray(bitmap.to_pil().convert("RGB"))
+                bitmap = page.render(scale=scale, force_bitmap_format=pdfium.raw.FPDFBitmap_BGR,
+                                     rev_byteorder=True)
+                rgb = np.array(bitmap.to_numpy())
             except pdfium.PdfiumError as exc:
                 raise UnreadableInputError(f"{path}: page {index + 1} cannot be rendered: {exc}"
                                            ) from None
