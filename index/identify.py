@@ -209,13 +209,15 @@ class SealSearch:
         found = index.search(self.embedder.embed(imprints), max(shortlist, top_k))
         out = []
         for imp, ids, sims in zip(imprints, found.ids, found.scores, strict=True):
-            ranked = self.rerank(imp, [(int(i), float(s)) for i, s in zip(ids, sims,
-                                                                           strict=True) if i >= 0])
+            listed = [(int(i), float(s)) for i, s in zip(ids, sims, strict=True) if i >= 0]
+            # one read of the shortlist's masters for the re-ranking and the confirmation
+            masters = self.store.get_masters(mid for mid, _ in listed)
+            ranked = self.rerank(imp, listed, masters)
             # one line per seal: its best master, the first of it in the ranking
             best: dict[str, Candidate] = {}
             for c in ranked:
                 best.setdefault(c.seal_id, c)
-            cands, strokes = self._confirm(imp, list(best.values()))
+            cands, strokes = self._confirm(imp, list(best.values()), masters)
             match = cands[0].seal_id if strokes is not None else None
             status = self.store.status(match, on) if match else None
             score = max((c.agreement for c in cands if c.agreement is not None), default=0.0)
@@ -223,8 +225,8 @@ class SealSearch:
                                       strokes))
         return out
 
-    def _confirm(self, imp: RectifiedImprint, cands: list[Candidate]
-                 ) -> tuple[list[Candidate], StrokeMatch | None]:
+    def _confirm(self, imp: RectifiedImprint, cands: list[Candidate],
+                 masters: dict[int, MasterInfo]) -> tuple[list[Candidate], StrokeMatch | None]:
         """Lay the imprint on the masters of the best :data:`CONFIRMED` candidates, in order;
         once one agrees, on the next only while it re-ranks within :data:`RIVAL_MARGIN` of it
         (a numbered sibling, a look-alike). The agreeing one that agrees best is the match, put
@@ -236,7 +238,7 @@ class SealSearch:
                     match is not None and cands[match[0]].score - c.score > RIVAL_MARGIN):
                 break
             try:
-                master = self.canonical(self.store.get_master(c.master_id))
+                master = self.canonical(masters[c.master_id])
             except ImprintError as exc:
                 log.warning("master %d skipped in confirming: %s", c.master_id, exc)
                 continue
@@ -251,12 +253,14 @@ class SealSearch:
         k = match[0]
         return [cands[k], *cands[:k], *cands[k + 1:]], match[1]
 
-    def rerank(self, imp: RectifiedImprint, shortlist: Sequence[tuple[int, float]]
-               ) -> list[Candidate]:
-        """Aligned comparison of ``imp`` with each shortlisted master."""
+    def rerank(self, imp: RectifiedImprint, shortlist: Sequence[tuple[int, float]],
+               masters: dict[int, MasterInfo] | None = None) -> list[Candidate]:
+        """Aligned comparison of ``imp`` with each shortlisted master; ``masters``: theirs, by
+        id, when already read from the store."""
         cands = []
         query = polar_spectrum(alignment_polar(imp))
-        masters = self.store.get_masters(mid for mid, _ in shortlist)
+        if masters is None:
+            masters = self.store.get_masters(mid for mid, _ in shortlist)
         for mid, sim in shortlist:
             if mid not in masters:
                 continue  # withdrawn since the index was loaded
