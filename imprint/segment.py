@@ -89,7 +89,7 @@ def detect_imprints(image: np.ndarray, *, dpi: float | None = None, page: int = 
     norm = normalise(small)
     # what surrounds a photographed sheet: its own outline gives the horizon; widened, it is
     # kept out of the ink masks
-    around = off_page(small, 0)
+    around = off_page(small, 0, px_per_mm=px_per_mm)
     horizon = _page_horizon(small, n, around) if around is not None else None
     if around is not None:
         around = widen(around, round(JOIN_MM * px_per_mm))
@@ -396,14 +396,17 @@ def _colour_candidates(ink: np.ndarray, warm: np.ndarray | None, px_per_mm: floa
         in_blob = blob > 0
         warm_share = (0.0 if warm is None else
                       int((warm & in_blob).sum()) / max(int((ink & in_blob).sum()), 1))
-        if MIN_INK_SHARE <= warm_share <= 1 - MIN_INK_SHARE:
+        two_inks = MIN_INK_SHARE <= warm_share <= 1 - MIN_INK_SHARE
+        found = [] if two_inks else _explain_blob(blob, ink, px_per_mm, size_known)
+        # ... or one imprint and a stroke of the other ink joined to it, that no border
+        # explains together: a blue ballpoint's signature across a red imprint
+        if two_inks or (not found and 0.0 < warm_share < 1.0):
             for part in (warm, ink & ~warm):
                 sub = part & in_blob
                 for b2, (w2, h2) in _blobs(sub, join, min_side=0.4 * min_d):
                     if max(w2, h2) >= 0.7 * min_d:
-                        out.extend(_explain_blob(b2, sub, px_per_mm, size_known))
-        else:
-            out.extend(_explain_blob(blob, ink, px_per_mm, size_known))
+                        found.extend(_explain_blob(b2, sub, px_per_mm, size_known))
+        out.extend(found)
     return [c for c in _outermost(_suppress(out))
             if c.support >= WEAK_BORDER or c.visible < 0.98
             or _glyph_count(ink, c, px_per_mm) >= MIN_GLYPHS]
@@ -516,6 +519,10 @@ GREY_RING_MIN_MM = 26.0
 #: An outline round verified rings is their union (overlapping imprints) when the rings are
 #: inked along this much more of their border than it is along its own.
 UNION_MARGIN = 0.15
+#: A ring on less than this share of the image, crossing an imprint wholly on it, is taken
+#: for a chance ring (see :func:`_nest`).
+CHANCE_RING_VISIBLE = 0.75
+CHANCE_RING_PEER = 0.5  # ... an imprint at least this large against the ring
 GREY_SHAPE_MIN_MM = 14.0  # ... and shapes of all dark ink smaller than this: a signature's
 
 
@@ -613,15 +620,17 @@ def _grey_page_candidates(norm: np.ndarray, around: np.ndarray | None, px_per_mm
              # is not that small, and holds a legend
              and (shaped is tone or (_glyph_count(dark, c, px_per_mm) >= MIN_GLYPHS and (
                  not size_known or 2 * c.axes[0] >= px_per_mm * GREY_SHAPE_MIN_MM)))]
-    return _nest(_outermost(rings) + _within_none(toned))
+    return _nest(_outermost(rings) + _within_none(toned), norm.shape[:2])
 
 
-def _nest(cands: list[_Candidate]) -> list[_Candidate]:
+def _nest(cands: list[_Candidate], shape: tuple[int, int]) -> list[_Candidate]:
     """One explanation of each imprint, best inked first. A candidate inside (or no larger
     than) one already kept describes part of it. One round kept ones is the whole imprint
     round its inner ring, or the oval round the circles that fit inside it, unless those
     are inked along far more of their border (:data:`UNION_MARGIN`): then it is the union
-    of overlapping imprints."""
+    of overlapping imprints. Chance rings round the imprint of a close crop (``shape``, the
+    image's) are left out first (:func:`_without_chance_rings`)."""
+    cands = _without_chance_rings(cands, shape)
     keep: list[_Candidate] = []
     for c in sorted(cands, key=lambda c: -c.support):
         inner, covered = [], False
@@ -637,6 +646,22 @@ def _nest(cands: list[_Candidate]) -> list[_Candidate]:
             continue
         keep = [k for k in keep if not any(k is i for i in inner)] + [c]
     return keep
+
+
+def _without_chance_rings(cands: list[_Candidate], shape: tuple[int, int]
+                          ) -> list[_Candidate]:
+    """Drop rings mostly beyond the image (``shape``) that run into an imprint wholly on it,
+    clear of its edges: chance rings through the text round the imprint of a close crop (a
+    cross-page half lies at the page's edge, clear of other imprints). Such a ring cannot
+    hold a whole imprint as its inner ring either."""
+    h, w = shape
+    whole = [k for k in cands if k.visible >= 0.98 and k.box[0] >= 1 and k.box[1] >= 1
+             and k.box[2] <= w - 1 and k.box[3] <= h - 1]
+    return [c for c in cands if not (
+        c.shape == "round" and c.visible < CHANCE_RING_VISIBLE
+        and any(math.dist(c.centre, k.centre) < c.axes[0] + max(k.axes)
+                # an imprint, not a piece of the ring's own legend or star
+                and max(k.axes) >= CHANCE_RING_PEER * c.axes[0] for k in whole))]
 
 
 def _same_imprint(a: _Candidate, b: _Candidate) -> bool:
@@ -705,7 +730,7 @@ def _grey_candidates(dark: np.ndarray, px_per_mm: float) -> list[_Candidate]:
         cand = _verify_ring(dark, (2 * x, 2 * y), 2 * r, line)
         if cand is not None:
             found.append(cand)
-    return _outermost(_suppress(found))
+    return _outermost(_suppress(_without_chance_rings(found, dark.shape)))
 
 
 def _outermost(cands: list[_Candidate]) -> list[_Candidate]:

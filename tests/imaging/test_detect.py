@@ -99,6 +99,36 @@ def test_photocopied_pages_imprints_of_every_shape_are_found():
     assert found.count("square_name") >= 2 and false <= 1
 
 
+@pytest.mark.parametrize("capture", [Capture("photocopy", 90, 0.6, 0.02), Capture("fax")],
+                         ids=["photocopy", "fax"])
+def test_close_crops_of_copied_seals_are_found(seal, capture):
+    """A counter's crop round a copied seal, the text lines running off its edges: the text
+    is not taken for a dark surround, nor chance rings through it for the seal's border (the
+    fax crops of seeds 1, 3, 4, 6 and 11 were missed so)."""
+    for seed in range(12):
+        rng = np.random.default_rng(seed)
+        cond = StampConditions(angle=float(rng.uniform(-180, 180)), seed=seed)
+        image, truth = imprint_scene(Stamping(seal, cond, "red", "S", "S"), dpi=300, rng=rng,
+                                     capture=capture)
+        dets = detect_imprints(image, dpi=300)
+        assert len(dets) == 1 and match([truth.box], [dets[0].box]), seed
+
+
+@pytest.mark.parametrize("seed", [2, 32])
+def test_imprint_under_a_ballpoint_signature_is_found(seed):
+    """A blue ballpoint's signature written across a small red seal joins it into one blob
+    that no border explains: each ink is then tried alone."""
+    face = new_seal(layout(SealSpec("square_name", "", person_name="李庆国印", diameter=20.0)),
+                    np.random.default_rng(4))
+    rng = np.random.default_rng(seed)
+    cond = StampConditions(angle=float(rng.uniform(-40, 40)), seed=seed)
+    image, truth = imprint_scene(Stamping(face, cond, "red", "S", "S"), dpi=300, rng=rng,
+                                 capture=Capture("scan", 90, 0.4, 0.004))
+    dets = detect_imprints(image, dpi=300)
+    assert len(dets) == 1 and match([truth.box], [dets[0].box])
+    assert dets[0].colour == "red"
+
+
 @pytest.mark.parametrize("angle", [0.0, 33.0, -140.0, 95.0])
 def test_rectification_recovers_centre_scale_and_orientation(seal, angle):
     cond = StampConditions(angle=angle, ink=0.1, seed=5)
