@@ -659,9 +659,14 @@ def _without_chance_rings(cands: list[_Candidate], shape: tuple[int, int]
              and k.box[2] <= w - 1 and k.box[3] <= h - 1]
     return [c for c in cands if not (
         c.shape == "round" and c.visible < CHANCE_RING_VISIBLE
-        and any(math.dist(c.centre, k.centre) < c.axes[0] + max(k.axes)
+        and any(math.dist(c.centre, k.centre) < c.axes[0] + _reach(k)
                 # an imprint, not a piece of the ring's own legend or star
-                and max(k.axes) >= CHANCE_RING_PEER * c.axes[0] for k in whole))]
+                and _reach(k) >= CHANCE_RING_PEER * c.axes[0] for k in whole))]
+
+
+def _reach(c: _Candidate) -> float:
+    """Radius of the circle round a candidate's outline (a square's half diagonal)."""
+    return max(c.axes) * (math.sqrt(2.0) if c.shape == "square" else 1.0)
 
 
 def _same_imprint(a: _Candidate, b: _Candidate) -> bool:
