@@ -44,6 +44,7 @@ GLYPH_MIN_MM = 0.3  # smaller specks are not counted as marks
 #: signatures otherwise trace small blue "imprints" (on generated development pages: signatures
 #: 0.26 to 0.52, red, blue and violet imprints on scans and photos 0.77 and above).
 MIN_SEAL_INK_LIGHT = 0.6
+MIN_PEN_PX = 20  # fewer working px of the other ink than this are not judged by their tone
 MIN_SQUARE_ASPECT = 0.5  # short side over long side of a square or rectangular seal
 MONOCHROME_FRACTION = 0.0005  # fewer seal-coloured pixels than this: a grey page
 #: Without a dpi, an image where nothing is found at the scale of an A4 page is searched
@@ -116,13 +117,20 @@ def _candidates(norm: np.ndarray, masks: InkMasks, around: np.ndarray | None,
     """The imprints of a working copy at an assumed scale: by their ink's colour, or on a
     page without colour by tone and rings."""
     if masks.any.mean() >= MONOCHROME_FRACTION:
-        found = _colour_candidates(masks.any, masks.by_colour["red"], px_per_mm, size_known)
-        if not found:
-            return found
         r, g, b = cv2.split(norm)
         lightest = cv2.max(cv2.max(r, g), b)
+        found = _colour_candidates(masks.any, masks.by_colour["red"], px_per_mm, size_known,
+                                   lightest)
         return [c for c in found if _ink_light(lightest, masks.any, c) >= MIN_SEAL_INK_LIGHT]
     return _grey_page_candidates(norm, around, px_per_mm, size_known)
+
+
+def _pen_like(lightest: np.ndarray | None, strokes: np.ndarray) -> bool:
+    """Whether ``strokes`` (a mask) are dark in their own colour, as a pen's are (the 90th
+    percentile of their ``lightest`` below :data:`MIN_SEAL_INK_LIGHT`)."""
+    if lightest is None or np.count_nonzero(strokes) < MIN_PEN_PX:
+        return False
+    return float(np.percentile(lightest[strokes], 90)) < MIN_SEAL_INK_LIGHT
 
 
 def _ink_light(lightest: np.ndarray, ink: np.ndarray, c: _Candidate) -> float:
@@ -381,10 +389,13 @@ def _suppress(cands: list[_Candidate]) -> list[_Candidate]:
 
 
 def _colour_candidates(ink: np.ndarray, warm: np.ndarray | None, px_per_mm: float,
-                       size_known: bool) -> list[_Candidate]:
+                       size_known: bool, lightest: np.ndarray | None = None
+                       ) -> list[_Candidate]:
     """Imprints on an ink mask ``(H, W) bool``: each blob explained by a border or by the
     circles of overlapping imprints; ``warm`` the red part of ``ink`` (None on grey pages),
-    by which a red and a blue imprint over each other are told apart."""
+    by which a red and a blue imprint over each other are told apart; ``lightest`` each
+    pixel's brightest channel against the paper, by which a pen's strokes joined to an
+    imprint are told from it (:data:`MIN_SEAL_INK_LIGHT`)."""
     join = round(JOIN_MM * px_per_mm)
     min_d = max(MIN_SEAL_PX, SEAL_DIAMETER_MM[0] * px_per_mm if size_known else (
         MIN_SEAL_FRACTION * max(ink.shape)))
@@ -397,15 +408,23 @@ def _colour_candidates(ink: np.ndarray, warm: np.ndarray | None, px_per_mm: floa
         warm_share = (0.0 if warm is None else
                       int((warm & in_blob).sum()) / max(int((ink & in_blob).sum()), 1))
         two_inks = MIN_INK_SHARE <= warm_share <= 1 - MIN_INK_SHARE
-        found = [] if two_inks else _explain_blob(blob, ink, px_per_mm, size_known)
-        # ... or one imprint and a stroke of the other ink joined to it, that no border
-        # explains together: a blue ballpoint's signature across a red imprint
-        if two_inks or (not found and 0.0 < warm_share < 1.0):
-            for part in (warm, ink & ~warm):
-                sub = part & in_blob
-                for b2, (w2, h2) in _blobs(sub, join, min_side=0.4 * min_d):
-                    if max(w2, h2) >= 0.7 * min_d:
-                        found.extend(_explain_blob(b2, sub, px_per_mm, size_known))
+        # ... or one imprint and strokes of the other ink joined to it: a blue ballpoint's
+        # signature across a red imprint (the pen's ink is dark in every channel), or
+        # whatever no border explains together
+        other = None if two_inks or not 0.0 < warm_share < 1.0 else (
+            (warm if warm_share < 0.5 else ink & ~warm) & in_blob)
+        if two_inks:
+            found, parts = [], (warm, ink & ~warm)
+        elif other is not None and _pen_like(lightest, other):
+            found, parts = [], (ink & ~other,)
+        else:
+            found = _explain_blob(blob, ink, px_per_mm, size_known)
+            parts = (warm, ink & ~warm) if not found and other is not None else ()
+        for part in parts:
+            sub = part & in_blob
+            for b2, (w2, h2) in _blobs(sub, join, min_side=0.4 * min_d):
+                if max(w2, h2) >= 0.7 * min_d:
+                    found.extend(_explain_blob(b2, sub, px_per_mm, size_known))
         out.extend(found)
     return [c for c in _outermost(_suppress(out))
             if c.support >= WEAK_BORDER or c.visible < 0.98
