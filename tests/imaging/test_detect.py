@@ -114,12 +114,19 @@ def test_close_crops_of_copied_seals_are_found(seal, capture):
         assert len(dets) == 1 and match([truth.box], [dets[0].box]), seed
 
 
-@pytest.mark.parametrize("seed", [2, 32])
-def test_imprint_under_a_ballpoint_signature_is_found(seed):
-    """A blue ballpoint's signature written across a small red seal joins it into one blob
-    that no border explains: each ink is then tried alone."""
-    face = new_seal(layout(SealSpec("square_name", "", person_name="李庆国印", diameter=20.0)),
-                    np.random.default_rng(4))
+@pytest.mark.parametrize(("kind", "seed"), [("square_name", 2), ("square_name", 32),
+                                           ("square_name", 36), ("square_name", 47),
+                                           ("oval_invoice", 3)])
+def test_imprint_under_a_ballpoint_signature_is_found(kind, seed):
+    """A blue ballpoint's signature written across a red seal joins it into one blob: the
+    pen's strokes, dark in their own colour, are left out before the border is fitted (the
+    last three were missed, or found as a circle of the legend, while the signature was
+    left out only where no border explained the whole)."""
+    spec = (SealSpec("square_name", "", person_name="李庆国印", diameter=20.0)
+            if kind == "square_name" else
+            SealSpec("oval_invoice", "杭州新锐电子商务有限公司", business_line="发票专用章",
+                     tax_number="91330106MA2AXXXX1Q", diameter=40.0))
+    face = new_seal(layout(spec), np.random.default_rng(4 if kind == "square_name" else 3))
     rng = np.random.default_rng(seed)
     cond = StampConditions(angle=float(rng.uniform(-40, 40)), seed=seed)
     image, truth = imprint_scene(Stamping(face, cond, "red", "S", "S"), dpi=300, rng=rng,
