@@ -40,7 +40,11 @@ _FINE = ((256, cv2.MOTION_HOMOGRAPHY, 30),)
 #: this means ECC ran off (shrinking or shearing the query onto the master).
 MAX_SCALE_ERROR = 0.15
 MAX_SHEAR = 0.08
-GOOD_ALIGNMENT = 0.6  # smoothed-ink correlation beyond which no other turn is tried
+#: ... but an oval one photographed at a slant keeps a shear after rectification: the
+#: ellipse it images as is mapped onto the oval's outline with no way to tell the turn
+#: between their axes
+MAX_SHEAR_OVAL = 0.25
+GOOD_ALIGNMENT = 0.8  # smoothed-ink correlation beyond which no other turn is tried
 _ECC_EPS = 1e-4  # finer stops move the warp by hundredths of a px, at half again the time
 
 
@@ -122,9 +126,9 @@ def _jacobian(w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return pts[:, 0], np.stack([pts[:, 1] - pts[:, 0], pts[:, 2] - pts[:, 0]], axis=1)
 
 
-def _plausible(w: np.ndarray) -> bool:
+def _plausible(w: np.ndarray, max_shear: float = MAX_SHEAR) -> bool:
     sv = np.linalg.svd(_jacobian(w)[1], compute_uv=False)
-    return abs(math.sqrt(sv[0] * sv[1]) - 1) <= MAX_SCALE_ERROR and sv[0] / sv[1] - 1 <= MAX_SHEAR
+    return abs(math.sqrt(sv[0] * sv[1]) - 1) <= MAX_SCALE_ERROR and sv[0] / sv[1] - 1 <= max_shear
 
 
 def _decompose(w: np.ndarray) -> tuple[float, float, tuple[float, float]]:
@@ -144,21 +148,25 @@ def align(query: RectifiedImprint, master: RectifiedImprint) -> Alignment:
     # smoothed maps: ECC needs gradients that reach across a pixel or two of misregistration
     m = cv2.GaussianBlur(master.ink.astype(np.float32), (0, 0), 1.5)
     q = cv2.GaussianBlur(np.where(qv, query.ink, 0).astype(np.float32), (0, 0), 1.5)
+    shear = MAX_SHEAR_OVAL if master.detection.shape == "oval" else MAX_SHEAR
     # the best turn by polar correlation; the next ones only when it leads nowhere (a phone's
-    # perspective or the page edge can put the true turn second)
+    # perspective or the page edge can put the true turn second), each refined before the
+    # turns are compared (a slanted oval's shear shows only once the homography takes it up)
     best_w, best_rho = None, -2.0
     for turn in _turns(query, master, 3):
         w = _ecc(m, q, qv, _similarity(turn), _COARSE)
-        rho = _warped_correlation(m, q, qv, w) - (0.0 if _plausible(w) else 1.0)
+        rho = _warped_correlation(m, q, qv, w) - (0.0 if _plausible(w, shear) else 1.0)
+        fine = _ecc(m, q, qv, w, _FINE)
+        # the homography is kept only where it helps: it can run off on little ink
+        if _plausible(fine, shear):
+            rho_fine = _warped_correlation(m, q, qv, fine)
+            if rho_fine >= rho - 0.005:
+                w, rho = fine, rho_fine
         if rho > best_rho:
             best_w, best_rho = w, rho
         if best_rho >= GOOD_ALIGNMENT:
             break
     w = best_w
-    fine = _ecc(m, q, qv, w, _FINE)
-    # the homography is kept only where it helps: it can run off on little ink
-    if _plausible(fine) and _warped_correlation(m, q, qv, fine) >= best_rho - 0.005:
-        w = fine
     size = (CANONICAL_SIZE, CANONICAL_SIZE)
     flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
     q_ink = cv2.warpPerspective(query.ink.astype(np.float32), w, size, flags=flags,
