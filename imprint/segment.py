@@ -539,7 +539,7 @@ GREY_RING_MIN_MM = 26.0
 #: inked along this much more of their border than it is along its own.
 UNION_MARGIN = 0.15
 #: A ring on less than this share of the image, crossing an imprint wholly on it, is taken
-#: for a chance ring (see :func:`_nest`).
+#: for a chance ring (see :func:`_without_chance_rings`).
 CHANCE_RING_VISIBLE = 0.75
 CHANCE_RING_PEER = 0.5  # ... an imprint at least this large against the ring
 GREY_SHAPE_MIN_MM = 14.0  # ... and shapes of all dark ink smaller than this: a signature's
