@@ -136,7 +136,7 @@ def _substituted(q_str: np.ndarray, m_str: np.ndarray, extra: np.ndarray,
 class StrokeMatch:
     """The questioned imprint's strokes against the master's under one ``alignment``: the
     stroke masks, the share of each side's strokes with none of the other's near (``extra``:
-    questioned, ``missing``: master), those strokes' distances and masks, and the worst
+    questioned, ``missing``: master), each side's strokes' distances to the other's, and the worst
     character-sized window (``substituted`` and its centre ``where``). Identification decides
     a match by it; the verification that follows measures on the same one."""
 
@@ -145,10 +145,8 @@ class StrokeMatch:
     master_strokes: np.ndarray
     extra: float
     extra_distances: np.ndarray
-    extra_far: np.ndarray
     missing: float
     missing_distances: np.ndarray
-    missing_far: np.ndarray
     substituted: float
     where: tuple[float, float]
 
@@ -162,8 +160,7 @@ def match_strokes(master: RectifiedImprint, alignment: Alignment) -> StrokeMatch
     extra, d_qm, q_far = _agreement(q_str, m_str, known)
     missing, d_mq, m_far = _agreement(m_str, q_str, known)
     substituted, where = _substituted(q_str, m_str, q_far, m_far, known)
-    return StrokeMatch(alignment, q_str, m_str, extra, d_qm, q_far, missing, d_mq, m_far,
-                       substituted, where)
+    return StrokeMatch(alignment, q_str, m_str, extra, d_qm, missing, d_mq, substituted, where)
 
 
 def _border_width(ink: np.ndarray) -> float:

@@ -125,22 +125,27 @@ def _candidates(norm: np.ndarray, masks: InkMasks, around: np.ndarray | None,
     return _grey_page_candidates(norm, around, px_per_mm, size_known)
 
 
+def _lighter_part(lightest: np.ndarray) -> float:
+    """The lighter part of some ink: the 90th percentile of its pixels' ``lightest`` (each
+    one's brightest channel against the paper), what :data:`MIN_SEAL_INK_LIGHT` bounds."""
+    return float(np.percentile(lightest, 90))
+
+
 def _pen_like(lightest: np.ndarray | None, strokes: np.ndarray) -> bool:
-    """Whether ``strokes`` (a mask) are dark in their own colour, as a pen's are (the 90th
-    percentile of their ``lightest`` below :data:`MIN_SEAL_INK_LIGHT`)."""
+    """Whether ``strokes`` (a mask) are dark in their own colour, as a pen's are."""
     if lightest is None or np.count_nonzero(strokes) < MIN_PEN_PX:
         return False
-    return float(np.percentile(lightest[strokes], 90)) < MIN_SEAL_INK_LIGHT
+    return _lighter_part(lightest[strokes]) < MIN_SEAL_INK_LIGHT
 
 
 def _ink_light(lightest: np.ndarray, ink: np.ndarray, c: _Candidate) -> float:
-    """The 90th percentile of ``lightest`` (each pixel's brightest channel against the paper)
-    over the ink pixels in the candidate's box; 1 where it holds none."""
+    """:func:`_lighter_part` of the ink pixels in the candidate's box; 1 where it holds
+    none."""
     h, w = ink.shape
     x0, y0 = max(int(c.box[0]), 0), max(int(c.box[1]), 0)
     x1, y1 = min(int(c.box[2]) + 1, w), min(int(c.box[3]) + 1, h)
     vals = lightest[y0:y1, x0:x1][ink[y0:y1, x0:x1]]
-    return float(np.percentile(vals, 90)) if vals.size else 1.0
+    return _lighter_part(vals) if vals.size else 1.0
 
 
 def _as_crop(norm: np.ndarray, masks: InkMasks, around: np.ndarray | None,
