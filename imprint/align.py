@@ -4,8 +4,8 @@ Rectification puts every imprint upright at one size, but only to within a few p
 radius and a few degrees (more on phone photos, whose perspective it undoes only to first
 order). Comparing strokes needs better than a pixel, so: the turn from the circular
 correlation of the two polar images (every turn tried), then ECC (enhanced correlation
-coefficient, Evangelidis and Psarakis 2008) over a pyramid, affine at the coarse levels and a
-homography at the finest, on smoothed ink maps, with the query's occluded pixels left out.
+coefficient, Evangelidis and Psarakis 2008): affine at quarter size, then a homography at
+half size, on smoothed ink maps, with the query's occluded pixels left out.
 
 What remains after that is local: the rubber's smooth elastic give, and, for a re-carved seal,
 characters that sit elsewhere. :func:`local_shifts` measures it patch by patch (phase
@@ -32,9 +32,12 @@ ELASTIC_ALLOWANCE_MM = 0.25
 COMPARE_RADIUS = 1.02
 PATCH = 48  # canonical px: about one character's stroke detail
 PATCH_STEP = 24
-_COARSE = ((128, cv2.MOTION_AFFINE, 50), (256, cv2.MOTION_AFFINE, 30))
-# the homography at half size: ECC is sub-pixel there already, and what a finer level would
-# add is taken up by the elastic field of :func:`local_shifts` (at twice the cost)
+_COARSE = ((128, cv2.MOTION_AFFINE, 50),)
+# the homography at half size, straight from the coarse affine warp (an affine pass at that
+# size first gave the same correlations on average, a few poor imprints' a little better or
+# worse, for a fifth of the alignment's time): ECC is sub-pixel there already, and what a
+# finer level would add is taken up by the elastic field of :func:`local_shifts` (at twice
+# the cost)
 _FINE = ((256, cv2.MOTION_HOMOGRAPHY, 30),)
 #: A warp between two rectified imprints of one seal is near a turn: more scale or shear than
 #: this means ECC ran off (shrinking or shearing the query onto the master).

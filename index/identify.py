@@ -62,6 +62,9 @@ COMPARE_FLOOR = 0.3
 #: the calibration registry of ``python -m bench identify`` (seed 20261125: 500 filed seals,
 #: 200 unregistered probes over every capture), never on the test registry it is reported on.
 MATCH_THRESHOLD = 0.742
+#: Masters' rectified imprints kept in memory as stored (about 0.3 MB each), so that a search
+#: or a sweep over a registry of a few hundred seals reads each file once.
+PACKED_MASTERS = 512
 #: Canonical imprints are derived data: bump when rectification changes what it produces.
 CANONICAL_VERSION = "v1"
 
@@ -132,7 +135,9 @@ class SealSearch:
             extent=store.master_extent, row_ids=lambda: (m for m, _, _ in store.iter_masters()),
             embed=self._embed_masters, what="vector index")
         self._progress = progress or (lambda it, _n, _desc: it)
-        self._canonical = lru_cache(maxsize=64)(self._load_canonical)
+        # masters as stored (a fifth of their size unpacked), and the few most recent unpacked
+        self._packed = lru_cache(maxsize=PACKED_MASTERS)(self._load_packed)
+        self._canonical = lru_cache(maxsize=64)(lambda m: self._packed(m).unpack())
         # the re-ranking view of a master: small, and asked for again by every search that
         # shortlists it
         self._polar = lru_cache(maxsize=2048)(
@@ -152,14 +157,14 @@ class SealSearch:
         """The master's rectified imprint, from its stored file or rectified now and stored."""
         return self._canonical(master)
 
-    def _load_canonical(self, master: MasterInfo) -> RectifiedImprint:
+    def _load_packed(self, master: MasterInfo) -> archive.Packed:
         path = self.canonical_path(master.sha256)
         with contextlib.suppress(ImprintError):
-            return archive.load(path)
+            return archive.load_packed(path)
         image = self.store.load_master_image(master)
         r = single_imprint(image, dpi=master.dpi, what=f"master {master.id} of {master.seal_id}")
         archive.save(path, r)
-        return r
+        return archive.pack(r)
 
     # -- the index ----------------------------------------------------------------------------
 

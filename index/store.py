@@ -265,6 +265,16 @@ class MasterInfo:
 
 
 @dataclass(frozen=True)
+class SealView:
+    """What a verification reads of one seal, from one snapshot: the seal, its masters and
+    its status at the moment asked."""
+
+    seal: SealInfo
+    masters: list[MasterInfo]
+    status: SealStatus
+
+
+@dataclass(frozen=True)
 class EventInfo:
     id: int
     seal_id: str
@@ -784,6 +794,17 @@ class RegistryStore:
         with self._read() as s:
             self._seal(s, seal_id)
             return _fold(self._event_keys(s, seal_id), until)
+
+    def seal_view(self, seal_id: str, on: date | datetime | None = None) -> SealView:
+        """The seal, its masters and its status (as :meth:`status`) in one read: a
+        verification needs all three, and each read of its own costs a transaction."""
+        until = status_moment(on)
+        with self._read() as s:
+            row = self._seal(s, seal_id)
+            masters = s.scalars(select(MasterRow).where(MasterRow.seal_id == seal_id)
+                                .order_by(MasterRow.id))
+            return SealView(_seal_info(row), [self._master_info(r) for r in masters],
+                            _fold(self._event_keys(s, seal_id), until))
 
     def counts(self) -> dict[str, int]:
         """Rows per table, for health checks and reports."""

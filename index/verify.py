@@ -78,10 +78,9 @@ def verify(search: SealSearch, imprint: RectifiedImprint, seal_id: str, *,
     unknown seal and :class:`NoMasterError` when none of its masters can be compared.
     ``aligned``: (master id, the imprint laid on that master and its strokes compared), as the
     identification left it, not done again."""
-    store = search.store
-    seal = store.get_seal(seal_id)
+    view = search.store.seal_view(seal_id, on)
     best: tuple[tuple[int, float], int, Comparison] | None = None
-    for master in store.masters_of(seal_id):
+    for master in view.masters:
         try:
             reference = search.canonical(master)
         except ImprintError:
@@ -93,5 +92,5 @@ def verify(search: SealSearch, imprint: RectifiedImprint, seal_id: str, *,
             best = (key, master.id, c)
     if best is None:
         raise NoMasterError(f"seal {seal_id} has no master imprint that can be compared")
-    status = store.status(seal_id, on)
-    return Verification(seal, best[1], status, status_flag(status, on), best[2], on)
+    return Verification(view.seal, best[1], view.status, status_flag(view.status, on), best[2],
+                        on)

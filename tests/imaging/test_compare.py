@@ -4,6 +4,7 @@ called forgeries, and ``imprint verify`` keeps its JSON contract and exit codes.
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import subprocess
@@ -14,8 +15,10 @@ import cv2
 import numpy as np
 import pytest
 
+from imprint import archive
 from imprint.align import align
 from imprint.compare import compare
+from imprint.errors import UnreadableInputError
 from imprint.pipeline import single_imprint
 from imprint.rectify import CANONICAL_SIZE
 from imprint.synth.dataset import write_image
@@ -81,6 +84,26 @@ def test_a_known_turn_and_shift_are_recovered(seals):
     # the master's centre lands where the turn and shift put it in the query
     assert a.shift == pytest.approx((3.0, -2.0), abs=0.3)
     assert a.correlation > 0.97
+
+
+def test_a_stored_imprint_reads_back_packed_or_whole(seals, tmp_path):
+    r = seals[0]["rect"]["genuine"]
+    archive.save(tmp_path / "r.npz", r)
+    whole = archive.load(tmp_path / "r.npz")
+    packed = archive.load_packed(tmp_path / "r.npz")
+    assert packed.ink.dtype == np.uint8 and packed.occlusion.nbytes * 8 == r.occlusion.size
+    for back in (whole, packed.unpack(), archive.pack(r).unpack()):
+        assert np.abs(back.ink - r.ink).max() <= 0.5 / 255 + 1e-6  # 8-bit ink
+        assert np.array_equal(back.occlusion, r.occlusion)
+        assert (back.geometry.centre, back.detection, back.quality) == (
+            r.geometry.centre, r.detection, r.quality)
+        assert np.allclose(back.geometry.homography, r.geometry.homography)
+    # a file whose occlusion bits do not cover its ink is refused, not mis-shaped
+    buf = io.BytesIO()
+    with np.load(tmp_path / "r.npz") as z:
+        np.savez(buf, **{**z, "occlusion": z["occlusion"][:100]})
+    with pytest.raises(UnreadableInputError):
+        archive.from_bytes(buf.getvalue())
 
 
 def test_genuine_recarved_and_other_seal(seals):

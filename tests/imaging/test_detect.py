@@ -13,7 +13,7 @@ import pytest
 from imprint.boxes import match
 from imprint.io import load_page
 from imprint.rectify import CANONICAL_RADIUS, rectify
-from imprint.segment import detect_imprints
+from imprint.segment import _every_nth, _nonzero, detect_imprints
 from imprint.synth.defects import new_seal
 from imprint.synth.design import SealSpec, layout
 from imprint.synth.medium import Capture, InkLayer, compose, signature_density
@@ -43,6 +43,22 @@ def test_scanned_page_imprints_are_found(seal):
     assert len(pairs) == 2 and len(dets) == 2
     colours = {truths[i].ink: dets[j].colour for i, j in pairs}
     assert colours == {"red": "red", "blue": "blue"}
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 4, 5, 6])
+@pytest.mark.parametrize("shape", [(301, 222), (3508, 2480), (300, 200), (1001, 777)])
+def test_the_working_copy_samples_the_middle_of_each_cell(n, shape):
+    image = np.random.default_rng(n).integers(0, 256, (*shape, 3), dtype=np.uint8)
+    assert np.array_equal(_every_nth(image, n), image[n // 2::n, n // 2::n])
+
+
+def test_blob_pixels_are_found_inside_their_box():
+    mask = np.zeros((90, 120), bool)
+    assert [a.size for a in _nonzero(mask)] == [0, 0]
+    mask[[3, 40, 88], [117, 5, 60]] = True
+    mask[20:30, 50:52] = True
+    for got, want in zip(_nonzero(mask), np.nonzero(mask), strict=True):
+        assert np.array_equal(got, want)
 
 
 def test_page_without_seal_gives_nothing():

@@ -179,6 +179,8 @@ def test_status_over_time(store, seal):
         date(2023, 5, 1): SealStatus.REVOKED, date(2025, 1, 1): SealStatus.REVOKED,
     }
     assert {d: store.status(sid, on=d) for d in expected} == expected
+    # the verification's single read says the same
+    assert {d: store.seal_view(sid, on=d).status for d in expected} == expected
     assert store.status(sid, on=datetime(2023, 5, 1, 9, 29)) is SealStatus.ACTIVE
     assert store.status(sid) is SealStatus.REVOKED
     with pytest.raises(InvalidEventError):
@@ -190,6 +192,19 @@ def test_status_over_time(store, seal):
     with pytest.raises(InvalidEventError):
         store.record_event(sid, "burned")
     assert len(store.events_of(sid)) == 4
+
+
+def test_a_seal_view_is_the_seal_its_masters_and_its_status(store, seal):
+    first = store.add_master(seal.seal_id, _png(_rgb(1)), dpi=300)
+    second = store.add_master(seal.seal_id, _png(_rgb(2)), dpi=600)
+    store.record_event(seal.seal_id, EventKind.SUSPENDED, date(2021, 3, 1))
+    view = store.seal_view(seal.seal_id, on=date(2021, 2, 1))
+    assert view.seal == store.get_seal(seal.seal_id)
+    assert view.masters == store.masters_of(seal.seal_id) == [first, second]
+    assert view.status is SealStatus.ACTIVE
+    assert store.seal_view(seal.seal_id).status is SealStatus.SUSPENDED
+    with pytest.raises(UnknownSealError):
+        store.seal_view("110108-9999")
 
 
 def test_lost_then_replaced(store, seal):
