@@ -31,6 +31,12 @@ from imprint.types import Alignment, Displacement, Measurement, RectifiedImprint
 #: Canonical px per mm assumed when the master's dpi is unknown: a 42 mm round seal.
 DEFAULT_PX_PER_MM = 2 * CANONICAL_RADIUS / 42.0
 STROKE_TOLERANCE_PX = 2.0  # ink within this of the other imprint's strokes agrees
+#: Where black print cannot be told from the seal's ink (``Quality.print_told_apart``), the
+#: questioned strokes farther than this (canonical px) from every master stroke are taken for
+#: print in the correlation, which otherwise counts every line of text crossing a faxed
+#: imprint against it. The stroke comparison keeps them: a changed character is extra ink in
+#: one place and missing ink in the same place, which print is not.
+PRINT_REACH_PX = 3.0
 #: Side of the window, canonical px (about 4 mm on a 42 mm seal: a character of the name
 #: arc), over which strokes that differ both ways are counted, and the least share of it that
 #: must be known in both imprints and of it that must be stroke.
@@ -42,7 +48,9 @@ GA_BANDS = ((2.0, "valid"), (4.0, "suspect"), (math.inf, "invalid"))
 
 #: name -> what it measures (the report's wording).
 FEATURES = {
-    "correlation": "correlation of the aligned ink maps inside the border (1: identical)",
+    "correlation": "correlation of the aligned ink maps inside the border (1: identical); "
+                   "where print reads as the seal's ink (a fax), questioned ink far from "
+                   "every master stroke is left out as print",
     "extra_ink": "share of the questioned strokes with no master stroke within 0.2 mm",
     "missing_ink": "share of the master strokes with no questioned stroke within 0.2 mm",
     "substituted_ink": "largest share of strokes that differ both ways within one "
@@ -163,6 +171,14 @@ def match_strokes(master: RectifiedImprint, alignment: Alignment) -> StrokeMatch
     return StrokeMatch(alignment, q_str, m_str, extra, d_qm, missing, d_mq, substituted, where)
 
 
+def _print_beyond(q_str: np.ndarray, m_str: np.ndarray) -> np.ndarray:
+    """Questioned strokes farther than :data:`PRINT_REACH_PX` from every master stroke,
+    with their edges (2 px), short of the master strokes' own tolerance."""
+    dist = cv2.distanceTransform((~m_str).astype(np.uint8), cv2.DIST_L2, 5)
+    far = (q_str & (dist > PRINT_REACH_PX)).astype(np.uint8)
+    return (cv2.dilate(far, np.ones((5, 5), np.uint8)) > 0) & (dist > STROKE_TOLERANCE_PX)
+
+
 def _border_width(ink: np.ndarray) -> float:
     """Width (canonical px) of the outer border ring at half its peak, from the mean radial
     profile over the known angles."""
@@ -267,8 +283,11 @@ def measure(query: RectifiedImprint, master: RectifiedImprint, alignment: Alignm
     qq = query.quality
     q_known = ~query.occlusion & _DISC
     tex_q, tex_m = _texture(q_ink, q_str), _texture(m_ink, m_str)
+    compared = known & _IDENTITY_BAND
+    if not qq.print_told_apart:
+        compared &= ~_print_beyond(q_str, m_str)
     features = {
-        "correlation": masked_correlation(m_ink, q_ink, known & _IDENTITY_BAND),
+        "correlation": masked_correlation(m_ink, q_ink, compared),
         "extra_ink": extra,
         "missing_ink": missing,
         "substituted_ink": substituted,

@@ -184,12 +184,15 @@ MIN_TONE_AREA = 0.02
 class Separation:
     """Unmixed imprint: ``ink`` ``(H, W) float32 in [0, 1]`` (1 = the imprint's full ink),
     ``occlusion`` ``(H, W) bool`` where black covers it, ``ink_od`` the unit density vector of
-    the ink (RGB), ``monochrome`` True when the image has no colour to separate by."""
+    the ink (RGB), ``monochrome`` True when the image has no colour to separate by;
+    ``print_told_apart`` False when black print could not be told from the seal's ink at all
+    (all dark ink taken for the seal's)."""
 
     ink: np.ndarray
     occlusion: np.ndarray
     ink_od: np.ndarray
     monochrome: bool
+    print_told_apart: bool = True
 
 
 def optical_density(normalised: np.ndarray) -> np.ndarray:
@@ -261,7 +264,7 @@ def _separate_tone(grey_od: np.ndarray, strong: np.ndarray) -> Separation:
         full = np.percentile(grey_od[strong], 95) if n_strong else 1.0
         grey = np.clip(grey_od / max(float(full), 1e-3), 0, 1)
         return Separation(grey.astype(np.float32), np.zeros(grey_od.shape, bool),
-                          BLACK_OD.copy(), True)
+                          BLACK_OD.copy(), True, print_told_apart=False)
     full = float(np.percentile(grey_od[mid], 95))
     ink = np.clip(grey_od / max(full, 1e-3), 0, 1)
     return Separation(np.where(cover, 0.0, ink).astype(np.float32), cover, BLACK_OD.copy(),

@@ -553,7 +553,9 @@ def rectify(image: np.ndarray, detection: Detection, *, dpi: float | None = None
     # the quality is measured where the outline is axis-aligned (before the turn): a turn of
     # a multiple of 90 (square) or 180 degrees (oval), or any turn of a circle, changes none
     # of it
-    quality = _quality(unturned, unturned_occ, _outline_semi_axes(shape, axes))
+    quality = dataclasses.replace(
+        _quality(unturned, unturned_occ, _outline_semi_axes(shape, axes)),
+        print_told_apart=sep.print_told_apart)
     return RectifiedImprint(canon_ink, occluded, geometry, quality, detection)
 
 

@@ -69,6 +69,9 @@ class Quality:
     ink_coverage: float
     blur: float
     occluded: float
+    #: False where black print could not be told from the seal's ink (a fax prints both
+    #: black): print crossing the imprint then reads as its ink, and ``occluded`` says nothing
+    print_told_apart: bool = True
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ import json
 import math
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import cv2
@@ -19,6 +20,7 @@ from imprint import archive
 from imprint.align import align
 from imprint.compare import compare
 from imprint.errors import UnreadableInputError
+from imprint.evidence import measure
 from imprint.pipeline import single_imprint
 from imprint.rectify import CANONICAL_SIZE
 from imprint.synth.dataset import write_image
@@ -76,7 +78,6 @@ def test_a_known_turn_and_shift_are_recovered(seals):
     m[:, 2] += (3.0, -2.0)
     ink = cv2.warpAffine(master.ink, m, (CANONICAL_SIZE, CANONICAL_SIZE))
     occ = np.zeros_like(master.occlusion)
-    from dataclasses import replace
     query = replace(master, ink=ink, occlusion=occ)
     a = align(query, master)
     assert a.rotation == pytest.approx(7.0, abs=0.2)
@@ -156,6 +157,30 @@ def test_a_look_alike_name_is_another_seal(seals):
                    for ax in render_figure(c).axes for p in ax.patches)
 
     assert marked(other) == 1 and marked(same) == 0
+
+
+def _with_print_lines(r, told_apart: bool):
+    """``r`` with four lines of black print across it, read as its ink (as in a fax), and
+    its quality saying whether print could be told from the seal's ink."""
+    ink = r.ink.copy()
+    for y in (140, 200, 300, 360):
+        for x in range(60, 450, 26):  # characters: blocks with gaps between them
+            ink[y:y + 14, x:x + 18] = np.maximum(ink[y:y + 14, x:x + 18], 0.9)
+    quality = replace(r.quality, print_told_apart=told_apart)
+    return replace(r, ink=ink, occlusion=np.zeros_like(r.occlusion), quality=quality)
+
+
+def test_print_across_a_faxed_imprint_is_not_counted_against_it(seals):
+    master = seals[0]["rect"]["master"]
+    threshold = VerifierModel.load().thresholds["different_seal_correlation"]
+    corr = {}
+    for told_apart in (True, False):
+        q = _with_print_lines(master, told_apart)
+        corr[told_apart] = measure(q, master, align(q, master)).features["correlation"]
+    assert corr[True] < threshold < corr[False]
+    # another seal's imprint under the same print stays another seal
+    other = _with_print_lines(seals[1]["rect"]["master"], False)
+    assert measure(other, master, align(other, master)).features["correlation"] < 0.6
 
 
 def test_half_an_imprint_is_inconclusive_not_a_forgery(seals):
