@@ -144,7 +144,8 @@ def test_record_is_json_ready(comparison):
     assert [p["hour"] for p in d["flagged_patches"]] == ["1 o'clock"]
     assert set(rec["alignment"]) == {"rotation_deg", "scale", "shift_px", "correlation",
                                      "elastic_mm"}
-    assert set(rec["quality"]["query"]) == {"border_visible", "ink_coverage", "blur", "occluded"}
+    assert set(rec["quality"]["query"]) == {"border_visible", "ink_coverage", "blur", "occluded",
+                                            "print_told_apart"}
 
 
 def test_every_format_is_written_whole(comparison, context, tmp_path: Path):
