@@ -187,11 +187,13 @@ def fit(train: list[dict], calibration: list[dict]) -> VerifierModel:
     gen = [derived(p["features"]) for p in cal if p["set"] == "genuine"]
     # another character: above what all but 0.5 % of the calibration genuine imprints
     # (typical and poor, gated) show among those that correlate above every impostor (one
-    # that does not is not laid on the master well enough for its windows to mean anything)
+    # that does not is not laid on the master well enough for its windows to mean anything),
+    # and whose black print was told from the seal's ink (where it was not, a fax, lines of
+    # text add strokes to every window they cross: the rule would be set by the text)
     corr_all = float(max(f["correlation"] for f in imp)) + 0.01
     sub = [f["substituted_ink"] for f in (derived(p["features"]) for p in calibration
                                           if p["set"] in GENUINE_SETS and _gated(p))
-           if f["correlation"] >= corr_all]
+           if f["correlation"] >= corr_all and f.get("print_told_apart", 1.0)]
     sub_t = float(np.quantile(sub, 1 - DIFFERENT_SEAL_BPCER))
     # different seal by correlation: above every calibration impostor that the substituted
     # character does not already refuse (FMR <= 1/N there)
@@ -226,7 +228,8 @@ def fit(train: list[dict], calibration: list[dict]) -> VerifierModel:
                                           "(FMR <= 1/N there)",
             "different_seal_substitution": f"{DIFFERENT_SEAL_BPCER:.1%} of {len(sub)} "
                                            "calibration genuine imprints (typical and poor) "
-                                           "that correlate above every impostor, above it",
+                                           "that correlate above every impostor and whose "
+                                           "print was told from their ink, above it",
             "forgery_log10_lr": f"{TARGET_BPCER:.0%} of calibration genuine imprints "
                                 "(typical quality) below it",
             "subscores": "each at the value 1 % of calibration genuine imprints pass; "

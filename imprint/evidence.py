@@ -73,6 +73,8 @@ FEATURES = {
     "known": "share of the seal compared (known in both)",
     "blur": "edge spread of the questioned imprint, canonical px",
     "ink_coverage": "share of the questioned seal area in ink",
+    "print_told_apart": "1 where black print could be told from the seal's ink, 0 where it "
+                        "reads as the seal's (a fax)",
 }
 
 
@@ -309,6 +311,7 @@ def measure(query: RectifiedImprint, master: RectifiedImprint, alignment: Alignm
         "known": float(known[_DISC].mean()),
         "blur": qq.blur,
         "ink_coverage": qq.ink_coverage,
+        "print_told_apart": float(qq.print_told_apart),
     }
     # GA 241.8: deformation of the imprint against the reference, as a share of its radius:
     # the larger of the smooth displacement and the local shifts (90th percentile). The outer

@@ -176,7 +176,9 @@ def test_print_across_a_faxed_imprint_is_not_counted_against_it(seals):
     corr = {}
     for told_apart in (True, False):
         q = _with_print_lines(master, told_apart)
-        corr[told_apart] = measure(q, master, align(q, master)).features["correlation"]
+        features = measure(q, master, align(q, master)).features
+        assert features["print_told_apart"] == float(told_apart)
+        corr[told_apart] = features["correlation"]
     assert corr[True] < threshold < corr[False]
     # another seal's imprint under the same print stays another seal
     other = _with_print_lines(seals[1]["rect"]["master"], False)
