@@ -209,7 +209,11 @@ def fit(train: list[dict], calibration: list[dict]) -> VerifierModel:
     s = np.array([model.fused(p["features"]) for p in same])
     ys = np.array([p["set"] == "genuine" for p in same], float)
     model.platt = platt(s, ys)
-    llr_gen = np.sort([model.log10_lr(f) for f in gen if compared(f)])
+    # the forgery threshold, like the substituted character's, from imprints whose print was
+    # told from their ink: where it was not, a fax, would-be forgeries are inconclusive
+    # (MARGINAL) whatever the threshold, and their print would set it for every capture
+    llr_gen = np.sort([model.log10_lr(f) for f in gen
+                       if compared(f) and f.get("print_told_apart", 1.0)])
     model.thresholds["forgery_log10_lr"] = float(np.quantile(llr_gen, TARGET_BPCER))
     for name, (side, _, _) in SUBSCORES.items():
         v = np.array([f.get(name, np.nan) for f in gen], float)
@@ -231,7 +235,7 @@ def fit(train: list[dict], calibration: list[dict]) -> VerifierModel:
                                            "that correlate above every impostor and whose "
                                            "print was told from their ink, above it",
             "forgery_log10_lr": f"{TARGET_BPCER:.0%} of calibration genuine imprints "
-                                "(typical quality) below it",
+                                "(typical quality, print told from their ink) below it",
             "subscores": "each at the value 1 % of calibration genuine imprints pass; "
                          "substituted_ink at its different-seal threshold",
         },

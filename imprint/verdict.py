@@ -50,9 +50,10 @@ QUALITY_GATE = {"border_visible": 0.5, "occluded_max": 0.5}
 #: does correlate with the master cannot be called genuine or forged. An imprint of good
 #: quality that cannot be laid on the master at all is a different seal, whatever the area.
 COMPARED_MIN = 0.5
-#: Below any of these (or occluded above), differences from ink and capture cannot be told from
-#: a forgery's: a would-be ``suspected_forgery`` is reported ``inconclusive``.
-MARGINAL = {"border_visible": 0.85, "known": 0.7, "occluded_max": 0.3}
+#: Below any of these (or occluded above, or black print not told from the seal's ink: a fax),
+#: differences from ink and capture cannot be told from a forgery's: a would-be
+#: ``suspected_forgery`` is reported ``inconclusive``.
+MARGINAL = {"border_visible": 0.85, "known": 0.7, "occluded_max": 0.3, "print_told_apart": True}
 
 #: Sub-scores shown on the report, each with its own single-feature threshold from the
 #: calibration set (the value 1 % of genuine imprints exceed, on the forgery side).
@@ -170,6 +171,9 @@ def quality_reasons(features: dict, limits: dict) -> list[str]:
     if features["occluded"] > limits.get("occluded_max", 1.0):
         out.append(f"{features['occluded']:.0%} of the imprint is covered by text or "
                    "signatures")
+    if limits.get("print_told_apart") and not features.get("print_told_apart", 1.0):
+        out.append("black print cannot be told from the seal's ink here (a fax): print "
+                   "across the imprint reads as its strokes")
     return out
 
 
