@@ -699,9 +699,12 @@ class RegistryStore:
     def masters_of(self, seal_id: str) -> list[MasterInfo]:
         with self._read() as s:
             self._seal(s, seal_id)
-            rows = s.scalars(select(MasterRow).where(MasterRow.seal_id == seal_id)
-                             .order_by(MasterRow.id))
-            return [self._master_info(r) for r in rows]
+            return self._masters_in(s, seal_id)
+
+    def _masters_in(self, s: Session, seal_id: str) -> list[MasterInfo]:
+        rows = s.scalars(select(MasterRow).where(MasterRow.seal_id == seal_id)
+                         .order_by(MasterRow.id))
+        return [self._master_info(r) for r in rows]
 
     def iter_masters(self, after_id: int = 0) -> Iterator[tuple[int, str, Path]]:
         """``(master_id, seal_id, path)`` by increasing id, from one consistent snapshot; give
@@ -801,9 +804,7 @@ class RegistryStore:
         until = status_moment(on)
         with self._read() as s:
             row = self._seal(s, seal_id)
-            masters = s.scalars(select(MasterRow).where(MasterRow.seal_id == seal_id)
-                                .order_by(MasterRow.id))
-            return SealView(_seal_info(row), [self._master_info(r) for r in masters],
+            return SealView(_seal_info(row), self._masters_in(s, seal_id),
                             _fold(self._event_keys(s, seal_id), until))
 
     def counts(self) -> dict[str, int]:
