@@ -427,6 +427,7 @@ def _colour_candidates(ink: np.ndarray, warm: np.ndarray | None, px_per_mm: floa
     min_d = max(MIN_SEAL_PX, SEAL_DIAMETER_MM[0] * px_per_mm if size_known else (
         MIN_SEAL_FRACTION * max(ink.shape)))
     out = []
+    ink_of: dict[int, bool] = {}  # id of a candidate -> whether it was found in red ink
     for blob, (bw, bh) in _blobs(ink, join, min_side=0.4 * min_d):
         if max(bw, bh) < 0.7 * min_d:
             continue
@@ -441,19 +442,27 @@ def _colour_candidates(ink: np.ndarray, warm: np.ndarray | None, px_per_mm: floa
         other = None if two_inks or not 0.0 < warm_share < 1.0 else (
             (warm if warm_share < 0.5 else ink & ~warm) & in_blob)
         if two_inks:
-            found, parts = [], (warm, ink & ~warm)
+            found, parts = [], ((warm, True), (ink & ~warm, False))
         elif other is not None and _pen_like(lightest, other):
-            found, parts = [], (ink & ~other,)
+            found, parts = [], ((ink & ~other, warm_share >= 0.5),)
         else:
             found = _explain_blob(blob, ink, px_per_mm, size_known)
-            parts = (warm, ink & ~warm) if not found and other is not None else ()
-        for part in parts:
+            parts = (((warm, True), (ink & ~warm, False)) if not found and other is not None
+                     else ())
+        ink_of.update((id(c), warm_share >= 0.5) for c in found)
+        for part, red in parts:
             sub = part & in_blob
             for b2, (w2, h2) in _blobs(sub, join, min_side=0.4 * min_d):
                 if max(w2, h2) >= 0.7 * min_d:
-                    found.extend(_explain_blob(b2, sub, px_per_mm, size_known))
+                    more = _explain_blob(b2, sub, px_per_mm, size_known)
+                    ink_of.update((id(c), red) for c in more)
+                    found.extend(more)
         out.extend(found)
-    return [c for c in _outermost(_suppress(out))
+    # a square of the other ink inside a round imprint (a red name seal stamped on a blue
+    # round seal) is a seal of its own, not part of that one
+    kept = _outermost(_suppress(out), lambda c, k: c.shape == "square"
+                      and ink_of[id(c)] != ink_of[id(k)])
+    return [c for c in kept
             if c.support >= WEAK_BORDER or c.visible < 0.98
             or _glyph_count(ink, c, px_per_mm) >= MIN_GLYPHS]
 
@@ -533,10 +542,11 @@ def _explain_once(blob: np.ndarray, ink: np.ndarray, px_per_mm: float, size_know
         k is not c and k.axes[0] >= c.axes[0]
         and math.dist(c.centre, k.centre) + c.axes[0] <= 1.08 * k.axes[0] for k in circles)]
     # several circles explain the blob only if each fits its ink better than the one border
-    # (an oval seal also holds two circles, each touching one end)
-    if len(circles) >= 2 and (not fits or min(c.support for c in circles) > single.support) \
-            and _outline_on_circles(blob, circles, max(2.0, 2.4 * px_per_mm)):
-        return circles
+    # (an oval seal also holds two circles, each touching one end); weaker circles are
+    # chance rings through the strokes where the imprints cross
+    strong = [c for c in circles if not fits or c.support > single.support]
+    if len(strong) >= 2 and _outline_on_circles(blob, strong, max(2.0, 2.4 * px_per_mm)):
+        return strong
     if circles and not fits:
         return circles[:1]
     return [single] if fits else []
@@ -784,12 +794,13 @@ def _grey_candidates(dark: np.ndarray, px_per_mm: float) -> list[_Candidate]:
     return _outermost(_suppress(_without_chance_rings(found, dark.shape)))
 
 
-def _outermost(cands: list[_Candidate]) -> list[_Candidate]:
+def _outermost(cands: list[_Candidate], apart=None) -> list[_Candidate]:
     """Drop rings well inside a larger one: the star or an inner ring of the same seal
-    (overlapping seals are of like size and off-centre)."""
+    (overlapping seals are of like size and off-centre), unless ``apart(inner, outer)``
+    says they are separate imprints."""
     return [c for c in cands if not any(
         k.axes[0] > 1.3 * c.axes[0] and math.dist(c.centre, k.centre) < k.axes[0]
-        for k in cands)]
+        and not (apart and apart(c, k)) for k in cands)]
 
 
 def _interior_density(mask: np.ndarray, c, r: float) -> float:

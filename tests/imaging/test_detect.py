@@ -232,3 +232,39 @@ def test_square_seal_is_fitted_on_its_own_sides(angle):
     assert abs(r.geometry.axes[0] / half - 1) <= 0.01
     err = (r.geometry.rotation - angle + 45) % 90 - 45
     assert abs(err) <= 1.0
+
+
+@pytest.fixture(scope="module")
+def other_seal():
+    spec = SealSpec("round_official", "浙江华信电子科技有限公司", business_line="财务专用章",
+                    code="3301060123456")
+    return new_seal(layout(spec), np.random.default_rng(4))
+
+
+def _overlapping_page(first, second, inks: tuple[str, str], seed: int):
+    stampings = [Stamping(first, StampConditions(angle=10.0, seed=seed), inks[0], "A", "A"),
+                 Stamping(second, StampConditions(angle=-40.0, seed=seed + 1), inks[1], "B", "B",
+                          labels={"placement": "overlap"})]
+    page, truths, _ = page_scene(stampings, dpi=200, rng=np.random.default_rng(seed),
+                                 capture=Capture("scan", 90, 0.4, 0.004))
+    return page, truths
+
+
+@pytest.mark.parametrize("seed", [0, 1, 11, 13])
+def test_overlapping_round_imprints_of_one_ink_are_both_found(seal, other_seal, seed):
+    # the ring filters' weaker circles, through the strokes where the two imprints cross,
+    # must not keep the two strong borders from explaining the blob
+    page, truths = _overlapping_page(seal, other_seal, ("red", "red"), seed)
+    dets = detect_imprints(page, dpi=200)
+    assert len(match([t.box for t in truths], [d.box for d in dets])) == 2
+    assert len(dets) == 2
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_red_name_seal_on_a_blue_round_seal_is_found(seal, seed):
+    name = new_seal(layout(SealSpec("square_name", "", person_name="王建国", diameter=18.0)),
+                    np.random.default_rng(3))
+    page, truths = _overlapping_page(seal, name, ("blue", "red"), seed)
+    dets = detect_imprints(page, dpi=200)
+    assert len(match([t.box for t in truths], [d.box for d in dets])) == 2
+    assert sorted((d.shape, d.colour) for d in dets) == [("round", "blue"), ("square", "red")]
