@@ -268,3 +268,15 @@ def test_red_name_seal_on_a_blue_round_seal_is_found(seal, seed):
     dets = detect_imprints(page, dpi=200)
     assert len(match([t.box for t in truths], [d.box for d in dets])) == 2
     assert sorted((d.shape, d.colour) for d in dets) == [("round", "blue"), ("square", "red")]
+
+
+@pytest.mark.parametrize("seed", [0, 3, 5])
+def test_faintly_stamped_seal_on_a_photocopy_is_found(seal, seed):
+    # starved ink, light in the middle, copies as a light grey (optical density under 0.4)
+    stamping = Stamping(seal, StampConditions(angle=30.0, ink=-0.6, centre_light=0.5, seed=seed),
+                        "red", "A", "A")
+    page, truths, _ = page_scene([stamping], dpi=200, rng=np.random.default_rng(seed),
+                                 capture=Capture("photocopy", 85, 0.6, 0.01))
+    dets = detect_imprints(page, dpi=200)
+    assert len(match([t.box for t in truths], [d.box for d in dets])) == 1
+    assert len(dets) == 1
