@@ -26,6 +26,7 @@ from imprint.types import Detection
 WORK_LONG_SIDE = 1000  # px: pages are searched at about this size (A4 at ~85 dpi)
 SEAL_DIAMETER_MM = (12.0, 75.0)  # smallest name seal to largest government seal
 MIN_SEAL_FRACTION = 0.025  # without a dpi: a seal spans at least this much of the long side
+STIPPLE_MM = 0.5  # gaps between the dots of starved ink
 JOIN_MM = 2.2  # gaps an imprint's strokes leave between them (character to border)
 MIN_SEAL_PX = 20  # working px: anything smaller is a speck, whatever the scale
 MIN_RING_SUPPORT = 0.45  # fraction of the visible border that must carry ink
@@ -142,9 +143,22 @@ def _candidates(norm: np.ndarray, masks: InkMasks, around: np.ndarray | None,
         r, g, b = cv2.split(norm)
         lightest = cv2.max(cv2.max(r, g), b)
         found = _colour_candidates(masks.any, masks.by_colour["red"], px_per_mm, size_known,
-                                   lightest)
+                                   lightest, _bridged(masks.any, px_per_mm))
         return [c for c in found if _ink_light(lightest, masks.any, c) >= MIN_SEAL_INK_LIGHT]
     return _grey_page_candidates(norm, around, px_per_mm, size_known)
+
+
+def _bridged(ink: np.ndarray, px_per_mm: float) -> np.ndarray:
+    """``ink`` with the gaps of starved ink closed: a seal stamped with too little ink prints
+    its strokes as a stipple of dots a few tenths of a mm apart, which a border's support
+    and the ring filters would read as mostly paper. Only where the working copy resolves
+    the dots (a close crop): on a page's reduced copy a closing would join the print round
+    the seal to it instead."""
+    k = round(STIPPLE_MM * px_per_mm) | 1
+    if k < 3:
+        return ink
+    return cv2.morphologyEx(ink.astype(np.uint8), cv2.MORPH_CLOSE,
+                            cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))) > 0
 
 
 def _lighter_part(lightest: np.ndarray) -> float:
@@ -416,13 +430,15 @@ def _suppress(cands: list[_Candidate]) -> list[_Candidate]:
 
 
 def _colour_candidates(ink: np.ndarray, warm: np.ndarray | None, px_per_mm: float,
-                       size_known: bool, lightest: np.ndarray | None = None
-                       ) -> list[_Candidate]:
+                       size_known: bool, lightest: np.ndarray | None = None,
+                       bridged: np.ndarray | None = None) -> list[_Candidate]:
     """Imprints on an ink mask ``(H, W) bool``: each blob explained by a border or by the
     circles of overlapping imprints; ``warm`` the red part of ``ink`` (None on grey pages),
     by which a red and a blue imprint over each other are told apart; ``lightest`` each
     pixel's brightest channel against the paper, by which a pen's strokes joined to an
-    imprint are told from it (:data:`MIN_SEAL_INK_LIGHT`)."""
+    imprint are told from it (:data:`MIN_SEAL_INK_LIGHT`); ``bridged`` the ink whose borders
+    are fitted and measured, where it is not ``ink`` itself (:func:`_bridged`; the blobs
+    and their boxes are ``ink``'s)."""
     join = round(JOIN_MM * px_per_mm)
     min_d = max(MIN_SEAL_PX, SEAL_DIAMETER_MM[0] * px_per_mm if size_known else (
         MIN_SEAL_FRACTION * max(ink.shape)))
@@ -446,7 +462,8 @@ def _colour_candidates(ink: np.ndarray, warm: np.ndarray | None, px_per_mm: floa
         elif other is not None and _pen_like(lightest, other):
             found, parts = [], ((ink & ~other, warm_share >= 0.5),)
         else:
-            found = _explain_blob(blob, ink, px_per_mm, size_known)
+            found = _explain_blob(blob, ink if bridged is None else bridged, px_per_mm,
+                                  size_known)
             parts = (((warm, True), (ink & ~warm, False)) if not found and other is not None
                      else ())
         ink_of.update((id(c), warm_share >= 0.5) for c in found)

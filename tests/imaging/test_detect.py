@@ -280,3 +280,15 @@ def test_faintly_stamped_seal_on_a_photocopy_is_found(seal, seed):
     dets = detect_imprints(page, dpi=200)
     assert len(match([t.box for t in truths], [d.box for d in dets])) == 1
     assert len(dets) == 1
+
+
+@pytest.mark.parametrize("seed", [0, 4, 7])
+def test_starved_imprint_on_a_close_crop_is_found(seal, seed):
+    # too little ink prints the strokes as a stipple of dots: a counter's scan resolves them
+    stamping = Stamping(seal, StampConditions(angle=30.0, ink=-0.8, mottle=0.6, seed=seed),
+                        "red", "A", "A")
+    image, truth = imprint_scene(stamping, dpi=300, rng=np.random.default_rng(seed),
+                                 capture=Capture("scan", 90, 0.3, 0.003))
+    dets = detect_imprints(image, dpi=300)
+    assert len(match([truth.box], [d.box for d in dets])) == 1
+    assert len(dets) == 1
