@@ -198,8 +198,12 @@ def fit(train: list[dict], calibration: list[dict]) -> VerifierModel:
     # different seal by correlation: above every calibration impostor that the substituted
     # character does not already refuse (FMR <= 1/N there)
     corr_t = float(max(f["correlation"] for f in imp if f["substituted_ink"] < sub_t)) + 0.01
+    # starved ink correlates below it too, but its strokes lie on the master's: fewer of the
+    # questioned strokes off the master's than every calibration impostor refused on its
+    # correlation shows is too little ink to call another seal
+    sparse_t = float(min(f["extra_ink"] for f in imp if f["correlation"] < corr_t))
     model.thresholds = {"different_seal_correlation": corr_t,
-                        "different_seal_substitution": sub_t}
+                        "different_seal_substitution": sub_t, "sparse_extra_ink": sparse_t}
 
     def compared(f: dict) -> bool:  # not refused as another seal
         return f["correlation"] >= corr_t and f["substituted_ink"] < sub_t
@@ -230,6 +234,9 @@ def fit(train: list[dict], calibration: list[dict]) -> VerifierModel:
             "different_seal_correlation": f"above all {len(imp)} calibration impostor "
                                           "comparisons that no substituted character refuses "
                                           "(FMR <= 1/N there)",
+            "sparse_extra_ink": "below every calibration impostor refused on its "
+                                "correlation: less ink off the master's strokes is too little "
+                                "ink to decide (inconclusive), not another seal",
             "different_seal_substitution": f"{DIFFERENT_SEAL_BPCER:.1%} of {len(sub)} "
                                            "calibration genuine imprints (typical and poor) "
                                            "that correlate above every impostor and whose "

@@ -6,9 +6,11 @@ Four outcomes, decided in this order:
    border visible, too much of it covered, too little compared (:data:`QUALITY_GATE`);
 2. ``different_seal`` when it does not even look like the master: once aligned, the ink
    correlation below a threshold set on zero-effort impostors (other filed seals) of the
-   calibration set; or another character in one place (a look-alike name, another business
-   line): strokes that differ both ways within one character-sized window
-   (``substituted_ink``) beyond what 0.5 % of calibration genuine imprints show;
+   calibration set, unless what ink there is lies on the master's strokes (fewer of its
+   strokes off them than any such impostor shows: starved ink, ``inconclusive``); or another
+   character in one place (a look-alike name, another business line): strokes that differ
+   both ways within one character-sized window (``substituted_ink``) beyond what 0.5 % of
+   calibration genuine imprints show;
 3. ``suspected_forgery`` when the calibrated log10 likelihood ratio (same seal against
    forgery) is below the threshold set at 1 % of calibration genuine imprints flagged, and
    the imprint is good enough to say so; a marginal imprint (:data:`MARGINAL`) gets
@@ -193,7 +195,13 @@ def decide(features: dict, model: VerifierModel, flagged: list[str]) -> Decision
     if poor:
         return Decision("inconclusive", 0.0, 0.5,
                         ("too little to decide: " + poor[0], *poor[1:]))
-    if features["correlation"] < th["different_seal_correlation"]:
+    uncorrelated = features["correlation"] < th["different_seal_correlation"]
+    # too little ink to be judged by its correlation: what there is lies on the master's
+    # strokes (starved ink, a faint capture), where another seal's characters would not
+    sparse_t = th.get("sparse_extra_ink")
+    sparse = (uncorrelated and sparse_t is not None
+              and features.get("extra_ink", 1.0) < sparse_t)
+    if uncorrelated and not sparse:
         return Decision("different_seal", -math.inf, 0.0, (
             f"the aligned imprints correlate at {features['correlation']:.2f}, below "
             f"{th['different_seal_correlation']:.2f}: not this seal",))
@@ -203,6 +211,13 @@ def decide(features: dict, model: VerifierModel, flagged: list[str]) -> Decision
             f"in one character-sized patch{_clock(features)} {features['substituted_ink']:.0%} "
             f"of the strokes differ both ways from the master's (at most {sub_t:.0%} in "
             "genuine imprints): another character there, not this seal",))
+    if sparse:
+        return Decision("inconclusive", 0.0, 0.5, (
+            f"too little ink to decide: {features.get('missing_ink', 0.0):.0%} of the "
+            f"master's strokes have no questioned stroke near, and only "
+            f"{features['extra_ink']:.0%} of the questioned strokes lie off the master's "
+            f"(another seal leaves {sparse_t:.0%} or more off them); the aligned imprints "
+            f"correlate at {features['correlation']:.2f}",))
     if features["known"] < COMPARED_MIN:
         return Decision("inconclusive", 0.0, 0.5, (
             f"too little to decide: only {features['known']:.0%} of the seal can be compared "

@@ -258,3 +258,22 @@ def test_slanted_phone_photo_of_an_oval_seal_is_laid_on_its_master(seed):
                                                             seed=seed), "red", "S", "S"),
                              dpi=DPI, rng=rng, capture=phone, clutter=False)
     assert align(single_imprint(image), master).correlation >= 0.9
+
+
+def test_starved_genuine_imprint_is_not_another_seal(seals):
+    """Too little ink correlates with the master below the impostor threshold, but what ink
+    there is lies on the master's strokes: too little to decide, not another seal. Another
+    seal's starved imprint leaves strokes off them."""
+    a, b = seals
+
+    def starved(s, seed: int):
+        rec = s["record"]
+        conditions = StampConditions(angle=40.0, ink=-0.9, mottle=0.7, seed=seed)
+        image = _scene(Stamping(rec.face(), conditions, rec.spec.ink, rec.seal_id,
+                                rec.seal_id), seed)
+        return single_imprint(image, dpi=DPI, what="starved")
+
+    own = compare(starved(a, 91), a["rect"]["master"])
+    assert own.verdict in ("inconclusive", "genuine"), own.reasons
+    other = compare(starved(b, 92), a["rect"]["master"])
+    assert other.verdict == "different_seal", other.reasons
