@@ -56,6 +56,7 @@ def run(out: Path, *, quick: bool = False, data: Path | None = None) -> dict:
     n_det = 0
     centre_err, scale_err, angle_err = (defaultdict(list) for _ in range(3))
     t_decode, t_detect, t_rectify = [], [], []
+    colour_right = [0, 0]  # matched imprints on colour pages: ink named right, all
     for row in tqdm(rows, desc="pages", unit="page"):
         t0 = time.perf_counter()
         (page,) = load_page(data / row["file"])
@@ -79,6 +80,9 @@ def run(out: Path, *, quick: bool = False, data: Path | None = None) -> dict:
         false_pos[f"capture:{row['capture']}"] += unmatched
         false_pos["all"] += unmatched
         for i, j in pairs:
+            if row["capture"] in ("scan", "phone"):  # colour pages: the ink named right
+                colour_right[0] += dets[j].colour == truths[i]["ink"]
+                colour_right[1] += 1
             t, r = truths[i], rects[j]
             if r is None or t["visible"] < 0.98:
                 continue
@@ -108,6 +112,7 @@ def run(out: Path, *, quick: bool = False, data: Path | None = None) -> dict:
         "pages": len(rows), "imprints": found["all"][1], "detections": n_det,
         "recall": recall, "counts": {k: v for k, v in found.items()},
         "precision": precision, "false_positives": dict(false_pos),
+        "colour_right": colour_right,
         "centre_error_rel": _stats(centre_err["all"]),
         "scale_error_rel": _stats(scale_err["all"]),
         "angle_error_deg": _stats(angle_err["all"]),
@@ -155,6 +160,8 @@ def _print(r: dict) -> None:
         m, t = r["counts"][k]
         print(f"| {k} | {m / t:.4f} | {m} / {t} |")
     print(f"\nprecision {r['precision']:.4f} (false positives: {r['false_positives']})")
+    right, total = r["colour_right"]
+    print(f"ink colour named right on scans and phone photos: {right} / {total}")
     print("\nrectification of fully visible imprints (centre and scale error: of the radius; "
           "scale not on phone photos)\n")
     print("| capture | n | centre median | centre p95 | scale median | scale p95 | "
