@@ -12,6 +12,7 @@ large ``b`` marks where text or a signature covers it, where the seal's ink is u
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import cv2
@@ -42,15 +43,17 @@ def paper_white(image: np.ndarray, window: int) -> np.ndarray:
     white = cv2.GaussianBlur(closed, (0, 0), k / 2)
     if f < 1:
         white = cv2.resize(white, (w, h), interpolation=cv2.INTER_LINEAR)
-    return np.maximum(white, 1e-3)
+    return np.maximum(white, np.float32(1e-3), out=white)
 
 
 def normalise(image: np.ndarray, *, window: int | None = None) -> np.ndarray:
     """``image`` ``(H, W, 3) uint8`` RGB divided by its paper: ``float32``, paper ~ 1."""
-    rgb = image.astype(np.float32) / 255.0
+    rgb = np.divide(image, np.float32(255.0), dtype=np.float32)
     if window is None:
         window = max(PAPER_WINDOW_MIN_PX, int(max(image.shape[:2]) * PAPER_WINDOW_FRACTION))
-    return np.clip(rgb / paper_white(rgb, window), 0.0, 1.0)
+    # in place: the page-sized temporaries cost more than the arithmetic
+    np.divide(rgb, paper_white(rgb, window), out=rgb)
+    return np.clip(rgb, 0.0, 1.0, out=rgb)
 
 
 @dataclass(frozen=True)
@@ -197,8 +200,9 @@ class Separation:
 
 def optical_density(normalised: np.ndarray) -> np.ndarray:
     # OpenCV's log: the same values as numpy's, at a third of the time
-    clipped = np.clip(normalised, 1.0 / 255, 1.0).astype(np.float32, copy=False)
-    return cv2.log(clipped) * np.float32(-1)
+    od = np.clip(normalised, 1.0 / 255, 1.0).astype(np.float32, copy=False)
+    cv2.log(od, dst=od)
+    return np.negative(od, out=od)
 
 
 def _length(v: np.ndarray) -> np.ndarray:
@@ -206,6 +210,22 @@ def _length(v: np.ndarray) -> np.ndarray:
     than ``np.linalg.norm(v, axis=2)``)."""
     x, y, z = v[..., 0], v[..., 1], v[..., 2]
     return np.sqrt(x * x + y * y + z * z)
+
+
+def _plane_length(planes: Sequence[np.ndarray]) -> np.ndarray:
+    """:func:`_length` of a vector image given as its three channel planes."""
+    x, y, z = planes
+    return np.sqrt(x * x + y * y + z * z)
+
+
+def _plane_dot(planes: Sequence[np.ndarray], w: np.ndarray) -> np.ndarray:
+    """:func:`_dot` of a vector image given as its three channel planes: the same sums in
+    the same order, on contiguous planes."""
+    w = w.astype(planes[0].dtype)
+    out = planes[0] * w[0]
+    out += planes[1] * w[1]
+    out += planes[2] * w[2]
+    return out
 
 
 def _dot(v: np.ndarray, w: np.ndarray) -> np.ndarray:
@@ -221,7 +241,8 @@ def separate(normalised: np.ndarray, *, colour_hint: np.ndarray | None = None) -
     the ink's density vector is their median direction.
     """
     od = optical_density(normalised)
-    norm = _length(od)
+    planes = cv2.split(od)  # contiguous channels: the per-pixel sums below run on them
+    norm = _plane_length(planes)
     strong = norm > 0.3
     cand = strong & colour_hint if colour_hint is not None else strong.copy()
     # how far each candidate's density direction is from black (on those pixels only)
@@ -239,13 +260,14 @@ def separate(normalised: np.ndarray, *, colour_hint: np.ndarray | None = None) -
     pinv = np.linalg.pinv(basis)  # (2, 3)
     # per pixel dot products written out: a BLAS product of (N, 3) by (3, 2) starts threads
     # that spin against the other requests' work
-    a, b = _dot(od, pinv[0]), _dot(od, pinv[1])
+    a, b = _plane_dot(planes, pinv[0]), _plane_dot(planes, pinv[1])
     # a negative black share means all ink: project onto the ink direction alone
-    a = np.where(b < 0, _dot(od, ink_od), a)
-    b = np.maximum(b, 0)
-    a = np.maximum(a, 0)
+    all_ink = b < 0
+    np.copyto(a, _plane_dot(planes, ink_od), where=all_ink)
+    np.maximum(a, 0, out=a)
     full = np.percentile(a[cand], 95)
-    ink = np.clip(a / max(full, 1e-3), 0, 1).astype(np.float32)
+    np.divide(a, max(full, 1e-3), out=a)
+    ink = np.clip(a, 0, 1, out=a)
     occlusion = b > 0.5  # a black layer at least as dense as faint print
     return Separation(ink, occlusion, ink_od.astype(np.float32), False)
 

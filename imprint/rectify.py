@@ -150,25 +150,31 @@ def _ring_path(edge: np.ndarray, step_cost: float) -> np.ndarray:
     so that the kept turn closes on itself wherever the pass starts."""
     n, n_steps = edge.shape
     total, start = n + n // 2, n // 4
-    score = np.zeros(n_steps)
-    back = np.zeros((total, n_steps), np.int8)
+    rows = (np.arange(total) - start) % n
+    # score[i]: the best total of a path ending at each step before ray pass step i; the
+    # moves are read back from it (cheaper than keeping them: the pass is ray by ray)
+    score = np.empty((total + 1, n_steps))
+    score[0] = 0.0
+    moved = np.empty(n_steps - 1)
     for i in range(total):
-        best = score.copy()
-        move = back[i]
-        inward = score[:-1] - step_cost  # from step k - 1 to k
-        m = inward > best[1:]
-        best[1:][m] = inward[m]
-        move[1:][m] = -1
-        outward = score[1:] - step_cost  # from step k + 1 to k
-        m = outward > best[:-1]
-        best[:-1][m] = outward[m]
-        move[:-1][m] = 1
-        best += edge[(i - start) % n]
-        score = best
+        s, best = score[i], score[i + 1]
+        best[:] = s
+        np.subtract(s[:-1], step_cost, out=moved)  # from step k - 1 to k
+        np.maximum(best[1:], moved, out=best[1:])
+        np.subtract(s[1:], step_cost, out=moved)  # from step k + 1 to k
+        np.maximum(best[:-1], moved, out=best[:-1])
+        best += edge[rows[i]]
     path = np.empty(total, int)
-    path[-1] = int(score.argmax())
+    k = path[-1] = int(score[total].argmax())
     for i in range(total - 1, 0, -1):
-        path[i - 1] = path[i] + back[i, path[i]]
+        # the move that gave step k its best: staying wins ties, then inward
+        s = score[i]
+        best, move = s[k], 0
+        if k > 0 and s[k - 1] - step_cost > best:
+            best, move = s[k - 1] - step_cost, -1
+        if k < n_steps - 1 and s[k + 1] - step_cost > best:
+            move = 1
+        k = path[i - 1] = k + move
     return path[start:start + n]  # ray r was solved at pass step r + start
 
 
@@ -443,11 +449,19 @@ def _content_centring(unturned: np.ndarray) -> np.ndarray | None:
     if start <= 1e-9:
         return None
     best, at = start, np.zeros(2)
+    seen: dict[tuple[float, float], float] = {}  # the search comes back to points it scored
+
+    def sharpness(b: np.ndarray) -> float:
+        key = (float(b[0]), float(b[1]))
+        if key not in seen:
+            seen[key] = _ring_sharpness(small, b)
+        return seen[key]
+
     for step in (0.04, 0.02, 0.01, 0.005):  # a pattern search, coarse to fine
         for _ in range(4):
             around = [at + step * np.array((i, j)) for i in (-1, 0, 1) for j in (-1, 0, 1)
                       if (i, j) != (0, 0)]
-            scored = [(_ring_sharpness(small, b), b) for b in around
+            scored = [(sharpness(b), b) for b in around
                       if math.hypot(*b) <= CENTRING_REACH]
             top = max(scored, key=lambda x: x[0], default=(best, at))
             if top[0] <= best:

@@ -24,6 +24,9 @@ from imprint.sheet import sheet_horizon
 from imprint.types import Detection
 
 WORK_LONG_SIDE = 1000  # px: pages are searched at about this size (A4 at ~85 dpi)
+#: ... and at most this resolution (px/mm) where the dpi is known: a close crop's strokes and
+#: the gaps between them stay a few px wide, at a quarter of the pixels of a 300-dpi crop
+MAX_WORK_PX_PER_MM = 8.0
 SEAL_DIAMETER_MM = (12.0, 75.0)  # smallest name seal to largest government seal
 MIN_SEAL_FRACTION = 0.025  # without a dpi: a seal spans at least this much of the long side
 STIPPLE_MM = 0.5  # gaps between the dots of starved ink
@@ -85,6 +88,8 @@ def detect_imprints(image: np.ndarray, *, dpi: float | None = None, page: int = 
     # every n-th pixel: seal strokes stay a pixel or more wide at this size, and sampling
     # costs a fraction of averaging
     n = max(1, math.ceil(max(h, w) / WORK_LONG_SIDE))
+    if dpi:
+        n = max(n, math.ceil(dpi / 25.4 / MAX_WORK_PX_PER_MM))
     f = 1.0 / n
     small = _every_nth(image, n)
     px_per_mm = (dpi or _estimate_dpi((h, w))) / 25.4 * f

@@ -175,6 +175,12 @@ class SealSearch:
         the next call, at the cost of one count query when nothing changed."""
         return self._vectors.current()
 
+    def follow(self) -> VectorIndex:
+        """The index re-read from its file and brought in line with the store: after another
+        process (the service's filing process) filed and saved, without embedding again what
+        it embedded."""
+        return self._vectors.reload()
+
     def rebuild(self) -> VectorIndex:
         """A fresh index of every master in the store, replacing the saved one."""
         return self._vectors.rebuild()

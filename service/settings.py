@@ -20,7 +20,9 @@ class ServiceSettings(BaseSettings):
     before anything large is decoded: the request body in bytes, pixels per page, PDF pages, and
     the wall time of the work for one request in seconds. ``engine_workers``: requests doing
     engine work at once (default: the machine's cores, at most 4); each holds a page or two in
-    memory, so the setting also bounds memory.
+    memory, so the setting also bounds memory. ``filing_nice``: how much lower the filing
+    process's scheduling priority is than the service's (0 to 19; a filing waits for the
+    processor while verifications run).
     """
 
     model_config = SettingsConfigDict(env_prefix="IMPRINT_", extra="ignore")
@@ -36,6 +38,7 @@ class ServiceSettings(BaseSettings):
     max_search_results: int = Field(default=100, gt=0)
     engine_workers: int = Field(default_factory=lambda: min(4, os.cpu_count() or 1), ge=1,
                                 le=64)
+    filing_nice: int = Field(default=10, ge=0, le=19)
 
     def load_limits(self) -> LoadLimits:
         # a page of a PDF is rendered before its pixels are counted: the page cap bounds both

@@ -8,13 +8,20 @@ reads. The pool starts its workers on first use (:meth:`EnginePool.start` starts
 and a fresh pool replaces one whose worker died: the job it was doing answers
 :class:`~service.errors.EngineUnavailableError`, the next one runs.
 
-A job is a plain function of picklable arguments run in a worker (:func:`verify_document`),
-and answers picklable data: the service does the rest (audit, metrics, the response).
+A job is a plain function of picklable arguments run in a worker (:func:`verify_document`,
+:func:`file_document`), and answers picklable data: the service does the rest (audit,
+metrics, the response).
+
+Filings run in a pool of their own, one process at a lower scheduling priority (``nice``): a
+registrar's filing waits a little longer for the processor while a bank counter's
+verification, with a customer at the counter, is not held up by it. It takes no engine slot,
+so the verifications keep every core.
 """
 
 from __future__ import annotations
 
 import multiprocessing
+import os
 import threading
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
@@ -24,12 +31,15 @@ from datetime import date
 from pathlib import Path
 from typing import TypeVar
 
-from imprint.io import LoadLimits
+from imprint.io import LoadLimits, iter_pages
+from index.filing import file_master
 from index.identify import SealSearch
-from index.store import RegistryStore
+from index.lookalike import Lookalike
+from index.store import MasterInfo, RegistryStore, SealInfo, UnitInfo
+from service.detect import imprint_record
 from service.engine import overlay_png, verification_record, verify_upload
 from service.errors import EngineUnavailableError
-from service.sweep.worker import exit_with_parent, single_threaded
+from service.sweep.worker import exit_with_parent, keep_heap, single_threaded
 
 T = TypeVar("T")
 J = TypeVar("J")
@@ -53,12 +63,16 @@ class WorkerRegistry:
 _SEARCH: SealSearch | None = None
 
 
-def _open(registry: WorkerRegistry) -> None:
-    """Pool initializer: one thread for each library (the parallelism is the workers'), and
-    the registry opened once."""
+def _open(registry: WorkerRegistry, nice: int = 0) -> None:
+    """Pool initializer: one thread for each library (the parallelism is the workers'), the
+    heap kept between requests, the scheduling priority lowered by ``nice``, and the registry
+    opened once."""
     global _SEARCH
     single_threaded()
     exit_with_parent()
+    keep_heap()
+    if nice > 0:
+        os.nice(nice)
     store = RegistryStore.open(registry.url, masters_dir=registry.home)
     _SEARCH = SealSearch(store, registry.embedder)
 
@@ -111,12 +125,53 @@ def verify_document(job: VerifyJob) -> VerifyAnswer:
                         found.chip.flag if found.chip else None, overlay_png(c))
 
 
-class EnginePool:
-    """``workers`` engine processes over one registry."""
+@dataclass(frozen=True)
+class FileJob:
+    """A saved upload to file as a master of seal ``seal_id``: a new seal of ``unit`` (with
+    its ``kind``, ``code`` and ``uscc``) when ``new``, else one more master of a filed seal.
+    The upload is first loaded under the service's ``limits``."""
 
-    def __init__(self, registry: WorkerRegistry, workers: int) -> None:
+    path: str
+    seal_id: str
+    unit: str
+    new: bool
+    limits: LoadLimits
+    kind: str | None = None
+    code: str | None = None
+    uscc: str | None = None
+    dpi: float | None = None
+
+
+@dataclass(frozen=True)
+class FiledAnswer:
+    """What a filing did (:class:`index.filing.Filed`), the imprint as its JSON record."""
+
+    unit: UnitInfo
+    seal: SealInfo
+    master: MasterInfo
+    new_seal: bool
+    imprint: dict
+    warnings: tuple[Lookalike, ...]
+
+
+def file_document(job: FileJob) -> FiledAnswer:
+    """Run in the filing worker: ``POST /v1/seals`` and ``POST /v1/seals/{id}/masters``."""
+    for _page in iter_pages(job.path, limits=job.limits):
+        pass  # the service's page limits, which filing (with the loader's defaults) does not apply
+    filed = file_master(_search(), job.path, seal_id=job.seal_id, unit=job.unit,
+                        kind=job.kind, code=job.code, dpi=job.dpi, uscc=job.uscc)
+    return FiledAnswer(filed.unit, filed.seal, filed.master, filed.new_seal,
+                       imprint_record(filed.imprint.detection, filed.imprint), filed.warnings)
+
+
+class EnginePool:
+    """``workers`` engine processes over one registry, at scheduling priority ``nice``
+    (0: the service's own)."""
+
+    def __init__(self, registry: WorkerRegistry, workers: int, *, nice: int = 0) -> None:
         self.registry = registry
         self.workers = workers
+        self.nice = nice
         self._executor: ProcessPoolExecutor | None = None
         self._lock = threading.Lock()
 
@@ -126,7 +181,7 @@ class EnginePool:
                 # spawned, not forked: the service's threads and open connections stay behind
                 self._executor = ProcessPoolExecutor(
                     self.workers, mp_context=multiprocessing.get_context("spawn"),
-                    initializer=_open, initargs=(self.registry,))
+                    initializer=_open, initargs=(self.registry, self.nice))
             return self._executor
 
     def start(self) -> None:

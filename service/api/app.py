@@ -52,8 +52,11 @@ def open_services(settings: ServiceSettings) -> Services:
     clear_partial_reports(store.home)
     # the trail's anchor under the registry's home, for a PostgreSQL registry too
     audit = AuditTrail(store.engine, anchor=anchor_path(store.home))
-    pool = EnginePool(WorkerRegistry.of(store, settings.embedder), settings.engine_workers)
-    return Services(settings, store, search, KeyRing(store.engine), audit, Metrics(), pool)
+    registry = WorkerRegistry.of(store, settings.embedder)
+    pool = EnginePool(registry, settings.engine_workers)
+    filer = EnginePool(registry, 1, nice=settings.filing_nice)
+    return Services(settings, store, search, KeyRing(store.engine), audit, Metrics(), pool,
+                    filer)
 
 
 def create_app(settings: ServiceSettings | None = None) -> FastAPI:
@@ -63,12 +66,14 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.services = open_services(settings)
         app.state.services.pool.start()
+        app.state.services.filer.start()
         batches.start(app.state.services)  # batches left by a stopped service are resumed
         try:
             yield
         finally:
             batches.stop(app.state.services)
             app.state.services.pool.close()
+            app.state.services.filer.close()
             app.state.services.audit.close()  # the last rows anchored
             app.state.services.store.close()
 

@@ -9,6 +9,7 @@ import hashlib
 import tempfile
 import threading
 import time
+from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,13 +34,59 @@ T = TypeVar("T")
 CHUNK = 1024**2
 
 
+class FairSlots:
+    """A bounded semaphore that serves its waiters in the order they came: a slot given back
+    goes to the longest waiting, never to a request that arrives just then. (Python's own
+    lets a newcomer take it first, so under a steady load a few requests wait through many
+    turns while others pass straight through.)"""
+
+    def __init__(self, n: int) -> None:
+        self._n = self._free = n
+        self._lock = threading.Lock()
+        self._waiting: deque[threading.Lock] = deque()
+
+    def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
+        with self._lock:
+            if self._free and not self._waiting:
+                self._free -= 1
+                return True
+            if not blocking:
+                return False
+            turn = threading.Lock()
+            turn.acquire()
+            self._waiting.append(turn)
+        if turn.acquire(timeout=timeout if timeout is not None and timeout >= 0 else -1):
+            return True
+        with self._lock:
+            if turn in self._waiting:
+                self._waiting.remove(turn)
+                return False
+        return True  # handed a slot just as the wait ran out: it is this caller's
+
+    def release(self) -> None:
+        with self._lock:
+            if self._waiting:
+                self._waiting.popleft().release()  # the slot passes straight to the next
+            elif self._free < self._n:
+                self._free += 1
+            else:
+                raise ValueError("slot released more times than taken")
+
+    def __enter__(self) -> FairSlots:
+        self.acquire()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.release()
+
+
 @dataclass
 class Services:
     """Opened once when the service starts (the registry, its search index, keys, audit trail,
-    metrics, the engine's worker processes). ``engine_slots`` bounds the requests doing engine
-    work at once (the rest wait their turn within their time limit); ``filing_lock`` files one
-    seal at a time, so that two filings of one new seal cannot both pass the check that it is
-    new."""
+    metrics, the engine's worker processes, the filing process). ``engine_slots`` bounds the
+    requests doing engine work at once (the rest wait their turn within their time limit);
+    ``filing_lock`` files one seal at a time, so that two filings of one new seal cannot both
+    pass the check that it is new."""
 
     settings: ServiceSettings
     store: RegistryStore
@@ -48,11 +95,12 @@ class Services:
     audit: AuditTrail
     metrics: Metrics
     pool: EnginePool
-    engine_slots: threading.BoundedSemaphore = field(init=False)
+    filer: EnginePool
+    engine_slots: FairSlots = field(init=False)
     filing_lock: threading.Lock = field(init=False, default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
-        self.engine_slots = threading.BoundedSemaphore(self.settings.engine_workers)
+        self.engine_slots = FairSlots(self.settings.engine_workers)
 
 
 @dataclass
@@ -166,11 +214,13 @@ async def save_upload(request: Request, upload: UploadFile, folder: Path, *,
 
 
 async def run_engine(request: Request, work: Callable[[float], T], *,
-                     uploads: Iterable[SavedUpload] = (), files: bool = False) -> T:
+                     uploads: Iterable[SavedUpload] = (), files: bool = False,
+                     slot: bool = True) -> T:
     """Run ``work(deadline)`` in a worker thread once an engine slot is free (and, for work
     that ``files`` a seal, the filing lock), within the request's time limit (``deadline`` is a
-    :func:`time.monotonic` value that the work checks between imprints). Messages name each
-    upload as the client did, not by its temporary path."""
+    :func:`time.monotonic` value that the work checks between imprints). Work handed to the
+    filing process takes no engine slot (``slot=False``). Messages name each upload as the
+    client did, not by its temporary path."""
     services = services_of(request)
     deadline = access_note(request).started + services.settings.request_timeout_s
     late = RequestTimeoutError(f"the work ran past the limit of "
@@ -179,7 +229,9 @@ async def run_engine(request: Request, work: Callable[[float], T], *,
 
     def locked() -> T:
         with contextlib.ExitStack() as held:
-            for lock in (services.engine_slots, *([services.filing_lock] if files else [])):
+            locks = [*([services.engine_slots] if slot else []),
+                     *([services.filing_lock] if files else [])]
+            for lock in locks:
                 if not lock.acquire(timeout=max(0.0, deadline - time.monotonic())):
                     raise late
                 held.callback(lock.release)

@@ -2,9 +2,10 @@
 registry consistent: after a restart every filed seal has its master, the index holds exactly
 the store's masters, and each killed filing either exists whole or not at all.
 
-The kill lands at a known point: the server runs in a subprocess (:func:`serve_paused`) in
-which one step of the filing is wrapped to leave a marker file and then stall; the test waits
-for the marker and kills. The points, in filing order:
+The kill lands at a known point: the server runs in a subprocess (:func:`serve_paused`) whose
+filing process has one step of the filing wrapped to leave a marker file and then stall
+(:func:`open_paused`); the test waits for the marker and kills the server, and its filing
+process exits with it. The points, in filing order:
 
 - ``in_transaction``: the master's image written, the unit, seal and master rows inserted but
   not committed (the seal must not exist after the restart);
@@ -44,13 +45,24 @@ START_TIMEOUT_S = 90.0
 
 
 def serve_paused(fd: int, registry: str) -> None:
-    """Run the service on the listening socket ``fd``, with the filing step named by
-    ``$IMPRINT_CRASH_PHASE`` stalled after writing ``$IMPRINT_CRASH_MARKER`` (no phase: a
-    plain server). Runs in the subprocess the test kills."""
+    """Run the service on the listening socket ``fd``, its engine processes started by
+    :func:`open_paused`. Runs in the subprocess the test kills."""
     import uvicorn
 
+    from service import workers
     from service.api import create_app
     from service.settings import ServiceSettings
+
+    workers._open = open_paused  # the pools name their initializer when they start
+    app = create_app(ServiceSettings(registry=registry, embedder="classical"))
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
+    server.run(sockets=[socket.socket(fileno=fd)])
+
+
+def open_paused(*args) -> None:
+    """An engine process's initializer with the filing step named by ``$IMPRINT_CRASH_PHASE``
+    stalled after writing ``$IMPRINT_CRASH_MARKER`` (no phase: as it is)."""
+    from service import workers
 
     phase, marker = os.environ.get(PHASE_ENV), Path(os.environ.get(MARKER_ENV, os.devnull))
 
@@ -73,9 +85,7 @@ def serve_paused(fd: int, registry: str) -> None:
         SealSearch.add_master = stall(SealSearch.add_master, before=True)
     elif phase == "before_response":
         SealSearch.add_master = stall(SealSearch.add_master, before=False)
-    app = create_app(ServiceSettings(registry=registry, embedder="classical"))
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
-    server.run(sockets=[socket.socket(fileno=fd)])
+    workers._open(*args)
 
 
 class ServerProcess:

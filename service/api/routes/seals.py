@@ -9,12 +9,9 @@ from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile, 
 from fastapi import Path as FastAPIPath
 
 from imprint.errors import InvalidParameterError
-from imprint.io import iter_pages
 from index.errors import DuplicateSealError
-from index.filing import Filed, file_master
 from index.lookalike import lookalike_record
 from service.api.deps import (
-    SavedUpload,
     Services,
     ServicesDep,
     UploadFolder,
@@ -39,23 +36,24 @@ from service.api.schemas import (
     error_responses,
 )
 from service.auth import Caller
-from service.detect import imprint_record
+from service.workers import FiledAnswer, FileJob, file_document
 
 router = APIRouter(prefix="/v1/seals", tags=["seals"], responses=error_responses(*KEYED))
 
 
-def _within_limits(services: Services, upload: SavedUpload) -> None:
-    """The service's page limits, which filing (with the loader's defaults) does not apply:
-    checked by loading the master once before it is filed."""
-    for _page in iter_pages(upload.path, limits=services.settings.load_limits()):
-        pass
+def _file(services: Services, job: FileJob) -> FiledAnswer:
+    """``job`` done by the filing process; this process's search then reads the index the
+    filing saved, so that the next identification here finds the new master."""
+    filed = services.filer.run(file_document, job)
+    services.search.follow()
+    return filed
 
 
-def _filed(services: Services, filed: Filed) -> FiledOut:
+def _filed(services: Services, filed: FiledAnswer) -> FiledOut:
     status_now = services.store.status(filed.seal.seal_id)
     return FiledOut(seal=SealOut.of(filed.seal, status_now), unit=UnitOut.of(filed.unit),
                     master=MasterOut.of(filed.master), new_seal=filed.new_seal,
-                    imprint=imprint_record(filed.imprint.detection, filed.imprint),
+                    imprint=filed.imprint,
                     warnings=[LookalikeOut(**lookalike_record(w)) for w in filed.warnings])
 
 
@@ -81,13 +79,13 @@ async def file_seal(request: Request, services: ServicesDep, folder: UploadFolde
         try:
             services.store.get_seal(seal_id)
         except LookupError:
-            _within_limits(services, upload)
-            return file_master(services.search, upload.path, seal_id=seal_id, unit=unit,
-                               kind=kind, code=code, dpi=dpi, uscc=uscc)
+            return _file(services, FileJob(
+                str(upload.path), seal_id, unit, True, services.settings.load_limits(),
+                kind=kind, code=code, uscc=uscc, dpi=dpi))
         raise DuplicateSealError(f"seal {seal_id} is already filed; add a master to it with "
                                  f"POST /v1/seals/{{seal_id}}/masters", field="seal_id")
 
-    filed = await run_engine(request, work, uploads=[upload], files=True)
+    filed = await run_engine(request, work, uploads=[upload], files=True, slot=False)
     return _filed(services, filed)
 
 
@@ -103,11 +101,10 @@ async def add_master(request: Request, seal_id: str, services: ServicesDep,
 
     def work(_deadline: float):
         seal = services.store.get_seal(seal_id)  # unknown: 404 before any imaging
-        _within_limits(services, upload)
-        return file_master(services.search, upload.path, seal_id=seal_id,
-                           unit=seal.unit_name, dpi=dpi)
+        return _file(services, FileJob(str(upload.path), seal_id, seal.unit_name, False,
+                                       services.settings.load_limits(), dpi=dpi))
 
-    filed = await run_engine(request, work, uploads=[upload], files=True)
+    filed = await run_engine(request, work, uploads=[upload], files=True, slot=False)
     return _filed(services, filed)
 
 
