@@ -25,6 +25,7 @@ import cv2
 import numpy as np
 
 from imprint.align import local_shifts, masked_correlation, mm_per_px, seal_disc
+from imprint.ink import spread_sample
 from imprint.rectify import CANONICAL_RADIUS, CANONICAL_SIZE
 from imprint.types import Alignment, Displacement, Measurement, RectifiedImprint
 
@@ -92,13 +93,17 @@ class Measured:
     deformation_band: str
 
 
+#: Quantiles of a map's values are taken from at most this many of them (:func:`spread_sample`).
+QUANTILE_SAMPLE = 32768
+
+
 def _strokes(ink: np.ndarray, known: np.ndarray) -> np.ndarray:
     """Stroke mask at half the imprint's own strong ink level: the amount of ink a stamping
     left moves the level, not which pixels are strokes."""
     vals = ink[known]
     if vals.size == 0:
         return np.zeros_like(known)
-    level = max(0.08, 0.5 * float(np.percentile(vals, 97)))
+    level = max(0.08, 0.5 * float(np.percentile(spread_sample(vals, QUANTILE_SAMPLE), 97)))
     return (ink >= level) & known
 
 
@@ -246,8 +251,11 @@ def _periodicity(ink: np.ndarray, known: np.ndarray) -> float:
     (periods of 2 to 6 canonical px): a printed dot pattern is periodic, stamp ink is not."""
     hp = ink.astype(np.float32) - cv2.GaussianBlur(ink.astype(np.float32), (0, 0), 3)
     hp = np.where(known & _DISC, hp, 0) * _HANN
-    band = np.abs(np.fft.rfft2(hp))[_HALFTONE_BAND] ** 2
-    median = float(np.median(band)) if band.size else 0.0
+    # OpenCV's transform in single precision: a quarter of the time of numpy's (in double)
+    spectrum = cv2.dft(hp.astype(np.float32), flags=cv2.DFT_COMPLEX_OUTPUT)
+    re, im = spectrum[:, :_FREQ.shape[1], 0], spectrum[:, :_FREQ.shape[1], 1]
+    band = (re * re + im * im)[_HALFTONE_BAND]
+    median = float(np.median(spread_sample(band, QUANTILE_SAMPLE))) if band.size else 0.0
     if median <= 0:
         return 0.0
     return float(np.log10(band.max() / median))
