@@ -88,8 +88,19 @@ def detect_imprints(image: np.ndarray, *, dpi: float | None = None, page: int = 
     # every n-th pixel: seal strokes stay a pixel or more wide at this size, and sampling
     # costs a fraction of averaging
     n = max(1, math.ceil(max(h, w) / WORK_LONG_SIDE))
-    if dpi:
-        n = max(n, math.ceil(dpi / 25.4 / MAX_WORK_PX_PER_MM))
+    coarse = max(n, math.ceil(dpi / 25.4 / MAX_WORK_PX_PER_MM)) if dpi else n
+    if coarse > n:
+        # a close crop: first at the coarser scale; what it misses (starved ink, whose dots
+        # only the full resolution resolves) is looked for again at the finer
+        found = _detect_at(image, coarse, dpi, page)
+        if found:
+            return found
+    return _detect_at(image, n, dpi, page)
+
+
+def _detect_at(image: np.ndarray, n: int, dpi: float | None, page: int) -> list[Detection]:
+    """:func:`detect_imprints` on a working copy of every ``n``-th pixel."""
+    h, w = image.shape[:2]
     f = 1.0 / n
     small = _every_nth(image, n)
     px_per_mm = (dpi or _estimate_dpi((h, w))) / 25.4 * f

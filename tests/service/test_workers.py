@@ -41,6 +41,21 @@ def test_a_job_runs_in_a_worker_on_the_same_registry(pool, tmp_path):
     assert pool.run(_worker_home, None) == str(tmp_path / "registry")
 
 
+def _niceness(_: object) -> int:
+    return os.nice(0)
+
+
+def test_the_filing_pool_runs_at_a_lower_priority_than_the_service(tmp_path, pool):
+    with RegistryStore.open(tmp_path / "registry") as store:
+        registry = WorkerRegistry.of(store, "classical")
+    filer = EnginePool(registry, 1, nice=7)
+    try:
+        assert filer.run(_niceness, None) == min(19, os.nice(0) + 7)
+        assert pool.run(_niceness, None) == os.nice(0)  # the engine workers' own
+    finally:
+        filer.close()
+
+
 def test_a_dead_worker_answers_503_and_the_next_job_runs(pool):
     first = pool.run(_worker_pid, None)
     with pytest.raises(EngineUnavailableError) as caught:
