@@ -221,8 +221,7 @@ def optical_density(normalised: np.ndarray) -> np.ndarray:
 def _length(v: np.ndarray) -> np.ndarray:
     """Euclidean length over the last axis of 3, channel by channel (several times faster
     than ``np.linalg.norm(v, axis=2)``)."""
-    x, y, z = v[..., 0], v[..., 1], v[..., 2]
-    return np.sqrt(x * x + y * y + z * z)
+    return _plane_length((v[..., 0], v[..., 1], v[..., 2]))
 
 
 def _plane_length(planes: Sequence[np.ndarray]) -> np.ndarray:
@@ -232,19 +231,14 @@ def _plane_length(planes: Sequence[np.ndarray]) -> np.ndarray:
 
 
 def _plane_dot(planes: Sequence[np.ndarray], w: np.ndarray) -> np.ndarray:
-    """:func:`_dot` of a vector image given as its three channel planes: the same sums in
-    the same order, on contiguous planes."""
+    """``v @ w`` of a vector image ``v`` given as its three contiguous channel planes, in
+    their precision (written out: a BLAS product starts threads that spin against the other
+    requests' work)."""
     w = w.astype(planes[0].dtype)
     out = planes[0] * w[0]
     out += planes[1] * w[1]
     out += planes[2] * w[2]
     return out
-
-
-def _dot(v: np.ndarray, w: np.ndarray) -> np.ndarray:
-    """``v @ w`` over the last axis of 3, channel by channel, in ``v``'s precision."""
-    w = w.astype(v.dtype)
-    return v[..., 0] * w[0] + v[..., 1] * w[1] + v[..., 2] * w[2]
 
 
 def separate(normalised: np.ndarray, *, colour_hint: np.ndarray | None = None) -> Separation:
@@ -272,8 +266,6 @@ def separate(normalised: np.ndarray, *, colour_hint: np.ndarray | None = None) -
     # least squares for od = a * ink_od + b * black, per pixel, then a, b >= 0
     basis = np.stack([ink_od, BLACK_OD], 1)  # (3, 2)
     pinv = np.linalg.pinv(basis)  # (2, 3)
-    # per pixel dot products written out: a BLAS product of (N, 3) by (3, 2) starts threads
-    # that spin against the other requests' work
     a, b = _plane_dot(planes, pinv[0]), _plane_dot(planes, pinv[1])
     # a negative black share means all ink: project onto the ink direction alone
     all_ink = b < 0
