@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from imprint.errors import InvalidParameterError, SeveralImprintsError
-from imprint.io import load_page
+from imprint.io import LoadLimits, load_page
 from imprint.pipeline import single_imprint
 from imprint.types import RectifiedImprint
 from index.errors import RegistryError
@@ -35,17 +35,18 @@ class Filed:
 
 def file_master(search: SealSearch, image_path: str | Path, *, seal_id: str, unit: str,
                 kind: str | None = None, code: str | None = None, dpi: float | None = None,
-                uscc: str | None = None) -> Filed:
+                uscc: str | None = None, limits: LoadLimits | None = None) -> Filed:
     """File the imprint in ``image_path`` as a master of seal ``seal_id`` of unit ``unit``.
 
     A seal already filed gets one more master, provided it belongs to ``unit``; a new seal is
     filed (with the unit, if no unit of that exact name exists). The image may be a whole page:
-    it must hold exactly one imprint (:class:`SeveralImprintsError` otherwise).
+    it must hold exactly one imprint (:class:`SeveralImprintsError` otherwise). ``limits``:
+    what the file may cost to load (the loader's defaults when None).
     """
     if dpi is not None and not 50 <= dpi <= 9600:
         raise InvalidParameterError(f"dpi: {dpi} is outside 50..9600")
     store = search.store
-    pages = load_page(image_path)
+    pages = load_page(image_path, limits=limits)
     if len(pages) != 1:
         raise SeveralImprintsError(f"{image_path} has {len(pages)} pages; file one page per "
                                    f"master")

@@ -31,7 +31,7 @@ from datetime import date
 from pathlib import Path
 from typing import TypeVar
 
-from imprint.io import LoadLimits, iter_pages
+from imprint.io import LoadLimits
 from index.filing import file_master
 from index.identify import SealSearch
 from index.lookalike import Lookalike
@@ -129,7 +129,7 @@ def verify_document(job: VerifyJob) -> VerifyAnswer:
 class FileJob:
     """A saved upload to file as a master of seal ``seal_id``: a new seal of ``unit`` (with
     its ``kind``, ``code`` and ``uscc``) when ``new``, else one more master of a filed seal.
-    The upload is first loaded under the service's ``limits``."""
+    The upload is loaded under the service's ``limits``."""
 
     path: str
     seal_id: str
@@ -156,10 +156,9 @@ class FiledAnswer:
 
 def file_document(job: FileJob) -> FiledAnswer:
     """Run in the filing worker: ``POST /v1/seals`` and ``POST /v1/seals/{id}/masters``."""
-    for _page in iter_pages(job.path, limits=job.limits):
-        pass  # the service's page limits, which filing (with the loader's defaults) does not apply
     filed = file_master(_search(), job.path, seal_id=job.seal_id, unit=job.unit,
-                        kind=job.kind, code=job.code, dpi=job.dpi, uscc=job.uscc)
+                        kind=job.kind, code=job.code, dpi=job.dpi, uscc=job.uscc,
+                        limits=job.limits)
     return FiledAnswer(filed.unit, filed.seal, filed.master, filed.new_seal,
                        imprint_record(filed.imprint.detection, filed.imprint), filed.warnings)
 
