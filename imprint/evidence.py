@@ -9,7 +9,9 @@ What an examiner looks at, as numbers (:data:`FEATURES`, each explained there):
 - geometry in mm: outer size (when both dpi are known), border width;
 - how the ink was laid: edge sharpness against the master's, the ink at stroke edges against
   their cores (a rubber stamp leaves darker edges; a printer lays flat colour), fine texture
-  and periodic dot patterns (halftone or dither of a printed imitation);
+  and periodic dot patterns (halftone or dither of a printed imitation), the ink's colour
+  changing from dot to dot (a colour printer's magenta and yellow screens; measured and
+  shown, not yet weighed);
 - the query's quality (border visible, occluded, blur), which decides whether any of it can
   be trusted.
 
@@ -69,6 +71,10 @@ FEATURES = {
     "edge_core": "ink at stroke edges over ink in stroke cores, questioned minus master",
     "texture": "fine texture inside strokes, questioned over master (log)",
     "periodicity": "strongest periodic dot pattern in the questioned ink (log peak/median)",
+    "colour_jitter": "change of the questioned ink's colour from pixel to pixel inside the "
+                     "strokes, over its density (log10): a printer's magenta and yellow dots "
+                     "(colour images only); shown, not weighed: a heavily compressed JPEG's "
+                     "colour blocks read as much",
     "border_visible": "share of the questioned border visible",
     "occluded": "share of the questioned imprint covered by text or signatures",
     "known": "share of the seal compared (known in both)",
@@ -314,6 +320,8 @@ def measure(query: RectifiedImprint, master: RectifiedImprint, alignment: Alignm
         "edge_core": ec_q - ec_m,
         "texture": (math.log(tex_q / tex_m) if tex_q > 0 and tex_m > 0 else float("nan")),
         "periodicity": _periodicity(query.ink, q_known),
+        # in log: a printer's jitter runs to twenty times a stamp's
+        "colour_jitter": (math.log10(qq.colour_jitter) if qq.colour_jitter else float("nan")),
         "border_visible": qq.border_visible,
         "occluded": qq.occluded,
         "known": float(known[_DISC].mean()),

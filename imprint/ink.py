@@ -202,13 +202,15 @@ class Separation:
     ``occlusion`` ``(H, W) bool`` where black covers it, ``ink_od`` the unit density vector of
     the ink (RGB), ``monochrome`` True when the image has no colour to separate by;
     ``print_told_apart`` False when black print could not be told from the seal's ink at all
-    (all dark ink taken for the seal's)."""
+    (all dark ink taken for the seal's); ``colour_jitter`` (:func:`colour_jitter`), None where
+    there is no colour or too little ink to measure it."""
 
     ink: np.ndarray
     occlusion: np.ndarray
     ink_od: np.ndarray
     monochrome: bool
     print_told_apart: bool = True
+    colour_jitter: float | None = None
 
 
 def optical_density(normalised: np.ndarray) -> np.ndarray:
@@ -275,7 +277,40 @@ def separate(normalised: np.ndarray, *, colour_hint: np.ndarray | None = None) -
     np.divide(a, max(full, 1e-3), out=a)
     ink = np.clip(a, 0, 1, out=a)
     occlusion = b > 0.5  # a black layer at least as dense as faint print
-    return Separation(ink, occlusion, ink_od.astype(np.float32), False)
+    jitter = colour_jitter(planes, ink_od, ink, occlusion)
+    return Separation(ink, occlusion, ink_od.astype(np.float32), False, colour_jitter=jitter)
+
+
+#: Ink level (of the imprint's full ink) from which a pixel counts as inside a stroke for
+#: :func:`colour_jitter`, and the least number of such pixels for a measurement.
+JITTER_INK_LEVEL = 0.5
+JITTER_MIN_PX = 200
+
+
+def colour_jitter(planes: Sequence[np.ndarray], ink_od: np.ndarray, ink: np.ndarray,
+                  occlusion: np.ndarray) -> float | None:
+    """How much the ink's colour changes from pixel to pixel inside the strokes: the density
+    off the plane of the seal's ink and black, less its local mean (a pixel's scale), as a
+    spread (median absolute deviation) over the strokes' density along the ink. A stamp
+    pad's ink is one colour, whatever its amount; a colour printer lays red as magenta and
+    yellow dots on screens of their own, whose mix changes from dot to dot."""
+    normal = np.cross(ink_od, BLACK_OD)
+    length = float(np.linalg.norm(normal))
+    if length < 1e-3:  # an ink the colour of black: no plane
+        return None
+    inside = (ink >= JITTER_INK_LEVEL) & ~occlusion
+    # away from stroke edges, where the ink's own density falls off over a pixel
+    inside = cv2.erode(inside.view(np.uint8), np.ones((3, 3), np.uint8)).view(bool)
+    if np.count_nonzero(inside) < JITTER_MIN_PX:
+        return None
+    off = _plane_dot(planes, (normal / length).astype(np.float32))
+    fine = off - cv2.GaussianBlur(off, (0, 0), 1.0)
+    along = _plane_dot(planes, ink_od)
+    vals = spread_sample(fine[inside], DIRECTION_SAMPLE)
+    level = float(np.median(spread_sample(along[inside], DIRECTION_SAMPLE)))
+    if level <= 0:
+        return None
+    return float(np.median(np.abs(vals - np.median(vals)))) / level
 
 
 def _separate_tone(grey_od: np.ndarray, strong: np.ndarray) -> Separation:

@@ -569,7 +569,7 @@ def rectify(image: np.ndarray, detection: Detection, *, dpi: float | None = None
     # of it
     quality = dataclasses.replace(
         _quality(unturned, unturned_occ, _outline_semi_axes(shape, axes)),
-        print_told_apart=sep.print_told_apart)
+        print_told_apart=sep.print_told_apart, colour_jitter=sep.colour_jitter)
     return RectifiedImprint(canon_ink, occluded, geometry, quality, detection)
 
 

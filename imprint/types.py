@@ -72,6 +72,10 @@ class Quality:
     #: False where black print could not be told from the seal's ink (a fax prints both
     #: black): print crossing the imprint then reads as its ink, and ``occluded`` says nothing
     print_told_apart: bool = True
+    #: pixel-to-pixel change of the ink's colour inside the strokes, over its density
+    #: (:func:`imprint.ink.colour_jitter`): process-colour dots of a printer; None without
+    #: colour
+    colour_jitter: float | None = None
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import cv2
 import numpy as np
 
@@ -61,3 +63,46 @@ def test_a_faint_seal_under_dense_text_is_still_separated_by_tone():
     assert sep.occlusion[lines].mean() > 0.95
     seen = ring & ~cv2.dilate(lines.astype(np.uint8), np.ones((7, 7), np.uint8)).astype(bool)
     assert seen.sum() > 50 and sep.ink[seen].mean() > 0.6
+
+
+def _red_ring(colour_of: Callable[[np.random.Generator, int], np.ndarray], seed: int = 0
+              ) -> np.ndarray:
+    """A thick ring of red ink on white paper, each ring pixel's transmission from
+    ``colour_of(rng, n)`` ``(n, 3)``, with a little scanner noise; ``(H, W, 3) float32``."""
+    rng = np.random.default_rng(seed)
+    ring = np.zeros((200, 200), np.uint8)
+    cv2.circle(ring, (100, 100), 70, 1, 24)
+    crop = np.ones((200, 200, 3), np.float32)
+    crop[ring > 0] = colour_of(rng, int(ring.sum()))
+    crop += rng.normal(0, 0.004, crop.shape).astype(np.float32)
+    return np.clip(crop, 0.01, 1.0)
+
+
+def _stamp_pad(rng: np.random.Generator, n: int) -> np.ndarray:
+    """One red ink in amounts that vary from pixel to pixel (mottle, pressure)."""
+    od = np.array([0.15, 1.6, 1.2], np.float32)
+    return np.exp(-od[None] * rng.uniform(0.6, 1.0, (n, 1))).astype(np.float32)
+
+
+def _process_colour(rng: np.random.Generator, n: int) -> np.ndarray:
+    """Red as a printer lays it: magenta and yellow dots whose shares change from pixel to
+    pixel (two screens at different angles), the same red on average."""
+    magenta, yellow = np.array([0.1, 1.6, 0.5], np.float32), np.array([0.05, 0.1, 1.4])
+    m, y = rng.uniform(0.3, 1.0, (n, 1)), rng.uniform(0.3, 1.0, (n, 1))
+    return np.exp(-(m * magenta + y * yellow)).astype(np.float32)
+
+
+def test_a_printers_magenta_and_yellow_dots_change_the_inks_colour_pixel_by_pixel():
+    """Stamp-pad ink varies in amount, not in colour: its colour jitter stays at the noise;
+    a printed red mixes two inks in changing shares."""
+    stamp = separate(_red_ring(_stamp_pad)).colour_jitter
+    printed = separate(_red_ring(_process_colour)).colour_jitter
+    assert stamp is not None and printed is not None
+    assert printed > 4 * stamp
+
+
+def test_colour_jitter_needs_colour_and_ink():
+    crop, _, _ = _grey_crop(0.45, 0.05)
+    assert separate(crop).colour_jitter is None  # a grey copy: no colour to change
+    blank = np.ones((200, 200, 3), np.float32)
+    assert separate(blank).colour_jitter is None
