@@ -305,9 +305,11 @@ def colour_jitter(planes: Sequence[np.ndarray], ink_od: np.ndarray, ink: np.ndar
         return None
     off = _plane_dot(planes, (normal / length).astype(np.float32))
     fine = off - cv2.GaussianBlur(off, (0, 0), 1.0)
-    along = _plane_dot(planes, ink_od)
-    vals = spread_sample(fine[inside], DIRECTION_SAMPLE)
-    level = float(np.median(spread_sample(along[inside], DIRECTION_SAMPLE)))
+    # the sampled stroke pixels only, for both: the same sample as of their values
+    at = spread_sample(np.flatnonzero(inside), DIRECTION_SAMPLE)
+    vals = fine.reshape(-1)[at]
+    along = _plane_dot([p.reshape(-1)[at] for p in planes], ink_od)
+    level = float(np.median(along))
     if level <= 0:
         return None
     return float(np.median(np.abs(vals - np.median(vals)))) / level
