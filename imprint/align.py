@@ -8,18 +8,20 @@ coefficient, Evangelidis and Psarakis 2008): affine at quarter size, then a homo
 half size, on smoothed ink maps, with the query's occluded pixels left out.
 
 What remains after that is local: the rubber's smooth elastic give, and, for a re-carved seal,
-characters that sit elsewhere. :func:`local_shifts` measures it patch by patch (phase
-correlation) and splits it into a smooth field, allowed up to :data:`ELASTIC_ALLOWANCE_MM`,
+characters that sit elsewhere. :func:`local_shifts` measures it patch by patch (Lucas-Kanade)
+and splits it into a smooth field, allowed up to :data:`ELASTIC_ALLOWANCE_MM`,
 and the residual shift of each patch, which the evidence stage weighs.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
 
+from imprint.memo import per_imprint
 from imprint.rectify import CANONICAL_RADIUS, CANONICAL_SIZE, clock_angle
 from imprint.types import Alignment, Displacement, RectifiedImprint
 from models.classical import alignment_polar, circular_correlation
@@ -48,6 +50,7 @@ MAX_SHEAR = 0.08
 #: between their axes
 MAX_SHEAR_OVAL = 0.25
 GOOD_ALIGNMENT = 0.8  # smoothed-ink correlation beyond which no other turn is tried
+_CHECK_SIZE = 256  # px: where the correlation of a warp is taken
 _ECC_EPS = 1e-4  # finer stops move the warp by hundredths of a px, at half again the time
 
 
@@ -59,6 +62,31 @@ def seal_disc(radius: float = COMPARE_RADIUS) -> np.ndarray:
 
 
 _DISC = seal_disc()
+_SMOOTH_SIGMA = 1.5  # canonical px: ECC and the patch shifts both need gradients that reach
+# across a pixel or two of misregistration
+#: Masters whose smoothed maps are kept (2 MB each), half of the registry's cache of
+#: canonical masters
+KEPT_REFERENCES = 32
+
+
+@dataclass(frozen=True)
+class _Reference:
+    """A master's side of :func:`align`: its ink smoothed, at full size and at each size ECC
+    and the correlation of a warp work at, and its polar image."""
+
+    smooth: np.ndarray
+    sizes: dict[int, np.ndarray]
+    polar: np.ndarray
+
+
+@per_imprint(KEPT_REFERENCES)
+def _reference(master: RectifiedImprint) -> _Reference:
+    m = cv2.GaussianBlur(master.ink.astype(np.float32), (0, 0), _SMOOTH_SIGMA)
+    sizes = {size: cv2.resize(m, (size, size), interpolation=cv2.INTER_AREA)
+             for size in {s for s, _, _ in _COARSE + _FINE} | {_CHECK_SIZE}
+             if size != CANONICAL_SIZE}
+    sizes[CANONICAL_SIZE] = m
+    return _Reference(m, sizes, alignment_polar(master))
 
 
 def _similarity(turn_deg: float) -> np.ndarray:
@@ -79,7 +107,7 @@ def _turns(query: RectifiedImprint, master: RectifiedImprint, n: int) -> list[fl
     """The ``n`` best turns (degrees ccw of the query) by circular correlation of the polar
     images, distinct peaks only. More than one: an imprint decentred by a phone's perspective
     or cut by the page edge can put the true turn second."""
-    corr = circular_correlation(alignment_polar(query), alignment_polar(master))
+    corr = circular_correlation(alignment_polar(query), _reference(master).polar)
     k = corr.size
     peaks = [i for i in np.argsort(corr)[::-1][:60]
              if corr[i] >= corr[(i - 1) % k] and corr[i] >= corr[(i + 1) % k]]
@@ -92,15 +120,15 @@ def _turns(query: RectifiedImprint, master: RectifiedImprint, n: int) -> list[fl
     return [((360.0 * i / k) + 180.0) % 360.0 - 180.0 for i in out]
 
 
-def _ecc(master: np.ndarray, query: np.ndarray, valid: np.ndarray, w: np.ndarray,
+def _ecc(master: _Reference, query: np.ndarray, valid: np.ndarray, w: np.ndarray,
          levels) -> np.ndarray:
     """Refine ``w`` (master -> query, (3, 3), full resolution) over the pyramid."""
     for size, motion, iters in levels:
         f = size / CANONICAL_SIZE
+        m = master.sizes[size]
         if size == CANONICAL_SIZE:
-            m, q, v = master, query, valid
+            q, v = query, valid
         else:
-            m = cv2.resize(master, (size, size), interpolation=cv2.INTER_AREA)
             q = cv2.resize(query, (size, size), interpolation=cv2.INTER_AREA)
             v = cv2.resize(valid.astype(np.uint8), (size, size),
                            interpolation=cv2.INTER_NEAREST)
@@ -148,9 +176,8 @@ def align(query: RectifiedImprint, master: RectifiedImprint) -> Alignment:
     """Lay ``query`` on ``master``: the warp, and the query's ink resampled into the master's
     frame."""
     qv = ~query.occlusion & _DISC
-    # smoothed maps: ECC needs gradients that reach across a pixel or two of misregistration
-    m = cv2.GaussianBlur(master.ink.astype(np.float32), (0, 0), 1.5)
-    q = cv2.GaussianBlur(np.where(qv, query.ink, 0).astype(np.float32), (0, 0), 1.5)
+    m = _reference(master)
+    q = cv2.GaussianBlur(np.where(qv, query.ink, 0).astype(np.float32), (0, 0), _SMOOTH_SIGMA)
     shear = MAX_SHEAR_OVAL if master.detection.shape == "oval" else MAX_SHEAR
     # the best turn by polar correlation; the next ones only when it leads nowhere (a phone's
     # perspective or the page edge can put the true turn second), each refined before the
@@ -183,13 +210,13 @@ def align(query: RectifiedImprint, master: RectifiedImprint) -> Alignment:
                      elastic_mm=0.0, query_ink=q_ink, unknown=unknown)
 
 
-def _warped_correlation(m: np.ndarray, q: np.ndarray, qv: np.ndarray, w: np.ndarray,
-                        size: int = 256) -> float:
+def _warped_correlation(m: _Reference, q: np.ndarray, qv: np.ndarray, w: np.ndarray,
+                        size: int = _CHECK_SIZE) -> float:
     """Correlation of master and query (smoothed maps) under ``w``, at ``size`` px."""
     f = size / CANONICAL_SIZE
     ws = _scaled(w, f)
     small = (size, size)
-    ms = cv2.resize(m, small, interpolation=cv2.INTER_AREA)
+    ms = m.sizes[size]
     qs = cv2.warpPerspective(cv2.resize(q, small, interpolation=cv2.INTER_AREA), ws, small,
                              flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP)
     vs = cv2.warpPerspective(cv2.resize(qv.astype(np.uint8), small,
@@ -225,58 +252,111 @@ def _patch_centres() -> np.ndarray:
 
 
 _CENTRES = _patch_centres()
-_LK_SIGMA = 1.5
 MIN_STROKE_SPREAD = 0.15  # ink std in a patch with strokes in it (flat ink: < 0.1)
 #: smallest eigenvalue of a patch's structure tensor (per pixel, normalised patch) below which
 #: it cannot fix a shift in every direction: a single arc of border, a straight stroke
 MIN_PATCH_STRUCTURE = 0.004
 _LK_ITERS = 4
+#: Masters whose patch gradients are kept (1 to 3 MB each)
+KEPT_PATCHES = 16
 
 
-def _patch_shifts(m_patches: np.ndarray, q: np.ndarray, centres: np.ndarray
-                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Lucas-Kanade (inverse compositional) shift of the query against the master in every
-    patch at once, each patch normalised to zero mean and unit spread so that the amount of
-    ink does not pull it: the shifts (N, 2), how well each patch fixes a shift in its weakest
-    direction (an arc's stroke fixes only the shift across it), and which patches gave one
-    (flat query ink, or a shift running beyond a quarter patch, gives none)."""
-    n = len(m_patches)
-    gy, gx = np.gradient(m_patches, axis=(1, 2))
+@dataclass(frozen=True)
+class _Patches:
+    """A master's side of :func:`local_shifts`: its patches with strokes that fix a shift in
+    every direction (``centres``), each normalised to zero mean and unit spread, as the
+    sums the inverse compositional Lucas-Kanade step needs: the patch's gradients
+    ``(n, 2, PATCH * PATCH)``, their sums and their products with the patch ``(n, 2)``, and
+    the inverse of its structure tensor ``(n, 2, 2)``; ``structure`` its smaller eigenvalue
+    per pixel."""
+
+    centres: np.ndarray
+    gradients: np.ndarray
+    gradient_sums: np.ndarray
+    gradient_dots: np.ndarray
+    inverse: np.ndarray
+    structure: np.ndarray
+
+
+def _patch_sums(img: np.ndarray, centres: np.ndarray) -> np.ndarray:
+    """The mean of ``img`` over each patch [c - h, c + h) (centred on c - 0.5), from a
+    summed-area table."""
+    s = cv2.integral(img, sdepth=cv2.CV_64F)
+    h = PATCH // 2
+    cx, cy = centres[:, 0].astype(int), centres[:, 1].astype(int)
+    y0, y1, x0, x1 = cy - h, cy + h, cx - h, cx + h
+    return (s[y1, x1] - s[y0, x1] - s[y1, x0] + s[y0, x0]) / (PATCH * PATCH)
+
+
+@per_imprint(KEPT_PATCHES)
+def _patches(master: RectifiedImprint) -> _Patches:
+    m = _reference(master).smooth
+    mean = _patch_sums(m, _CENTRES)
+    spread = np.sqrt(np.maximum(_patch_sums(m * m, _CENTRES) - mean * mean, 0.0))
+    # strokes, not the mottle inside a broad stroke or the star
+    centres = _CENTRES[spread >= MIN_STROKE_SPREAD]
+    h = PATCH // 2
+    rows = (centres[:, 1].astype(int) - h)[:, None] + np.arange(PATCH)
+    cols = (centres[:, 0].astype(int) - h)[:, None] + np.arange(PATCH)
+    mp = m[rows[:, :, None], cols[:, None, :]]
+    mp = (mp - mp.mean(axis=(1, 2), keepdims=True)) / mp.std(axis=(1, 2), keepdims=True)
+    gy, gx = np.gradient(mp, axis=(1, 2))
     sxx, sxy, syy = (np.einsum("kij,kij->k", u, v, dtype=np.float64)
                      for u, v in ((gx, gx), (gx, gy), (gy, gy)))
-    # the structure tensor's smaller eigenvalue, and its inverse, for every patch
+    # the structure tensor's smaller eigenvalue, and its inverse, for every patch; a patch
+    # that cannot fix a shift in every direction is left out now, not measured and dropped
     half_tr, det = (sxx + syy) / 2, sxx * syy - sxy * sxy
     lo = half_tr - np.sqrt(np.maximum(half_tr * half_tr - det, 0.0))
-    ok = lo > 1e-6
-    safe = np.where(ok, det, 1.0)
-    inv = np.stack([syy / safe, -sxy / safe, -sxy / safe, sxx / safe], 1).reshape(n, 2, 2)
+    keep = (lo > 1e-6) & (lo / (PATCH * PATCH) >= MIN_PATCH_STRUCTURE)
+    g = np.stack([gx[keep], gy[keep]], 1).reshape(int(keep.sum()), 2, PATCH * PATCH)
+    det, sxx, sxy, syy = det[keep], sxx[keep], sxy[keep], syy[keep]
+    inv = np.stack([syy / det, -sxy / det, -sxy / det, sxx / det], 1).reshape(-1, 2, 2)
+    dots = np.einsum("kcp,kp->kc", g, mp[keep].reshape(-1, PATCH * PATCH), dtype=np.float64)
+    return _Patches(centres[keep], np.ascontiguousarray(g, dtype=np.float32),
+                    g.sum(axis=2, dtype=np.float64), dots, inv, lo[keep] / (PATCH * PATCH))
+
+
+def _patch_shifts(master: _Patches, chosen: np.ndarray, q: np.ndarray
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """Lucas-Kanade (inverse compositional) shift of the query against the master in the
+    ``chosen`` patches at once, the query's patch normalised to zero mean and unit spread
+    like the master's, so that the amount of ink does not pull it: the shifts (N, 2), and
+    which patches gave one (flat query ink, or a shift running beyond a quarter patch, gives
+    none). With ``e`` the normalised query patch less the master's, the step solves
+    ``H d = sum(g e)``, and ``sum(g e) = (sum(g q) - mean(q) sum(g)) / std(q) - sum(g m)``:
+    the query's patch enters through three sums."""
+    n, area = chosen.size, PATCH * PATCH
+    centres = master.centres[chosen]
     # one remap samples every patch: rows of patch k are k*PATCH .. (k+1)*PATCH - 1
     off = np.arange(PATCH, dtype=np.float32) - (PATCH - 1) / 2
     d = np.zeros((n, 2))
+    ok = np.ones(n, bool)
     active = ok.copy()
     for _ in range(_LK_ITERS):
         idx = np.flatnonzero(active)
         if idx.size == 0:
             break
+        rows = chosen[idx]
         cx = (centres[idx, 0] + d[idx, 0]).astype(np.float32)
         cy = (centres[idx, 1] + d[idx, 1]).astype(np.float32)
         map_x = np.broadcast_to(cx[:, None, None] + off[None, None, :], (idx.size, PATCH, PATCH))
         map_y = np.broadcast_to(cy[:, None, None] + off[None, :, None], (idx.size, PATCH, PATCH))
         qp = cv2.remap(q, np.ascontiguousarray(map_x.reshape(-1, PATCH)),
                        np.ascontiguousarray(map_y.reshape(-1, PATCH)), cv2.INTER_LINEAR,
-                       borderMode=cv2.BORDER_REPLICATE).reshape(idx.size, PATCH, PATCH)
-        s = qp.std(axis=(1, 2))
+                       borderMode=cv2.BORDER_REPLICATE).reshape(idx.size, area)
+        mean = qp.sum(axis=1, dtype=np.float64) / area
+        s = np.sqrt(np.maximum(np.einsum("kp,kp->k", qp, qp, dtype=np.float64) / area
+                               - mean * mean, 0.0))
         flat = s < 1e-3
-        e = (qp - qp.mean(axis=(1, 2))[:, None, None]) / np.where(flat, 1, s)[:, None, None]
-        e -= m_patches[idx]
-        b = np.stack([np.einsum("kij,kij->k", gx[idx], e, dtype=np.float64),
-                      np.einsum("kij,kij->k", gy[idx], e, dtype=np.float64)], 1)
-        step = np.einsum("kij,kj->ki", inv[idx], b)
+        gq = np.matmul(master.gradients[rows], qp[:, :, None])[:, :, 0].astype(np.float64)
+        b = ((gq - mean[:, None] * master.gradient_sums[rows])
+             / np.where(flat, 1, s)[:, None] - master.gradient_dots[rows])
+        step = np.einsum("kij,kj->ki", master.inverse[rows], b)
         d[idx] -= step
         away = (np.abs(d[idx]) > PATCH / 4).any(1)
         ok[idx[flat | away]] = False
         active[idx[flat | away | (np.hypot(*step.T) < 0.01)]] = False
-    return d, lo / (PATCH * PATCH), ok
+    return d, ok
 
 
 def _smooth_fit(xy: np.ndarray, d: np.ndarray, w: np.ndarray) -> np.ndarray:
@@ -296,43 +376,24 @@ def _smooth_fit(xy: np.ndarray, d: np.ndarray, w: np.ndarray) -> np.ndarray:
     return fit
 
 
-def local_shifts(master_ink: np.ndarray, alignment: Alignment, px_mm: float
+def local_shifts(master: RectifiedImprint, alignment: Alignment, px_mm: float
                  ) -> tuple[list[Displacement], float]:
     """Residual shift of every patch with strokes in both imprints, after the smooth field
     (allowed up to :data:`ELASTIC_ALLOWANCE_MM`) is taken out; and that field's largest
     displacement in mm."""
-    m = cv2.GaussianBlur(master_ink.astype(np.float32), (0, 0), _LK_SIGMA)
-    q = cv2.GaussianBlur(alignment.query_ink, (0, 0), _LK_SIGMA)
-    h = PATCH // 2
-    # every patch's unknown fraction and ink spread, from summed-area tables (a patch
-    # [c - h, c + h) is centred on c - 0.5)
-    cx, cy = _CENTRES[:, 0].astype(int), _CENTRES[:, 1].astype(int)
-
-    def patch_mean(img: np.ndarray) -> np.ndarray:
-        s = cv2.integral(img, sdepth=cv2.CV_64F)
-        y0, y1, x0, x1 = cy - h, cy + h, cx - h, cx + h
-        return (s[y1, x1] - s[y0, x1] - s[y1, x0] + s[y0, x0]) / (PATCH * PATCH)
-
-    unknown = patch_mean(alignment.unknown.astype(np.uint8))
-    mean = patch_mean(m)
-    spread = np.sqrt(np.maximum(patch_mean(m * m) - mean * mean, 0.0))
-    # strokes, not the mottle inside a broad stroke or the star
-    chosen = (unknown <= 0.1) & (spread >= MIN_STROKE_SPREAD)
-    centres = _CENTRES[chosen]
-    if len(centres) < 8:
+    patches = _patches(master)
+    # the patches the query covers (the master's own strokes chose them)
+    chosen = np.flatnonzero(_patch_sums(alignment.unknown.astype(np.uint8), patches.centres)
+                            <= 0.1)
+    if len(chosen) < 8:
         return [], 0.0
-    rows = (centres[:, 1].astype(int) - h)[:, None] + np.arange(PATCH)
-    cols = (centres[:, 0].astype(int) - h)[:, None] + np.arange(PATCH)
-    mp = m[rows[:, :, None], cols[:, None, :]]
-    mp = (mp - mp.mean(axis=(1, 2), keepdims=True)) / mp.std(axis=(1, 2), keepdims=True)
-    shifts, structure, ok = _patch_shifts(mp, q, centres)
-    fixed = ok & (structure >= MIN_PATCH_STRUCTURE)
-    xy, shifts = centres[fixed], shifts[fixed]
-    weights = np.minimum(1.0, structure[fixed] / 0.02)
+    q = cv2.GaussianBlur(alignment.query_ink, (0, 0), _SMOOTH_SIGMA)
+    shifts, ok = _patch_shifts(patches, chosen, q)
+    xy, d = patches.centres[chosen][ok].astype(float), shifts[ok]
+    w = np.minimum(1.0, patches.structure[chosen][ok] / 0.02)
     if len(xy) < 8:
         return [], 0.0
-    xy_a, d, w = xy.astype(float), shifts, weights
-    smooth = _smooth_fit(xy_a, d, w)
+    smooth = _smooth_fit(xy, d, w)
     smooth_mag = np.hypot(*smooth.T)
     elastic_px = float(smooth_mag.max())
     allowance = ELASTIC_ALLOWANCE_MM / px_mm
@@ -340,7 +401,7 @@ def local_shifts(master_ink: np.ndarray, alignment: Alignment, px_mm: float
     keep = np.where(smooth_mag > allowance, 1 - allowance / np.maximum(smooth_mag, 1e-9), 0.0)
     resid = d - smooth + smooth * keep[:, None]
     out = []
-    for (cx, cy), (dx, dy), wt in zip(xy_a, resid, w, strict=True):
+    for (cx, cy), (dx, dy), wt in zip(xy, resid, w, strict=True):
         clock = clock_angle(cx, cy)
         out.append(Displacement((float(cx), float(cy)), float(clock), (float(dx), float(dy)),
                                 float(math.hypot(dx, dy) * px_mm), float(wt)))

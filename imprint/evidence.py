@@ -26,8 +26,15 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from imprint.align import local_shifts, masked_correlation, mm_per_px, seal_disc
+from imprint.align import (
+    KEPT_REFERENCES,
+    local_shifts,
+    masked_correlation,
+    mm_per_px,
+    seal_disc,
+)
 from imprint.ink import spread_sample
+from imprint.memo import per_imprint
 from imprint.rectify import CANONICAL_RADIUS, CANONICAL_SIZE
 from imprint.types import Alignment, Displacement, Measurement, RectifiedImprint
 
@@ -214,6 +221,11 @@ def _border_width(ink: np.ndarray) -> float:
     return (hi - lo) * 0.5
 
 
+@per_imprint(KEPT_REFERENCES)
+def _master_border_width(master: RectifiedImprint) -> float:
+    return _border_width(master.ink)
+
+
 def _edge_profile(ink: np.ndarray, strokes: np.ndarray) -> tuple[float, float]:
     """(edge sharpness: mean gradient at stroke edges over the strokes' ink level, ink at the
     stroke edges over ink in their cores)."""
@@ -283,7 +295,7 @@ def measure(query: RectifiedImprint, master: RectifiedImprint, alignment: Alignm
     chamfer = 0.5 * (float(np.minimum(d_qm, 10).mean()) if d_qm.size else 10.0) + 0.5 * (
         float(np.minimum(d_mq, 10).mean()) if d_mq.size else 10.0)
     substituted, where = strokes.substituted, strokes.where
-    shifts, elastic_mm = local_shifts(m_ink, alignment, px_mm)
+    shifts, elastic_mm = local_shifts(master, alignment, px_mm)
     good = sorted((d.shift_mm for d in shifts if d.weight >= SHIFT_WEIGHT), reverse=True)
     local2 = good[1] if len(good) > 1 else float("nan")
     local90 = float(np.percentile(good, 90)) if good else float("nan")
@@ -293,7 +305,7 @@ def measure(query: RectifiedImprint, master: RectifiedImprint, alignment: Alignm
                    else float("nan"))
     sv = np.linalg.svd(alignment.warp[:2, :2] / alignment.warp[2, 2], compute_uv=False)
     shear = float(sv[0] / sv[1] - 1)
-    bw_q, bw_m = _border_width(q_ink), _border_width(m_ink)
+    bw_q, bw_m = _border_width(q_ink), _master_border_width(master)
     sharp_q, ec_q = _edge_profile(q_ink, q_str)
     sharp_m, ec_m = _edge_profile(m_ink, m_str)
     qq = query.quality
