@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import sys
 from pathlib import Path
 
-from bench import cases, detect, identify, service, sweep, synth, vectors, verify
+from bench import cases, detect, identify, machine, service, sweep, synth, vectors, verify
 
 SECTIONS = {"synth": synth.run, "detect": detect.run, "vectors": vectors.run,
             "identify": identify.run, "verify": verify.run, "service": service.run,
@@ -39,13 +38,14 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown section(s) {unknown}; choose from {', '.join(SECTIONS)}")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    print(f"machine: {platform.processor() or platform.machine()}, "
-          f"python {platform.python_version()}")
+    line, speed = machine.describe()
+    print(line)
     for name in args.sections:
         sizes = {"seals": args.seals, "queries": args.queries} if name == "identify" else {}
         if name == "verify":
             sizes = {"refit": args.fit}
         record = SECTIONS[name](out, quick=args.quick, **sizes)
+        record["machine"] = speed
         (out / f"{name}.json").write_text(json.dumps(record, indent=2), encoding="utf-8")
     return 0
 
