@@ -62,8 +62,9 @@ def seal_disc(radius: float = COMPARE_RADIUS) -> np.ndarray:
 
 
 _DISC = seal_disc()
-_SMOOTH_SIGMA = 1.5  # canonical px: ECC and the patch shifts both need gradients that reach
-# across a pixel or two of misregistration
+#: Smoothing of both maps (canonical px): ECC and the patch shifts need gradients that reach
+#: across a pixel or two of misregistration
+_SMOOTH_SIGMA = 1.5
 #: Masters whose smoothed maps are kept (2 MB each), half of the registry's cache of
 #: canonical masters
 KEPT_REFERENCES = 32
@@ -278,7 +279,7 @@ class _Patches:
     structure: np.ndarray
 
 
-def _patch_sums(img: np.ndarray, centres: np.ndarray) -> np.ndarray:
+def _patch_means(img: np.ndarray, centres: np.ndarray) -> np.ndarray:
     """The mean of ``img`` over each patch [c - h, c + h) (centred on c - 0.5), from a
     summed-area table."""
     s = cv2.integral(img, sdepth=cv2.CV_64F)
@@ -291,8 +292,8 @@ def _patch_sums(img: np.ndarray, centres: np.ndarray) -> np.ndarray:
 @per_imprint(KEPT_PATCHES)
 def _patches(master: RectifiedImprint) -> _Patches:
     m = _reference(master).smooth
-    mean = _patch_sums(m, _CENTRES)
-    spread = np.sqrt(np.maximum(_patch_sums(m * m, _CENTRES) - mean * mean, 0.0))
+    mean = _patch_means(m, _CENTRES)
+    spread = np.sqrt(np.maximum(_patch_means(m * m, _CENTRES) - mean * mean, 0.0))
     # strokes, not the mottle inside a broad stroke or the star
     centres = _CENTRES[spread >= MIN_STROKE_SPREAD]
     h = PATCH // 2
@@ -383,7 +384,7 @@ def local_shifts(master: RectifiedImprint, alignment: Alignment, px_mm: float
     displacement in mm."""
     patches = _patches(master)
     # the patches the query covers (the master's own strokes chose them)
-    chosen = np.flatnonzero(_patch_sums(alignment.unknown.astype(np.uint8), patches.centres)
+    chosen = np.flatnonzero(_patch_means(alignment.unknown.astype(np.uint8), patches.centres)
                             <= 0.1)
     if len(chosen) < 8:
         return [], 0.0

@@ -52,7 +52,6 @@ def per_imprint(maxsize: int) -> Callable[[Callable[[K], V]], Callable[[K], V]]:
                 if hit is not None and hit[0]() is None:
                     del kept[key]
 
-        cached.cache_clear = kept.clear  # type: ignore[attr-defined]
         return cached
 
     return wrap
