@@ -18,6 +18,7 @@ from tqdm import tqdm
 
 from imprint.boxes import iou, match
 from imprint.io import load_page
+from imprint.pipeline import once_each
 from imprint.rectify import rectify
 from imprint.segment import detect_imprints
 from imprint.synth.dataset import DatasetConfig, build_dataset, read_manifest
@@ -65,6 +66,7 @@ def run(out: Path, *, quick: bool = False, data: Path | None = None) -> dict:
         t2 = time.perf_counter()
         rects = [rectify(page.image, d, dpi=page.dpi[0] if page.dpi else None) for d in dets]
         t3 = time.perf_counter()
+        dets, rects = _unzip(once_each(dets, rects))
         t_decode.append(t1 - t0)
         t_detect.append(t2 - t1)
         t_rectify.append(t3 - t2)
@@ -128,6 +130,10 @@ def run(out: Path, *, quick: bool = False, data: Path | None = None) -> dict:
     }
     _print(record)
     return record
+
+
+def _unzip(pairs: list[tuple]) -> tuple[list, list]:
+    return [a for a, _ in pairs], [b for _, b in pairs]
 
 
 def _stats(v: list[float]) -> dict:

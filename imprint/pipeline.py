@@ -8,19 +8,49 @@ import numpy as np
 from imprint.errors import NoImprintError, SeveralImprintsError
 from imprint.rectify import rectify
 from imprint.segment import detect_imprints
-from imprint.types import RectifiedImprint
+from imprint.types import Detection, RectifiedImprint
+
+
+def found_imprints(image: np.ndarray, *, dpi: float | None = None, page: int = 0
+                   ) -> list[tuple[Detection, RectifiedImprint | None]]:
+    """Every imprint detected on ``image`` (``(H, W, 3) uint8`` RGB), in the detector's order,
+    with its rectification (None where its border could not be fitted)."""
+    dets = detect_imprints(image, dpi=dpi, page=page)
+    return once_each(dets, [rectify(image, d, dpi=dpi) for d in dets])
+
+
+def once_each(dets: list[Detection], rects: list[RectifiedImprint | None]
+              ) -> list[tuple[Detection, RectifiedImprint | None]]:
+    """The detections with their rectifications, an imprint found twice (its fitted borders
+    coinciding) kept once, by its more confident detection."""
+    kept: dict[int, RectifiedImprint | None] = {}
+    for k in sorted(range(len(dets)), key=lambda k: -dets[k].confidence):
+        r = rects[k]
+        if r is None or not any(f is not None and _same_border(r, f) for f in kept.values()):
+            kept[k] = r
+    return [(dets[k], kept[k]) for k in sorted(kept)]
 
 
 def rectified_imprints(image: np.ndarray, *, dpi: float | None = None, page: int = 0
                        ) -> list[RectifiedImprint]:
-    """Detect every imprint on ``image`` (``(H, W, 3) uint8`` RGB) and rectify each; imprints
-    whose border cannot be fitted are left out."""
-    found = []
-    for det in detect_imprints(image, dpi=dpi, page=page):
-        r = rectify(image, det, dpi=dpi)
-        if r is not None:
-            found.append(r)
-    return found
+    """Every imprint on ``image`` found and rectified; imprints whose border cannot be fitted
+    are left out."""
+    return [r for _, r in found_imprints(image, dpi=dpi, page=page) if r is not None]
+
+
+#: Two fitted borders this close (centres, in radii) and this alike (each axis, relative) are
+#: one imprint found twice: two circles found inside an oval by the ring filters both fit the
+#: oval's border, one a little off. (Two strikes of a seal this close over each other could
+#: not be told apart and compared anyway.)
+SAME_CENTRE, SAME_AXES = 0.25, 0.15
+
+
+def _same_border(a: RectifiedImprint, b: RectifiedImprint) -> bool:
+    ga, gb = a.geometry, b.geometry
+    r = max(max(ga.axes), max(gb.axes))
+    return (np.hypot(ga.centre[0] - gb.centre[0], ga.centre[1] - gb.centre[1]) < SAME_CENTRE * r
+            and all(abs(x - y) < SAME_AXES * max(x, y)
+                    for x, y in zip(sorted(ga.axes), sorted(gb.axes), strict=True)))
 
 
 def _inside(inner: RectifiedImprint, outer: RectifiedImprint) -> bool:

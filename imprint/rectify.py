@@ -49,6 +49,17 @@ STAR_BAND = (0.12, 0.3)  # radii (fraction of the border radius) where the star'
 NAME_BAND = (0.56, 0.8)  # radii where the name arc's characters are, inside any code arc
 MIRROR_BAND = (0.3, 0.95)  # radii whose layout is compared with its mirror image
 ROUND_ASPECT = 0.93  # a fitted border rounder than this is a round seal, not an oval one
+#: An ellipse fitted to a border whose rays it takes in at this share or more stands; below,
+#: a square outline is tried too (found as circles, square seals are fitted badly: 10 to 45 %
+#: of rays on development pages, round seals mostly 95 % and more).
+ELLIPSE_SHARE_OK = 0.7
+SQUARE_GAIN = 0.08  # the share of rays a square outline must take in beyond the ellipse
+SIDE_BAND = (0.7, 1.5)  # radii (of the fitted circle) where a square's sides are looked for
+SQUARE_SEARCH = (0.75, 1.3)  # where a square's sides are searched, in nominal half sides
+#: ... and one flatter than this is an oval seal, whatever found it: the ring filters that find
+#: overlapping and grey imprints look for circles, and find one inside an oval too. A round
+#: seal's border comes this flat only photographed more than 35 degrees off square.
+OVAL_ASPECT = 0.82
 CENTRING_BAND = (0.15, 0.97)  # radii whose rings are made concentric with the border
 CENTRING_REACH = 0.25  # farthest the seal's centre is looked for from the border's, in radii
 CENTRING_GAIN = 1.07  # how much sharper the rings must get for a re-centring to count
@@ -209,6 +220,63 @@ def _fit_square(pts: np.ndarray, rays: np.ndarray, half: float, angle_ccw: float
     if not 0.8 < h / half < 1.25 or abs(hu - hv) > 0.1 * h:
         return None
     return (float(c[0]), float(c[1])), (float(h), float(h)), float((-math.degrees(th)) % 180)
+
+
+def _outline_share(pts: np.ndarray, fit, shape: str) -> float:
+    """Share of the :data:`N_RAYS` rays whose border point lies on the fitted outline (an
+    ellipse, or a square's sides), within 2 px or 2 % of its size."""
+    (cx, cy), (a, b), angle_ccw = fit
+    th = math.radians(-angle_ccw)
+    dx, dy = pts[:, 0] - cx, pts[:, 1] - cy
+    u = dx * math.cos(th) + dy * math.sin(th)
+    v = -dx * math.sin(th) + dy * math.cos(th)
+    if shape == "square":
+        # each pair of sides at its own distance: in a photograph the square is a trapezoid
+        au, av = np.abs(u), np.abs(v)
+        on_u = au >= av
+        hu = float(np.median(au[on_u])) if on_u.any() else a
+        hv = float(np.median(av[~on_u])) if (~on_u).any() else a
+        resid = np.where(on_u, au - hu, av - hv)
+    else:
+        resid = (np.hypot(u / a, v / b) - 1) * (a + b) / 2
+    return float(np.sum(np.abs(resid) < max(2.0, 0.02 * a)) / N_RAYS)
+
+
+def _side_angle(ink: np.ndarray, off: np.ndarray, centre, radius: float) -> float:
+    """The direction (deg ccw, modulo 90) the edges in the band round ``radius`` run most
+    along: a square border's sides, if it is one (a circle's edges run every way)."""
+    # at about 64 px across the seal: a side is still a long straight edge
+    f = min(1.0, 32.0 / radius)
+    small = cv2.resize(ink, None, fx=f, fy=f, interpolation=cv2.INTER_AREA)
+    off = cv2.resize(off.astype(np.uint8), small.shape[::-1], interpolation=cv2.INTER_NEAREST)
+    gx = cv2.Sobel(small, cv2.CV_32F, 1, 0, ksize=3)
+    gy = cv2.Sobel(small, cv2.CV_32F, 0, 1, ksize=3)
+    yy, xx = np.mgrid[:small.shape[0], :small.shape[1]]
+    r = np.hypot((xx + 0.5) / f - centre[0], (yy + 0.5) / f - centre[1]) / radius
+    band = (r > SIDE_BAND[0]) & (r < SIDE_BAND[1]) & (off == 0)
+    z = np.sum(np.hypot(gx[band], gy[band]) * np.exp(4j * np.arctan2(gy[band], gx[band])))
+    return (-math.degrees(np.angle(z) / 4)) % 90
+
+
+def _square_instead(ink: np.ndarray, off: np.ndarray, pts: np.ndarray, ellipse):
+    """A square border where one was fitted as an ellipse: its sides, when a square outline
+    takes in :data:`SQUARE_GAIN` more of the border's rays than the ellipse does; else None.
+    Tried only where the ellipse leaves much of the border off (a circle's fit does not)."""
+    share = _outline_share(pts, ellipse, "round")
+    if share >= ELLIPSE_SHARE_OK:
+        return None
+    (cx, cy), (a, b), _ = ellipse
+    r = (a + b) / 2
+    angle = _side_angle(ink, off, (cx, cy), r)
+    # the circle fitted to a square's border lies between its sides and its corners (a half
+    # side of 0.71 to 1 of its radius): one search covers both
+    half = r / 1.15
+    sq_pts, rays = _border_points(ink, off, (cx, cy), (half, half), angle, "square",
+                                  SQUARE_SEARCH)
+    fit = _fit_square(sq_pts, rays, half, angle)
+    if fit is None or _outline_share(sq_pts, fit, "square") < share + SQUARE_GAIN:
+        return None
+    return fit
 
 
 def _fit_ellipse(pts: np.ndarray):
@@ -514,7 +582,12 @@ def rectify(image: np.ndarray, detection: Detection, *, dpi: float | None = None
             # that the rays meet the border square on
             pts, _ = _border_points(ink, off, fit[0], fit[1], fit[2], shape, REFIT_SEARCH)
             fit = _fit_ellipse(pts) or fit
-        if shape == "round" and fit[1][1] / fit[1][0] < 0.6:
+        square = _square_instead(ink, off, pts, fit) if shape == "round" else None
+        if square is not None:
+            # a square seal found as a circle (the ring filters look for circles)
+            shape, fit = "square", square
+            detection = dataclasses.replace(detection, shape="square")
+        elif shape == "round" and fit[1][1] / fit[1][0] < 0.6:
             return None
     persp = None
     if detection.horizon is not None and shape != "square":
@@ -528,6 +601,9 @@ def rectify(image: np.ndarray, detection: Detection, *, dpi: float | None = None
         # the detector's guess; the fitted border is a circle (an oval seal is far flatter)
         shape = "round"
         detection = dataclasses.replace(detection, shape="round")
+    elif shape == "round" and axes[1] / axes[0] < OVAL_ASPECT:
+        shape = "oval"
+        detection = dataclasses.replace(detection, shape="oval")
     # first an unrotated canonical image, to find the seal's up from its content (an oval or
     # square one with its major axis or a side level)
     level = 0.0 if shape == "round" else angle

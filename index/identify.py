@@ -47,6 +47,12 @@ log = logging.getLogger(__name__)
 #: Masters re-ranked per query: the FAISS shortlist. Wide enough that a genuine imprint's seal
 #: is in it even when its embedding is hurt by occlusion or a poor capture.
 SHORTLIST = 20
+#: The shortlist widened to this many when no candidate of the first :data:`SHORTLIST` agrees
+#: with its master: an imprint whose embedding is hurt most (a fax's print kept with its ink,
+#: a faint or half-covered imprint) can still align with its own master better than with any
+#: other. Costs the wider re-ranking (and a comparison or two) only on imprints about to be
+#: answered "no registered seal".
+WIDE_SHORTLIST = 100
 #: Candidates (best re-ranked first) compared with their master before the answer is "no
 #: registered seal".
 CONFIRMED = 2
@@ -67,6 +73,14 @@ MATCH_THRESHOLD = 0.742
 PACKED_MASTERS = 512
 #: Canonical imprints are derived data: bump when rectification changes what it produces.
 CANONICAL_VERSION = "v1"
+
+
+def _per_seal(ranked: Sequence[Candidate]) -> list[Candidate]:
+    """One line per seal: its best master, the first of it in the ranking."""
+    best: dict[str, Candidate] = {}
+    for c in ranked:
+        best.setdefault(c.seal_id, c)
+    return list(best.values())
 
 
 def canonical_path(home: Path, sha256: str) -> Path:
@@ -217,18 +231,23 @@ class SealSearch:
         if not imprints:
             return []
         index = self.index()
-        found = index.search(self.embedder.embed(imprints), max(shortlist, top_k))
+        shortlist = max(shortlist, top_k)
+        found = index.search(self.embedder.embed(imprints), max(shortlist, WIDE_SHORTLIST))
         out = []
         for imp, ids, sims in zip(imprints, found.ids, found.scores, strict=True):
             listed = [(int(i), float(s)) for i, s in zip(ids, sims, strict=True) if i >= 0]
             # one read of the shortlist's masters for the re-ranking and the confirmation
-            masters = self.store.get_masters(mid for mid, _ in listed)
-            ranked = self.rerank(imp, listed, masters)
-            # one line per seal: its best master, the first of it in the ranking
-            best: dict[str, Candidate] = {}
-            for c in ranked:
-                best.setdefault(c.seal_id, c)
-            cands, strokes = self._confirm(imp, list(best.values()), masters)
+            masters = self.store.get_masters(mid for mid, _ in listed[:shortlist])
+            ranked = self.rerank(imp, listed[:shortlist], masters)
+            cands, strokes = self._confirm(imp, _per_seal(ranked), masters)
+            if strokes is None and len(listed) > shortlist:
+                wider = listed[shortlist:]
+                masters.update(self.store.get_masters(mid for mid, _ in wider))
+                compared = {c.master_id: c for c in cands if c.agreement is not None}
+                ranked = sorted([*ranked, *self.rerank(imp, wider, masters)],
+                                key=lambda c: -c.score)
+                cands, strokes = self._confirm(
+                    imp, [compared.get(c.master_id, c) for c in _per_seal(ranked)], masters)
             match = cands[0].seal_id if strokes is not None else None
             status = self.store.status(match, on) if match else None
             score = max((c.agreement for c in cands if c.agreement is not None), default=0.0)
@@ -248,6 +267,8 @@ class SealSearch:
             if c.score < COMPARE_FLOOR or (
                     match is not None and cands[match[0]].score - c.score > RIVAL_MARGIN):
                 break
+            if c.agreement is not None and c.agreement < self.threshold:
+                continue  # compared before, from a narrower shortlist: not the one
             try:
                 master = self.canonical(masters[c.master_id])
             except ImprintError as exc:

@@ -9,8 +9,7 @@ import cv2
 import numpy as np
 
 from imprint.io import LoadLimits, iter_pages
-from imprint.rectify import rectify
-from imprint.segment import detect_imprints
+from imprint.pipeline import found_imprints
 from imprint.types import Detection, RectifiedImprint
 
 COLOURS_BGR = {"red": (40, 40, 220), "blue": (220, 80, 30), "violet": (170, 40, 140),
@@ -23,8 +22,9 @@ def detect_file(path: Path, *, debug_dir: Path | None = None, pdf_dpi: float = 3
     for page in iter_pages(path, limits=LoadLimits(pdf_dpi=pdf_dpi)):
         dpi = page.dpi[0] if page.dpi else None
         t0 = time.perf_counter()
-        dets = detect_imprints(page.image, dpi=dpi, page=page.index)
-        rects = [rectify(page.image, d, dpi=dpi) for d in dets]
+        found = found_imprints(page.image, dpi=dpi, page=page.index)
+        dets = [d for d, _ in found]
+        rects = [r for _, r in found]
         ms = 1000 * (time.perf_counter() - t0)
         items = []
         for k, (d, r) in enumerate(zip(dets, rects, strict=True)):

@@ -3,6 +3,7 @@ their known centre, size and orientation; real labelled imprints are found."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from pathlib import Path
@@ -12,6 +13,7 @@ import pytest
 
 from imprint.boxes import match
 from imprint.io import load_page
+from imprint.pipeline import once_each
 from imprint.rectify import CANONICAL_RADIUS, rectify
 from imprint.segment import _every_nth, _nonzero, detect_imprints
 from imprint.synth.defects import new_seal
@@ -292,3 +294,68 @@ def test_starved_imprint_on_a_close_crop_is_found(seal, seed):
     dets = detect_imprints(image, dpi=300)
     assert len(match([truth.box], [d.box for d in dets])) == 1
     assert len(dets) == 1
+
+
+@pytest.fixture(scope="module")
+def oval_scan():
+    spec = SealSpec("oval_invoice", "广东中天正贸经营部", code="91570153ML21P6LURY",
+                    diameter=40.0)
+    seal = new_seal(layout(spec), np.random.default_rng(41))
+    stamping = Stamping(seal, StampConditions(angle=25.0, ink=0.1, seed=7), "red", "S", "S")
+    image, truth = imprint_scene(stamping, dpi=300, rng=np.random.default_rng(42),
+                                 capture=Capture("scan"))
+    return image, truth
+
+
+def test_oval_found_as_a_circle_is_rectified_as_an_oval(oval_scan):
+    """The ring filters (overlapping and grey imprints) look for circles and find one inside
+    an oval seal: the fitted border, far flatter than a circle, makes it an oval again, its
+    major axis level, not stretched onto the canonical circle."""
+    image, truth = oval_scan
+    (det,) = detect_imprints(image, dpi=300)
+    as_circle = dataclasses.replace(det, shape="round", axes=(truth.axes[1],) * 2, angle=0.0)
+    r = rectify(image, as_circle, dpi=300)
+    assert r.detection.shape == "oval"
+    assert r.geometry.axes[1] / r.geometry.axes[0] == pytest.approx(0.75, abs=0.03)
+    assert math.dist(r.geometry.centre, truth.centre) <= 0.02 * truth.axes[0]
+    same = rectify(image, det, dpi=300)
+    assert np.abs(r.ink - same.ink).mean() < 0.02
+
+
+def test_one_imprint_found_twice_is_kept_once(oval_scan):
+    """Two detections whose fitted borders coincide are one imprint: the more confident is
+    kept, in the detector's order."""
+    image, truth = oval_scan
+    (det,) = detect_imprints(image, dpi=300)
+    near = dataclasses.replace(det, shape="round", axes=(truth.axes[1],) * 2, angle=0.0,
+                               centre=(det.centre[0] + 0.1 * truth.axes[1], det.centre[1]),
+                               confidence=det.confidence - 0.1)
+    far = dataclasses.replace(det, centre=(det.centre[0] + 5 * truth.axes[0], det.centre[1]))
+    dets = [near, det]
+    rects = [rectify(image, d, dpi=300) for d in dets]
+    kept = once_each(dets, rects)
+    assert [d for d, _ in kept] == [det] and kept[0][1] is rects[1]
+    # a second imprint elsewhere, and one whose border could not be fitted, are kept
+    assert len(once_each([det, far], [rects[1], dataclasses.replace(rects[1], detection=far,
+        geometry=dataclasses.replace(rects[1].geometry, centre=far.centre))])) == 2
+    assert len(once_each([det, near], [rects[1], None])) == 2
+
+
+@pytest.mark.parametrize("angle", [12.0, -30.0])
+def test_square_seal_found_as_a_circle_is_fitted_on_its_sides(angle):
+    """A square seal found by the ring filters (a circle round it) is fitted as a square when
+    a square outline takes in clearly more of its border than an ellipse does."""
+    spec = SealSpec("square_name", "", person_name="王建国", diameter=20.0)
+    seal = new_seal(layout(spec), np.random.default_rng(31))
+    stamping = Stamping(seal, StampConditions(angle=angle, ink=0.1, seed=6), "red", "S", "S")
+    image, (truth,), _ = page_scene([stamping], dpi=300, rng=np.random.default_rng(32),
+                                    capture=Capture("scan", 90, 0.4, 0.004))
+    (det,) = detect_imprints(image, dpi=300)
+    half = truth.axes[0]
+    as_circle = dataclasses.replace(det, shape="round", axes=(1.2 * half,) * 2, angle=0.0)
+    r = rectify(image, as_circle, dpi=300)
+    assert r.detection.shape == "square"
+    assert math.dist(r.geometry.centre, truth.centre) <= 0.02 * half
+    assert abs(r.geometry.axes[0] / half - 1) <= 0.02
+    assert abs((r.geometry.rotation - angle + 45) % 90 - 45) <= 1.0
+    assert np.abs(r.ink - rectify(image, det, dpi=300).ink).mean() < 0.02

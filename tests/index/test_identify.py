@@ -175,3 +175,30 @@ def test_cli_register_then_identify_json_contract(seals, tmp_path):
     assert done.returncode == 2 and "filed for" in done.stderr
     done = _cli("index", "rebuild", "--json", home=home)
     assert done.returncode == 0 and json.loads(done.stdout)["count"] == 1
+
+
+def test_a_seal_ranked_low_by_its_embedding_is_still_found(registry, seals, monkeypatch):
+    """An imprint whose embedding ranks its own seal past the shortlist (a fax's print kept
+    with its ink, a faint imprint) is not answered "no registered seal" before the wider
+    shortlist has been re-ranked and its best compared."""
+    import index.identify as ident_mod
+    from imprint.io import load_page
+    from imprint.pipeline import single_imprint
+    from index.vectors import SearchResult
+
+    plain = VectorIndex.search
+
+    def worst_first(self, queries, k):  # every filed master, the nearest last
+        found = plain(self, queries, len(self))
+        return SearchResult(found.scores[:, ::-1][:, :k].copy(), found.ids[:, ::-1][:, :k].copy())
+
+    monkeypatch.setattr(VectorIndex, "search", worst_first)
+    record, _, probe = seals[0]
+    imp = single_imprint(load_page(probe)[0].image, dpi=DPI)
+    with RegistryStore.open(registry) as store:
+        search = SealSearch(store, "classical")
+        (ident,) = search.identify([imp], top_k=1, shortlist=1)
+        assert ident.match == record.seal_id
+        monkeypatch.setattr(ident_mod, "WIDE_SHORTLIST", 1)
+        (narrow,) = search.identify([imp], top_k=1, shortlist=1)
+        assert narrow.match is None and narrow.candidates[0].seal_id != record.seal_id
