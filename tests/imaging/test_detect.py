@@ -218,15 +218,21 @@ def test_detect_cli_json(tmp_path, capsys, seal):
     assert (tmp_path / "dbg" / "one_p1_overlay.png").is_file()
 
 
-@pytest.mark.parametrize("angle", [12.0, -30.0])
-def test_square_seal_is_fitted_on_its_own_sides(angle):
-    """On a whole page, found on a reduced copy, a square name seal's centre and size come
-    from its four sides, not from the detector's coarse outline."""
+def _square_seal_page(angle: float):
+    """A page holding one red square name seal turned ``angle``, scanned: (image, truth)."""
     spec = SealSpec("square_name", "", person_name="王建国", diameter=20.0)
     seal = new_seal(layout(spec), np.random.default_rng(31))
     stamping = Stamping(seal, StampConditions(angle=angle, ink=0.1, seed=6), "red", "S", "S")
     image, (truth,), _ = page_scene([stamping], dpi=300, rng=np.random.default_rng(32),
                                     capture=Capture("scan", 90, 0.4, 0.004))
+    return image, truth
+
+
+@pytest.mark.parametrize("angle", [12.0, -30.0])
+def test_square_seal_is_fitted_on_its_own_sides(angle):
+    """On a whole page, found on a reduced copy, a square name seal's centre and size come
+    from its four sides, not from the detector's coarse outline."""
+    image, truth = _square_seal_page(angle)
     (det,) = detect_imprints(image, dpi=300)
     r = rectify(image, det, dpi=300)
     half = truth.axes[0]
@@ -345,11 +351,7 @@ def test_one_imprint_found_twice_is_kept_once(oval_scan):
 def test_square_seal_found_as_a_circle_is_fitted_on_its_sides(angle):
     """A square seal found by the ring filters (a circle round it) is fitted as a square when
     a square outline takes in clearly more of its border than an ellipse does."""
-    spec = SealSpec("square_name", "", person_name="王建国", diameter=20.0)
-    seal = new_seal(layout(spec), np.random.default_rng(31))
-    stamping = Stamping(seal, StampConditions(angle=angle, ink=0.1, seed=6), "red", "S", "S")
-    image, (truth,), _ = page_scene([stamping], dpi=300, rng=np.random.default_rng(32),
-                                    capture=Capture("scan", 90, 0.4, 0.004))
+    image, truth = _square_seal_page(angle)
     (det,) = detect_imprints(image, dpi=300)
     half = truth.axes[0]
     as_circle = dataclasses.replace(det, shape="round", axes=(1.2 * half,) * 2, angle=0.0)
