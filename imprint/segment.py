@@ -580,6 +580,11 @@ def _explain_once(blob: np.ndarray, ink: np.ndarray, px_per_mm: float, size_know
     strong = [c for c in circles if not fits or c.support > single.support]
     if len(strong) >= 2 and _outline_on_circles(blob, strong, max(2.0, 2.4 * px_per_mm)):
         return strong
+    # a border round the blob inked along little of its length, and two circles inked along
+    # nearly all of theirs: overlapping imprints, whatever the outline's ragged edge says
+    whole = [c for c in strong if c.support >= UNION_CIRCLE_SUPPORT]
+    if len(whole) >= 2 and fits and single.support < UNION_BORDER_SUPPORT:
+        return whole
     if circles and not fits:
         return circles[:1]
     return [single] if fits else []
@@ -608,6 +613,9 @@ GREY_RING_MIN_MM = 26.0
 #: An outline round verified rings is their union (overlapping imprints) when the rings are
 #: inked along this much more of their border than it is along its own.
 UNION_MARGIN = 0.15
+#: One border round a blob inked along less than this share of its length (an oval seal's,
+#: above 0.7 on development pages) gives way to two circles inked along this much of theirs.
+UNION_BORDER_SUPPORT, UNION_CIRCLE_SUPPORT = 0.7, 0.9
 #: A ring on less than this share of the image, crossing an imprint wholly on it, is taken
 #: for a chance ring (see :func:`_without_chance_rings`).
 CHANCE_RING_VISIBLE = 0.75
