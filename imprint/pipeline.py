@@ -22,13 +22,16 @@ def found_imprints(image: np.ndarray, *, dpi: float | None = None, page: int = 0
 def once_each(dets: list[Detection], rects: list[RectifiedImprint | None]
               ) -> list[tuple[Detection, RectifiedImprint | None]]:
     """The detections with their rectifications, an imprint found twice (its fitted borders
-    coinciding) kept once, by its more confident detection."""
+    coinciding) kept once, by its more confident detection; each detection as its
+    rectification refined it."""
     kept: dict[int, RectifiedImprint | None] = {}
     for k in sorted(range(len(dets)), key=lambda k: -dets[k].confidence):
         r = rects[k]
         if r is None or not any(f is not None and _same_border(r, f) for f in kept.values()):
             kept[k] = r
-    return [(dets[k], kept[k]) for k in sorted(kept)]
+    # a rectified imprint's detection holds its fitted border (a circle found round an oval or
+    # a square seal is that oval or square)
+    return [(dets[k] if kept[k] is None else kept[k].detection, kept[k]) for k in sorted(kept)]
 
 
 def rectified_imprints(image: np.ndarray, *, dpi: float | None = None, page: int = 0

@@ -222,6 +222,23 @@ def _fit_square(pts: np.ndarray, rays: np.ndarray, half: float, angle_ccw: float
     return (float(c[0]), float(c[1])), (float(h), float(h)), float((-math.degrees(th)) % 180)
 
 
+def _refitted(det: Detection, page_shape, offset, fit, shape: str) -> Detection:
+    """``det`` moved onto the border fitted in the ROI at ``offset``: its centre, axes, angle
+    and the box of the outline's part on the page."""
+    (cx, cy), (a, b), angle_ccw = fit
+    centre = (cx + offset[0], cy + offset[1])
+    if shape == "square":
+        outline = cv2.boxPoints((centre, (2 * a, 2 * b), -angle_ccw))
+    else:
+        outline = cv2.ellipse2Poly((round(centre[0]), round(centre[1])), (round(a), round(b)),
+                                   round(-angle_ccw), 0, 360, 5).astype(np.float32)
+    h, w = page_shape[:2]
+    x0, y0 = np.clip(outline.min(axis=0), 0, (w, h))
+    x1, y1 = np.clip(outline.max(axis=0), 0, (w, h))
+    return dataclasses.replace(det, shape=shape, centre=centre, axes=(a, b), angle=angle_ccw,
+                               box=(float(x0), float(y0), float(x1), float(y1)))
+
+
 def _outline_share(pts: np.ndarray, fit, shape: str) -> float:
     """Share of the :data:`N_RAYS` rays whose border point lies on the fitted outline (an
     ellipse, or a square's sides), within 2 px or 2 % of its size."""
@@ -565,7 +582,7 @@ def rectify(image: np.ndarray, detection: Detection, *, dpi: float | None = None
     sep = separate(norm, colour_hint=hint)
     ink = np.where(off, 0.0, sep.ink).astype(np.float32)
     centre = (detection.centre[0] - ox, detection.centre[1] - oy)
-    shape = detection.shape
+    shape = found_as = detection.shape
     pts, rays = _border_points(ink, off, centre, detection.axes, detection.angle, shape)
     if shape == "square":
         # the square's own sides, or the detection's square where too few of them are seen
@@ -604,6 +621,9 @@ def rectify(image: np.ndarray, detection: Detection, *, dpi: float | None = None
     elif shape == "round" and axes[1] / axes[0] < OVAL_ASPECT:
         shape = "oval"
         detection = dataclasses.replace(detection, shape="oval")
+    if shape != found_as and persp is None:
+        # found as a circle, fitted as an oval or a square: where it lies is the fitted border
+        detection = _refitted(detection, image.shape, (ox, oy), fit, shape)
     # first an unrotated canonical image, to find the seal's up from its content (an oval or
     # square one with its major axis or a side level)
     level = 0.0 if shape == "round" else angle

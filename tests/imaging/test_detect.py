@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from imprint.boxes import match
+from imprint.boxes import iou, match
 from imprint.io import load_page
 from imprint.pipeline import once_each
 from imprint.rectify import CANONICAL_RADIUS, rectify
@@ -322,6 +322,7 @@ def test_oval_found_as_a_circle_is_rectified_as_an_oval(oval_scan):
     as_circle = dataclasses.replace(det, shape="round", axes=(truth.axes[1],) * 2, angle=0.0)
     r = rectify(image, as_circle, dpi=300)
     assert r.detection.shape == "oval"
+    assert iou(r.detection.box, truth.box) >= 0.9
     assert r.geometry.axes[1] / r.geometry.axes[0] == pytest.approx(0.75, abs=0.03)
     assert math.dist(r.geometry.centre, truth.centre) <= 0.02 * truth.axes[0]
     same = rectify(image, det, dpi=300)
@@ -357,6 +358,9 @@ def test_square_seal_found_as_a_circle_is_fitted_on_its_sides(angle):
     as_circle = dataclasses.replace(det, shape="round", axes=(1.2 * half,) * 2, angle=0.0)
     r = rectify(image, as_circle, dpi=300)
     assert r.detection.shape == "square"
+    # and the detection it reports is the square, not the circle it was found as
+    assert iou(r.detection.box, truth.box) >= 0.9
+    assert math.dist(r.detection.centre, truth.centre) <= 0.02 * half
     assert math.dist(r.geometry.centre, truth.centre) <= 0.02 * half
     assert abs(r.geometry.axes[0] / half - 1) <= 0.02
     assert abs((r.geometry.rotation - angle + 45) % 90 - 45) <= 1.0
