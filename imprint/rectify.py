@@ -239,15 +239,33 @@ def _refitted(det: Detection, page_shape, offset, fit, shape: str) -> Detection:
                                box=(float(x0), float(y0), float(x1), float(y1)))
 
 
+def _outline_offsets(pts: np.ndarray, fit) -> tuple[np.ndarray, np.ndarray]:
+    """Points' coordinates along a fitted outline's own axes (the major axis, or a side's
+    normal, and the one across it), about its centre."""
+    (cx, cy), _, angle_ccw = fit
+    th = math.radians(-angle_ccw)
+    dx, dy = pts[:, 0] - cx, pts[:, 1] - cy
+    return dx * math.cos(th) + dy * math.sin(th), -dx * math.sin(th) + dy * math.cos(th)
+
+
+def _ellipse_residual(pts: np.ndarray, fit) -> np.ndarray:
+    """Each point's distance (px, signed, outward positive) from a fitted ellipse."""
+    u, v = _outline_offsets(pts, fit)
+    (a, b) = fit[1]
+    return (np.hypot(u / a, v / b) - 1) * (a + b) / 2
+
+
+def _on_outline(resid: np.ndarray, a: float) -> np.ndarray:
+    """The points within 2 px, or 2 % of the outline's size, of it."""
+    return np.abs(resid) < max(2.0, 0.02 * a)
+
+
 def _outline_share(pts: np.ndarray, fit, shape: str) -> float:
     """Share of the :data:`N_RAYS` rays whose border point lies on the fitted outline (an
     ellipse, or a square's sides), within 2 px or 2 % of its size."""
-    (cx, cy), (a, b), angle_ccw = fit
-    th = math.radians(-angle_ccw)
-    dx, dy = pts[:, 0] - cx, pts[:, 1] - cy
-    u = dx * math.cos(th) + dy * math.sin(th)
-    v = -dx * math.sin(th) + dy * math.cos(th)
+    a = fit[1][0]
     if shape == "square":
+        u, v = _outline_offsets(pts, fit)
         # each pair of sides at its own distance: in a photograph the square is a trapezoid
         au, av = np.abs(u), np.abs(v)
         on_u = au >= av
@@ -255,8 +273,8 @@ def _outline_share(pts: np.ndarray, fit, shape: str) -> float:
         hv = float(np.median(av[~on_u])) if (~on_u).any() else a
         resid = np.where(on_u, au - hu, av - hv)
     else:
-        resid = (np.hypot(u / a, v / b) - 1) * (a + b) / 2
-    return float(np.sum(np.abs(resid) < max(2.0, 0.02 * a)) / N_RAYS)
+        resid = _ellipse_residual(pts, fit)
+    return float(np.sum(_on_outline(resid, a)) / N_RAYS)
 
 
 def _side_angle(ink: np.ndarray, off: np.ndarray, centre, radius: float) -> float:
@@ -306,13 +324,7 @@ def _fit_ellipse(pts: np.ndarray):
         (cx, cy), (w, h), ang = cv2.fitEllipse(pts[keep].astype(np.float32))
         a, b = max(w, h) / 2, min(w, h) / 2
         major = ang + 90 if w < h else ang  # degrees, image coordinates
-        th = math.radians(major)
-        dx, dy = pts[:, 0] - cx, pts[:, 1] - cy
-        u = dx * math.cos(th) + dy * math.sin(th)
-        v = -dx * math.sin(th) + dy * math.cos(th)
-        resid = (np.hypot(u / a, v / b) - 1) * (a + b) / 2
-        tol = max(2.0, 0.02 * a)
-        new = np.abs(resid) < tol
+        new = _on_outline(_ellipse_residual(pts, ((cx, cy), (a, b), -major)), a)
         if new.sum() < 12 or (new == keep).all():
             break
         keep = new
@@ -601,9 +613,9 @@ def rectify(image: np.ndarray, detection: Detection, *, dpi: float | None = None
             fit = _fit_ellipse(pts) or fit
         square = _square_instead(ink, off, pts, fit) if shape == "round" else None
         if square is not None:
-            # a square seal found as a circle (the ring filters look for circles)
+            # a square seal found as a circle (the ring filters look for circles); its
+            # detection is moved onto the square below
             shape, fit = "square", square
-            detection = dataclasses.replace(detection, shape="square")
         elif shape == "round" and fit[1][1] / fit[1][0] < 0.6:
             return None
     persp = None
