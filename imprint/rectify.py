@@ -40,7 +40,7 @@ def clock_hour(clock: float) -> str:
     return f"{h or 12} o'clock"
 
 SQUARE_HALF_SIDE = 0.75 * CANONICAL_RADIUS
-ROI_MARGIN = 1.25  # region cut around a detection, in seal radii
+ROI_MARGIN = 1.4  # region cut around a detection, in seal radii: the border search's reach
 N_RAYS = 360
 BORDER_SEARCH = (0.75, 1.3)  # where the border is looked for, in nominal radii
 REFIT_SEARCH = (0.9, 1.1)  # the second pass, from a fitted outline
@@ -53,6 +53,8 @@ ROUND_ASPECT = 0.93  # a fitted border rounder than this is a round seal, not an
 #: a square outline is tried too (found as circles, square seals are fitted badly: 10 to 45 %
 #: of rays on development pages, round seals mostly 95 % and more).
 ELLIPSE_SHARE_OK = 0.7
+ELLIPSE_INLIERS_OK = 0.9  # a least-squares border fit taking in this share of its points holds
+ELLIPSE_TRIES = 300  # random five-point ellipses tried where it does not
 SQUARE_GAIN = 0.08  # the share of rays a square outline must take in beyond the ellipse
 SIDE_BAND = (0.7, 1.5)  # radii (of the fitted circle) where a square's sides are looked for
 SQUARE_SEARCH = (0.75, 1.3)  # where a square's sides are searched, in nominal half sides
@@ -69,7 +71,8 @@ def _roi(image: np.ndarray, det: Detection) -> tuple[np.ndarray, np.ndarray, tup
     """Region around the detection, padded with white beyond the page, and a mask of what is
     off the page."""
     h, w = image.shape[:2]
-    r = max(det.axes) * ROI_MARGIN
+    # a square's corners lie sqrt(2) half sides out, and its sides are searched beyond them
+    r = max(det.axes) * ROI_MARGIN * (1.35 if det.shape == "square" else 1.0)
     x0, y0 = int(math.floor(det.centre[0] - r)), int(math.floor(det.centre[1] - r))
     x1, y1 = int(math.ceil(det.centre[0] + r)), int(math.ceil(det.centre[1] + r))
     crop = image[max(y0, 0):min(y1, h), max(x0, 0):min(x1, w)]
@@ -192,26 +195,35 @@ def _ring_path(edge: np.ndarray, step_cost: float) -> np.ndarray:
 def _fit_square(pts: np.ndarray, rays: np.ndarray, half: float, angle_ccw: float):
     """A square border from its edge points: each side's offset from the centre (median
     along the side's normal, corners left out) and the turn from the sides' directions.
-    Returns (centre, (h, h), angle_ccw) or None."""
+    One side may be missing (an imprint faded out along one edge): it lies a side's length
+    from the side opposite. Returns (centre, (h, h), angle_ccw) or None."""
     clock = rays * (360.0 / N_RAYS)
     side = np.round(clock / 90.0).astype(int) % 4
     away = np.abs((clock + 45) % 90 - 45) < 30  # not near a corner
+    seen = [int((away & (side == i)).sum()) >= 8 for i in range(4)]
+    if sum(seen) < 3:
+        return None
     th = math.radians(-angle_ccw)
+    offsets: list[float] = [0.0] * 4
     for _ in range(2):
-        offsets, turns = [], []
+        turns = []
         for i in range(4):
+            if not seen[i]:
+                continue
             sel = away & (side == i)
-            if sel.sum() < 8:
-                return None
             phi = th + i * math.pi / 2
             n = np.array([math.cos(phi), math.sin(phi)])
             p = pts[sel]
-            offsets.append(float(np.median(p @ n)))
+            offsets[i] = float(np.median(p @ n))
             # the side's direction: a line fitted through its points, folded to the normal
             vx, vy = cv2.fitLine(p.astype(np.float32), cv2.DIST_HUBER, 0, 0.01, 0.01)[:2, 0]
             turns.append((math.atan2(vy, vx) - phi - math.pi / 2 + math.pi / 4) % (math.pi / 2)
                          - math.pi / 4)
         th += float(np.median(turns))
+    if not all(seen):
+        # the missing side, from its opposite and the other pair's side length
+        i = seen.index(False)
+        offsets[i] = (offsets[(i + 1) % 4] + offsets[(i + 3) % 4]) - offsets[(i + 2) % 4]
     n0 = np.array([math.cos(th), math.sin(th)])
     n1 = np.array([-math.sin(th), math.cos(th)])
     hu, hv = (offsets[0] + offsets[2]) / 2, (offsets[1] + offsets[3]) / 2
@@ -316,10 +328,48 @@ def _square_instead(ink: np.ndarray, off: np.ndarray, pts: np.ndarray, ellipse):
 
 def _fit_ellipse(pts: np.ndarray):
     """Robust fit: least squares, then again without the points more than 2 px (or 2 %)
-    off. Returns (centre, (a, b), angle_ccw) or None."""
+    off; where that leaves much of the border off, the best of :data:`ELLIPSE_TRIES`
+    ellipses through five points at random (a signature or a text line the border path
+    followed for a stretch pulls a least-squares fit off the border), judged by how close
+    the points lie (each point's squared distance, capped at the first fit's on-outline
+    tolerance).
+    Returns (centre, (a, b), angle_ccw) or None."""
     if len(pts) < 12:
         return None
-    keep = np.ones(len(pts), bool)
+    fit = _refined(pts, np.ones(len(pts), bool))
+    resid = _ellipse_residual(pts, fit)
+    if _on_outline(resid, fit[1][0]).sum() >= ELLIPSE_INLIERS_OK * len(pts):
+        return fit
+
+    # one cap for every candidate (a larger ellipse's own tolerance would excuse more)
+    cap = max(2.0, 0.02 * fit[1][0]) ** 2
+
+    def cost(resid: np.ndarray) -> float:
+        return float(np.minimum(resid ** 2, cap).sum())
+
+    best, keep = cost(resid), None
+    # seeded: the same imprint is rectified the same way every time
+    rng = np.random.default_rng(len(pts))
+    lo, hi = pts.min(axis=0), pts.max(axis=0)
+    span = float(np.max(hi - lo))
+    for _ in range(ELLIPSE_TRIES):
+        (cx, cy), (w, h), ang = cv2.fitEllipse(
+            pts[rng.choice(len(pts), 5, replace=False)].astype(np.float32))
+        a, b = max(w, h) / 2, min(w, h) / 2
+        # degenerate fits: slivers, or ellipses far larger than the points' spread
+        if not (b >= 0.5 * a and a < span and lo[0] <= cx <= hi[0] and lo[1] <= cy <= hi[1]):
+            continue
+        major = ang + 90 if w < h else ang
+        resid = _ellipse_residual(pts, ((cx, cy), (a, b), -major))
+        c = cost(resid)
+        if c < best:
+            best, keep = c, _on_outline(resid, a)
+    return fit if keep is None or keep.sum() < 12 else _refined(pts, keep)
+
+
+def _refined(pts: np.ndarray, keep: np.ndarray):
+    """Least-squares ellipse through the ``keep`` points, refitted (up to three times) to
+    the points within 2 px or 2 % of the last fit."""
     for _ in range(3):
         (cx, cy), (w, h), ang = cv2.fitEllipse(pts[keep].astype(np.float32))
         a, b = max(w, h) / 2, min(w, h) / 2

@@ -421,6 +421,17 @@ def _blob_circles(ink: np.ndarray, blob: np.ndarray, px_per_mm: float) -> list[_
     return _suppress(found)
 
 
+def _within_square(c: _Candidate, square: _Candidate) -> bool:
+    """Whether circle ``c`` is part of the square candidate: centred well inside its border
+    and no larger than it (a character's curves, a corner's arcs)."""
+    th = math.radians(square.angle)
+    dx, dy = c.centre[0] - square.centre[0], c.centre[1] - square.centre[1]
+    u = abs(dx * math.cos(th) + dy * math.sin(th))
+    v = abs(-dx * math.sin(th) + dy * math.cos(th))
+    half = min(square.axes)
+    return max(u, v) <= 0.8 * half and c.axes[0] <= half
+
+
 def _outline_on_circles(blob: np.ndarray, circles: list[_Candidate], tol: float) -> bool:
     """Whether the blob's outline runs along the circles' borders (overlapping imprints), not
     across the inside of some other shape (two circles inside an oval touch it only at its
@@ -569,7 +580,10 @@ def _explain_once(blob: np.ndarray, ink: np.ndarray, px_per_mm: float, size_know
     # the union of two overlapping round imprints also looks like one round or oval border;
     # two strong circles on its ink say otherwise
     circles = _blob_circles(ink, blob, px_per_mm)
-    circles = [c for c in circles if _plausible(c, px_per_mm, size_known, ink.shape)]
+    circles = [c for c in circles if _plausible(c, px_per_mm, size_known, ink.shape)
+               # the curves of a square seal's characters make circles inside its border;
+               # the union of round imprints is never square
+               and not (fits and single.shape == "square" and _within_square(c, single))]
     # a circle inside another is the star, the text line or an inner ring of one imprint
     circles = [c for c in circles if not any(
         k is not c and k.axes[0] >= c.axes[0]

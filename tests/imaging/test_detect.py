@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from imprint import rectify as rectify_module
 from imprint.boxes import iou, match
 from imprint.io import load_page
 from imprint.pipeline import once_each
@@ -365,3 +366,67 @@ def test_square_seal_found_as_a_circle_is_fitted_on_its_sides(angle):
     assert abs(r.geometry.axes[0] / half - 1) <= 0.02
     assert abs((r.geometry.rotation - angle + 45) % 90 - 45) <= 1.0
     assert np.abs(r.ink - rectify(image, det, dpi=300).ink).mean() < 0.02
+
+
+@pytest.mark.parametrize("seed", [0, 3, 7])
+def test_faint_square_seal_is_not_taken_for_the_circles_inside_it(seed):
+    # the curves of a starved name seal's characters and corners make circles inked along
+    # more of their length than its faint border: they are the seal's, not imprints of
+    # their own
+    spec = SealSpec("square_name", "", person_name="王建国", diameter=20.0)
+    seal = new_seal(layout(spec), np.random.default_rng(31 + seed))
+    conditions = StampConditions(angle=35.0, ink=-0.5, pressure_tilt=0.7, pressure_dir=165.0,
+                                 partial=0.17, centre_light=0.12, edge_dark=0.58, mottle=0.87,
+                                 seed=seed)
+    image, truth = imprint_scene(Stamping(seal, conditions, "red", "S", "S"), dpi=400,
+                                 rng=np.random.default_rng(seed),
+                                 capture=Capture("scan", 85, 0.4, 0.004))
+    (det,) = detect_imprints(image, dpi=400)
+    assert det.shape == "square"
+    assert math.dist(det.centre, truth.centre) <= 0.05 * truth.axes[0]
+    assert abs(det.axes[0] / truth.axes[0] - 1) <= 0.05
+
+
+def _ellipse_points(centre, axes, angle_ccw: float, clocks: np.ndarray, scale: np.ndarray
+                    ) -> np.ndarray:
+    t = np.radians(clocks)
+    th = math.radians(-angle_ccw)
+    u, v = axes[0] * np.cos(t) * scale, axes[1] * np.sin(t) * scale
+    return np.stack([centre[0] + u * math.cos(th) - v * math.sin(th),
+                     centre[1] + u * math.sin(th) + v * math.cos(th)], axis=1)
+
+
+@pytest.mark.parametrize("run_deg", [90, 140])
+def test_border_fit_is_not_pulled_off_by_a_stretch_of_other_strokes(run_deg):
+    # the border path follows a signature (or a text line) outside the border for a stretch
+    # of rays: the fit must keep to the border the other rays found
+    rng = np.random.default_rng(run_deg)
+    clocks = np.arange(0, 360, 1.0)
+    wander = np.where(clocks < run_deg, 1.15 + 0.05 * np.sin(np.radians(clocks) * 7), 1.0)
+    pts = _ellipse_points((200.0, 180.0), (120.0, 90.0), 30.0, clocks, wander)
+    pts += rng.normal(0, 0.3, pts.shape)
+    (cx, cy), (a, b), angle = rectify_module._fit_ellipse(pts)
+    assert math.dist((cx, cy), (200.0, 180.0)) <= 1.0
+    assert abs(a / 120 - 1) <= 0.01 and abs(b / 90 - 1) <= 0.01
+    assert abs((angle - 30.0 + 90) % 180 - 90) <= 1.0
+
+
+def test_square_border_with_one_side_faded_out_is_fitted_on_the_other_three():
+    # pressure tilted off one edge leaves three sides: the fourth lies a side's length from
+    # the one opposite
+    half, angle = 150.0, 20.0
+    rays = np.arange(rectify_module.N_RAYS)
+    clock = rays * 360.0 / rectify_module.N_RAYS
+    t = np.radians(clock)
+    r = half / np.maximum(np.abs(np.cos(t)), np.abs(np.sin(t)))
+    th = math.radians(-angle)
+    ux, uy = np.cos(t) * math.cos(th) - np.sin(t) * math.sin(th), \
+        np.cos(t) * math.sin(th) + np.sin(t) * math.cos(th)
+    pts = np.stack([300.0 + r * ux, 280.0 + r * uy], axis=1)
+    seen = np.abs((clock - 180 + 180) % 360 - 180) > 45  # the side at clock 180 is gone
+    fit = rectify_module._fit_square(pts[seen], rays[seen], 0.9 * half, angle + 2.0)
+    assert fit is not None
+    (cx, cy), (h, _), got = fit
+    assert math.dist((cx, cy), (300.0, 280.0)) <= 1.0
+    assert abs(h / half - 1) <= 0.01
+    assert abs((got - angle + 45) % 90 - 45) <= 0.5
