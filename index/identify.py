@@ -33,7 +33,7 @@ import numpy as np
 from imprint import archive
 from imprint.align import align
 from imprint.errors import ImprintError, InvalidParameterError
-from imprint.evidence import StrokeMatch, match_strokes
+from imprint.evidence import StrokeMatch, match_strokes, preference
 from imprint.pipeline import single_imprint
 from imprint.types import Alignment, RectifiedImprint
 from index.followed import FollowedIndex
@@ -59,6 +59,9 @@ CONFIRMED = 2
 #: Once a candidate agrees, the next is compared too when it re-ranks this close to it: a
 #: numbered sibling or a look-alike name, told apart by which agrees better.
 RIVAL_MARGIN = 0.05
+#: How much more of the second agreeing candidate's own strokes (where its master differs
+#: from the first's) the imprint must ink for it to be the match instead.
+PREFERENCE_MARGIN = 0.1
 #: Re-ranked score below which a candidate is not compared: a seal that does not correlate
 #: even this well at its best turn is not the one (99 % of the genuine probes of the
 #: calibration registry whose seal comes first correlate better).
@@ -81,6 +84,18 @@ def _per_seal(ranked: Sequence[Candidate]) -> list[Candidate]:
     for c in ranked:
         best.setdefault(c.seal_id, c)
     return list(best.values())
+
+
+def _between(first: tuple[int, StrokeMatch, RectifiedImprint],
+             second: tuple[int, StrokeMatch, RectifiedImprint]
+             ) -> tuple[int, StrokeMatch, RectifiedImprint]:
+    """Of two candidates the imprint agrees with (``(index, strokes, master)``, the better
+    agreeing first), the one its strokes side with where the two masters differ
+    (:func:`imprint.evidence.preference`); the first unless the second is preferred by more
+    than :data:`PREFERENCE_MARGIN`."""
+    (_, strokes, master), (_, _, rival) = first, second
+    p = preference(strokes, match_strokes(master, align(rival, master)))
+    return second if p < -PREFERENCE_MARGIN else first
 
 
 def canonical_path(home: Path, sha256: str) -> Path:
@@ -259,13 +274,15 @@ class SealSearch:
                  masters: dict[int, MasterInfo]) -> tuple[list[Candidate], StrokeMatch | None]:
         """Lay the imprint on the masters of the best :data:`CONFIRMED` candidates, in order;
         once one agrees, on the next only while it re-ranks within :data:`RIVAL_MARGIN` of it
-        (a numbered sibling, a look-alike). The agreeing one that agrees best is the match, put
-        first. Returns the candidates with their agreements and the match's strokes compared
-        (None: no match)."""
-        match: tuple[int, StrokeMatch] | None = None
+        (a numbered sibling, a look-alike). Of two that agree, the one the imprint's strokes
+        side with where the two masters differ is the match (:func:`_between`), put first.
+        Returns the candidates with their agreements and the match's strokes compared (None:
+        no match)."""
+        agreeing: list[tuple[int, StrokeMatch, RectifiedImprint]] = []
         for k, c in enumerate(cands[:CONFIRMED]):
+            best = max(agreeing, key=lambda a: cands[a[0]].agreement, default=None)
             if c.score < COMPARE_FLOOR or (
-                    match is not None and cands[match[0]].score - c.score > RIVAL_MARGIN):
+                    best is not None and cands[best[0]].score - c.score > RIVAL_MARGIN):
                 break
             if c.agreement is not None and c.agreement < self.threshold:
                 continue  # compared before, from a narrower shortlist: not the one
@@ -277,13 +294,13 @@ class SealSearch:
             strokes = match_strokes(master, align(imp, master))
             agreement = 1.0 - strokes.substituted
             cands[k] = dataclasses.replace(c, agreement=agreement)
-            if agreement >= self.threshold and (
-                    match is None or agreement > cands[match[0]].agreement):
-                match = (k, strokes)
-        if match is None:
+            if agreement >= self.threshold:
+                agreeing.append((k, strokes, master))
+        if not agreeing:
             return cands, None
-        k = match[0]
-        return [cands[k], *cands[:k], *cands[k + 1:]], match[1]
+        agreeing.sort(key=lambda a: -cands[a[0]].agreement)
+        k, strokes, _ = agreeing[0] if len(agreeing) == 1 else _between(*agreeing[:2])
+        return [cands[k], *cands[:k], *cands[k + 1:]], strokes
 
     def rerank(self, imp: RectifiedImprint, shortlist: Sequence[tuple[int, float]],
                masters: dict[int, MasterInfo] | None = None) -> list[Candidate]:

@@ -202,3 +202,38 @@ def test_a_seal_ranked_low_by_its_embedding_is_still_found(registry, seals, monk
         monkeypatch.setattr(ident_mod, "WIDE_SHORTLIST", 1)
         (narrow,) = search.identify([imp], top_k=1, shortlist=1)
         assert narrow.match is None and narrow.candidates[0].seal_id != record.seal_id
+
+
+@pytest.fixture(scope="module")
+def siblings(tmp_path_factory):
+    """A numbered pair (合同专用章(1) and (2)): each one's master, rectified, and a probe of
+    the second."""
+    from imprint.io import load_page
+    from imprint.pipeline import single_imprint
+
+    root = tmp_path_factory.mktemp("siblings")
+    records = make_registry(12, np.random.default_rng(4200), lookalike_rate=0,
+                            sibling_rate=0.5)
+    second = next(r for r in records if r.sibling_of)
+    first = next(r for r in records if r.seal_id == second.sibling_of)
+
+    def rectified(record, seed: int, quality: str):
+        path = imprint_file(root / f"{record.seal_id}_{seed}.png", record, seed, quality)
+        return single_imprint(load_page(path)[0].image, dpi=DPI)
+
+    return rectified(first, 30, "clean"), rectified(second, 31, "clean"), [
+        rectified(second, seed, "typical") for seed in (32, 33, 34)]
+
+
+def test_numbered_siblings_are_told_apart_where_their_masters_differ(siblings):
+    from imprint.align import align
+    from imprint.evidence import match_strokes, preference
+
+    first, second, probes = siblings
+    for probe in probes:
+        # laid on the first's master: the strokes the second's master has there side with it
+        on_first = preference(match_strokes(first, align(probe, first)),
+                              match_strokes(first, align(second, first)))
+        on_second = preference(match_strokes(second, align(probe, second)),
+                               match_strokes(second, align(first, second)))
+        assert on_first < -0.1 < 0.1 < on_second
