@@ -12,6 +12,7 @@ verified as seal borders count.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from functools import lru_cache
@@ -30,6 +31,14 @@ MAX_WORK_PX_PER_MM = 8.0
 SEAL_DIAMETER_MM = (12.0, 75.0)  # smallest name seal to largest government seal
 MIN_SEAL_FRACTION = 0.025  # without a dpi: a seal spans at least this much of the long side
 STIPPLE_MM = 0.5  # gaps between the dots of starved ink
+#: A blob's outline whose inside is inked this sparsely is looked at as starved ink, its border
+#: measured where gaps up to :data:`STARVED_GAP_MM` are closed: a seal stamped with little ink
+#: or pressure prints a scatter of dots a page's reduced copy resolves as loose specks.
+STARVED_DENSITY = 0.1
+STARVED_GAP_MM = 1.2
+#: Confidence (from the border's support) below which a detection on a close crop's coarse
+#: copy is looked for again on the finer one.
+WEAK_CONFIDENCE = 0.8
 JOIN_MM = 2.2  # gaps an imprint's strokes leave between them (character to border)
 MIN_SEAL_PX = 20  # working px: anything smaller is a speck, whatever the scale
 MIN_RING_SUPPORT = 0.45  # fraction of the visible border that must carry ink
@@ -93,8 +102,14 @@ def detect_imprints(image: np.ndarray, *, dpi: float | None = None, page: int = 
         # a close crop: first at the coarser scale; what it misses (starved ink, whose dots
         # only the full resolution resolves) is looked for again at the finer
         found = _detect_at(image, coarse, dpi, page)
-        if found:
+        if any(d.confidence >= WEAK_CONFIDENCE for d in found):
             return found
+        # only weakly bordered imprints: where the finer copy resolves a starved scatter's
+        # dots into one imprint with a clearer border, it is that one (the coarse copy
+        # breaks it into pieces)
+        finer = _detect_at(image, n, dpi, page)
+        best = max((d.confidence for d in found), default=0.0)
+        return finer if max((d.confidence for d in finer), default=0.0) > best else found
     return _detect_at(image, n, dpi, page)
 
 
@@ -353,6 +368,42 @@ def _fit_blob(blob: np.ndarray, ink: np.ndarray, px_per_mm: float) -> _Candidate
                       box, support, visible)
 
 
+def _starved(blob: np.ndarray, ink: np.ndarray, c: _Candidate, px_per_mm: float
+             ) -> _Candidate | None:
+    """``c`` (a blob's outline whose border is inked too little) as a starved imprint: its
+    support measured where the gaps of a sparse scatter of ink are closed, kept when the
+    inside is sparse (:data:`STARVED_DENSITY`) and the border stands out from just outside it
+    by :data:`RING_CONTRAST`; else None."""
+    pad = round(STARVED_GAP_MM * px_per_mm) + 2
+    h, w = ink.shape
+    x0, y0 = max(int(c.box[0]) - pad, 0), max(int(c.box[1]) - pad, 0)
+    x1, y1 = min(int(c.box[2]) + pad + 1, w), min(int(c.box[3]) + pad + 1, h)
+    part = (ink[y0:y1, x0:x1] & (blob[y0:y1, x0:x1] > 0)).astype(np.uint8)
+    local = dataclasses.replace(c, centre=(c.centre[0] - x0, c.centre[1] - y0))
+    inside = np.zeros(part.shape, np.uint8)
+    if c.shape == "square":
+        cv2.fillPoly(inside, [np.round(cv2.boxPoints(_square_rect(local))).astype(np.int32)], 1)
+    else:
+        cv2.ellipse(inside, (round(local.centre[0]), round(local.centre[1])),
+                    (round(c.axes[0]), round(c.axes[1])), c.angle, 0, 360, 1, cv2.FILLED)
+    if not inside.any() or float(part[inside > 0].mean()) >= STARVED_DENSITY:
+        return None
+    k = round(STARVED_GAP_MM * px_per_mm) | 1
+    closed = cv2.morphologyEx(part, cv2.MORPH_CLOSE,
+                              cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
+    line = max(1.0, 1.2 * px_per_mm)
+    grown = dataclasses.replace(local, axes=(c.axes[0] + 3 * line, c.axes[1] + 3 * line))
+    if c.shape == "square":
+        support, _ = _square_support(closed, _square_rect(local), line)
+        outside, _ = _square_support(closed, _square_rect(grown), line)
+    else:
+        support, _ = _ring_support(closed, local.centre, local.axes, c.angle, line)
+        outside, _ = _ring_support(closed, grown.centre, grown.axes, c.angle, line)
+    if support - outside < RING_CONTRAST:
+        return None
+    return dataclasses.replace(c, support=support)
+
+
 def _square_support(mask: np.ndarray, rect, line_px: float) -> tuple[float, float]:
     box = cv2.boxPoints(rect)
     h, w = mask.shape
@@ -575,6 +626,10 @@ def _explain_once(blob: np.ndarray, ink: np.ndarray, px_per_mm: float, size_know
     """One border for the blob, or the circles of several overlapping round imprints."""
     single = _fit_blob(blob, ink, px_per_mm)
     fits = single is not None and _plausible(single, px_per_mm, size_known, ink.shape)
+    if single is not None and not fits:
+        starved = _starved(blob, ink, single, px_per_mm)
+        if starved is not None and _plausible(starved, px_per_mm, size_known, ink.shape):
+            single, fits = starved, True
     if fits and single.shape == "square" and single.support >= 0.75:
         return [single]
     # the union of two overlapping round imprints also looks like one round or oval border;
