@@ -174,6 +174,37 @@ def widen(mask: np.ndarray, join_px: int) -> np.ndarray:
     return cv2.dilate(mask.astype(np.uint8), kernel) > 0
 
 
+#: A row (or column) of the page beside an imprint is a line of print where at least this
+#: share of it is dark; a line of text inks 20 to 40 % of its rows, the paper between lines
+#: none.
+PRINT_LINE_SHARE = 0.08
+
+
+def print_lines(dark: np.ndarray, beside: np.ndarray, min_run: float) -> np.ndarray:
+    """Where lines of print run across an imprint whose ink cannot be told from print by
+    colour or tone (a fax): ``(H, W) bool``, the ``dark`` pixels on the rows, or the
+    columns of a page turned a quarter, whose part ``beside`` the imprint (``(H, W) bool``,
+    at least ``min_run`` px of it) is print (:data:`PRINT_LINE_SHARE`). The lines of a
+    paragraph run on under the seal, where they cannot be seen apart from its strokes; they
+    are marked there as covering it (unknown), not taken for its ink."""
+    found = np.zeros(dark.shape, bool)
+    best = 0.0
+    for axis in (1, 0):  # rows, then columns
+        n = beside.sum(axis=axis)
+        share = np.where(n >= min_run, (dark & beside).sum(axis=axis) / np.maximum(n, 1), 0.0)
+        measured = share[n >= min_run]
+        # the direction the print runs in: its lines and the gaps between them alternate
+        spread = float(measured.std()) if measured.size else 0.0
+        if spread <= best:
+            continue
+        best = spread
+        lines = share >= PRINT_LINE_SHARE
+        # a line's ascenders and descenders: a row or two either side
+        lines = cv2.dilate(lines.astype(np.uint8)[:, None], np.ones((5, 1), np.uint8))[:, 0] > 0
+        found = dark & (lines[:, None] if axis == 1 else lines[None, :])
+    return found
+
+
 #: Of the dark pixels of a grey imprint, the share that must be mid grey (not black print
 #: nor its edge) for the seal to be told from black print by tone: a fax, or a seal copied
 #: as dark as the text, has next to none.

@@ -7,7 +7,7 @@ from collections.abc import Callable
 import cv2
 import numpy as np
 
-from imprint.ink import seal_tone, separate
+from imprint.ink import print_lines, seal_tone, separate
 
 
 def _grey_crop(seal_grey: float, text_grey: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -106,3 +106,43 @@ def test_colour_jitter_needs_colour_and_ink():
     assert separate(crop).colour_jitter is None  # a grey copy: no colour to change
     blank = np.ones((200, 200, 3), np.float32)
     assert separate(blank).colour_jitter is None
+
+
+def _faxed_paragraph(turned: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A black seal ring over a paragraph, all one ink as a fax prints it: (dark, beside,
+    the rows of print)."""
+    h = w = 400
+    dark = np.zeros((h, w), np.uint8)
+    cv2.circle(dark, (200, 200), 120, 1, 6)
+    cv2.circle(dark, (200, 200), 30, 1, -1)  # the star
+    rows = np.zeros(h, bool)
+    rng = np.random.default_rng(5)
+    for top in range(40, 360, 48):  # lines of 24 px characters, 24 px apart
+        rows[top:top + 24] = True
+        for x in range(10, 390, 28):
+            if rng.random() < 0.9:  # a character: a few strokes in its cell
+                cv2.rectangle(dark, (x, top + 2), (x + 20, top + 22), 1, 2)
+                cv2.line(dark, (x + 10, top + 2), (x + 10, top + 22), 1, 2)
+    yy, xx = np.mgrid[:h, :w]
+    beside = np.hypot(xx - 200, yy - 200) > 1.08 * 123
+    if turned:  # the page a quarter turned: the lines run down it
+        return dark.T > 0, beside.T, rows
+    return dark > 0, beside, rows
+
+
+def test_lines_of_print_across_a_faxed_imprint_are_marked_as_covering_it():
+    for turned in (False, True):
+        dark, beside, rows = _faxed_paragraph(turned)
+        covered = print_lines(dark, beside, 12.0)
+        on_lines = rows[None, :] if turned else rows[:, None]
+        inside = ~beside
+        # the print under the seal, on the lines seen running past it, is covered ...
+        assert covered[dark & inside & on_lines].mean() > 0.95
+        # ... the seal's ink between the lines is not, nor is any paper
+        assert not (covered & ~dark).any()
+        between = dark & inside & ~np.broadcast_to(on_lines, dark.shape)
+        between_rows = np.ones(400, bool)
+        for top in range(40, 360, 48):
+            between_rows[top - 3:top + 27] = False  # a line and its ascenders
+        away = between & (between_rows[None, :] if turned else between_rows[:, None])
+        assert away.any() and not covered[away].any()
