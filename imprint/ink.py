@@ -96,6 +96,12 @@ def dark_ink(normalised: np.ndarray, *, off_page: np.ndarray | None = None) -> n
     return dark
 
 
+#: A pixel darker than this in its brightest channel (against the paper) is a pen's or print's,
+#: not a seal's: a seal's red, blue or violet ink passes its own colour (0.77 and above on
+#: generated scans and photos; a ballpoint's or gel pen's strokes 0.26 to 0.52).
+PEN_LIGHT = 0.45
+
+
 #: Optical density (against the paper) above which a grey pixel is black print: toner and
 #: black ink copy near full density, a red, blue or violet seal's ink as a mid grey.
 BLACK_PRINT_OD = 1.5
@@ -308,6 +314,10 @@ def separate(normalised: np.ndarray, *, colour_hint: np.ndarray | None = None) -
     np.divide(a, max(full, 1e-3), out=a)
     ink = np.clip(a, 0, 1, out=a)
     occlusion = b > 0.5  # a black layer at least as dense as faint print
+    # ... or a pen's stroke near the ink's own hue (a navy ballpoint on a blue seal): dark in
+    # every channel, where a seal's ink stays light in its own
+    occlusion |= cv2.max(cv2.max(normalised[..., 0], normalised[..., 1]),
+                         normalised[..., 2]) < PEN_LIGHT
     jitter = colour_jitter(planes, ink_od, ink, occlusion)
     return Separation(ink, occlusion, ink_od.astype(np.float32), False, colour_jitter=jitter)
 

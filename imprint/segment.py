@@ -20,7 +20,16 @@ from functools import lru_cache
 import cv2
 import numpy as np
 
-from imprint.ink import InkMasks, dark_ink, ink_masks, normalise, off_page, seal_tone, widen
+from imprint.ink import (
+    PEN_LIGHT,
+    InkMasks,
+    dark_ink,
+    ink_masks,
+    normalise,
+    off_page,
+    seal_tone,
+    widen,
+)
 from imprint.sheet import sheet_horizon
 from imprint.types import Detection
 
@@ -58,6 +67,9 @@ GLYPH_MIN_MM = 0.3  # smaller specks are not counted as marks
 #: 0.26 to 0.52, red, blue and violet imprints on scans and photos 0.77 and above).
 MIN_SEAL_INK_LIGHT = 0.6
 MIN_PEN_PX = 20  # fewer working px of the other ink than this are not judged by their tone
+#: A pen's strokes of the imprint's own hue (darker than :data:`imprint.ink.PEN_LIGHT` in
+#: their brightest channel) are split off a blob when they are this share of its ink.
+PEN_SHARE = 0.05
 MIN_SQUARE_ASPECT = 0.5  # short side over long side of a square or rectangular seal
 MONOCHROME_FRACTION = 0.0005  # fewer seal-coloured pixels than this: a grey page
 #: Without a dpi, an image where nothing is found at the scale of an A4 page is searched
@@ -544,6 +556,9 @@ def _colour_candidates(ink: np.ndarray, warm: np.ndarray | None, px_per_mm: floa
                                   size_known)
             parts = (((warm, True), (ink & ~warm, False)) if not found and other is not None
                      else ())
+            if not parts:
+                found = _without_pen(found, blob, ink, lightest, px_per_mm, size_known,
+                                     warm_share >= 0.5, ink_of) or found
         ink_of.update((id(c), warm_share >= 0.5) for c in found)
         for part, red in parts:
             sub = part & in_blob
@@ -560,6 +575,35 @@ def _colour_candidates(ink: np.ndarray, warm: np.ndarray | None, px_per_mm: floa
     return [c for c in kept
             if c.support >= WEAK_BORDER or c.visible < 0.98
             or _glyph_count(ink, c, px_per_mm) >= MIN_GLYPHS]
+
+
+def _without_pen(found: list[_Candidate], blob: np.ndarray, ink: np.ndarray,
+                 lightest: np.ndarray | None, px_per_mm: float, size_known: bool, red: bool,
+                 ink_of: dict[int, bool]) -> list[_Candidate] | None:
+    """A blob of one hue holding a pen's strokes of that hue (a navy ballpoint across a blue
+    seal), dark in every channel where the seal's ink is light in its own
+    (:data:`PEN_LIGHT`): the imprints of the blob without those strokes, when one of them is
+    well bordered (:data:`WEAK_BORDER`); else None."""
+    if lightest is None:
+        return None
+    in_blob = blob > 0
+    pen = in_blob & ink & (lightest < PEN_LIGHT)
+    n_pen = np.count_nonzero(pen)
+    if n_pen < max(MIN_PEN_PX, PEN_SHARE * np.count_nonzero(in_blob & ink)):
+        return None
+    rest = ink & in_blob & ~pen
+    min_d = max(MIN_SEAL_PX, SEAL_DIAMETER_MM[0] * px_per_mm if size_known
+                else MIN_SEAL_FRACTION * max(ink.shape))
+    better = []
+    for b2, (w2, h2) in _blobs(rest, round(JOIN_MM * px_per_mm), min_side=0.4 * min_d):
+        if max(w2, h2) >= 0.7 * min_d:
+            better.extend(_explain_blob(b2, rest, px_per_mm, size_known))
+    # the pen's loops and strokes add chance circles and outlines; without them a border
+    # that holds is the imprint's
+    if not better or max(c.support for c in better) < WEAK_BORDER:
+        return None
+    ink_of.update((id(c), red) for c in better)
+    return better
 
 
 def _glyph_count(ink: np.ndarray, c: _Candidate, px_per_mm: float) -> int:

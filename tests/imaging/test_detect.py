@@ -20,7 +20,7 @@ from imprint.segment import _every_nth, _nonzero, detect_imprints
 from imprint.synth.defects import new_seal
 from imprint.synth.design import SealSpec, layout
 from imprint.synth.medium import Capture, InkLayer, compose, signature_density
-from imprint.synth.scene import Stamping, imprint_scene, page_scene
+from imprint.synth.scene import Stamping, genuine_stamping, imprint_scene, page_scene
 from imprint.synth.stamping import StampConditions
 from service.cli import main
 
@@ -153,6 +153,22 @@ def test_imprint_under_a_ballpoint_signature_is_found(kind, seed):
     dets = detect_imprints(image, dpi=300)
     assert len(dets) == 1 and match([truth.box], [dets[0].box])
     assert dets[0].colour == "red"
+
+
+@pytest.mark.parametrize("seed", [3, 8, 29])
+def test_blue_name_seal_under_a_pen_of_its_own_hue_is_found(seed):
+    """A navy ballpoint's strokes across a blue seal share its hue: told apart by their
+    darkness in every channel, they are left out before the border is fitted (they had
+    been fitted as an oval, or their loops taken for a circle)."""
+    face = new_seal(layout(SealSpec("square_name", "", person_name="陈文英", diameter=20.0)),
+                    np.random.default_rng(4))
+    rng = np.random.default_rng(seed)
+    stamping = genuine_stamping(face, rng, ink="blue", seal_id="S", quality="typical")
+    image, truth = imprint_scene(stamping, dpi=300, rng=rng, clutter=True,
+                                 capture=Capture("scan", 85, 0.4, 0.004))
+    dets = detect_imprints(image, dpi=300)
+    assert len(dets) == 1 and match([truth.box], [dets[0].box])
+    assert dets[0].shape == "square" and dets[0].colour == "blue"
 
 
 @pytest.mark.parametrize("angle", [0.0, 33.0, -140.0, 95.0])
