@@ -294,8 +294,9 @@ def _side_angle(ink: np.ndarray, off: np.ndarray, centre, radius: float) -> floa
     along: a square border's sides, if it is one (a circle's edges run every way)."""
     # at about 64 px across the seal: a side is still a long straight edge
     f = min(1.0, 32.0 / radius)
-    small = cv2.resize(ink, None, fx=f, fy=f, interpolation=cv2.INTER_AREA)
-    off = cv2.resize(off.astype(np.uint8), small.shape[::-1], interpolation=cv2.INTER_NEAREST)
+    size = (max(3, round(ink.shape[1] * f)), max(3, round(ink.shape[0] * f)))
+    small = cv2.resize(ink, size, interpolation=cv2.INTER_AREA)
+    off = cv2.resize(off.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST)
     gx = cv2.Sobel(small, cv2.CV_32F, 1, 0, ksize=3)
     gy = cv2.Sobel(small, cv2.CV_32F, 0, 1, ksize=3)
     yy, xx = np.mgrid[:small.shape[0], :small.shape[1]]
@@ -356,8 +357,10 @@ def _fit_ellipse(pts: np.ndarray):
         (cx, cy), (w, h), ang = cv2.fitEllipse(
             pts[rng.choice(len(pts), 5, replace=False)].astype(np.float32))
         a, b = max(w, h) / 2, min(w, h) / 2
-        # degenerate fits: slivers, or ellipses far larger than the points' spread
-        if not (b >= 0.5 * a and a < span and lo[0] <= cx <= hi[0] and lo[1] <= cy <= hi[1]):
+        # degenerate fits: slivers, or ellipses larger than the points' spread allows (an
+        # arc of 80 degrees or more spans 1.25 semi-major axes)
+        if not (b >= 0.5 * a and a < 0.8 * span and lo[0] <= cx <= hi[0]
+                and lo[1] <= cy <= hi[1]):
             continue
         major = ang + 90 if w < h else ang
         resid = _ellipse_residual(pts, ((cx, cy), (a, b), -major))
@@ -671,6 +674,9 @@ def rectify(image: np.ndarray, detection: Detection, *, dpi: float | None = None
         fit = _fit_ellipse(pts)
         if fit is None:
             return None
+        if not 0.5 < (fit[1][0] + fit[1][1]) / (detection.axes[0] + detection.axes[1]) < 2.0:
+            # a path through print and specks rather than round a border: the detection's
+            fit = (centre, detection.axes, detection.angle)
         moved = math.hypot(fit[0][0] - centre[0], fit[0][1] - centre[1]) / fit[1][0]
         reshaped = abs(fit[1][1] / fit[1][0] - detection.axes[1] / detection.axes[0])
         if moved > 0.03 or reshaped > 0.05:

@@ -462,3 +462,12 @@ def test_square_border_with_one_side_faded_out_is_fitted_on_the_other_three():
     assert math.dist((cx, cy), (300.0, 280.0)) <= 1.0
     assert abs(h / half - 1) <= 0.01
     assert abs((got - angle + 45) % 90 - 45) <= 0.5
+
+
+def test_side_direction_of_a_border_far_larger_than_its_region_is_measured():
+    # a border path through print can fit an ellipse far larger than the region it was cut
+    # from: the reduced copy the sides are measured on keeps a few px
+    ink = np.zeros((40, 40), np.float32)
+    ink[10:30, 18:22] = 1.0
+    angle = rectify_module._side_angle(ink, np.zeros(ink.shape, bool), (20.0, 20.0), 5000.0)
+    assert 0.0 <= angle < 90.0
