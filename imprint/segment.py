@@ -558,8 +558,8 @@ def _colour_candidates(ink: np.ndarray, warm: np.ndarray | None, px_per_mm: floa
                      else ())
             if not parts and warm_share < 0.5:
                 # (a red imprint's hue is no pen's: what is dark in it is print over it)
-                found = _without_pen(found, blob, ink, lightest, px_per_mm, size_known,
-                                     ink_of) or found
+                found = _without_pen(found, blob, ink, lightest, px_per_mm,
+                                     size_known) or found
         ink_of.update((id(c), warm_share >= 0.5) for c in found)
         for part, red in parts:
             sub = part & in_blob
@@ -579,8 +579,8 @@ def _colour_candidates(ink: np.ndarray, warm: np.ndarray | None, px_per_mm: floa
 
 
 def _without_pen(found: list[_Candidate], blob: np.ndarray, ink: np.ndarray,
-                 lightest: np.ndarray | None, px_per_mm: float, size_known: bool,
-                 ink_of: dict[int, bool]) -> list[_Candidate] | None:
+                 lightest: np.ndarray | None, px_per_mm: float, size_known: bool
+                 ) -> list[_Candidate] | None:
     """A blue or violet blob holding a pen's strokes of that hue (a navy ballpoint across a
     blue seal), dark in every channel where the seal's ink is light in its own
     (:data:`PEN_LIGHT`): the imprints of the blob without those strokes, when one of them is
@@ -603,7 +603,6 @@ def _without_pen(found: list[_Candidate], blob: np.ndarray, ink: np.ndarray,
     # that holds is the imprint's
     if not better or max(c.support for c in better) < WEAK_BORDER:
         return None
-    ink_of.update((id(c), False) for c in better)
     return better
 
 
