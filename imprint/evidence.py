@@ -191,8 +191,8 @@ def match_strokes(master: RectifiedImprint, alignment: Alignment) -> StrokeMatch
     return StrokeMatch(alignment, q_str, m_str, extra, d_qm, missing, d_mq, substituted, where)
 
 
-#: Fewer stroke pixels than this that one master has and the other lacks: the two masters
-#: cannot be told apart by their strokes (the same face filed twice).
+#: Fewer stroke pixels than this that one master has and the other lacks: that master's own
+#: strokes are too few to judge by (the same face filed twice has none).
 TELL_APART_MIN_PX = 10
 
 
@@ -201,12 +201,11 @@ def preference(match: StrokeMatch, rival: StrokeMatch) -> float:
     questioned imprint is, judged only where the masters differ: ``match`` the questioned
     imprint laid on master A, ``rival`` master B laid on master A (B as the questioned side).
     Returns in [-1, 1] the share of A's own strokes (those B lacks) the questioned imprint
-    inks, less the share of B's own strokes it inks: above 0 A, below 0 B, 0 when the masters
-    do not differ. The whole imprint's agreement barely moves between two such masters (a
-    digit in a bracket is a few hundred pixels among tens of thousands); here it is all that
-    is counted. Where one master has no strokes of its own, its share is how much of A's
-    strokes the imprint inks anywhere (absent ink is weak evidence: starved ink loses
-    strokes)."""
+    inks, less the share of B's own strokes it inks: above 0 A, below 0 B; 0 when either
+    master has fewer than :data:`TELL_APART_MIN_PX` strokes of its own (absent ink alone is
+    weak evidence: starved ink loses strokes). The whole imprint's agreement barely moves
+    between two such masters (a digit in a bracket is a few hundred pixels among tens of
+    thousands); here it is all that is counted."""
     known = ~match.alignment.unknown & ~rival.alignment.unknown & _IDENTITY_BAND
     a_str, b_str = match.master_strokes & known, rival.query_strokes & known
     q_near = cv2.distanceTransform((~match.query_strokes).astype(np.uint8), cv2.DIST_L2,

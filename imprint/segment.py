@@ -530,8 +530,7 @@ def _colour_candidates(ink: np.ndarray, warm: np.ndarray | None, px_per_mm: floa
     are fitted and measured, where it is not ``ink`` itself (:func:`_bridged`; the blobs
     and their boxes are ``ink``'s)."""
     join = round(JOIN_MM * px_per_mm)
-    min_d = max(MIN_SEAL_PX, SEAL_DIAMETER_MM[0] * px_per_mm if size_known else (
-        MIN_SEAL_FRACTION * max(ink.shape)))
+    min_d = _smallest_seal(px_per_mm, size_known, ink.shape)
     out = []
     ink_of: dict[int, bool] = {}  # id of a candidate -> whether it was found in red ink
     for blob, (bw, bh) in _blobs(ink, join, min_side=0.4 * min_d):
@@ -562,12 +561,9 @@ def _colour_candidates(ink: np.ndarray, warm: np.ndarray | None, px_per_mm: floa
                                      size_known) or found
         ink_of.update((id(c), warm_share >= 0.5) for c in found)
         for part, red in parts:
-            sub = part & in_blob
-            for b2, (w2, h2) in _blobs(sub, join, min_side=0.4 * min_d):
-                if max(w2, h2) >= 0.7 * min_d:
-                    more = _explain_blob(b2, sub, px_per_mm, size_known)
-                    ink_of.update((id(c), red) for c in more)
-                    found.extend(more)
+            more = _explain_ink(part & in_blob, px_per_mm, size_known)
+            ink_of.update((id(c), red) for c in more)
+            found.extend(more)
         out.extend(found)
     # a square of the other ink inside a round imprint (a red name seal stamped on a blue
     # round seal) is a seal of its own, not part of that one
@@ -576,6 +572,24 @@ def _colour_candidates(ink: np.ndarray, warm: np.ndarray | None, px_per_mm: floa
     return [c for c in kept
             if c.support >= WEAK_BORDER or c.visible < 0.98
             or _glyph_count(ink, c, px_per_mm) >= MIN_GLYPHS]
+
+
+def _smallest_seal(px_per_mm: float, size_known: bool, shape: tuple[int, ...]) -> float:
+    """The least diameter (working px) of a seal: the smallest name seal's where the scale
+    is known, else a share of the image's long side."""
+    return max(MIN_SEAL_PX, SEAL_DIAMETER_MM[0] * px_per_mm if size_known
+               else MIN_SEAL_FRACTION * max(shape[:2]))
+
+
+def _explain_ink(ink: np.ndarray, px_per_mm: float, size_known: bool) -> list[_Candidate]:
+    """The imprints of each seal-sized blob of ``ink`` (one ink of a blob, or a blob with a
+    pen's strokes left out), each blob explained on ``ink`` alone."""
+    min_d = _smallest_seal(px_per_mm, size_known, ink.shape)
+    found = []
+    for blob, (w, h) in _blobs(ink, round(JOIN_MM * px_per_mm), min_side=0.4 * min_d):
+        if max(w, h) >= 0.7 * min_d:
+            found.extend(_explain_blob(blob, ink, px_per_mm, size_known))
+    return found
 
 
 def _without_pen(found: list[_Candidate], blob: np.ndarray, ink: np.ndarray,
@@ -592,13 +606,7 @@ def _without_pen(found: list[_Candidate], blob: np.ndarray, ink: np.ndarray,
     n_pen = np.count_nonzero(pen)
     if n_pen < max(MIN_PEN_PX, PEN_SHARE * np.count_nonzero(in_blob & ink)):
         return None
-    rest = ink & in_blob & ~pen
-    min_d = max(MIN_SEAL_PX, SEAL_DIAMETER_MM[0] * px_per_mm if size_known
-                else MIN_SEAL_FRACTION * max(ink.shape))
-    better = []
-    for b2, (w2, h2) in _blobs(rest, round(JOIN_MM * px_per_mm), min_side=0.4 * min_d):
-        if max(w2, h2) >= 0.7 * min_d:
-            better.extend(_explain_blob(b2, rest, px_per_mm, size_known))
+    better = _explain_ink(ink & in_blob & ~pen, px_per_mm, size_known)
     # the pen's loops and strokes add chance circles and outlines; without them a border
     # that holds is the imprint's
     if not better or max(c.support for c in better) < WEAK_BORDER:
@@ -644,8 +652,7 @@ def _explain_blob(blob: np.ndarray, ink: np.ndarray, px_per_mm: float, size_know
                         (round(c.axes[0] + grow), round(c.axes[1] + grow)), c.angle, 0, 360,
                         1, cv2.FILLED)
     rest = ink & (blob > 0) & (explained == 0)
-    min_d = max(MIN_SEAL_PX, SEAL_DIAMETER_MM[0] * px_per_mm if size_known
-                else MIN_SEAL_FRACTION * max(ink.shape))
+    min_d = _smallest_seal(px_per_mm, size_known, ink.shape)
     ys, xs = _nonzero(rest)
     if len(xs) == 0 or max(np.ptp(xs), np.ptp(ys)) + 1 < 0.7 * min_d:
         return found

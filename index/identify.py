@@ -88,18 +88,6 @@ def _per_seal(ranked: Sequence[Candidate]) -> list[Candidate]:
     return list(best.values())
 
 
-def _between(first: tuple[int, StrokeMatch, RectifiedImprint],
-             second: tuple[int, StrokeMatch, RectifiedImprint]
-             ) -> tuple[int, StrokeMatch, RectifiedImprint]:
-    """Of two candidates the imprint agrees with (``(index, strokes, master)``, the better
-    agreeing first), the one its strokes side with where the two masters differ
-    (:func:`imprint.evidence.preference`); the first unless the second is preferred by more
-    than :data:`PREFERENCE_MARGIN`."""
-    (_, strokes, master), (_, _, rival) = first, second
-    p = preference(strokes, match_strokes(master, align(rival, master)))
-    return second if p < -PREFERENCE_MARGIN else first
-
-
 def canonical_path(home: Path, sha256: str) -> Path:
     """Where the rectified imprint of the master with this hash is kept in a registry."""
     return home / "canonical" / CANONICAL_VERSION / sha256[:2] / f"{sha256}.npz"
@@ -171,6 +159,9 @@ class SealSearch:
         self._canonical = lru_cache(maxsize=64)(lambda m: self._packed(m).unpack())
         # the re-ranking view of a master: small, and asked for again by every search that
         # shortlists it
+        # one master laid on another (two agreeing candidates told apart): the same pair comes
+        # back for every imprint of either seal (a few MB each: a few dozen pairs)
+        self._laid = lru_cache(maxsize=32)(self._master_on_master)
         self._polar = lru_cache(maxsize=2048)(
             lambda m: polar_spectrum(alignment_polar(self.canonical(m))))
 
@@ -277,10 +268,11 @@ class SealSearch:
         """Lay the imprint on the masters of the best :data:`CONFIRMED` candidates, in order;
         once one agrees, on the next only while it re-ranks within :data:`RIVAL_MARGIN` of it
         (a numbered sibling, a look-alike). Of two that agree, the one the imprint's strokes
-        side with where the two masters differ is the match (:func:`_between`), put first.
+        side with where the two masters differ is the match
+        (:func:`imprint.evidence.preference`), put first.
         Returns the candidates with their agreements and the match's strokes compared (None:
         no match)."""
-        agreeing: list[tuple[int, StrokeMatch, RectifiedImprint]] = []
+        agreeing: list[tuple[int, StrokeMatch]] = []
         for k, c in enumerate(cands[:CONFIRMED]):
             best = max(agreeing, key=lambda a: cands[a[0]].agreement, default=None)
             if c.score < COMPARE_FLOOR or (
@@ -297,12 +289,25 @@ class SealSearch:
             agreement = 1.0 - strokes.substituted
             cands[k] = dataclasses.replace(c, agreement=agreement)
             if agreement >= self.threshold:
-                agreeing.append((k, strokes, master))
+                agreeing.append((k, strokes))
         if not agreeing:
             return cands, None
         agreeing.sort(key=lambda a: -cands[a[0]].agreement)
-        k, strokes, _ = agreeing[0] if len(agreeing) == 1 else _between(*agreeing[:2])
+        k, strokes = agreeing[0]
+        if len(agreeing) > 1:
+            # the better agreeing one, unless the imprint inks more of the other's own
+            # strokes (where the two masters differ) by :data:`PREFERENCE_MARGIN`
+            k2, strokes2 = agreeing[1]
+            rival = self._laid(masters[cands[k2].master_id], masters[cands[k].master_id])
+            if preference(strokes, rival) < -PREFERENCE_MARGIN:
+                k, strokes = k2, strokes2
         return [cands[k], *cands[:k], *cands[k + 1:]], strokes
+
+    def _master_on_master(self, rival: MasterInfo, master: MasterInfo) -> StrokeMatch:
+        """``rival``'s canonical imprint laid on ``master``'s, its strokes compared (the
+        rival as the questioned side)."""
+        on = self.canonical(master)
+        return match_strokes(on, align(self.canonical(rival), on))
 
     def rerank(self, imp: RectifiedImprint, shortlist: Sequence[tuple[int, float]],
                masters: dict[int, MasterInfo] | None = None) -> list[Candidate]:
