@@ -21,6 +21,12 @@ import numpy as np
 #: OpenCV hue (0..180) ranges of seal inks, as normalised by the paper. Red wraps round 0.
 INK_HUES = {"red": ((0, 14), (160, 180)), "violet": ((128, 160),), "blue": ((96, 128),)}
 MIN_SATURATION = 0.2  # chroma of a faint but real seal ink against its paper
+#: ... and of a violet imprint's lightest strokes (a lightly inked violet seal photographed
+#: out of focus prints dull, 0.1 to 0.2), counted where they are light (FAINT_VALUE) and join
+#: ink of MIN_SATURATION. Not for red, which prints saturated however lightly stamped, nor for
+#: blue, where a ballpoint's blurred edges would count too.
+FAINT_SATURATION = 0.1
+FAINT_VALUE = 0.6
 MIN_INK_VALUE = 0.25  # darker than this is black ink, whatever its hue
 PAPER_WINDOW_FRACTION = 0.03  # the paper estimate's window, as a fraction of the page's long side
 #: ... and at least this (px): on a small image, a tight crop of one seal, a window of a few
@@ -72,16 +78,27 @@ def ink_masks(normalised: np.ndarray, *, off_page: np.ndarray | None = None) -> 
     hsv = cv2.cvtColor((normalised * 255).astype(np.uint8), cv2.COLOR_RGB2HSV)
     hue, sat, val = cv2.split(hsv)  # contiguous planes: comparisons on them are fast
     # thresholds on the 8-bit values: the same pixels as on the fractions, cheaper
-    inked = ((sat >= math.ceil(MIN_SATURATION * 255 - 1e-6))
-             & (val >= math.ceil(MIN_INK_VALUE * 255 - 1e-6)))
+    strong = sat >= math.ceil(MIN_SATURATION * 255 - 1e-6)
+    faint = (sat >= math.ceil(FAINT_SATURATION * 255 - 1e-6)) & (
+        val >= math.ceil(FAINT_VALUE * 255 - 1e-6))
+    inked = (strong | faint) & (val >= math.ceil(MIN_INK_VALUE * 255 - 1e-6))
     if off_page is not None:
         inked &= ~off_page
-    by_colour = {}
+    hues = {}
     for name, ranges in INK_HUES.items():
         m = np.zeros(hue.shape, bool)
         for lo, hi in ranges:
             m |= (hue >= lo) & (hue <= hi)
-        by_colour[name] = inked & m
+        hues[name] = m
+    inked &= hues["violet"] | ((hues["red"] | hues["blue"]) & strong)
+    if (inked & ~strong).any():
+        # hysteresis: faint ink counts in runs that hold saturated ink
+        n, labels = cv2.connectedComponents(inked.view(np.uint8), connectivity=8)
+        joined = np.zeros(n, bool)
+        joined[labels[inked & strong]] = True
+        joined[0] = False
+        inked = joined[labels]
+    by_colour = {name: inked & m for name, m in hues.items()}
     any_ink = by_colour["red"] | by_colour["violet"] | by_colour["blue"]
     return InkMasks(any_ink, by_colour)
 

@@ -7,7 +7,7 @@ from collections.abc import Callable
 import cv2
 import numpy as np
 
-from imprint.ink import print_lines, seal_tone, separate
+from imprint.ink import ink_masks, print_lines, seal_tone, separate
 
 
 def _grey_crop(seal_grey: float, text_grey: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -146,3 +146,32 @@ def test_lines_of_print_across_a_faxed_imprint_are_marked_as_covering_it():
             between_rows[top - 3:top + 27] = False  # a line and its ascenders
         away = between & (between_rows[None, :] if turned else between_rows[:, None])
         assert away.any() and not covered[away].any()
+
+
+def _hsv_page(pixels: list[tuple[tuple[slice, slice], tuple[int, int, int]]]) -> np.ndarray:
+    """A paper-normalised page ``(H, W, 3) float32`` with each region painted one OpenCV HSV
+    colour (hue 0..180, saturation and value 0..255)."""
+    hsv = np.zeros((60, 120, 3), np.uint8)
+    hsv[..., 2] = 255
+    for (ys, xs), colour in pixels:
+        hsv[ys, xs] = colour
+    return cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB).astype(np.float32) / 255
+
+
+def test_a_violet_imprints_dull_strokes_count_where_they_join_its_saturated_ink():
+    stroke = (slice(10, 14), slice(10, 30))
+    dull_run = (slice(10, 14), slice(30, 60))
+    dull_alone = (slice(40, 44), slice(30, 60))
+    masks = ink_masks(_hsv_page([(stroke, (140, 90, 200)), (dull_run, (140, 35, 220)),
+                                 (dull_alone, (140, 35, 220))]))
+    assert masks.by_colour["violet"][stroke].all()
+    assert masks.by_colour["violet"][dull_run].all()  # joined to the saturated stroke
+    assert not masks.any[dull_alone].any()  # paper's tint or noise, on its own
+
+
+def test_dull_red_or_blue_is_not_ink_even_beside_saturated_ink():
+    for hue in (5, 115):  # red, and a ballpoint's blue whose blurred edges are dull
+        masks = ink_masks(_hsv_page([((slice(10, 14), slice(10, 30)), (hue, 120, 200)),
+                                     ((slice(10, 14), slice(30, 60)), (hue, 35, 220))]))
+        assert masks.any[10:14, 10:30].all()
+        assert not masks.any[10:14, 30:60].any()
