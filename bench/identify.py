@@ -66,7 +66,7 @@ def _rectify_one(args: tuple[str, str, list[float] | None]) -> dict:
 
 
 #: The modules of ``imprint`` from page to rectified imprint.
-IMAGING_MODULES = ("io", "ink", "segment", "sheet", "rectify", "pipeline", "boxes")
+IMAGING_MODULES = ("io", "ink", "segment", "sides", "sheet", "rectify", "pipeline", "boxes")
 
 
 def code_digest(modules: tuple[str, ...]) -> str:

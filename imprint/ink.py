@@ -24,7 +24,8 @@ MIN_SATURATION = 0.2  # chroma of a faint but real seal ink against its paper
 #: ... and of a violet imprint's lightest strokes (a lightly inked violet seal photographed
 #: out of focus prints dull, 0.1 to 0.2), counted where they are light (FAINT_VALUE) and join
 #: ink of MIN_SATURATION. Not for red, which prints saturated however lightly stamped, nor for
-#: blue, where a ballpoint's blurred edges would count too.
+#: blue: a ballpoint's blurred edges would count too, and its loops beside a blue imprint
+#: were then taken for one.
 FAINT_SATURATION = 0.1
 FAINT_VALUE = 0.6
 MIN_INK_VALUE = 0.25  # darker than this is black ink, whatever its hue
@@ -69,6 +70,9 @@ class InkMasks:
 
     any: np.ndarray
     by_colour: dict[str, np.ndarray]
+    #: the part of ``any`` of MIN_SATURATION (without the dull strokes joined to it): a
+    #: pen's strokes are judged by their tone on it, their blurred edges left out
+    saturated: np.ndarray | None = None
 
 
 def ink_masks(normalised: np.ndarray, *, off_page: np.ndarray | None = None) -> InkMasks:
@@ -92,7 +96,7 @@ def ink_masks(normalised: np.ndarray, *, off_page: np.ndarray | None = None) -> 
         hues[name] = m
     inked &= hues["violet"] | ((hues["red"] | hues["blue"]) & strong)
     if (inked & ~strong).any():
-        # hysteresis: faint ink counts in runs that hold saturated ink
+        # hysteresis: faint violet counts in runs that hold saturated ink
         n, labels = cv2.connectedComponents(inked.view(np.uint8), connectivity=8)
         joined = np.zeros(n, bool)
         joined[labels[inked & strong]] = True
@@ -100,7 +104,7 @@ def ink_masks(normalised: np.ndarray, *, off_page: np.ndarray | None = None) -> 
         inked = joined[labels]
     by_colour = {name: inked & m for name, m in hues.items()}
     any_ink = by_colour["red"] | by_colour["violet"] | by_colour["blue"]
-    return InkMasks(any_ink, by_colour)
+    return InkMasks(any_ink, by_colour, any_ink & strong)
 
 
 def dark_ink(normalised: np.ndarray, *, off_page: np.ndarray | None = None) -> np.ndarray:

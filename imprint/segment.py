@@ -31,6 +31,7 @@ from imprint.ink import (
     widen,
 )
 from imprint.sheet import sheet_horizon
+from imprint.sides import square_borders
 from imprint.types import Detection
 
 WORK_LONG_SIDE = 1000  # px: pages are searched at about this size (A4 at ~85 dpi)
@@ -88,6 +89,7 @@ class _Candidate:
     box: tuple[float, float, float, float]
     support: float
     visible: float
+    sides: bool = False  # a square found by its straight sides (:func:`_with_squares`)
 
 
 def _estimate_dpi(shape: tuple[int, int]) -> float:
@@ -185,9 +187,10 @@ def _candidates(norm: np.ndarray, masks: InkMasks, around: np.ndarray | None,
     if masks.any.mean() >= MONOCHROME_FRACTION:
         r, g, b = cv2.split(norm)
         lightest = cv2.max(cv2.max(r, g), b)
+        saturated = masks.any if masks.saturated is None else masks.saturated
         found = _colour_candidates(masks.any, masks.by_colour["red"], px_per_mm, size_known,
-                                   lightest, _bridged(masks.any, px_per_mm))
-        return [c for c in found if _ink_light(lightest, masks.any, c) >= MIN_SEAL_INK_LIGHT]
+                                   lightest, _bridged(masks.any, px_per_mm), saturated)
+        return [c for c in found if _ink_light(lightest, saturated, c) >= MIN_SEAL_INK_LIGHT]
     return _grey_page_candidates(norm, around, px_per_mm, size_known)
 
 
@@ -521,14 +524,16 @@ def _suppress(cands: list[_Candidate]) -> list[_Candidate]:
 
 def _colour_candidates(ink: np.ndarray, warm: np.ndarray | None, px_per_mm: float,
                        size_known: bool, lightest: np.ndarray | None = None,
-                       bridged: np.ndarray | None = None) -> list[_Candidate]:
+                       bridged: np.ndarray | None = None, saturated: np.ndarray | None = None
+                       ) -> list[_Candidate]:
     """Imprints on an ink mask ``(H, W) bool``: each blob explained by a border or by the
     circles of overlapping imprints; ``warm`` the red part of ``ink`` (None on grey pages),
     by which a red and a blue imprint over each other are told apart; ``lightest`` each
     pixel's brightest channel against the paper, by which a pen's strokes joined to an
-    imprint are told from it (:data:`MIN_SEAL_INK_LIGHT`); ``bridged`` the ink whose borders
-    are fitted and measured, where it is not ``ink`` itself (:func:`_bridged`; the blobs
-    and their boxes are ``ink``'s)."""
+    imprint are told from it (:data:`MIN_SEAL_INK_LIGHT`; judged on ``saturated``, the
+    part of ``ink`` without the dull edges joined to it, where given); ``bridged`` the ink
+    whose borders are fitted and measured, where it is not ``ink`` itself
+    (:func:`_bridged`; the blobs and their boxes are ``ink``'s)."""
     join = round(JOIN_MM * px_per_mm)
     min_d = _smallest_seal(px_per_mm, size_known, ink.shape)
     out = []
@@ -548,7 +553,8 @@ def _colour_candidates(ink: np.ndarray, warm: np.ndarray | None, px_per_mm: floa
             (warm if warm_share < 0.5 else ink & ~warm) & in_blob)
         if two_inks:
             found, parts = [], ((warm, True), (ink & ~warm, False))
-        elif other is not None and _pen_like(lightest, other):
+        elif other is not None and _pen_like(
+                lightest, other if saturated is None else other & saturated):
             found, parts = [], ((ink & ~other, warm_share >= 0.5),)
         else:
             found = _explain_blob(blob, ink if bridged is None else bridged, px_per_mm,
@@ -559,6 +565,8 @@ def _colour_candidates(ink: np.ndarray, warm: np.ndarray | None, px_per_mm: floa
                 # (a red imprint's hue is no pen's: what is dark in it is print over it)
                 found = _without_pen(found, blob, ink, lightest, px_per_mm,
                                      size_known) or found
+        found = _with_squares(found, blob, ink if bridged is None else bridged, px_per_mm,
+                              size_known)
         ink_of.update((id(c), warm_share >= 0.5) for c in found)
         for part, red in parts:
             more = _explain_ink(part & in_blob, px_per_mm, size_known)
@@ -566,12 +574,74 @@ def _colour_candidates(ink: np.ndarray, warm: np.ndarray | None, px_per_mm: floa
             found.extend(more)
         out.extend(found)
     # a square of the other ink inside a round imprint (a red name seal stamped on a blue
-    # round seal) is a seal of its own, not part of that one
+    # round seal) is a seal of its own, not part of that one; so is one of the same ink
+    # whose four straight sides were found
     kept = _outermost(_suppress(out), lambda c, k: c.shape == "square"
-                      and ink_of[id(c)] != ink_of[id(k)])
+                      and (c.sides or ink_of[id(c)] != ink_of[id(k)]))
     return [c for c in kept
             if c.support >= WEAK_BORDER or c.visible < 0.98
             or _glyph_count(ink, c, px_per_mm) >= MIN_GLYPHS]
+
+
+#: How much more a square found by its sides (inside another imprint's ink, where the text
+#: round a round seal lines up in rows) is inked along its outline than just outside it: more
+#: than a ring's RING_CONTRAST asks of a border found as the outline of its own ink.
+SIDES_CONTRAST = 0.4
+
+
+def _with_squares(found: list[_Candidate], blob: np.ndarray, ink: np.ndarray,
+                  px_per_mm: float, size_known: bool) -> list[_Candidate]:
+    """``found`` (a blob's imprints) with the square borders its straight sides draw
+    (:mod:`imprint.sides`): a square stamped across a round imprint of the same ink, or
+    under a signature, whose joined ink no outline fitted. Each replaces what was fitted to
+    its parts (a piece sticking out of the round imprint, a circle round its characters);
+    kept where it is a seal's size, stands out from just outside it and holds a legend."""
+    ys, xs = _nonzero(blob)
+    if len(xs) == 0:
+        return found
+    h, w = ink.shape
+    line = max(1.0, 1.2 * px_per_mm)
+    pad = round(3 * line) + 2
+    x0, y0 = max(int(xs.min()) - pad, 0), max(int(ys.min()) - pad, 0)
+    x1, y1 = min(int(xs.max()) + pad + 1, w), min(int(ys.max()) + pad + 1, h)
+    part = ink[y0:y1, x0:x1] & (blob[y0:y1, x0:x1] > 0)
+    min_d = _smallest_seal(px_per_mm, size_known, ink.shape)
+    if max(x1 - x0, y1 - y0) < 0.7 * min_d:
+        return found
+    hi = SEAL_DIAMETER_MM[1] * px_per_mm if size_known else max(ink.shape)
+    out = list(found)
+    for sq in square_borders(part, (0.8 * min_d, hi), line):
+        centre = (sq.centre[0] + x0, sq.centre[1] + y0)
+        corners = cv2.boxPoints((centre, (2 * sq.half, 2 * sq.half), sq.angle))
+        box = (float(corners[:, 0].min()), float(corners[:, 1].min()),
+               float(corners[:, 0].max()), float(corners[:, 1].max()))
+        c = _Candidate(centre, (sq.half, sq.half), sq.angle % 180, "square", box, sq.support,
+                       1.0, sides=True)
+        # (a square cut by the page's edge is fitted by its outline; its sides can't say
+        # where its centre is)
+        if (box[0] < 0 or box[1] < 0 or box[2] > w - 1 or box[3] > h - 1
+                or not _plausible(c, px_per_mm, size_known, ink.shape)
+                or c.support - _outside_support(ink, c, line) < SIDES_CONTRAST
+                # (its characters may join the other imprint's strokes: not counted apart)
+                or _interior_density(ink, centre, sq.half) < RING_MIN_CONTENT):
+            continue
+        if any(k.shape == "square" and (
+                (_same_imprint(c, k) and abs(k.axes[0] - sq.half) <= 0.15 * sq.half)
+                # the blocks of a square seal's legend are squares inside its border
+                or (k.axes[0] > sq.half and _part_of_square(c, k))) for k in out):
+            continue
+        out = [k for k in out if not _part_of_square(k, c)] + [c]
+    return out
+
+
+def _part_of_square(k: _Candidate, square: _Candidate) -> bool:
+    """Whether candidate ``k`` was fitted to part of the square's imprint: centred inside
+    its border and reaching no further than its corners."""
+    th = math.radians(square.angle)
+    dx, dy = k.centre[0] - square.centre[0], k.centre[1] - square.centre[1]
+    u = abs(dx * math.cos(th) + dy * math.sin(th))
+    v = abs(-dx * math.sin(th) + dy * math.cos(th))
+    return max(u, v) <= square.axes[0] and _reach(k) <= 1.1 * _reach(square)
 
 
 def _smallest_seal(px_per_mm: float, size_known: bool, shape: tuple[int, ...]) -> float:

@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 import cv2
 import numpy as np
+import pytest
 
 from imprint.ink import ink_masks, print_lines, seal_tone, separate
 
@@ -164,14 +165,16 @@ def test_a_violet_imprints_dull_strokes_count_where_they_join_its_saturated_ink(
     dull_alone = (slice(40, 44), slice(30, 60))
     masks = ink_masks(_hsv_page([(stroke, (140, 90, 200)), (dull_run, (140, 35, 220)),
                                  (dull_alone, (140, 35, 220))]))
-    assert masks.by_colour["violet"][stroke].all()
+    assert masks.by_colour["violet"][stroke].all() and masks.saturated[stroke].all()
     assert masks.by_colour["violet"][dull_run].all()  # joined to the saturated stroke
+    assert not masks.saturated[dull_run].any()  # ... and not judged by its tone
     assert not masks.any[dull_alone].any()  # paper's tint or noise, on its own
 
 
-def test_dull_red_or_blue_is_not_ink_even_beside_saturated_ink():
-    for hue in (5, 115):  # red, and a ballpoint's blue whose blurred edges are dull
-        masks = ink_masks(_hsv_page([((slice(10, 14), slice(10, 30)), (hue, 120, 200)),
-                                     ((slice(10, 14), slice(30, 60)), (hue, 35, 220))]))
-        assert masks.any[10:14, 10:30].all()
-        assert not masks.any[10:14, 30:60].any()
+@pytest.mark.parametrize("hue", [5, 115])
+def test_dull_red_or_blue_is_not_ink_even_beside_saturated_ink(hue):
+    # red prints saturated however light; a ballpoint's blue has dull blurred edges
+    masks = ink_masks(_hsv_page([((slice(10, 14), slice(10, 30)), (hue, 120, 200)),
+                                 ((slice(10, 14), slice(30, 60)), (hue, 35, 220))]))
+    assert masks.any[10:14, 10:30].all()
+    assert not masks.any[10:14, 30:60].any()

@@ -1,0 +1,194 @@
+"""Square seal borders found by their straight sides.
+
+A name seal's or a square official seal's border is four straight strokes; where it is stamped
+across a round imprint of the same ink, or a signature runs through it, its ink joins the
+other's and no one outline of the joined ink is square. Its sides still stand out as the only
+long straight edges of seal ink: line segments (OpenCV's LSD on the ink mask), paired with a
+parallel one a seal's width away, placed along the pair by a perpendicular segment between
+them, refined by a couple of px, and kept where ink runs along its outline and three of its
+sides are inked on the outline itself: the strokes of characters (the text round a round
+seal, a square seal's own legend) line up for a stretch, not along a whole square.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+#: Parallel: sides within this many degrees of each other's direction (or of a right angle).
+SIDE_ANGLE_TOL = 3.0
+#: A side is seen along at least this share of the smallest seal's side.
+MIN_SIDE_SHARE = 0.4
+#: Two opposite sides are each seen along at least this share of their distance apart, and
+#: overlap along it (a crossing stroke or another imprint breaks a side into pieces).
+MIN_SIDE_OVERLAP = 0.3
+#: The share of the outline's samples with ink near them for a square border.
+MIN_SIDE_SUPPORT = 0.85
+#: ... and the share of three of its sides inked on the outline itself (:func:`side_supports`;
+#: the fourth may have faded out, as a square's fit allows).
+MIN_STROKE_SIDE = 0.8
+#: Offsets (of the line width, inward) at which the outline itself is looked at.
+TIGHT = np.array([-0.25, 0.0, 0.25, 0.5])
+#: A square placed from its sides is refined where it is inked along this share, by this
+#: many px each way (centre along both sides, half side).
+REFINE_SUPPORT, REFINE_PX = 0.7, 2.0
+#: Samples per side and steps inward from the outline, as the ring supports are measured.
+SIDE_SAMPLES, INWARD_STEPS = 30, 4
+
+
+@dataclass(frozen=True)
+class SquareBorder:
+    """A square outline on the working copy: centre (x, y), half its side, the direction of
+    one pair of sides (degrees from +x toward +y, in [0, 180)), and the share of its outline
+    inked."""
+
+    centre: tuple[float, float]
+    half: float
+    angle: float
+    support: float
+
+
+def square_support(mask: np.ndarray, centres: np.ndarray, halves: np.ndarray,
+                   angle_deg: float, line_px: float) -> tuple[np.ndarray, np.ndarray]:
+    """For K squares at once (``centres`` (K, 2), ``halves`` (K,), one ``angle_deg``): (K,)
+    shares of the in-image outline with ink within ``line_px`` inside it, (K,) shares of the
+    outline inside the image."""
+    hit, inside = _outline_hits(mask, centres, halves, angle_deg,
+                                np.linspace(0.0, 1.5, INWARD_STEPS) * line_px)
+    n_in = inside.sum(axis=1)
+    support = np.where(n_in > 0, (hit & inside).sum(axis=1) / np.maximum(n_in, 1), 0.0)
+    return support, inside.mean(axis=1)
+
+
+def side_supports(mask: np.ndarray, centre, half: float, angle_deg: float, line_px: float
+                  ) -> np.ndarray:
+    """(4,) shares, least first, of each side of one square inked on the outline itself (a
+    quarter of ``line_px`` out to half of it in): a border's straight stroke along its whole
+    length, where the strokes of characters leave gaps."""
+    hit, inside = _outline_hits(mask, np.asarray([centre], float), np.array([half]),
+                                angle_deg, TIGHT * line_px)
+    hit, inside = hit.reshape(4, SIDE_SAMPLES), inside.reshape(4, SIDE_SAMPLES)
+    return np.sort(np.where(inside.any(axis=1), (hit & inside).sum(axis=1)
+                            / np.maximum(inside.sum(axis=1), 1), 0.0))
+
+
+def _outline_hits(mask: np.ndarray, centres: np.ndarray, halves: np.ndarray,
+                  angle_deg: float, inward: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(K, 4 * SIDE_SAMPLES) whether ink lies at any of the ``inward`` offsets (px) inside
+    each sample of the outline, and whether the sample is in the image."""
+    h, w = mask.shape
+    c = np.asarray(centres, float)[:, None, None, :]
+    hs = np.asarray(halves, float)[:, None, None, None]
+    t = math.radians(angle_deg)
+    u = np.array([math.cos(t), math.sin(t)])
+    s = np.linspace(-0.9, 0.9, SIDE_SAMPLES)[None, :, None, None]
+    steps = np.asarray(inward, float)[None, None, :, None]
+    sides = []
+    for out in (u, np.array([-u[1], u[0]]), -u, np.array([u[1], -u[0]])):
+        along = np.array([-out[1], out[0]])
+        sides.append(c + (hs - steps) * out + hs * s * along)
+    p = np.concatenate(sides, axis=1)  # (K, 4 * SIDE_SAMPLES, steps, 2)
+    xi, yi = np.floor(p[..., 0]).astype(int), np.floor(p[..., 1]).astype(int)
+    ok = (xi >= 0) & (xi < w) & (yi >= 0) & (yi < h)
+    inked = np.zeros(ok.shape, bool)
+    inked[ok] = mask[yi[ok], xi[ok]] > 0
+    return inked.any(axis=2), ok.any(axis=2)
+
+
+def square_borders(ink: np.ndarray, side_px: tuple[float, float], line_px: float
+                   ) -> list[SquareBorder]:
+    """Square borders on an ink mask ``(H, W) bool`` whose side lies within ``side_px``
+    (working px), each inked along :data:`MIN_SIDE_SUPPORT` of its outline; of squares
+    round one centre (a border's outer and inner edges, rows of characters inside it), the
+    largest."""
+    lo, hi = side_px
+    smooth = cv2.GaussianBlur(ink.astype(np.uint8) * 255, (0, 0), 1.0)
+    segs = cv2.createLineSegmentDetector(cv2.LSD_REFINE_STD).detect(smooth)[0]
+    if segs is None:
+        return []
+    segs = segs.reshape(-1, 4).astype(float)
+    p, q = segs[:, :2], segs[:, 2:]
+    keep = np.hypot(*(q - p).T) >= MIN_SIDE_SHARE * lo
+    p, q = p[keep], q[keep]
+    theta = np.degrees(np.arctan2(q[:, 1] - p[:, 1], q[:, 0] - p[:, 0])) % 180
+    length = np.hypot(*(q - p).T)
+    mid = (p + q) / 2
+    found = []
+    for i in range(len(p)):
+        t = math.radians(theta[i])
+        u = np.array([math.cos(t), math.sin(t)])
+        nrm = np.array([-u[1], u[0]])
+        off_i, along_i = float(mid[i] @ nrm), sorted((float(p[i] @ u), float(q[i] @ u)))
+        for j in range(i + 1, len(p)):
+            if _turn(theta[i], theta[j]) > SIDE_ANGLE_TOL:
+                continue
+            apart = abs(float(mid[j] @ nrm) - off_i)
+            along_j = sorted((float(p[j] @ u), float(q[j] @ u)))
+            lo_j, hi_j = max(along_i[0], along_j[0]), min(along_i[1], along_j[1])
+            if (not lo <= apart <= hi or hi_j - lo_j < MIN_SIDE_OVERLAP * apart
+                    or min(along_i[1] - along_i[0], along_j[1] - along_j[0])
+                    < MIN_SIDE_OVERLAP * apart):
+                continue
+            # the pair's direction: its two sides', weighed by their lengths
+            turn = (theta[j] - theta[i] + 90) % 180 - 90
+            angle = (theta[i] + turn * length[j] / (length[i] + length[j])) % 180
+            t = math.radians(angle)
+            ua, na = np.array([math.cos(t), math.sin(t)]), np.array([-math.sin(t), math.cos(t)])
+            off, half = (float(mid[i] @ na) + float(mid[j] @ na)) / 2, apart / 2
+            # where along the pair the square lies: half a side from a perpendicular side
+            # between them, or the middle of their overlap
+            at = [float((mid[i] + mid[j]) @ ua) / 2]
+            for k in range(len(p)):
+                if (abs(_turn(angle, theta[k]) - 90) <= SIDE_ANGLE_TOL
+                        and abs(float(mid[k] @ na) - off) <= half):
+                    a = float(mid[k] @ ua)
+                    at += [a - half, a + half]
+            centres = np.array([off * na + a * ua for a in at])
+            support, _ = square_support(ink, centres, np.full(len(at), half), angle, line_px)
+            b = int(np.argmax(support))
+            if support[b] < REFINE_SUPPORT:
+                continue
+            # the pair may be one side's outer edge and the other's inner, the perpendicular
+            # side's inner edge: a couple of px either way, each way
+            centre, half = _refined(ink, centres[b], half, angle, line_px)
+            support = float(square_support(ink, centre[None], np.array([half]), angle,
+                                           line_px)[0][0])
+            if support >= MIN_SIDE_SUPPORT and side_supports(
+                    ink, centre, half, angle, line_px)[1:].min() >= MIN_STROKE_SIDE:
+                found.append(SquareBorder((float(centre[0]), float(centre[1])), half, angle,
+                                          support))
+    return _largest_each(found)
+
+
+def _refined(ink: np.ndarray, centre: np.ndarray, half: float, angle: float, line_px: float
+             ) -> tuple[np.ndarray, float]:
+    """The square within :data:`REFINE_PX` of (``centre``, ``half``) (centre along both
+    sides, half side) whose outline itself is inked most (:func:`side_supports`' measure:
+    the looser border support is flat over a few px): (centre, half)."""
+    step = np.array([-REFINE_PX, 0.0, REFINE_PX])
+    t = math.radians(angle)
+    u, v = np.array([math.cos(t), math.sin(t)]), np.array([-math.sin(t), math.cos(t)])
+    grid = [(centre + a * u + b * v, half + d) for a in step for b in step for d in step]
+    hit, inside = _outline_hits(ink, np.array([c for c, _ in grid]),
+                                np.array([h for _, h in grid]), angle, TIGHT * line_px)
+    k = int(np.argmax((hit & inside).sum(axis=1)))
+    return grid[k][0], float(grid[k][1])
+
+
+def _turn(a: float, b: float) -> float:
+    """Angle between two undirected directions, degrees in [0, 90]."""
+    d = abs(a - b) % 180
+    return min(d, 180 - d)
+
+
+def _largest_each(found: list[SquareBorder]) -> list[SquareBorder]:
+    """Of squares round one centre (within a third of the larger's half side), the
+    largest."""
+    keep: list[SquareBorder] = []
+    for s in sorted(found, key=lambda s: (-s.half, -s.support)):
+        if not any(math.dist(s.centre, k.centre) <= k.half / 3 for k in keep):
+            keep.append(s)
+    return keep
