@@ -490,12 +490,17 @@ def _blob_circles(ink: np.ndarray, blob: np.ndarray, px_per_mm: float) -> list[_
 def _within_square(c: _Candidate, square: _Candidate) -> bool:
     """Whether circle ``c`` is part of the square candidate: centred well inside its border
     and no larger than it (a character's curves, a corner's arcs)."""
+    half = min(square.axes)
+    return _off_centre(c, square) <= 0.8 * half and c.axes[0] <= half
+
+
+def _off_centre(c: _Candidate, square: _Candidate) -> float:
+    """How far ``c``'s centre lies from the square's along its sides (the larger of the two
+    distances): within its half side, inside it."""
     th = math.radians(square.angle)
     dx, dy = c.centre[0] - square.centre[0], c.centre[1] - square.centre[1]
-    u = abs(dx * math.cos(th) + dy * math.sin(th))
-    v = abs(-dx * math.sin(th) + dy * math.cos(th))
-    half = min(square.axes)
-    return max(u, v) <= 0.8 * half and c.axes[0] <= half
+    return max(abs(dx * math.cos(th) + dy * math.sin(th)),
+               abs(-dx * math.sin(th) + dy * math.cos(th)))
 
 
 def _outline_on_circles(blob: np.ndarray, circles: list[_Candidate], tol: float) -> bool:
@@ -637,11 +642,7 @@ def _with_squares(found: list[_Candidate], blob: np.ndarray, ink: np.ndarray,
 def _part_of_square(k: _Candidate, square: _Candidate) -> bool:
     """Whether candidate ``k`` was fitted to part of the square's imprint: centred inside
     its border and reaching no further than its corners."""
-    th = math.radians(square.angle)
-    dx, dy = k.centre[0] - square.centre[0], k.centre[1] - square.centre[1]
-    u = abs(dx * math.cos(th) + dy * math.sin(th))
-    v = abs(-dx * math.sin(th) + dy * math.cos(th))
-    return max(u, v) <= square.axes[0] and _reach(k) <= 1.1 * _reach(square)
+    return _off_centre(k, square) <= square.axes[0] and _reach(k) <= 1.1 * _reach(square)
 
 
 def _smallest_seal(px_per_mm: float, size_known: bool, shape: tuple[int, ...]) -> float:

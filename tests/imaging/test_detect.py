@@ -71,19 +71,22 @@ def test_page_without_seal_gives_nothing():
     assert truths == [] and detect_imprints(page, dpi=150) == []
 
 
+def _signature_page(seed: int, dpi: float) -> np.ndarray:
+    """A page holding only a navy ballpoint signature, its loops tracing a rough ellipse."""
+    px = dpi / 25.4
+    h, w = int(100 * px), int(150 * px)
+    pen = signature_density((h, w), (30 * px, 40 * px, 70 * px, 55 * px), dpi,
+                            np.random.default_rng(seed))
+    return np.clip(compose(np.full((h, w, 3), 246, np.float32),
+                           [InkLayer(pen, (20, 24, 60))]), 0, 255).astype(np.uint8)
+
+
 @pytest.mark.parametrize("seed", [2, 45, 48, 50, 56, 57, *range(100, 112)])
 def test_signature_loops_alone_are_no_imprint(seed):
     """A ballpoint signature whose loops trace a rough ellipse, with no legend inside it (these
     pens' strokes were once taken for blue borders, weak or strong): a pen's dark blue is no
     seal ink."""
-    dpi = 300
-    px = dpi / 25.4
-    h, w = int(100 * px), int(150 * px)
-    pen = signature_density((h, w), (30 * px, 40 * px, 70 * px, 55 * px), dpi,
-                            np.random.default_rng(seed))
-    page = np.clip(compose(np.full((h, w, 3), 246, np.float32),
-                           [InkLayer(pen, (20, 24, 60))]), 0, 255).astype(np.uint8)
-    assert detect_imprints(page, dpi=dpi) == []
+    assert detect_imprints(_signature_page(seed, 300), dpi=300) == []
 
 
 @pytest.mark.parametrize("seed", [2, 45, 48, 100, 104])
@@ -91,15 +94,8 @@ def test_a_blurred_signatures_dull_blue_edges_make_no_imprint(seed):
     """Out of focus, a ballpoint's strokes gain dull blue edges (once counted as ink where
     they joined the pen's saturated blue, they made the loops light enough to pass for a
     seal's): the strokes are judged by the pen's own dark tone."""
-    dpi = 200
-    px = dpi / 25.4
-    h, w = int(100 * px), int(150 * px)
-    pen = signature_density((h, w), (30 * px, 40 * px, 70 * px, 55 * px), dpi,
-                            np.random.default_rng(seed))
-    page = np.clip(compose(np.full((h, w, 3), 246, np.float32),
-                           [InkLayer(pen, (20, 24, 60))]), 0, 255).astype(np.uint8)
-    page = cv2.GaussianBlur(page, (0, 0), 2.0)
-    assert detect_imprints(page, dpi=dpi) == []
+    page = cv2.GaussianBlur(_signature_page(seed, 200), (0, 0), 2.0)
+    assert detect_imprints(page, dpi=200) == []
 
 
 def test_photocopied_pages_imprints_of_every_shape_are_found():
