@@ -615,7 +615,9 @@ def _with_squares(found: list[_Candidate], blob: np.ndarray, ink: np.ndarray,
         return found
     hi = SEAL_DIAMETER_MM[1] * px_per_mm if size_known else max(ink.shape)
     out = list(found)
-    for sq in square_borders(part, (0.8 * min_d, hi), line):
+    # no smaller than the smallest seal: an outline's fit is allowed a fifth less (a faded
+    # border measures small), a square drawn through rows of characters is not
+    for sq in square_borders(part, (min_d, hi), line):
         centre = (sq.centre[0] + x0, sq.centre[1] + y0)
         corners = cv2.boxPoints((centre, (2 * sq.half, 2 * sq.half), sq.angle))
         box = (float(corners[:, 0].min()), float(corners[:, 1].min()),

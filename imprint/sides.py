@@ -30,6 +30,8 @@ MIN_SIDE_SUPPORT = 0.85
 #: ... and the share of three of its sides inked on the outline itself (:func:`side_supports`;
 #: the fourth may have faded out, as a square's fit allows).
 MIN_STROKE_SIDE = 0.8
+#: ... and one of a pair's two sides has its stroke's other edge along this share of it.
+MIN_OTHER_EDGE = 0.3
 #: Offsets (of the line width, inward) at which the outline itself is looked at.
 TIGHT = np.array([-0.25, 0.0, 0.25, 0.5])
 #: A square placed from its sides is refined where it is inked along this share, by this
@@ -116,6 +118,7 @@ def square_borders(ink: np.ndarray, side_px: tuple[float, float], line_px: float
     theta = np.degrees(np.arctan2(q[:, 1] - p[:, 1], q[:, 0] - p[:, 0])) % 180
     length = np.hypot(*(q - p).T)
     mid = (p + q) / 2
+    segments = _Segments(p, q, mid, theta)
     found = []
     for i in range(len(p)):
         t = math.radians(theta[i])
@@ -146,6 +149,13 @@ def square_borders(ink: np.ndarray, side_px: tuple[float, float], line_px: float
                         and abs(float(mid[k] @ na) - off) <= half):
                     a = float(mid[k] @ ua)
                     at += [a - half, a + half]
+            # a border's side is a stroke: the edge of one side or the other has the
+            # stroke's other edge a line's width inside it (a row of characters is inked a
+            # character's height deep)
+            inside = (mid[i] + mid[j]) / 2
+            if max(_other_edge(i, inside, segments, line_px),
+                   _other_edge(j, inside, segments, line_px)) < MIN_OTHER_EDGE:
+                continue
             centres = np.array([off * na + a * ua for a in at])
             support, _ = square_support(ink, centres, np.full(len(at), half), angle, line_px)
             b = int(np.argmax(support))
@@ -176,6 +186,37 @@ def _refined(ink: np.ndarray, centre: np.ndarray, half: float, angle: float, lin
                                 np.array([h for _, h in grid]), angle, TIGHT * line_px)
     k = int(np.argmax((hit & inside).sum(axis=1)))
     return grid[k][0], float(grid[k][1])
+
+
+@dataclass(frozen=True)
+class _Segments:
+    """Line segments: ends ``p``, ``q`` (N, 2), middles, directions (degrees in [0, 180))."""
+
+    p: np.ndarray
+    q: np.ndarray
+    mid: np.ndarray
+    theta: np.ndarray
+
+
+def _other_edge(i: int, inside: np.ndarray, segments: _Segments, line_px: float) -> float:
+    """The share of segment ``i``'s length along which a parallel segment runs 0.3 to 2
+    line widths from it on the side of the point ``inside``: the other edge of the stroke
+    whose one edge ``i`` is."""
+    p, q, mid, theta = segments.p, segments.q, segments.mid, segments.theta
+    t = math.radians(theta[i])
+    u, n = np.array([math.cos(t), math.sin(t)]), np.array([-math.sin(t), math.cos(t)])
+    inward = 1.0 if float((inside - mid[i]) @ n) >= 0 else -1.0
+    along = sorted((float(p[i] @ u), float(q[i] @ u)))
+    best = 0.0
+    for k in range(len(p)):
+        if k == i or _turn(theta[i], theta[k]) > SIDE_ANGLE_TOL:
+            continue
+        if not 0.3 * line_px <= float((mid[k] - mid[i]) @ n) * inward <= 2.0 * line_px:
+            continue
+        other = sorted((float(p[k] @ u), float(q[k] @ u)))
+        best = max(best, (min(along[1], other[1]) - max(along[0], other[0]))
+                   / max(along[1] - along[0], 1e-6))
+    return best
 
 
 def _turn(a: float, b: float) -> float:
