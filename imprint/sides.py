@@ -32,6 +32,9 @@ MIN_SIDE_SUPPORT = 0.85
 MIN_STROKE_SIDE = 0.8
 #: ... and one of a pair's two sides has its stroke's other edge along this share of it.
 MIN_OTHER_EDGE = 0.3
+#: ... and at most this many of its sides run on past a corner along RUN_ON_SHARE of a fifth
+#: of a side (two: a line of print or another imprint's border past one corner).
+MAX_RUN_ON, RUN_ON_SHARE = 3, 0.7
 #: Offsets (of the line width, inward) at which the outline itself is looked at.
 TIGHT = np.array([-0.25, 0.0, 0.25, 0.5])
 #: A square placed from its sides is refined where it is inked along this share, by this
@@ -166,11 +169,38 @@ def square_borders(ink: np.ndarray, side_px: tuple[float, float], line_px: float
             centre, half = _refined(ink, centres[b], half, angle, line_px)
             support = float(square_support(ink, centre[None], np.array([half]), angle,
                                            line_px)[0][0])
-            if support >= MIN_SIDE_SUPPORT and side_supports(
-                    ink, centre, half, angle, line_px)[1:].min() >= MIN_STROKE_SIDE:
+            if (support >= MIN_SIDE_SUPPORT
+                    and side_supports(ink, centre, half, angle, line_px)[1:].min()
+                    >= MIN_STROKE_SIDE
+                    and _runs_on(ink, centre, half, angle, line_px) < MAX_RUN_ON):
                 found.append(SquareBorder((float(centre[0]), float(centre[1])), half, angle,
                                           support))
     return _largest_each(found)
+
+
+def _runs_on(ink: np.ndarray, centre: np.ndarray, half: float, angle: float, line_px: float
+             ) -> int:
+    """How many of the square's sides, past either end (8 in all), run on as lines of ink
+    for a fifth of a side: a table's cell is a square whose sides go on past its corners,
+    a seal's border turns there."""
+    t = math.radians(angle)
+    u = np.array([math.cos(t), math.sin(t)])
+    h, w = ink.shape
+    s = np.linspace(1.1, 1.5, 9)
+    inward = (TIGHT * line_px)[:, None]
+    runs = 0
+    for out in (u, np.array([-u[1], u[0]]), -u, np.array([u[1], -u[0]])):
+        along = np.array([-out[1], out[0]])
+        for end in (1.0, -1.0):
+            # (steps inward, samples past the corner, 2)
+            p = (centre + (half - inward)[..., None] * out
+                 + (end * half * s)[None, :, None] * along)
+            xi, yi = np.floor(p[..., 0]).astype(int), np.floor(p[..., 1]).astype(int)
+            ok = (xi >= 0) & (xi < w) & (yi >= 0) & (yi < h)
+            inked = np.zeros(ok.shape, bool)
+            inked[ok] = ink[yi[ok], xi[ok]] > 0
+            runs += float(inked.any(axis=0).mean()) >= RUN_ON_SHARE
+    return runs
 
 
 def _refined(ink: np.ndarray, centre: np.ndarray, half: float, angle: float, line_px: float

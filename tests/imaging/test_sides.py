@@ -59,3 +59,17 @@ def test_sides_are_measured_on_the_stroke_one_faded_side_least():
     mask[30:170, 155:170] = 0  # the right side faded out
     sides = side_supports(mask > 0, (100, 100), 60.0, 0.0, LINE)
     assert sides[0] < 0.1 and sides[1:].min() >= 0.95
+
+
+def test_the_cells_of_a_table_printed_in_red_are_no_square_seal():
+    # an e-invoice's grid: each cell a square of straight strokes with text inside, its
+    # lines running on past its corners where a seal's border turns
+    mask = np.zeros((400, 400), np.uint8)
+    for k in range(0, 400, 90):
+        cv2.line(mask, (k + 20, 0), (k + 20, 399), 1, 3)
+        cv2.line(mask, (0, k + 20), (399, k + 20), 1, 3)
+    rng = np.random.default_rng(4)
+    for cx in range(65, 400, 90):
+        for cy in range(65, 400, 90):
+            _legend(mask, (cx, cy), 35, rng)
+    assert square_borders(mask > 0, SIDES, LINE) == []
