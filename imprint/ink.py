@@ -72,7 +72,7 @@ class InkMasks:
     by_colour: dict[str, np.ndarray]
     #: the part of ``any`` of MIN_SATURATION (without the dull strokes joined to it): a
     #: pen's strokes are judged by their tone on it, their blurred edges left out
-    saturated: np.ndarray | None = None
+    saturated: np.ndarray
 
 
 def ink_masks(normalised: np.ndarray, *, off_page: np.ndarray | None = None) -> InkMasks:

@@ -187,10 +187,10 @@ def _candidates(norm: np.ndarray, masks: InkMasks, around: np.ndarray | None,
     if masks.any.mean() >= MONOCHROME_FRACTION:
         r, g, b = cv2.split(norm)
         lightest = cv2.max(cv2.max(r, g), b)
-        saturated = masks.any if masks.saturated is None else masks.saturated
         found = _colour_candidates(masks.any, masks.by_colour["red"], px_per_mm, size_known,
-                                   lightest, _bridged(masks.any, px_per_mm), saturated)
-        return [c for c in found if _ink_light(lightest, saturated, c) >= MIN_SEAL_INK_LIGHT]
+                                   lightest, _bridged(masks.any, px_per_mm), masks.saturated)
+        return [c for c in found
+                if _ink_light(lightest, masks.saturated, c) >= MIN_SEAL_INK_LIGHT]
     return _grey_page_candidates(norm, around, px_per_mm, size_known)
 
 

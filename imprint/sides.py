@@ -84,23 +84,34 @@ def _outline_hits(mask: np.ndarray, centres: np.ndarray, halves: np.ndarray,
                   angle_deg: float, inward: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(K, 4 * SIDE_SAMPLES) whether ink lies at any of the ``inward`` offsets (px) inside
     each sample of the outline, and whether the sample is in the image."""
-    h, w = mask.shape
     c = np.asarray(centres, float)[:, None, None, :]
     hs = np.asarray(halves, float)[:, None, None, None]
-    t = math.radians(angle_deg)
-    u = np.array([math.cos(t), math.sin(t)])
     s = np.linspace(-0.9, 0.9, SIDE_SAMPLES)[None, :, None, None]
     steps = np.asarray(inward, float)[None, None, :, None]
-    sides = []
-    for out in (u, np.array([-u[1], u[0]]), -u, np.array([u[1], -u[0]])):
-        along = np.array([-out[1], out[0]])
-        sides.append(c + (hs - steps) * out + hs * s * along)
-    p = np.concatenate(sides, axis=1)  # (K, 4 * SIDE_SAMPLES, steps, 2)
+    p = np.concatenate([c + (hs - steps) * out + hs * s * along
+                        for out, along in _sides(angle_deg)], axis=1)
+    inked, ok = _ink_at(mask, p)  # (K, 4 * SIDE_SAMPLES, steps)
+    return inked.any(axis=2), ok.any(axis=2)
+
+
+def _sides(angle_deg: float) -> list[tuple[np.ndarray, np.ndarray]]:
+    """A square's four sides, each as (its outward normal, the direction along it), the
+    first pair of sides running at ``angle_deg``."""
+    t = math.radians(angle_deg)
+    u = np.array([math.cos(t), math.sin(t)])
+    return [(out, np.array([-out[1], out[0]]))
+            for out in (u, np.array([-u[1], u[0]]), -u, np.array([u[1], -u[0]]))]
+
+
+def _ink_at(mask: np.ndarray, p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Whether ``mask`` is inked at the points ``p`` (..., 2) (x, y), and whether each lies
+    in the image."""
+    h, w = mask.shape
     xi, yi = np.floor(p[..., 0]).astype(int), np.floor(p[..., 1]).astype(int)
     ok = (xi >= 0) & (xi < w) & (yi >= 0) & (yi < h)
     inked = np.zeros(ok.shape, bool)
     inked[ok] = mask[yi[ok], xi[ok]] > 0
-    return inked.any(axis=2), ok.any(axis=2)
+    return inked, ok
 
 
 def square_borders(ink: np.ndarray, side_px: tuple[float, float], line_px: float
@@ -116,10 +127,10 @@ def square_borders(ink: np.ndarray, side_px: tuple[float, float], line_px: float
         return []
     segs = segs.reshape(-1, 4).astype(float)
     p, q = segs[:, :2], segs[:, 2:]
-    keep = np.hypot(*(q - p).T) >= MIN_SIDE_SHARE * lo
-    p, q = p[keep], q[keep]
-    theta = np.degrees(np.arctan2(q[:, 1] - p[:, 1], q[:, 0] - p[:, 0])) % 180
     length = np.hypot(*(q - p).T)
+    keep = length >= MIN_SIDE_SHARE * lo
+    p, q, length = p[keep], q[keep], length[keep]
+    theta = np.degrees(np.arctan2(q[:, 1] - p[:, 1], q[:, 0] - p[:, 0])) % 180
     mid = (p + q) / 2
     segments = _Segments(p, q, mid, theta)
     found = []
@@ -144,6 +155,13 @@ def square_borders(ink: np.ndarray, side_px: tuple[float, float], line_px: float
             t = math.radians(angle)
             ua, na = np.array([math.cos(t), math.sin(t)]), np.array([-math.sin(t), math.cos(t)])
             off, half = (float(mid[i] @ na) + float(mid[j] @ na)) / 2, apart / 2
+            # a border's side is a stroke: the edge of one side or the other has the
+            # stroke's other edge a line's width inside it (a row of characters is inked a
+            # character's height deep)
+            inside = (mid[i] + mid[j]) / 2
+            if max(_other_edge(i, inside, segments, line_px),
+                   _other_edge(j, inside, segments, line_px)) < MIN_OTHER_EDGE:
+                continue
             # where along the pair the square lies: half a side from a perpendicular side
             # between them, or the middle of their overlap
             at = [float((mid[i] + mid[j]) @ ua) / 2]
@@ -152,13 +170,6 @@ def square_borders(ink: np.ndarray, side_px: tuple[float, float], line_px: float
                         and abs(float(mid[k] @ na) - off) <= half):
                     a = float(mid[k] @ ua)
                     at += [a - half, a + half]
-            # a border's side is a stroke: the edge of one side or the other has the
-            # stroke's other edge a line's width inside it (a row of characters is inked a
-            # character's height deep)
-            inside = (mid[i] + mid[j]) / 2
-            if max(_other_edge(i, inside, segments, line_px),
-                   _other_edge(j, inside, segments, line_px)) < MIN_OTHER_EDGE:
-                continue
             centres = np.array([off * na + a * ua for a in at])
             support, _ = square_support(ink, centres, np.full(len(at), half), angle, line_px)
             b = int(np.argmax(support))
@@ -183,22 +194,15 @@ def _runs_on(ink: np.ndarray, centre: np.ndarray, half: float, angle: float, lin
     """How many of the square's sides, past either end (8 in all), run on as lines of ink
     for a fifth of a side: a table's cell is a square whose sides go on past its corners,
     a seal's border turns there."""
-    t = math.radians(angle)
-    u = np.array([math.cos(t), math.sin(t)])
-    h, w = ink.shape
     s = np.linspace(1.1, 1.5, 9)
     inward = (TIGHT * line_px)[:, None]
     runs = 0
-    for out in (u, np.array([-u[1], u[0]]), -u, np.array([u[1], -u[0]])):
-        along = np.array([-out[1], out[0]])
+    for out, along in _sides(angle):
         for end in (1.0, -1.0):
             # (steps inward, samples past the corner, 2)
             p = (centre + (half - inward)[..., None] * out
                  + (end * half * s)[None, :, None] * along)
-            xi, yi = np.floor(p[..., 0]).astype(int), np.floor(p[..., 1]).astype(int)
-            ok = (xi >= 0) & (xi < w) & (yi >= 0) & (yi < h)
-            inked = np.zeros(ok.shape, bool)
-            inked[ok] = ink[yi[ok], xi[ok]] > 0
+            inked, _ = _ink_at(ink, p)
             runs += float(inked.any(axis=0).mean()) >= RUN_ON_SHARE
     return runs
 
