@@ -34,6 +34,7 @@ from imprint.evidence import measure
 from imprint.synth.dataset import DatasetConfig, build_dataset, read_manifest
 from imprint.verdict import (
     COMPARED_MIN,
+    FORGERY_KINDS,
     FUSION_FEATURES,
     MARGINAL,
     QUALITY_GATE,
@@ -50,8 +51,7 @@ TEST_SEED = 20261126  # held out: never used while developing or fitting
 CALIBRATION_SEED = 20261127  # thresholds and the LR mapping only
 TRAIN_SEEDS = ((558, 100, 100), (559, 150, 150))  # (seed, seals, queries per set)
 GENUINE_SETS = ("genuine", "genuine_poor")
-TRAIN_IMPOSTORS = 150  # per training set: other seals are "not this seal" too
-FORGERY_SETS = ("recarved_clear", "recarved_subtle", "photo_engraved", "printed")
+FORGERY_SETS = FORGERY_KINDS
 SETS = GENUINE_SETS + FORGERY_SETS
 TARGET_BPCER = 0.01
 DIFFERENT_SEAL_BPCER = 0.005  # genuine imprints a substituted character may refuse
@@ -165,22 +165,26 @@ def _usable(p: dict) -> bool:
 
 
 def fit(train: list[dict], calibration: list[dict]) -> VerifierModel:
-    """Fusion on the training pairs; LR mapping and thresholds on the calibration pairs.
-    Genuine imprints of typical quality against forgeries: poor imprints are the gates'
-    business, and teaching the fusion that starved ink means genuine would let starved
-    forgeries through."""
-    use = [p for p in train if _usable(p) and p["set"] in ("genuine", "impostor",
-                                                           *FORGERY_SETS)]
+    """Fusion on the training pairs, one per forgery kind; LR mapping and thresholds on the
+    calibration pairs. Genuine imprints of typical quality against forgeries: poor imprints
+    are the gates' business, and teaching the fusion that starved ink means genuine would let
+    starved forgeries through. Other seals are the correlation's and the substituted
+    character's business, decided before the fusion is asked."""
+    use = [p for p in train if _usable(p) and p["set"] in ("genuine", *FORGERY_SETS)]
     x = np.array([[derived(p["features"]).get(k, np.nan) for k in FUSION_FEATURES]
                   for p in use], float)
-    y = np.array([p["set"] == "genuine" for p in use], float)
-    mean = np.nanmean(x, axis=0)
+    genuine = np.array([p["set"] == "genuine" for p in use])
+    # centred on genuine imprints (a feature not measured counts as typical of them), scaled
+    # by the spread over the whole mix
+    median = np.nanmedian(x[genuine], axis=0)
     scale = np.nanstd(x, axis=0) + 1e-6
-    model = VerifierModel(list(FUSION_FEATURES), mean.tolist(), scale.tolist(),
-                          [0.0] * len(FUSION_FEATURES), 0.0)
+    model = VerifierModel(list(FUSION_FEATURES), median.tolist(), scale.tolist())
     z = np.array([model.vector(p["features"]) for p in use])
-    w, b = fit_logistic(z, y, l2=1e-2)
-    model.weights, model.bias = w.tolist(), b
+    for kind in FORGERY_KINDS:
+        rows = genuine | np.array([p["set"] == kind for p in use])
+        w, b = fit_logistic(z[rows], genuine[rows].astype(float), l2=1e-2)
+        model.kinds[kind] = {"weights": w.tolist(), "bias": b, "platt": [1.0, 0.0],
+                             "pairs": int(rows.sum())}
     cal = [p for p in calibration if _usable(p)]
     # every impostor the gate lets through is decided on its correlation, whatever the area
     imp = [derived(p["features"]) for p in calibration if p["set"] == "impostor" and _gated(p)]
@@ -210,9 +214,11 @@ def fit(train: list[dict], calibration: list[dict]) -> VerifierModel:
 
     same = [p for p in cal if p["set"] in ("genuine", *FORGERY_SETS) and
             compared(derived(p["features"]))]
-    s = np.array([model.fused(p["features"]) for p in same])
-    ys = np.array([p["set"] == "genuine" for p in same], float)
-    model.platt = platt(s, ys)
+    for kind in FORGERY_KINDS:
+        rows = [p for p in same if p["set"] in ("genuine", kind)]
+        s = np.array([model.kind_scores(p["features"])[kind] for p in rows])
+        ys = np.array([p["set"] == "genuine" for p in rows], float)
+        model.kinds[kind]["platt"] = list(platt(s, ys))
     # the forgery threshold, like the substituted character's, from imprints whose print was
     # told from their ink: where it was not, a fax, would-be forgeries are inconclusive
     # (MARGINAL) whatever the threshold, and their print would set it for every capture
@@ -227,7 +233,8 @@ def fit(train: list[dict], calibration: list[dict]) -> VerifierModel:
     # a substituted character is shown against the rule that decides on it
     model.subscore_thresholds["substituted_ink"] = sub_t
     model.provenance = {
-        "fusion_fitted_on": {"seeds": [s[0] for s in TRAIN_SEEDS], "pairs": len(use)},
+        "fusion_fitted_on": {"seeds": [s[0] for s in TRAIN_SEEDS], "pairs": len(use),
+                             "per_kind": {k: m["pairs"] for k, m in model.kinds.items()}},
         "calibrated_on": {"seed": CALIBRATION_SEED, "genuine": len(gen), "impostors": len(imp),
                           "pairs": len(same)},
         "operating_points": {
@@ -309,7 +316,7 @@ def run(out: Path, *, quick: bool = True, refit: bool = False) -> dict:
         train = []
         for seed, ns, nq in TRAIN_SEEDS:
             path, rows = _data(data, "train", seed, ns, nq)
-            train += _pairs(path, rows, TRAIN_IMPOSTORS, seed)
+            train += _pairs(path, rows, 0, seed)
         path, rows = _data(data, "calibration", CALIBRATION_SEED, 200, 200)
         calibration = _pairs(path, rows, 300, CALIBRATION_SEED)
         model = fit(train, calibration)

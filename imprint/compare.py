@@ -50,4 +50,4 @@ def compare(query: RectifiedImprint, master: RectifiedImprint,
                         measured.difference, measured.deformation_percent,
                         measured.deformation_band, measured.features)
     return Comparison(decision.verdict, decision.score, decision.log10_lr, decision.reasons,
-                      alignment, evidence, master, query)
+                      alignment, evidence, master, query, decision.against)

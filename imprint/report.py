@@ -45,6 +45,7 @@ from imprint.errors import InvalidParameterError, OutputError
 from imprint.evidence import SUBSTITUTION_WINDOW
 from imprint.rectify import CANONICAL_RADIUS, clock_hour
 from imprint.types import VERDICTS, Comparison, Displacement, Measurement, Quality, SubScore
+from imprint.verdict import FORGERY_NAMES
 
 PAGE_SIZE_IN = (11.69, 8.27)  # A4 landscape
 PNG_DPI = 150
@@ -102,6 +103,7 @@ def comparison_record(c: Comparison) -> dict:
         "verdict": c.verdict,
         "score": _num(c.score, 4),
         "log10_lr": _num(c.log10_lr, 3),
+        "log10_lr_against": {k: _num(v, 3) for k, v in c.against_forgeries.items()},
         "reasons": [str(r) for r in c.reasons],
         "evidence": {
             "scores": {s.name: _score_record(s) for s in ev.scores},
@@ -718,6 +720,9 @@ def _html(c: Comparison, ctx: ReportContext) -> bytes:
           f"{q.occluded:.0%}") for who, q in (("master", c.master.quality),
                                               ("questioned", c.query.quality))])
     band_class = "" if ev.deformation_band == "valid" else " class=alert"
+    against = ("<p>log10 LR of the master's seal against each kind of forgery: " + ", ".join(
+        f"{_e(FORGERY_NAMES.get(k, k))} {v:+.2f}" for k, v in c.against_forgeries.items())
+        + "</p>") if c.against_forgeries else ""
     page = f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <title>Seal imprint comparison: {_e(ctx.seal_id or "unnamed seal")}</title>
@@ -725,7 +730,7 @@ def _html(c: Comparison, ctx: ReportContext) -> bytes:
 <header>
 <h1 style="color:{colour}">{_e(_verdict_words(c.verdict))}</h1>
 <p class=score>score {c.score:.3f} (probability of the same seal at even prior odds)
-&nbsp;·&nbsp; log10 likelihood ratio {c.log10_lr:+.2f}</p>
+&nbsp;·&nbsp; log10 likelihood ratio {c.log10_lr:+.2f}</p>{against}
 <table class=subject>{subject_rows}</table>{note}
 </header>
 <h2>Reasons</h2><ul>{reasons}</ul>

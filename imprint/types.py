@@ -7,7 +7,7 @@ seen on the page. Lengths in page pixels unless the name says ``_mm``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -198,7 +198,9 @@ class Comparison:
     """A query imprint compared with a master: the verdict (one of :data:`VERDICTS`), the
     calibrated ``score`` (probability that the query comes from the master's seal, at even
     prior odds) and ``log10_lr`` (log10 of the likelihood ratio, same seal against forgery or
-    other seal), the ``reasons`` in words, and all that led there."""
+    other seal), the ``reasons`` in words, and all that led there; ``against_forgeries`` the
+    log10 LR against each kind of forgery by name (empty where the verdict did not rest on
+    them: another seal, too little to decide)."""
 
     verdict: str
     score: float
@@ -208,3 +210,4 @@ class Comparison:
     evidence: Evidence
     master: RectifiedImprint
     query: RectifiedImprint
+    against_forgeries: dict = field(default_factory=dict)

@@ -18,11 +18,13 @@ Four outcomes, decided in this order:
    well as a forgery would;
 4. ``genuine`` otherwise.
 
-The log10 LR comes from a logistic fusion of the evidence features
-(:data:`imprint.evidence.FEATURES`), fitted on training imprints and mapped to a likelihood
-ratio on the calibration set (Platt scaling, prior odds taken out), both from seeds kept apart
-from every test set. The fitted model lives in ``models/weights/verifier.json`` with the
-operating point of every threshold.
+The log10 LR comes from one logistic fusion of the evidence features
+(:data:`imprint.evidence.FEATURES`) per kind of forgery (genuine imprints against that kind),
+fitted on training imprints, each mapped to a likelihood ratio on the calibration set (Platt
+scaling, prior odds taken out), both from seeds kept apart from every test set; the ratio
+against a forgery of any kind combines them, the kinds taken as equally likely
+(:meth:`VerifierModel.log10_lr`). The fitted model lives in ``models/weights/verifier.json``
+with the operating point of every threshold.
 """
 
 from __future__ import annotations
@@ -42,9 +44,10 @@ MODEL_PATH = Path(__file__).resolve().parent.parent / "models" / "weights" / "ve
 #: The features the fusion weighs (all measured by :func:`imprint.evidence.measure`).
 #: Quality (border visible, occlusion, blur) is left out on purpose: it says how far the
 #: evidence can be trusted, not which way it points, and decides only through the gates.
-FUSION_FEATURES = ("correlation", "extra_ink", "missing_ink", "chamfer_mm", "local_shift_mm",
-                   "local_shift_p90_mm", "elastic_mm", "border_width_abs_mm",
-                   "edge_sharpness", "edge_core", "texture", "periodicity")
+FUSION_FEATURES = ("correlation", "extra_ink", "missing_ink", "substituted_ink", "chamfer_mm",
+                   "local_shift_mm", "local_shift_p90_mm", "elastic_mm", "size_change",
+                   "border_width_abs_mm", "edge_sharpness", "edge_core", "texture",
+                   "periodicity")
 
 #: The questioned imprint's own quality below which it cannot carry a decision at all.
 QUALITY_GATE = {"border_visible": 0.5, "occluded_max": 0.5}
@@ -81,18 +84,30 @@ def derived(features: dict) -> dict:
     return out
 
 
+#: The kinds of forgery the fusion weighs the evidence against, one model each: what
+#: betrays a printed imitation (a printer's dots, flat colour) says nothing of a re-carving
+#: (characters elsewhere), and one model fitted to them all weighs each kind's evidence by
+#: how often it separates the mix.
+FORGERY_KINDS = ("recarved_clear", "recarved_subtle", "photo_engraved", "printed")
+FORGERY_NAMES = {"recarved_clear": "a re-carved seal",
+                 "recarved_subtle": "a finely re-carved seal",
+                 "photo_engraved": "a photo-engraved copy",
+                 "printed": "a printed imitation"}
+
+
 @dataclass
 class VerifierModel:
-    """The fitted fusion and its calibration: standardisation (``mean``, ``scale``), logistic
-    ``weights`` and ``bias`` giving a score s (log-odds, genuine over forgery, on the training
-    mix), ``platt`` (a, b) mapping s to log10 LR, and the decision ``thresholds``."""
+    """The fitted fusion and its calibration. Each feature is standardised against genuine
+    imprints (``median``, ``scale``; one not measured counts as a typical genuine value: no
+    evidence either way); per forgery kind (``kinds``) logistic ``weights`` and ``bias`` give
+    a score, and ``platt`` (a, b) maps it to the log10 likelihood ratio of the master's seal
+    against that kind. The likelihood ratio against a forgery of any kind (each as likely a
+    priori) is their harmonic combination; ``thresholds`` are the decision thresholds."""
 
     features: list[str]
-    mean: list[float]
+    median: list[float]
     scale: list[float]
-    weights: list[float]
-    bias: float
-    platt: tuple[float, float] = (1.0, 0.0)
+    kinds: dict = field(default_factory=dict)
     thresholds: dict = field(default_factory=dict)
     subscore_thresholds: dict = field(default_factory=dict)
     provenance: dict = field(default_factory=dict)
@@ -100,15 +115,26 @@ class VerifierModel:
     def vector(self, features: dict) -> np.ndarray:
         f = derived(features)
         x = np.array([float(f.get(k, float("nan"))) for k in self.features])
-        z = (x - np.array(self.mean)) / np.array(self.scale)
-        return np.nan_to_num(z, nan=0.0, posinf=4.0, neginf=-4.0).clip(-6, 6)
+        z = (x - np.array(self.median)) / np.array(self.scale)
+        return np.nan_to_num(z, nan=0.0, posinf=6.0, neginf=-6.0).clip(-6, 6)
 
-    def fused(self, features: dict) -> float:
-        return float(self.vector(features) @ np.array(self.weights) + self.bias)
+    def kind_scores(self, features: dict) -> dict[str, float]:
+        """The fusion's score (log-odds, genuine over the kind, on its training mix) per
+        forgery kind."""
+        z = self.vector(features)
+        return {k: float(z @ np.array(m["weights"]) + m["bias"]) for k, m in self.kinds.items()}
+
+    def kind_log10_lr(self, features: dict) -> dict[str, float]:
+        """log10 LR of the master's seal against each kind of forgery."""
+        return {k: self.kinds[k]["platt"][0] * s + self.kinds[k]["platt"][1]
+                for k, s in self.kind_scores(features).items()}
 
     def log10_lr(self, features: dict) -> float:
-        a, b = self.platt
-        return a * self.fused(features) + b
+        """log10 LR of the master's seal against a forgery of any kind, the kinds equally
+        likely: 1 / mean(1 / LR_k), ruled by the kind the evidence fits best."""
+        llr = np.array(list(self.kind_log10_lr(features).values()))
+        low = float(llr.min())
+        return low - math.log10(float(np.mean(10.0 ** (low - llr))))
 
     def save(self, path: Path = MODEL_PATH) -> None:
         tmp = path.with_suffix(".json.part")
@@ -119,8 +145,11 @@ class VerifierModel:
     def load(cls, path: Path = MODEL_PATH) -> VerifierModel:
         try:
             data = json.loads(Path(path).read_text(encoding="utf-8"))
-            data["platt"] = tuple(data["platt"])
-            return cls(**data)
+            model = cls(**data)
+            for m in model.kinds.values():
+                if len(m["weights"]) != len(model.features) or len(m["platt"]) != 2:
+                    raise ValueError("a forgery kind's weights do not match the features")
+            return model
         except (OSError, ValueError, TypeError, KeyError) as exc:
             raise ResourceError(f"the verifier model {path} cannot be read: {exc}") from exc
 
@@ -156,10 +185,15 @@ def platt(scores: np.ndarray, y: np.ndarray) -> tuple[float, float]:
 
 @dataclass(frozen=True)
 class Decision:
+    """The verdict, its log10 LR and score, the reasons in words, and ``against``: the log10
+    LR against each kind of forgery (empty where the fusion was not asked: another seal, too
+    little to decide)."""
+
     verdict: str
     log10_lr: float
     score: float
     reasons: tuple[str, ...]
+    against: dict = field(default_factory=dict)
 
 
 def quality_reasons(features: dict, limits: dict) -> list[str]:
@@ -224,15 +258,19 @@ def decide(features: dict, model: VerifierModel, flagged: list[str]) -> Decision
             "(covered, cut off or not found)",))
     llr = model.log10_lr(features)
     score = 1 / (1 + 10 ** (-llr))
+    per_kind = model.kind_log10_lr(features)
     if llr >= th["forgery_log10_lr"]:
         return Decision("genuine", llr, score, (
-            f"the evidence favours the master's seal (log10 LR {llr:+.1f})",))
+            f"the evidence favours the master's seal (log10 LR {llr:+.1f})",), per_kind)
+    likeliest = min(per_kind, key=per_kind.get)
     reasons = [f"the evidence favours a forgery (log10 LR {llr:+.1f}, threshold "
-               f"{th['forgery_log10_lr']:+.1f})"]
+               f"{th['forgery_log10_lr']:+.1f}), most like "
+               f"{FORGERY_NAMES.get(likeliest, likeliest)} (log10 LR against it "
+               f"{per_kind[likeliest]:+.1f})"]
     reasons += [f"{name}: {SUBSCORES[name][1]}" for name in flagged]
     marginal = quality_reasons(features, MARGINAL)
     if marginal:
         lead = "differences found, but the imprint is too poor to call them a forgery: "
         return Decision("inconclusive", llr, score,
-                        (lead + marginal[0], *marginal[1:], *reasons))
-    return Decision("suspected_forgery", llr, score, tuple(reasons))
+                        (lead + marginal[0], *marginal[1:], *reasons), per_kind)
+    return Decision("suspected_forgery", llr, score, tuple(reasons), per_kind)

@@ -32,7 +32,7 @@ from imprint.synth.registry import make_registry
 from imprint.synth.scene import Stamping, genuine_stamping, imprint_scene
 from imprint.synth.stamping import StampConditions, sample_conditions
 from imprint.types import VERDICTS
-from imprint.verdict import VerifierModel
+from imprint.verdict import FORGERY_KINDS, VerifierModel, decide
 from index.filing import file_master
 from index.identify import SealSearch
 from index.store import EventKind, RegistryStore
@@ -221,6 +221,10 @@ def test_verify_cli_contract(seals, tmp_path):
         assert key in out
     assert out["verdict"] == "genuine" and out["status"] == "active"
     assert math.isfinite(out["log10_lr"])
+    # the ratio against each kind of forgery, the overall one ruled by the lowest
+    against = out["log10_lr_against"]
+    assert set(against) == set(FORGERY_KINDS)
+    assert min(against.values()) - 0.06 <= out["log10_lr"] <= min(against.values()) + 0.66
     assert "<html" in (tmp_path / "report.html").read_text(encoding="utf-8").lower()
 
     r = _run("verify", str(files["recarved"]), "--seal-id", rec.seal_id, "--json", home=home)
@@ -277,3 +281,29 @@ def test_starved_genuine_imprint_is_not_another_seal(seals):
     assert own.verdict in ("inconclusive", "genuine"), own.reasons
     other = compare(starved(b, 92), a["rect"]["master"])
     assert other.verdict == "different_seal", other.reasons
+
+
+def test_the_ratio_against_any_forgery_is_ruled_by_the_likeliest_kind():
+    """Two kinds of forgery, each with its own fusion: the ratio against a forgery of either
+    kind (equally likely) lies between the lower of the two and that plus log10 2, a feature
+    not measured counts as a typical genuine value, and a forgery verdict names the kind."""
+    model = VerifierModel(
+        features=["correlation", "periodicity"], median=[0.9, 2.0], scale=[0.1, 0.5],
+        kinds={"recarved_clear": {"weights": [2.0, 0.0], "bias": 1.0, "platt": [1.0, 0.0]},
+               "printed": {"weights": [0.0, -3.0], "bias": 1.0, "platt": [0.5, 0.0]}},
+        thresholds={"different_seal_correlation": 0.5, "forgery_log10_lr": -0.5})
+    typical = {"correlation": 0.9, "periodicity": float("nan")}
+    assert model.kind_log10_lr(typical) == pytest.approx({"recarved_clear": 1.0,
+                                                          "printed": 0.5})
+    dotted = {"correlation": 0.9, "periodicity": 3.0}  # two spreads above genuine: dots
+    per_kind = model.kind_log10_lr(dotted)
+    assert per_kind["printed"] == pytest.approx(0.5 * (1.0 - 6.0))
+    combined = model.log10_lr(dotted)
+    assert combined == pytest.approx(-math.log10((10 ** -1.0 + 10 ** 2.5) / 2))
+    assert min(per_kind.values()) <= combined <= min(per_kind.values()) + math.log10(2)
+    quality = {"border_visible": 1.0, "occluded": 0.0, "known": 1.0, "print_told_apart": 1.0,
+               "substituted_ink": 0.0, "extra_ink": 0.0}
+    d = decide({**quality, **dotted}, model, [])
+    assert d.verdict == "suspected_forgery" and "printed imitation" in d.reasons[0]
+    assert d.against == pytest.approx(per_kind)
+    assert decide({**quality, **typical}, model, []).verdict == "genuine"

@@ -112,7 +112,9 @@ def comparison() -> Comparison:
                       log10_lr=np.float32(-1.04),
                       reasons=("one character sits 0.31 mm from where the master has it",
                                "deformation 2.7 % is in the GA 241.8 suspect band"),
-                      alignment=alignment, evidence=evidence, master=master, query=questioned)
+                      alignment=alignment, evidence=evidence, master=master, query=questioned,
+                      against_forgeries={"recarved_subtle": np.float64(-1.31),
+                                         "printed": np.float32(0.4)})
 
 
 @pytest.fixture(scope="module")
@@ -129,8 +131,10 @@ def test_record_is_json_ready(comparison):
     json.dumps(rec, allow_nan=False)
     assert rec["verdict"] == "suspected_forgery"
     assert type(rec["score"]) is float and type(rec["log10_lr"]) is float
-    assert set(rec) == {"verdict", "score", "log10_lr", "reasons", "evidence", "alignment",
-                        "quality"}
+    assert set(rec) == {"verdict", "score", "log10_lr", "log10_lr_against", "reasons",
+                        "evidence", "alignment", "quality"}
+    assert rec["log10_lr_against"] == {"recarved_subtle": -1.31, "printed": 0.4}
+    assert all(type(v) is float for v in rec["log10_lr_against"].values())
     ev = rec["evidence"]
     assert set(ev["scores"]["local_shift_max"]) == {"value", "threshold", "unit", "forgery_side",
                                                     "flags", "meaning"}
@@ -156,6 +160,7 @@ def test_every_format_is_written_whole(comparison, context, tmp_path: Path):
     assert "SUSPECTED FORGERY" in page
     assert "&lt;script&gt;alert(" in page and "<script>alert" not in page
     assert "江苏宏达机械制造有限公司 &amp; Co" in page
+    assert "a finely re-carved seal -1.31" in page  # the ratio against each kind of forgery
     images = page.count('src="data:image/png;base64,')
     assert images >= 3
     first = page.split('src="data:image/png;base64,', 1)[1].split('"', 1)[0]
