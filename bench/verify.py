@@ -206,8 +206,12 @@ def fit(train: list[dict], calibration: list[dict]) -> VerifierModel:
     # questioned strokes off the master's than every calibration impostor refused on its
     # correlation shows is too little ink to call another seal
     sparse_t = float(min(f["extra_ink"] for f in imp if f["correlation"] < corr_t))
+    # faxes: print reads as strokes, so a genuine fax can fall below both rules; above every
+    # calibration fax of another seal it is undecided, not another seal
+    fax = [f["correlation"] for f in imp if not f.get("print_told_apart", 1.0)]
     model.thresholds = {"different_seal_correlation": corr_t,
-                        "different_seal_substitution": sub_t, "sparse_extra_ink": sparse_t}
+                        "different_seal_substitution": sub_t, "sparse_extra_ink": sparse_t,
+                        "fax_other_seal_correlation": float(max(fax)) + 0.01 if fax else 1.0}
 
     def compared(f: dict) -> bool:  # not refused as another seal
         return f["correlation"] >= corr_t and f["substituted_ink"] < sub_t
@@ -241,6 +245,10 @@ def fit(train: list[dict], calibration: list[dict]) -> VerifierModel:
             "different_seal_correlation": f"above all {len(imp)} calibration impostor "
                                           "comparisons that no substituted character refuses "
                                           "(FMR <= 1/N there)",
+            "fax_other_seal_correlation": f"above all {len(fax)} calibration impostor "
+                                          "comparisons whose print was not told from their "
+                                          "ink (faxes): a fax refused by either rule but "
+                                          "correlating above it is inconclusive",
             "sparse_extra_ink": "below every calibration impostor refused on its "
                                 "correlation: less ink off the master's strokes is too little "
                                 "ink to decide (inconclusive), not another seal",

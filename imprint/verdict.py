@@ -10,7 +10,9 @@ Four outcomes, decided in this order:
    strokes off them than any such impostor shows: starved ink, ``inconclusive``); or another
    character in one place (a look-alike name, another business line): strokes that differ
    both ways within one character-sized window (``substituted_ink``) beyond what 0.5 % of
-   calibration genuine imprints show;
+   calibration genuine imprints show. A fax, whose print reads as the seal's strokes, that
+   falls to either rule but correlates above every calibration fax of another seal is
+   ``inconclusive`` instead;
 3. ``suspected_forgery`` when the calibrated log10 likelihood ratio (same seal against
    forgery) is below the threshold set at 1 % of calibration genuine imprints flagged, and
    the imprint is good enough to say so; a marginal imprint (:data:`MARGINAL`) gets
@@ -230,6 +232,20 @@ def decide(features: dict, model: VerifierModel, flagged: list[str]) -> Decision
         return Decision("inconclusive", 0.0, 0.5,
                         ("too little to decide: " + poor[0], *poor[1:]))
     uncorrelated = features["correlation"] < th["different_seal_correlation"]
+    sub_t = th.get("different_seal_substitution")
+    substituted = sub_t is not None and features.get("substituted_ink", 0.0) >= sub_t
+    # a fax: lines of print read as the seal's strokes, lowering the correlation and adding
+    # strokes to every window they cross; above every calibration fax of another seal, that
+    # is no evidence of another seal
+    fax_t = th.get("fax_other_seal_correlation")
+    if ((uncorrelated or substituted) and fax_t is not None
+            and not features.get("print_told_apart", 1.0)
+            and features["correlation"] >= fax_t):
+        return Decision("inconclusive", 0.0, 0.5, (
+            "black print cannot be told from the seal's ink here (a fax): its lines read as "
+            f"strokes; the aligned imprints correlate at {features['correlation']:.2f}, above "
+            f"every faxed imprint of another seal in calibration ({fax_t:.2f}), but too little "
+            "to say it is this seal",))
     # too little ink to be judged by its correlation: what there is lies on the master's
     # strokes (starved ink, a faint capture), where another seal's characters would not
     sparse_t = th.get("sparse_extra_ink")
@@ -239,8 +255,7 @@ def decide(features: dict, model: VerifierModel, flagged: list[str]) -> Decision
         return Decision("different_seal", -math.inf, 0.0, (
             f"the aligned imprints correlate at {features['correlation']:.2f}, below "
             f"{th['different_seal_correlation']:.2f}: not this seal",))
-    sub_t = th.get("different_seal_substitution")
-    if sub_t is not None and features.get("substituted_ink", 0.0) >= sub_t:
+    if substituted:
         return Decision("different_seal", -math.inf, 0.0, (
             f"in one character-sized patch{_clock(features)} {features['substituted_ink']:.0%} "
             f"of the strokes differ both ways from the master's (at most {sub_t:.0%} in "

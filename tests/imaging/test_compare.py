@@ -307,3 +307,21 @@ def test_the_ratio_against_any_forgery_is_ruled_by_the_likeliest_kind():
     assert d.verdict == "suspected_forgery" and "printed imitation" in d.reasons[0]
     assert d.against == pytest.approx(per_kind)
     assert decide({**quality, **typical}, model, []).verdict == "genuine"
+
+
+def test_a_fax_refused_only_by_its_print_is_inconclusive_not_another_seal():
+    """A faxed imprint's print reads as strokes: one correlating above every calibration fax
+    of another seal but below the different-seal rules is left undecided; the same figures
+    where print was told from the ink, or a fax correlating like another seal's, are another
+    seal."""
+    model = VerifierModel.load()
+    th = model.thresholds
+    fax_t, corr_t = th["fax_other_seal_correlation"], th["different_seal_correlation"]
+    assert fax_t < corr_t
+    base = {"border_visible": 1.0, "occluded": 0.0, "known": 1.0, "extra_ink": 0.2,
+            "missing_ink": 0.2, "substituted_ink": 0.6, "correlation": (fax_t + corr_t) / 2}
+    d = decide({**base, "print_told_apart": 0.0}, model, [])
+    assert d.verdict == "inconclusive" and "a fax" in d.reasons[0]
+    assert decide({**base, "print_told_apart": 1.0}, model, []).verdict == "different_seal"
+    low = {**base, "print_told_apart": 0.0, "correlation": fax_t - 0.05}
+    assert decide(low, model, []).verdict == "different_seal"
