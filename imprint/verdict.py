@@ -148,6 +148,8 @@ class VerifierModel:
         try:
             data = json.loads(Path(path).read_text(encoding="utf-8"))
             model = cls(**data)
+            if not model.kinds:
+                raise ValueError("no kind of forgery is fitted")
             for m in model.kinds.values():
                 if len(m["weights"]) != len(model.features) or len(m["platt"]) != 2:
                     raise ValueError("a forgery kind's weights do not match the features")

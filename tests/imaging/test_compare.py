@@ -325,3 +325,20 @@ def test_a_fax_refused_only_by_its_print_is_inconclusive_not_another_seal():
     assert decide({**base, "print_told_apart": 1.0}, model, []).verdict == "different_seal"
     low = {**base, "print_told_apart": 0.0, "correlation": fax_t - 0.05}
     assert decide(low, model, []).verdict == "different_seal"
+
+
+def test_a_verifier_model_of_another_shape_is_a_clear_error(tmp_path):
+    """A model file from before the per-kind fusion, or one cut short, names the file and
+    what is wrong instead of failing later inside a comparison."""
+    from imprint.errors import ResourceError
+    from imprint.verdict import MODEL_PATH
+    data = json.loads(MODEL_PATH.read_text(encoding="utf-8"))
+    older = {k: v for k, v in data.items() if k not in ("median", "kinds")}
+    older.update(mean=data["median"], weights=[0.0] * len(data["features"]), bias=0.0)
+    shorter = {**data, "kinds": {k: {**m, "weights": m["weights"][:-1]}
+                                 for k, m in data["kinds"].items()}}
+    for name, content in (("older", older), ("shorter", shorter), ("none", {**data, "kinds": {}})):
+        path = tmp_path / f"{name}.json"
+        path.write_text(json.dumps(content), encoding="utf-8")
+        with pytest.raises(ResourceError, match=f"{name}.json"):
+            VerifierModel.load(path)
