@@ -1,8 +1,12 @@
-"""Axis-aligned boxes ``(x0, y0, x1, y1)`` in page px: overlap and one-to-one matching."""
+"""Axis-aligned boxes ``(x0, y0, x1, y1)`` in page px: overlap and one-to-one matching; and
+a seal's outline (round, oval or square) drawn as a filled mask."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+
+import cv2
+import numpy as np
 
 Box = Sequence[float]
 
@@ -31,3 +35,17 @@ def match(truth: Sequence[Box], found: Sequence[Box], threshold: float = 0.5
             used_d.add(j)
             out.append((i, j))
     return out
+
+
+def fill_outline(mask: np.ndarray, centre: Sequence[float], axes: Sequence[float],
+                 angle: float, square: bool) -> np.ndarray:
+    """Fill ``mask`` (uint8, in place) with 1 inside an outline: the ellipse of half
+    ``axes`` or, ``square``, the rectangle of half sides ``axes``, about ``centre`` and
+    turned by ``angle`` degrees in OpenCV's sense (clockwise on the image). Returns ``mask``."""
+    if square:
+        corners = cv2.boxPoints((tuple(centre), (2 * axes[0], 2 * axes[1]), angle))
+        cv2.fillPoly(mask, [np.round(corners).astype(np.int32)], 1)
+    else:
+        cv2.ellipse(mask, (round(centre[0]), round(centre[1])), (round(axes[0]), round(axes[1])),
+                    angle, 0, 360, 1, cv2.FILLED)
+    return mask

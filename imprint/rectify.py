@@ -21,6 +21,7 @@ import math
 import cv2
 import numpy as np
 
+from imprint.boxes import fill_outline
 from imprint.ink import ink_masks, normalise, print_lines, separate
 from imprint.types import Detection, Geometry, Quality, RectifiedImprint
 
@@ -389,14 +390,9 @@ def _print_across(ink: np.ndarray, off: np.ndarray, centre, axes, angle_ccw: flo
     """Lines of print running across an imprint whose ink could not be told from print
     (:func:`imprint.ink.print_lines`), found beside the fitted outline (from 8 % beyond it)."""
     grow = 1.08
-    inside = np.zeros(ink.shape, np.uint8)
-    (cx, cy), (a, b) = centre, axes
-    if shape == "square":
-        box = cv2.boxPoints(((cx, cy), (2 * grow * a, 2 * grow * b), -angle_ccw))
-        cv2.fillPoly(inside, [np.round(box).astype(np.int32)], 1)
-    else:
-        cv2.ellipse(inside, (round(cx), round(cy)), (round(grow * a), round(grow * b)),
-                    -angle_ccw, 0, 360, 1, cv2.FILLED)
+    a, b = axes
+    inside = fill_outline(np.zeros(ink.shape, np.uint8), centre, (grow * a, grow * b),
+                          -angle_ccw, shape == "square")
     beside = (inside == 0) & ~off
     return print_lines(ink > 0.5, beside, 0.1 * max(a, b))
 

@@ -20,6 +20,7 @@ from functools import lru_cache
 import cv2
 import numpy as np
 
+from imprint.boxes import fill_outline
 from imprint.ink import (
     PEN_LIGHT,
     InkMasks,
@@ -395,12 +396,8 @@ def _starved(blob: np.ndarray, ink: np.ndarray, c: _Candidate, px_per_mm: float
     x1, y1 = min(int(c.box[2]) + pad + 1, w), min(int(c.box[3]) + pad + 1, h)
     part = (ink[y0:y1, x0:x1] & (blob[y0:y1, x0:x1] > 0)).astype(np.uint8)
     local = dataclasses.replace(c, centre=(c.centre[0] - x0, c.centre[1] - y0))
-    inside = np.zeros(part.shape, np.uint8)
-    if c.shape == "square":
-        cv2.fillPoly(inside, [np.round(cv2.boxPoints(_square_rect(local))).astype(np.int32)], 1)
-    else:
-        cv2.ellipse(inside, (round(local.centre[0]), round(local.centre[1])),
-                    (round(c.axes[0]), round(c.axes[1])), c.angle, 0, 360, 1, cv2.FILLED)
+    inside = fill_outline(np.zeros(part.shape, np.uint8), local.centre, c.axes, c.angle,
+                          c.shape == "square")
     if not inside.any() or float(part[inside > 0].mean()) >= STARVED_DENSITY:
         return None
     k = round(STARVED_GAP_MM * px_per_mm) | 1
@@ -716,14 +713,8 @@ def _explain_blob(blob: np.ndarray, ink: np.ndarray, px_per_mm: float, size_know
     explained = np.zeros(blob.shape, np.uint8)
     grow = 2.5 * max(1.0, 1.2 * px_per_mm)
     for c in found:
-        if c.shape == "square":
-            cv2.fillPoly(explained, [np.round(cv2.boxPoints(
-                (c.centre, (2 * c.axes[0] + 2 * grow, 2 * c.axes[1] + 2 * grow), c.angle))
-                ).astype(np.int32)], 1)
-        else:
-            cv2.ellipse(explained, (round(c.centre[0]), round(c.centre[1])),
-                        (round(c.axes[0] + grow), round(c.axes[1] + grow)), c.angle, 0, 360,
-                        1, cv2.FILLED)
+        fill_outline(explained, c.centre, (c.axes[0] + grow, c.axes[1] + grow), c.angle,
+                     c.shape == "square")
     rest = ink & (blob > 0) & (explained == 0)
     min_d = _smallest_seal(px_per_mm, size_known, ink.shape)
     ys, xs = _nonzero(rest)
