@@ -180,11 +180,12 @@ def fit(train: list[dict], calibration: list[dict]) -> VerifierModel:
     scale = np.nanstd(x, axis=0) + 1e-6
     model = VerifierModel(list(FUSION_FEATURES), median.tolist(), scale.tolist())
     z = np.array([model.vector(p["features"]) for p in use])
+    per_kind = {}
     for kind in FORGERY_KINDS:
         rows = genuine | np.array([p["set"] == kind for p in use])
         w, b = fit_logistic(z[rows], genuine[rows].astype(float), l2=1e-2)
-        model.kinds[kind] = {"weights": w.tolist(), "bias": b, "platt": [1.0, 0.0],
-                             "pairs": int(rows.sum())}
+        model.kinds[kind] = {"weights": w.tolist(), "bias": b, "platt": [1.0, 0.0]}
+        per_kind[kind] = int(rows.sum())
     cal = [p for p in calibration if _usable(p)]
     # every impostor the gate lets through is decided on its correlation, whatever the area
     imp = [derived(p["features"]) for p in calibration if p["set"] == "impostor" and _gated(p)]
@@ -218,10 +219,11 @@ def fit(train: list[dict], calibration: list[dict]) -> VerifierModel:
 
     same = [p for p in cal if p["set"] in ("genuine", *FORGERY_SETS) and
             compared(derived(p["features"]))]
+    scores = [model.kind_scores(p["features"]) for p in same]
     for kind in FORGERY_KINDS:
-        rows = [p for p in same if p["set"] in ("genuine", kind)]
-        s = np.array([model.kind_scores(p["features"])[kind] for p in rows])
-        ys = np.array([p["set"] == "genuine" for p in rows], float)
+        rows = [k for k, p in enumerate(same) if p["set"] in ("genuine", kind)]
+        s = np.array([scores[k][kind] for k in rows])
+        ys = np.array([same[k]["set"] == "genuine" for k in rows], float)
         model.kinds[kind]["platt"] = list(platt(s, ys))
     # the forgery threshold, like the substituted character's, from imprints whose print was
     # told from their ink: where it was not, a fax, would-be forgeries are inconclusive
@@ -238,7 +240,7 @@ def fit(train: list[dict], calibration: list[dict]) -> VerifierModel:
     model.subscore_thresholds["substituted_ink"] = sub_t
     model.provenance = {
         "fusion_fitted_on": {"seeds": [s[0] for s in TRAIN_SEEDS], "pairs": len(use),
-                             "per_kind": {k: m["pairs"] for k, m in model.kinds.items()}},
+                             "per_kind": per_kind},
         "calibrated_on": {"seed": CALIBRATION_SEED, "genuine": len(gen), "impostors": len(imp),
                           "pairs": len(same)},
         "operating_points": {

@@ -132,11 +132,9 @@ class VerifierModel:
                 for k, s in self.kind_scores(features).items()}
 
     def log10_lr(self, features: dict) -> float:
-        """log10 LR of the master's seal against a forgery of any kind, the kinds equally
-        likely: 1 / mean(1 / LR_k), ruled by the kind the evidence fits best."""
-        llr = np.array(list(self.kind_log10_lr(features).values()))
-        low = float(llr.min())
-        return low - math.log10(float(np.mean(10.0 ** (low - llr))))
+        """log10 LR of the master's seal against a forgery of any kind
+        (:func:`against_any_kind`)."""
+        return against_any_kind(self.kind_log10_lr(features))
 
     def save(self, path: Path = MODEL_PATH) -> None:
         tmp = path.with_suffix(".json.part")
@@ -156,6 +154,14 @@ class VerifierModel:
             return model
         except (OSError, ValueError, TypeError, KeyError) as exc:
             raise ResourceError(f"the verifier model {path} cannot be read: {exc}") from exc
+
+
+def against_any_kind(per_kind: dict[str, float]) -> float:
+    """log10 LR against a forgery of any kind from those against each (``per_kind``), the
+    kinds equally likely: 1 / mean(1 / LR_k), ruled by the kind the evidence fits best."""
+    llr = np.array(list(per_kind.values()))
+    low = float(llr.min())
+    return low - math.log10(float(np.mean(10.0 ** (low - llr))))
 
 
 def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = 1e-2, iters: int = 50
@@ -273,9 +279,9 @@ def decide(features: dict, model: VerifierModel, flagged: list[str]) -> Decision
         return Decision("inconclusive", 0.0, 0.5, (
             f"too little to decide: only {features['known']:.0%} of the seal can be compared "
             "(covered, cut off or not found)",))
-    llr = model.log10_lr(features)
-    score = 1 / (1 + 10 ** (-llr))
     per_kind = model.kind_log10_lr(features)
+    llr = against_any_kind(per_kind)
+    score = 1 / (1 + 10 ** (-llr))
     if llr >= th["forgery_log10_lr"]:
         return Decision("genuine", llr, score, (
             f"the evidence favours the master's seal (log10 LR {llr:+.1f})",), per_kind)
