@@ -7,7 +7,10 @@ into every imprint it makes is how it differs from the genuine seal: its own chi
 breaks, characters cut a little elsewhere, the ink accidents frozen into a photo-engraving, the
 one scanned imprint a printer repeats. So each imprint is laid on the master and the master's
 rendering is fitted to it (the blur of its capture, and a smooth ink gain for the pressure and
-the amount of ink), and what remains is its :class:`Deviation`. Two imprints of one fake share
+the amount of ink), and what remains is its :class:`Deviation`. The master is itself one
+imprint, with its own mottle and starved spots; left in, they would be subtracted from every
+deviation measured against it and make all of them alike, so only its face is rendered: where
+it holds at least :data:`MASTER_FACE_FRACTION` of its full ink. Two imprints of one fake share
 their deviations; imprints of different seals (or genuine imprints, which depart from the
 master only by chance) do not: :func:`agreement` is the correlation of the two.
 """
@@ -35,6 +38,9 @@ GAIN_SIGMA = 20.0
 #: Smoothing of the residual before it is compared (canonical px): sub-pixel registration
 #: differences between imprints otherwise decide the correlation.
 RESIDUAL_SIGMA = 1.0
+#: Fraction of the master's full ink (the 95th percentile of its inked pixels) from which a
+#: pixel is the seal's face rather than a gap: about where a stroke's blurred edge starts.
+MASTER_FACE_FRACTION = 0.35
 MIN_SHARED = 2000  # pixels known in both deviations (at DEVIATION_SIZE) to compare them at all
 
 
@@ -58,7 +64,7 @@ def deviation(query: RectifiedImprint, master: RectifiedImprint, master_id: int 
     al = alignment or align(query, master)
     known = ~al.unknown
     q = al.query_ink
-    m = master.ink.astype(np.float32)
+    m = master_face(master)
     best, blur, fitted = -2.0, CAPTURE_BLURS[0], m
     for s in CAPTURE_BLURS:
         ms = cv2.GaussianBlur(m, (0, 0), s)
@@ -77,6 +83,14 @@ def deviation(query: RectifiedImprint, master: RectifiedImprint, master_id: int 
                      cv2.resize(known.astype(np.uint8), size,
                                 interpolation=cv2.INTER_NEAREST) > 0,
                      master_id, float(blur))
+
+
+def master_face(master: RectifiedImprint) -> np.ndarray:
+    """The master's seal face as 0/1 ink (float32): its own ink accidents left out."""
+    ink = master.ink.astype(np.float32)
+    inked = ink[ink > 0.05]
+    full = float(np.percentile(inked, 95)) if inked.size else 1.0
+    return (ink >= MASTER_FACE_FRACTION * full).astype(np.float32)
 
 
 def agreement(a: Deviation, b: Deviation) -> float:
