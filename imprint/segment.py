@@ -142,7 +142,7 @@ def _detect_at(image: np.ndarray, n: int, dpi: float | None, page: int) -> list[
     if around is not None:
         around = widen(around, round(JOIN_MM * px_per_mm))
     masks = ink_masks(norm, off_page=around)
-    colour_of = _colour_vote(masks) if masks.any.mean() >= MONOCHROME_FRACTION else None
+    colour_of = _colour_vote(masks, norm) if masks.any.mean() >= MONOCHROME_FRACTION else None
     candidates = _candidates(norm, masks, around, px_per_mm, dpi is not None)
     if dpi is None:
         candidates = _as_crop(norm, masks, around, candidates)
@@ -554,7 +554,11 @@ def _colour_candidates(ink: np.ndarray, warm: np.ndarray | None, px_per_mm: floa
         other = None if two_inks or not 0.0 < warm_share < 1.0 else (
             (warm if warm_share < 0.5 else ink & ~warm) & in_blob)
         if two_inks:
-            found, parts = [], ((warm, True), (ink & ~warm, False))
+            # the part of the other ink may be all a navy pen's (a scribble across a red seal)
+            cool = ink & ~warm & in_blob
+            found, parts = [], ((warm, True),) if _pen_like(
+                lightest, cool if saturated is None else cool & saturated) else (
+                (warm, True), (ink & ~warm, False))
         elif other is not None and _pen_like(
                 lightest, other if saturated is None else other & saturated):
             found, parts = [], ((ink & ~other, warm_share >= 0.5),)
@@ -565,8 +569,14 @@ def _colour_candidates(ink: np.ndarray, warm: np.ndarray | None, px_per_mm: floa
                      else ())
             if not parts and warm_share < 0.5:
                 # (a red imprint's hue is no pen's: what is dark in it is print over it)
-                found = _without_pen(found, blob, ink, lightest, px_per_mm,
-                                     size_known) or found
+                without = _without_pen(found, blob, ink, lightest, px_per_mm, size_known)
+                if without is not None:
+                    # the imprint's colour is its own ink's, not the pen's across it (a
+                    # navy scribble over a faint red seal outweighs the seal's ink)
+                    found, pen = without
+                    rest = ink & in_blob & ~pen
+                    warm_share = (0.0 if warm is None else
+                                  int((warm & rest).sum()) / max(int(rest.sum()), 1))
         found = _with_squares(found, blob, ink if bridged is None else bridged, px_per_mm,
                               size_known)
         ink_of.update((id(c), warm_share >= 0.5) for c in found)
@@ -664,11 +674,11 @@ def _explain_ink(ink: np.ndarray, px_per_mm: float, size_known: bool) -> list[_C
 
 def _without_pen(found: list[_Candidate], blob: np.ndarray, ink: np.ndarray,
                  lightest: np.ndarray | None, px_per_mm: float, size_known: bool
-                 ) -> list[_Candidate] | None:
+                 ) -> tuple[list[_Candidate], np.ndarray] | None:
     """A blue or violet blob holding a pen's strokes of that hue (a navy ballpoint across a
     blue seal), dark in every channel where the seal's ink is light in its own
-    (:data:`PEN_LIGHT`): the imprints of the blob without those strokes, when one of them is
-    well bordered (:data:`WEAK_BORDER`); else None."""
+    (:data:`PEN_LIGHT`): the imprints of the blob without those strokes, and the strokes'
+    mask, when one of them is well bordered (:data:`WEAK_BORDER`); else None."""
     if lightest is None:
         return None
     in_blob = blob > 0
@@ -681,7 +691,7 @@ def _without_pen(found: list[_Candidate], blob: np.ndarray, ink: np.ndarray,
     # that holds is the imprint's
     if not better or max(c.support for c in better) < WEAK_BORDER:
         return None
-    return better
+    return better, pen
 
 
 def _glyph_count(ink: np.ndarray, c: _Candidate, px_per_mm: float) -> int:
@@ -774,10 +784,21 @@ def _explain_once(blob: np.ndarray, ink: np.ndarray, px_per_mm: float, size_know
     return [single] if fits else []
 
 
-def _colour_vote(masks: InkMasks):
+def _colour_vote(masks: InkMasks, norm: np.ndarray):
+    """The ink most of a candidate's box holds, a ballpoint's blue strokes (dark in every
+    channel, :data:`PEN_LIGHT`) left out: a navy scribble across a faint red seal outweighs
+    the seal's own ink. (Red ink is not judged by its tone: where it lies over another
+    imprint's, it is dark too.)"""
+    r, g, b = cv2.split(norm)
+    pen = cv2.max(cv2.max(r, g), b) < PEN_LIGHT
+
     def colour_of(c: _Candidate) -> str:
         x0, y0, x1, y1 = (int(v) for v in c.box)
-        counts = {name: int(m[y0:y1 + 1, x0:x1 + 1].sum()) for name, m in masks.by_colour.items()}
+        box = np.s_[y0:y1 + 1, x0:x1 + 1]
+        counts = {name: int(np.count_nonzero(m[box] if name == "red" else m[box] & ~pen[box]))
+                  for name, m in masks.by_colour.items()}
+        if sum(counts.values()) < MIN_PEN_PX:  # all of it dark: the tone does not tell
+            counts = {name: int(np.count_nonzero(m[box])) for name, m in masks.by_colour.items()}
         return max(counts, key=counts.get)
     return colour_of
 

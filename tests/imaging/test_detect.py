@@ -184,6 +184,37 @@ def test_blue_name_seal_under_a_pen_of_its_own_hue_is_found(seed):
     assert dets[0].shape == "square" and dets[0].colour == "blue"
 
 
+@pytest.mark.parametrize("kind, seed, signatures", [
+    ("square_name", 0, 3), ("square_name", 2, 3), ("square_name", 3, 3),
+    ("round_official", 4, 3), ("round_official", 8, 3),
+    ("square_name", 4, 2), ("square_name", 5, 2), ("square_name", 8, 2)])
+def test_faint_red_seal_under_a_navy_scribble_is_found_red(seal, kind, seed, signatures):
+    """Signatures scribbled across a starved red seal: the ballpoint's strokes, dark in every
+    channel, do not vote on the imprint's colour (with three signatures they hold more blue
+    pixels than the seal holds red, and the seal was called blue in all five cases), and
+    where they are as much of the blob as the seal's ink, their loops are not fitted as an
+    imprint of their own (with two, they were taken for a round seal in all three)."""
+    face = seal if kind == "round_official" else new_seal(
+        layout(SealSpec("square_name", "", person_name="陈文英", diameter=20.0)),
+        np.random.default_rng(4))
+    rng = np.random.default_rng(seed)
+    cond = StampConditions(angle=float(rng.uniform(-40, 40)), ink=-0.5, seed=seed)
+    image, truth = imprint_scene(Stamping(face, cond, "red", "S", "S"), dpi=300, rng=rng,
+                                 clutter=False, capture=Capture("scan", 90, 0.4, 0.004))
+    x0, y0, x1, y1 = truth.box
+    w, h = x1 - x0, y1 - y0
+    area = (x0 + 0.1 * w, y0 + 0.1 * h, x1 - 0.1 * w, y1 - 0.1 * h)
+    pen = sum(signature_density(image.shape[:2], area, 300,
+                                np.random.default_rng(100 * k + seed))
+              for k in range(1, signatures + 1))
+    page = np.clip(compose(image.astype(np.float32),
+                           [InkLayer(np.clip(pen, 0, 1), (20, 24, 60))]), 0, 255)
+    dets = detect_imprints(page.astype(np.uint8), dpi=300)
+    assert len(dets) == 1 and match([truth.box], [dets[0].box])
+    assert dets[0].colour == "red"
+    assert dets[0].shape == ("square" if kind == "square_name" else "round")
+
+
 @pytest.mark.parametrize("angle", [0.0, 33.0, -140.0, 95.0])
 def test_rectification_recovers_centre_scale_and_orientation(seal, angle):
     cond = StampConditions(angle=angle, ink=0.1, seed=5)
