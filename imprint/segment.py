@@ -540,6 +540,10 @@ def _colour_candidates(ink: np.ndarray, warm: np.ndarray | None, px_per_mm: floa
     min_d = _smallest_seal(px_per_mm, size_known, ink.shape)
     out = []
     ink_of: dict[int, bool] = {}  # id of a candidate -> whether it was found in red ink
+    # a square's sides are drawn in the seal's ink, not by a pen's straight strokes
+    sides_ink = ink if bridged is None else bridged
+    if lightest is not None:
+        sides_ink = sides_ink & (lightest >= PEN_LIGHT)
     for blob, (bw, bh) in _blobs(ink, join, min_side=0.4 * min_d):
         if max(bw, bh) < 0.7 * min_d:
             continue
@@ -577,8 +581,7 @@ def _colour_candidates(ink: np.ndarray, warm: np.ndarray | None, px_per_mm: floa
                     rest = ink & in_blob & ~pen
                     warm_share = (0.0 if warm is None else
                                   int((warm & rest).sum()) / max(int(rest.sum()), 1))
-        found = _with_squares(found, blob, ink if bridged is None else bridged, px_per_mm,
-                              size_known)
+        found = _with_squares(found, blob, sides_ink, px_per_mm, size_known)
         ink_of.update((id(c), warm_share >= 0.5) for c in found)
         for part, red in parts:
             more = _explain_ink(part & in_blob, px_per_mm, size_known)

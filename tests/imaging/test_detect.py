@@ -215,6 +215,27 @@ def test_faint_red_seal_under_a_navy_scribble_is_found_red(seal, kind, seed, sig
     assert dets[0].shape == ("square" if kind == "square_name" else "round")
 
 
+def test_a_signatures_straight_strokes_across_a_round_seal_make_no_square():
+    """A ballpoint signature across a round seal: two of its straight strokes, a seal's width
+    apart, with the seal's characters and ring between them, had been taken for a square
+    seal's sides; a square's sides are drawn in the seal's ink, not in a pen's dark blue."""
+    spec = SealSpec("round_official", "江苏宏达机械制造有限公司", business_line="合同专用章",
+                    code="3201050123456")
+    face = new_seal(layout(spec), np.random.default_rng(4))
+    rng = np.random.default_rng(10)
+    cond = StampConditions(angle=float(rng.uniform(-40, 40)), seed=10)
+    image, truth = imprint_scene(Stamping(face, cond, "red", "S", "S"), dpi=300, rng=rng,
+                                 clutter=False, capture=Capture("scan", 90, 0.4, 0.004))
+    x0, y0, x1, y1 = truth.box
+    w, h = x1 - x0, y1 - y0
+    pen = signature_density(image.shape[:2], (x0 + 0.1 * w, y0 + 0.1 * h, x1 - 0.1 * w,
+                                              y1 - 0.1 * h), 300, np.random.default_rng(110))
+    page = np.clip(compose(image.astype(np.float32), [InkLayer(pen, (20, 24, 60))]), 0, 255)
+    dets = detect_imprints(page.astype(np.uint8), dpi=300)
+    assert [(d.shape, d.colour) for d in dets] == [("round", "red")]
+    assert match([truth.box], [dets[0].box])
+
+
 @pytest.mark.parametrize("angle", [0.0, 33.0, -140.0, 95.0])
 def test_rectification_recovers_centre_scale_and_orientation(seal, angle):
     cond = StampConditions(angle=angle, ink=0.1, seed=5)
