@@ -8,9 +8,11 @@ breaks, characters cut a little elsewhere, the ink accidents frozen into a photo
 one scanned imprint a printer repeats. So each imprint is laid on the master and the master's
 rendering is fitted to it (the blur of its capture, and a smooth ink gain for the pressure and
 the amount of ink), and what remains is its :class:`Deviation`. The master is itself one
-imprint, with its own mottle and starved spots; left in, they would be subtracted from every
-deviation measured against it and make all of them alike, so only its face is rendered: where
-it holds at least :data:`MASTER_FACE_FRACTION` of its full ink. Two imprints of one fake share
+imprint, with its own mottle and unevenly inked patches; left in, they would be subtracted
+from every deviation measured against it and make all of them alike, so only its face is
+rendered: where it holds at least :data:`MASTER_FACE_FRACTION` of its full ink. (Where it
+holds less, a starved or chipped spot, the master still speaks for every imprint measured
+against it.) Two imprints of one fake share
 their deviations; imprints of different seals (or genuine imprints, which depart from the
 master only by chance) do not: :func:`agreement` is the correlation of the two.
 """
@@ -88,7 +90,7 @@ def deviation(query: RectifiedImprint, master: RectifiedImprint, master_id: int 
 def master_face(master: RectifiedImprint) -> np.ndarray:
     """The master's seal face as 0/1 ink (float32): its own ink accidents left out."""
     ink = master.ink.astype(np.float32)
-    inked = ink[ink > 0.05]
+    inked = ink[ink > 0.05]  # (paper is about 0)
     full = float(np.percentile(inked, 95)) if inked.size else 1.0
     return (ink >= MASTER_FACE_FRACTION * full).astype(np.float32)
 
