@@ -133,12 +133,19 @@ BLACK_PRINT_OD = 1.5
 SEAL_TONE_OD = 0.3
 
 
+def brightest_channel(normalised: np.ndarray) -> np.ndarray:
+    """``(H, W)``: each pixel's brightest channel against the paper. A seal's ink, a thin
+    film of one dye, passes its own colour; a pen's ink or black print absorbs in every
+    channel."""
+    r, g, b = cv2.split(normalised)
+    return cv2.max(cv2.max(r, g), b)
+
+
 def seal_tone(normalised: np.ndarray, *, off_page: np.ndarray | None = None) -> np.ndarray:
     """``(H, W) bool``: the pixels of a grey page darker than the paper that are not black
     print nor its blurred edge (a photocopied seal's grey). Empty where the seal copied
     black too."""
-    r, g, b = cv2.split(normalised)
-    lightest = np.maximum(np.maximum(r, g), b)
+    lightest = brightest_channel(normalised)
     black = lightest < math.exp(-BLACK_PRINT_OD)
     tone = (lightest < math.exp(-SEAL_TONE_OD)) & ~widen(black, 2)
     if off_page is not None:
@@ -337,8 +344,7 @@ def separate(normalised: np.ndarray, *, colour_hint: np.ndarray | None = None) -
     occlusion = b > 0.5  # a black layer at least as dense as faint print
     # ... or a pen's stroke near the ink's own hue (a navy ballpoint on a blue seal): dark in
     # every channel, where a seal's ink stays light in its own
-    occlusion |= cv2.max(cv2.max(normalised[..., 0], normalised[..., 1]),
-                         normalised[..., 2]) < PEN_LIGHT
+    occlusion |= brightest_channel(normalised) < PEN_LIGHT
     jitter = colour_jitter(planes, ink_od, ink, occlusion)
     return Separation(ink, occlusion, ink_od.astype(np.float32), False, colour_jitter=jitter)
 

@@ -24,6 +24,7 @@ from imprint.boxes import fill_outline
 from imprint.ink import (
     PEN_LIGHT,
     InkMasks,
+    brightest_channel,
     dark_ink,
     ink_masks,
     normalise,
@@ -142,10 +143,14 @@ def _detect_at(image: np.ndarray, n: int, dpi: float | None, page: int) -> list[
     if around is not None:
         around = widen(around, round(JOIN_MM * px_per_mm))
     masks = ink_masks(norm, off_page=around)
-    colour_of = _colour_vote(masks, norm) if masks.any.mean() >= MONOCHROME_FRACTION else None
-    candidates = _candidates(norm, masks, around, px_per_mm, dpi is not None)
+    # each pixel's brightest channel against the paper, on a page with seal colours (None on
+    # a grey page): seal ink passes its own colour, a pen's or print's absorbs in every one
+    lightest = (brightest_channel(norm) if masks.any.mean() >= MONOCHROME_FRACTION
+                else None)
+    colour_of = _colour_vote(masks, lightest) if lightest is not None else None
+    candidates = _candidates(norm, masks, lightest, around, px_per_mm, dpi is not None)
     if dpi is None:
-        candidates = _as_crop(norm, masks, around, candidates)
+        candidates = _as_crop(norm, masks, lightest, around, candidates)
     out = []
     for c in candidates:
         colour = colour_of(c) if colour_of else "grey"
@@ -181,13 +186,13 @@ def _nonzero(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return ys + y, xs + x
 
 
-def _candidates(norm: np.ndarray, masks: InkMasks, around: np.ndarray | None,
-                px_per_mm: float, size_known: bool) -> list[_Candidate]:
-    """The imprints of a working copy at an assumed scale: by their ink's colour, or on a
-    page without colour by tone and rings."""
-    if masks.any.mean() >= MONOCHROME_FRACTION:
-        r, g, b = cv2.split(norm)
-        lightest = cv2.max(cv2.max(r, g), b)
+def _candidates(norm: np.ndarray, masks: InkMasks, lightest: np.ndarray | None,
+                around: np.ndarray | None, px_per_mm: float, size_known: bool
+                ) -> list[_Candidate]:
+    """The imprints of a working copy at an assumed scale: by their ink's colour
+    (``lightest`` given: a page with seal colours), or on a page without colour by tone and
+    rings."""
+    if lightest is not None:
         found = _colour_candidates(masks.any, masks.by_colour["red"], px_per_mm, size_known,
                                    lightest, _bridged(masks.any, px_per_mm), masks.saturated)
         return [c for c in found
@@ -231,8 +236,8 @@ def _ink_light(lightest: np.ndarray, ink: np.ndarray, c: _Candidate) -> float:
     return _lighter_part(vals) if vals.size else 1.0
 
 
-def _as_crop(norm: np.ndarray, masks: InkMasks, around: np.ndarray | None,
-             found: list[_Candidate]) -> list[_Candidate]:
+def _as_crop(norm: np.ndarray, masks: InkMasks, lightest: np.ndarray | None,
+             around: np.ndarray | None, found: list[_Candidate]) -> list[_Candidate]:
     """Without a dpi the image may also be a close crop round one seal, whose strokes lie
     further apart than a page's scale allows to join: searched again at that scale, an
     imprint filling most of the image, inked along its border more than just outside it,
@@ -240,9 +245,8 @@ def _as_crop(norm: np.ndarray, masks: InkMasks, around: np.ndarray | None,
     h, w = norm.shape[:2]
     px_per_mm = max(h, w) / CROP_SPAN_MM
     line = max(1.0, 1.2 * px_per_mm)
-    ink = masks.any if masks.any.mean() >= MONOCHROME_FRACTION else dark_ink(norm,
-                                                                            off_page=around)
-    whole = [c for c in _candidates(norm, masks, around, px_per_mm, False)
+    ink = masks.any if lightest is not None else dark_ink(norm, off_page=around)
+    whole = [c for c in _candidates(norm, masks, lightest, around, px_per_mm, False)
              if 2 * min(c.axes) >= CROP_FILL * min(h, w)
              and c.support - _outside_support(ink, c, line) >= RING_CONTRAST
              # a form's or a table's frame is a rectangle too, rarely a square one
@@ -560,9 +564,8 @@ def _colour_candidates(ink: np.ndarray, warm: np.ndarray | None, px_per_mm: floa
         if two_inks:
             # the part of the other ink may be all a navy pen's (a scribble across a red seal)
             cool = ink & ~warm & in_blob
-            found, parts = [], ((warm, True),) if _pen_like(
-                lightest, cool if saturated is None else cool & saturated) else (
-                (warm, True), (ink & ~warm, False))
+            pen_only = _pen_like(lightest, cool if saturated is None else cool & saturated)
+            found, parts = [], ((warm, True),) if pen_only else ((warm, True), (cool, False))
         elif other is not None and _pen_like(
                 lightest, other if saturated is None else other & saturated):
             found, parts = [], ((ink & ~other, warm_share >= 0.5),)
@@ -787,13 +790,12 @@ def _explain_once(blob: np.ndarray, ink: np.ndarray, px_per_mm: float, size_know
     return [single] if fits else []
 
 
-def _colour_vote(masks: InkMasks, norm: np.ndarray):
+def _colour_vote(masks: InkMasks, lightest: np.ndarray):
     """The ink most of a candidate's box holds, a ballpoint's blue strokes (dark in every
-    channel, :data:`PEN_LIGHT`) left out: a navy scribble across a faint red seal outweighs
-    the seal's own ink. (Red ink is not judged by its tone: where it lies over another
-    imprint's, it is dark too.)"""
-    r, g, b = cv2.split(norm)
-    pen = cv2.max(cv2.max(r, g), b) < PEN_LIGHT
+    channel, ``lightest`` < :data:`PEN_LIGHT`) left out: a navy scribble across a faint red
+    seal outweighs the seal's own ink. (Red ink is not judged by its tone: where it lies over
+    another imprint's, it is dark too.)"""
+    pen = lightest < PEN_LIGHT
 
     def colour_of(c: _Candidate) -> str:
         x0, y0, x1, y1 = (int(v) for v in c.box)

@@ -184,6 +184,24 @@ def test_blue_name_seal_under_a_pen_of_its_own_hue_is_found(seed):
     assert dets[0].shape == "square" and dets[0].colour == "blue"
 
 
+def _scribbled(face, seed: int, signatures: int, ink: float = 0.0):
+    """A red seal scanned at 300 dpi with ``signatures`` navy ballpoint signatures scribbled
+    across the middle of it: (page, truth)."""
+    rng = np.random.default_rng(seed)
+    cond = StampConditions(angle=float(rng.uniform(-40, 40)), ink=ink, seed=seed)
+    image, truth = imprint_scene(Stamping(face, cond, "red", "S", "S"), dpi=300, rng=rng,
+                                 clutter=False, capture=Capture("scan", 90, 0.4, 0.004))
+    x0, y0, x1, y1 = truth.box
+    w, h = x1 - x0, y1 - y0
+    area = (x0 + 0.1 * w, y0 + 0.1 * h, x1 - 0.1 * w, y1 - 0.1 * h)
+    pen = sum(signature_density(image.shape[:2], area, 300,
+                                np.random.default_rng(100 * k + seed))
+              for k in range(1, signatures + 1))
+    page = np.clip(compose(image.astype(np.float32),
+                           [InkLayer(np.clip(pen, 0, 1), (20, 24, 60))]), 0, 255)
+    return page.astype(np.uint8), truth
+
+
 @pytest.mark.parametrize("kind, seed, signatures", [
     ("square_name", 0, 3), ("square_name", 2, 3), ("square_name", 3, 3),
     ("round_official", 4, 3), ("round_official", 8, 3),
@@ -197,19 +215,8 @@ def test_faint_red_seal_under_a_navy_scribble_is_found_red(seal, kind, seed, sig
     face = seal if kind == "round_official" else new_seal(
         layout(SealSpec("square_name", "", person_name="陈文英", diameter=20.0)),
         np.random.default_rng(4))
-    rng = np.random.default_rng(seed)
-    cond = StampConditions(angle=float(rng.uniform(-40, 40)), ink=-0.5, seed=seed)
-    image, truth = imprint_scene(Stamping(face, cond, "red", "S", "S"), dpi=300, rng=rng,
-                                 clutter=False, capture=Capture("scan", 90, 0.4, 0.004))
-    x0, y0, x1, y1 = truth.box
-    w, h = x1 - x0, y1 - y0
-    area = (x0 + 0.1 * w, y0 + 0.1 * h, x1 - 0.1 * w, y1 - 0.1 * h)
-    pen = sum(signature_density(image.shape[:2], area, 300,
-                                np.random.default_rng(100 * k + seed))
-              for k in range(1, signatures + 1))
-    page = np.clip(compose(image.astype(np.float32),
-                           [InkLayer(np.clip(pen, 0, 1), (20, 24, 60))]), 0, 255)
-    dets = detect_imprints(page.astype(np.uint8), dpi=300)
+    page, truth = _scribbled(face, seed, signatures, ink=-0.5)
+    dets = detect_imprints(page, dpi=300)
     assert len(dets) == 1 and match([truth.box], [dets[0].box])
     assert dets[0].colour == "red"
     assert dets[0].shape == ("square" if kind == "square_name" else "round")
@@ -221,17 +228,8 @@ def test_a_signatures_straight_strokes_across_a_round_seal_make_no_square():
     seal's sides; a square's sides are drawn in the seal's ink, not in a pen's dark blue."""
     spec = SealSpec("round_official", "江苏宏达机械制造有限公司", business_line="合同专用章",
                     code="3201050123456")
-    face = new_seal(layout(spec), np.random.default_rng(4))
-    rng = np.random.default_rng(10)
-    cond = StampConditions(angle=float(rng.uniform(-40, 40)), seed=10)
-    image, truth = imprint_scene(Stamping(face, cond, "red", "S", "S"), dpi=300, rng=rng,
-                                 clutter=False, capture=Capture("scan", 90, 0.4, 0.004))
-    x0, y0, x1, y1 = truth.box
-    w, h = x1 - x0, y1 - y0
-    pen = signature_density(image.shape[:2], (x0 + 0.1 * w, y0 + 0.1 * h, x1 - 0.1 * w,
-                                              y1 - 0.1 * h), 300, np.random.default_rng(110))
-    page = np.clip(compose(image.astype(np.float32), [InkLayer(pen, (20, 24, 60))]), 0, 255)
-    dets = detect_imprints(page.astype(np.uint8), dpi=300)
+    page, truth = _scribbled(new_seal(layout(spec), np.random.default_rng(4)), 10, 1)
+    dets = detect_imprints(page, dpi=300)
     assert [(d.shape, d.colour) for d in dets] == [("round", "red")]
     assert match([truth.box], [dets[0].box])
 
