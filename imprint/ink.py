@@ -308,11 +308,98 @@ def _plane_dot(planes: Sequence[np.ndarray], w: np.ndarray) -> np.ndarray:
     return out
 
 
-def separate(normalised: np.ndarray, *, colour_hint: np.ndarray | None = None) -> Separation:
+#: Fewest pixels of the ink's strokes, and of its solid patches, for each one's colour to be
+#: read, and how far apart (deg) the two must lie for the strokes' to be the ink's: a solid
+#: badge or sticker of the seal's hue class over part of it (an app's orange badge on a red
+#: seal: 17 degrees) can hold as many pixels as the seal's strokes, while the seal's own solid
+#: star is its ink's colour.
+SOLID_MIN_PX = 200
+SOLID_COLOUR_SPLIT_DEG = 10.0
+#: A pixel whose density lies off the plane of the seal's ink and black by more than this share
+#: of its density is of another colour (an app's orange badge over a red seal: 0.15 to 0.3),
+#: where it lies in a solid patch (see :func:`foreign_colour`): a seal's strokes pass it in
+#: their JPEG fringes and a printer's dots, both narrower than a solid patch.
+FOREIGN_OFF_PLANE = 0.15
+#: Patches of another colour that would hide more than this share of the pixels of the seal's
+#: colour are taken for a misread ink colour, and hide nothing.
+FOREIGN_MAX_SHARE = 0.5
+
+
+def _median_direction(dirs: np.ndarray) -> np.ndarray:
+    """Unit vector of the per-channel median of ``dirs`` ``(N, 3)``."""
+    med = np.median(np.ascontiguousarray(spread_sample(dirs, DIRECTION_SAMPLE).T),
+                    axis=1)  # per channel: faster
+    return med / np.linalg.norm(med)
+
+
+def _strokes_direction(cand: np.ndarray, chroma_dir: np.ndarray, solid_px: int
+                       ) -> np.ndarray | None:
+    """The direction of ``cand``'s strokes (``chroma_dir`` their directions, in ``cand``'s
+    order) where its solid patches (what an opening ``solid_px`` wide keeps) are of another
+    colour; else None."""
+    k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (solid_px, solid_px))
+    solid = cv2.morphologyEx(cand.view(np.uint8), cv2.MORPH_OPEN, k).view(bool)
+    in_solid = solid.reshape(-1)[np.flatnonzero(cand)]
+    n_solid = int(np.count_nonzero(in_solid))
+    if n_solid < SOLID_MIN_PX or len(in_solid) - n_solid < SOLID_MIN_PX:
+        return None
+    strokes = _median_direction(chroma_dir[~in_solid])
+    if float(strokes @ _median_direction(chroma_dir[in_solid])) >= math.cos(
+            math.radians(SOLID_COLOUR_SPLIT_DEG)):
+        return None
+    return strokes
+
+
+def _off_plane(planes: Sequence[np.ndarray], ink_od: np.ndarray) -> np.ndarray | None:
+    """Each pixel's density off the plane of the ink's direction and black (signed), or None
+    for an ink the colour of black (no plane)."""
+    normal = np.cross(ink_od, BLACK_OD)
+    length = float(np.linalg.norm(normal))
+    if length < 1e-3:
+        return None
+    return _plane_dot(planes, (normal / length).astype(np.float32))
+
+
+def foreign_colour(off_plane: np.ndarray, norm: np.ndarray, strong: np.ndarray, solid_px: int
+                   ) -> np.ndarray:
+    """``(H, W) bool``: solid patches of a colour that is neither the seal's ink nor black nor
+    a mix of them (an app's badge, a sticker, a highlighter), with the holes inside them (the
+    badge's own white text), widened by a pixel for their blurred edge; solid: what an opening
+    ``solid_px`` wide keeps. What lies under them is unknown, not paper."""
+    other = (np.abs(off_plane) > FOREIGN_OFF_PLANE * norm) & strong
+    if not other.any():
+        return other
+    k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (solid_px, solid_px))
+    # (the opening's dilation runs past the crop's edge: kept to ``other``)
+    solid = cv2.morphologyEx(other.view(np.uint8), cv2.MORPH_OPEN, k).view(bool) & other
+    if not solid.any():
+        return solid
+    # each solid patch whole, the thin parts its own white text leaves of it included, and
+    # filled to its hull where it is at least half solid (a badge's text), not where it is
+    # a ring round paper
+    _, labels, boxes, _ = cv2.connectedComponentsWithStats(other.view(np.uint8), connectivity=8)
+    filled = np.zeros(solid.shape, np.uint8)
+    for i in np.unique(labels[solid]):
+        x, y, w, h = boxes[i, :4]
+        part = (labels[y:y + h, x:x + w] == i).view(np.uint8)
+        hull = cv2.convexHull(cv2.findNonZero(part))
+        patch = cv2.fillConvexPoly(np.zeros_like(part), hull, 1)
+        if 2 * np.count_nonzero(part) >= np.count_nonzero(patch):
+            part = patch
+        filled[y:y + h, x:x + w] |= part
+    return cv2.dilate(filled, np.ones((3, 3), np.uint8)).view(bool)
+
+
+def separate(normalised: np.ndarray, *, colour_hint: np.ndarray | None = None,
+             solid_px: int = 0) -> Separation:
     """Unmix seal ink from black in a paper-normalised crop ``(H, W, 3) float32``.
 
     ``colour_hint`` ``(H, W) bool`` marks pixels known to be seal ink (from :func:`ink_masks`);
-    the ink's density vector is their median direction.
+    the ink's density vector is their median direction. ``solid_px``: the width (px) from
+    which a patch of the hint is solid rather than a stroke; where the solid patches are of
+    another colour than the strokes (a badge or sticker covering part of the seal), the
+    strokes' colour is the ink's. Solid patches of another colour than the ink and black
+    (:func:`foreign_colour`) are marked as covering the seal.
     """
     od = optical_density(normalised)
     planes = cv2.split(od)  # contiguous channels: the per-pixel sums below run on them
@@ -327,9 +414,11 @@ def separate(normalised: np.ndarray, *, colour_hint: np.ndarray | None = None) -
     chroma_dir = chroma_dir[off]
     if len(chroma_dir) < 30:
         return _separate_tone(norm / np.float32(math.sqrt(3.0)), strong)
-    ink_od = np.median(np.ascontiguousarray(spread_sample(chroma_dir, DIRECTION_SAMPLE).T),
-                       axis=1)  # per channel: faster
-    ink_od /= np.linalg.norm(ink_od)
+    ink_od = _median_direction(chroma_dir)
+    if solid_px > 1:
+        strokes_od = _strokes_direction(cand, chroma_dir, solid_px)
+        if strokes_od is not None:
+            ink_od = strokes_od
     # least squares for od = a * ink_od + b * black, per pixel, then a, b >= 0
     basis = np.stack([ink_od, BLACK_OD], 1)  # (3, 2)
     pinv = np.linalg.pinv(basis)  # (2, 3)
@@ -338,14 +427,23 @@ def separate(normalised: np.ndarray, *, colour_hint: np.ndarray | None = None) -
     all_ink = b < 0
     np.copyto(a, _plane_dot(planes, ink_od), where=all_ink)
     np.maximum(a, 0, out=a)
-    full = np.percentile(spread_sample(a[cand], DIRECTION_SAMPLE), 95)
+    off_plane = _off_plane(planes, ink_od)
+    foreign = (foreign_colour(off_plane, norm, strong, solid_px)
+               if off_plane is not None and solid_px > 1 else np.zeros(norm.shape, bool))
+    seen = cand & ~foreign
+    if np.count_nonzero(seen) < FOREIGN_MAX_SHARE * np.count_nonzero(cand):
+        # most of the seal's colour "covered": the ink's colour was misread, not a badge
+        foreign[:] = False
+        seen = cand
+    full = np.percentile(spread_sample(a[seen], DIRECTION_SAMPLE), 95)
     np.divide(a, max(full, 1e-3), out=a)
     ink = np.clip(a, 0, 1, out=a)
     occlusion = b > 0.5  # a black layer at least as dense as faint print
     # ... or a pen's stroke near the ink's own hue (a navy ballpoint on a blue seal): dark in
     # every channel, where a seal's ink stays light in its own
     occlusion |= brightest_channel(normalised) < PEN_LIGHT
-    jitter = colour_jitter(planes, ink_od, ink, occlusion)
+    occlusion |= foreign
+    jitter = colour_jitter(planes, ink_od, ink, occlusion, off_plane)
     return Separation(ink, occlusion, ink_od.astype(np.float32), False, colour_jitter=jitter)
 
 
@@ -356,23 +454,23 @@ JITTER_MIN_PX = 200
 
 
 def colour_jitter(planes: Sequence[np.ndarray], ink_od: np.ndarray, ink: np.ndarray,
-                  occlusion: np.ndarray) -> float | None:
+                  occlusion: np.ndarray, off_plane: np.ndarray | None = None) -> float | None:
     """How much the ink's colour changes from pixel to pixel inside the strokes: the density
     off the plane of the seal's ink and black, less its local mean (a pixel's scale), as a
     spread (median absolute deviation) over the strokes' density along the ink. A stamp
     pad's ink is one colour, whatever its amount; a colour printer lays red as magenta and
-    yellow dots on screens of their own, whose mix changes from dot to dot."""
-    normal = np.cross(ink_od, BLACK_OD)
-    length = float(np.linalg.norm(normal))
-    if length < 1e-3:  # an ink the colour of black: no plane
+    yellow dots on screens of their own, whose mix changes from dot to dot. ``off_plane``:
+    :func:`_off_plane` where it is already computed."""
+    if off_plane is None:
+        off_plane = _off_plane(planes, ink_od)
+    if off_plane is None:  # an ink the colour of black: no plane
         return None
     inside = (ink >= JITTER_INK_LEVEL) & ~occlusion
     # away from stroke edges, where the ink's own density falls off over a pixel
     inside = cv2.erode(inside.view(np.uint8), np.ones((3, 3), np.uint8)).view(bool)
     if np.count_nonzero(inside) < JITTER_MIN_PX:
         return None
-    off = _plane_dot(planes, (normal / length).astype(np.float32))
-    fine = off - cv2.GaussianBlur(off, (0, 0), 1.0)
+    fine = off_plane - cv2.GaussianBlur(off_plane, (0, 0), 1.0)
     # the sampled stroke pixels only, for both: the same sample as of their values
     at = spread_sample(np.flatnonzero(inside), DIRECTION_SAMPLE)
     vals = fine.reshape(-1)[at]

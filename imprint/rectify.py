@@ -65,7 +65,10 @@ SQUARE_SEARCH = (0.75, 1.3)  # where a square's sides are searched, in nominal h
 OVAL_ASPECT = 0.82
 CENTRING_BAND = (0.15, 0.97)  # radii whose rings are made concentric with the border
 CENTRING_REACH = 0.25  # farthest the seal's centre is looked for from the border's, in radii
-CENTRING_GAIN = 1.07  # how much sharper the rings must get for a re-centring to count
+CENTRING_GAIN = 1.07
+#: Ink this wide (of the radius) is a solid patch, not a stroke: a seal's border and
+#: characters are narrower (its star is wider)
+SOLID_STROKE = 0.1  # how much sharper the rings must get for a re-centring to count
 
 
 def _roi(image: np.ndarray, det: Detection) -> tuple[np.ndarray, np.ndarray, tuple[int, int]]:
@@ -657,7 +660,7 @@ def rectify(image: np.ndarray, detection: Detection, *, dpi: float | None = None
     norm = normalise(crop, window=max(15, int(radius * 0.9)))
     masks = ink_masks(norm)
     hint = masks.by_colour.get(detection.colour) if detection.colour != "grey" else None
-    sep = separate(norm, colour_hint=hint)
+    sep = separate(norm, colour_hint=hint, solid_px=max(3, round(SOLID_STROKE * radius)))
     ink = np.where(off, 0.0, sep.ink).astype(np.float32)
     centre = (detection.centre[0] - ox, detection.centre[1] - oy)
     shape = found_as = detection.shape

@@ -178,3 +178,81 @@ def test_dull_red_or_blue_is_not_ink_even_beside_saturated_ink(hue):
                                  ((slice(10, 14), slice(30, 60)), (hue, 35, 220))]))
     assert masks.any[10:14, 10:30].all()
     assert not masks.any[10:14, 30:60].any()
+
+
+#: Optical densities (R, G, B) of a stamp pad's red and of an app's orange badge: one hue class
+#: for the colour masks, 17 degrees apart as densities
+_RED_OD = np.array([0.15, 1.6, 1.2], np.float32)
+_ORANGE_OD = np.array([0.04, 0.75, 1.9], np.float32)
+
+
+def _badged_seal(badge: bool, blue_ring: bool = False) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """A red seal (a ring 8 px wide, radius 80, a solid disc for its star) on white paper,
+    with a solid orange badge over its upper right, white text bars inside the badge, or a
+    thin blue ring crossing it: the crop and the true masks."""
+    h = w = 240
+    rng = np.random.default_rng(3)
+    masks = {}
+    ring = np.zeros((h, w), np.uint8)
+    cv2.circle(ring, (120, 120), 80, 1, 8)
+    star = np.zeros_like(ring)
+    cv2.circle(star, (120, 120), 20, 1, cv2.FILLED)
+    od = np.zeros((h, w, 3), np.float32)
+    seal = (ring | star) > 0
+    od[seal] = _RED_OD * rng.uniform(0.7, 1.0, (int(seal.sum()), 1))
+    masks["ring"], masks["star"] = ring > 0, star > 0
+    if badge:
+        disc = np.zeros_like(ring)
+        cv2.circle(disc, (180, 60), 34, 1, cv2.FILLED)
+        text = np.zeros_like(ring)
+        for y in (48, 64):  # the badge's own white lettering
+            text[y:y + 4, 162:198] = 1
+        body = (disc > 0) & (text == 0)
+        od[disc > 0] = 0.0
+        od[body] = _ORANGE_OD
+        masks["badge"] = disc > 0
+    if blue_ring:
+        blue = np.zeros_like(ring)
+        cv2.circle(blue, (190, 120), 60, 1, 3)
+        od[blue > 0] += np.array([1.2, 0.5, 0.1], np.float32)
+        masks["blue"] = blue > 0
+        inside = np.zeros_like(ring)
+        cv2.circle(inside, (190, 120), 50, 1, cv2.FILLED)
+        masks["blue_inside"] = (inside > 0) & ~seal
+    crop = np.exp(-od) + rng.normal(0, 0.004, od.shape).astype(np.float32)
+    return np.clip(crop, 0.01, 1.0).astype(np.float32), masks
+
+
+def _hint(crop: np.ndarray) -> np.ndarray:
+    return ink_masks(crop).by_colour["red"]
+
+
+def test_a_solid_badge_of_the_seals_hue_class_covers_it_and_is_not_its_ink():
+    crop, m = _badged_seal(badge=True)
+    hint = _hint(crop)
+    assert hint[m["badge"]].mean() > 0.5  # the colour masks take the orange for red ink
+    sep = separate(crop, colour_hint=hint, solid_px=16)
+    cos = float(sep.ink_od @ (_RED_OD / np.linalg.norm(_RED_OD)))
+    assert cos > np.cos(np.radians(3))  # the strokes' red, not the badge's orange
+    inner = cv2.erode(m["badge"].view(np.uint8), np.ones((5, 5), np.uint8)) > 0
+    assert sep.occlusion[inner].all()  # the badge and its white lettering hide the seal
+    clear_ring = m["ring"] & ~cv2.dilate(m["badge"].view(np.uint8), np.ones((9, 9))).astype(bool)
+    assert not sep.occlusion[clear_ring].any()
+    assert sep.ink[clear_ring].mean() > 0.6
+    assert not sep.occlusion[m["star"]].any()  # the seal's own solid star is its ink
+    # without the solid width, as before: the badge's pixels are read as the ink
+    plain = separate(crop, colour_hint=hint)
+    assert not plain.occlusion[inner].any()
+
+
+def test_a_seal_with_nothing_foreign_is_separated_as_without_the_solid_width():
+    crop, _ = _badged_seal(badge=False)
+    hint = _hint(crop)
+    a, b = separate(crop, colour_hint=hint, solid_px=16), separate(crop, colour_hint=hint)
+    assert np.array_equal(a.ink, b.ink) and np.array_equal(a.occlusion, b.occlusion)
+
+
+def test_another_inks_thin_ring_is_not_filled_as_a_patch():
+    crop, m = _badged_seal(badge=False, blue_ring=True)
+    sep = separate(crop, colour_hint=_hint(crop), solid_px=16)
+    assert not sep.occlusion[m["blue_inside"]].any()  # paper inside the ring stays paper

@@ -2,10 +2,8 @@
 under scale, crop, blur, JPEG and overlapping text). One imprint per identity is filed; every
 other imprint must be ranked first as its own seal and declared a match at the calibrated
 open-set threshold, and verified 1:1 as genuine against its own seal and as a different seal
-against the others. Floors, raised as the engine improves: 56 of 57 matched, 55 of 57 genuine
-(stamp_advance_2.jpg carries a dark app badge over the seal that is taken for its ink, and
-stamp_advance_0.jpg, a screen capture with 78 % of its border visible, comes out inconclusive:
-its screen's pixel grid reads as a printer's dots)."""
+against the others: all 57 (stamp_advance_2.jpg carries an app's solid orange badge over the
+seal, of the red ink's hue class: it is marked as covering the seal, not read as its ink)."""
 
 from __future__ import annotations
 
@@ -69,7 +67,7 @@ def test_every_receipt_imprint_is_identified_as_its_seal(receipts):
         elif idents[0].match != identities[name]:
             unmatched.append((name, round(idents[0].candidates[0].score, 3)))
     assert not wrong, wrong
-    assert len(unmatched) <= 1, unmatched
+    assert not unmatched, unmatched
 
 
 def test_same_seal_pairs_are_genuine_and_other_seals_different(receipts):
@@ -84,6 +82,4 @@ def test_same_seal_pairs_are_genuine_and_other_seals_different(receipts):
             elif seal_id != identities[name] and c.verdict != "different_seal":
                 not_different.append((name, seal_id, c.verdict, c.reasons[0]))
     assert not not_different, not_different
-    assert len(not_genuine) <= 2, not_genuine
-    # never a forgery: what is not genuine is left undecided or, for the covered one, refused
-    assert all(v != "suspected_forgery" for _, v, _ in not_genuine), not_genuine
+    assert not not_genuine, not_genuine
