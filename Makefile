@@ -4,11 +4,11 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: demo test chromium lint bench sheet clean
+.PHONY: demo test chromium lint bench sheet clean constraints
 
-$(INSTALLED): pyproject.toml
+$(INSTALLED): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev]'
 	touch $(INSTALLED)
 
 demo: $(INSTALLED)
@@ -42,3 +42,9 @@ sheet: $(INSTALLED)
 
 clean:
 	rm -rf $(VENV) data/demo bench/out .pytest_cache
+
+# The installed versions written down again (after a deliberate upgrade: tests and benchmarks
+# re-run on them); torch stays pinned by pyproject.toml.
+constraints: $(INSTALLED)
+	{ head -3 constraints.txt; $(BIN)/python -m pip freeze --exclude-editable | grep -v '^torch=='; } > constraints.txt.new
+	mv constraints.txt.new constraints.txt
