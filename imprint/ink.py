@@ -315,6 +315,8 @@ def _plane_dot(planes: Sequence[np.ndarray], w: np.ndarray) -> np.ndarray:
 #: star is its ink's colour.
 SOLID_MIN_PX = 200
 SOLID_COLOUR_SPLIT_DEG = 10.0
+#: ... each colour read from at most this many pixels (a degree or so, for a split of ten)
+SPLIT_SAMPLE = 2048
 #: A pixel whose density lies off the plane of the seal's ink and black by more than this share
 #: of its density is of another colour (an app's orange badge over a red seal: 0.15 to 0.3),
 #: where it lies in a solid patch (see :func:`foreign_colour`): a seal's strokes pass it in
@@ -325,26 +327,48 @@ FOREIGN_OFF_PLANE = 0.15
 FOREIGN_MAX_SHARE = 0.5
 
 
-def _median_direction(dirs: np.ndarray) -> np.ndarray:
-    """Unit vector of the per-channel median of ``dirs`` ``(N, 3)``."""
-    med = np.median(np.ascontiguousarray(spread_sample(dirs, DIRECTION_SAMPLE).T),
+def _median_direction(dirs: np.ndarray, sample: int = DIRECTION_SAMPLE) -> np.ndarray:
+    """Unit vector of the per-channel median of ``dirs`` ``(N, 3)`` (of at most ``sample``
+    of them)."""
+    med = np.median(np.ascontiguousarray(spread_sample(dirs, sample).T),
                     axis=1)  # per channel: faster
     return med / np.linalg.norm(med)
 
 
-def _strokes_direction(cand: np.ndarray, chroma_dir: np.ndarray, solid_px: int
-                       ) -> np.ndarray | None:
-    """The direction of ``cand``'s strokes (``chroma_dir`` their directions, in ``cand``'s
-    order) where its solid patches (what an opening ``solid_px`` wide keeps) are of another
-    colour; else None."""
-    k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (solid_px, solid_px))
-    solid = cv2.morphologyEx(cand.view(np.uint8), cv2.MORPH_OPEN, k).view(bool)
-    in_solid = solid.reshape(-1)[np.flatnonzero(cand)]
+#: The opening that finds solid patches runs on a copy reduced so that its disc is about
+#: this wide (px): a disc a tenth of a seal's radius wide costs ten times more at full size,
+#: and a patch's edge a few px off changes nothing here.
+SOLID_WORK_PX = 6
+
+
+def _solid(mask: np.ndarray, width: int) -> np.ndarray:
+    """The part of ``mask`` ``(H, W) bool`` in patches at least ``width`` px wide both ways
+    (what an opening that wide keeps, on a reduced copy)."""
+    h, w = mask.shape
+    f = max(1, width // SOLID_WORK_PX)
+    work = mask.view(np.uint8)
+    if f > 1:  # a cell of the reduced copy is solid where about half of it or more is
+        work = cv2.resize(work, (max(1, w // f), max(1, h // f)), interpolation=cv2.INTER_AREA)
+    k = max(3, round(width / f))
+    opened = cv2.morphologyEx(work, cv2.MORPH_OPEN,
+                              cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
+    if f > 1:
+        opened = cv2.resize(opened, (w, h), interpolation=cv2.INTER_NEAREST)
+    # (the opening's dilation runs past the crop's edge: kept to the mask)
+    return opened.view(bool) & mask
+
+
+def _strokes_direction(cand: np.ndarray, at: np.ndarray, chroma_dir: np.ndarray,
+                       solid_px: int) -> np.ndarray | None:
+    """The direction of ``cand``'s strokes (``chroma_dir`` the directions of its pixels at
+    flat indices ``at``) where its solid patches (:func:`_solid` ``solid_px`` wide) are of
+    another colour; else None."""
+    in_solid = _solid(cand, solid_px).reshape(-1)[at]
     n_solid = int(np.count_nonzero(in_solid))
     if n_solid < SOLID_MIN_PX or len(in_solid) - n_solid < SOLID_MIN_PX:
         return None
-    strokes = _median_direction(chroma_dir[~in_solid])
-    if float(strokes @ _median_direction(chroma_dir[in_solid])) >= math.cos(
+    strokes = _median_direction(chroma_dir[~in_solid], SPLIT_SAMPLE)
+    if float(strokes @ _median_direction(chroma_dir[in_solid], SPLIT_SAMPLE)) >= math.cos(
             math.radians(SOLID_COLOUR_SPLIT_DEG)):
         return None
     return strokes
@@ -369,9 +393,7 @@ def foreign_colour(off_plane: np.ndarray, norm: np.ndarray, strong: np.ndarray, 
     other = (np.abs(off_plane) > FOREIGN_OFF_PLANE * norm) & strong
     if not other.any():
         return other
-    k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (solid_px, solid_px))
-    # (the opening's dilation runs past the crop's edge: kept to ``other``)
-    solid = cv2.morphologyEx(other.view(np.uint8), cv2.MORPH_OPEN, k).view(bool) & other
+    solid = _solid(other, solid_px)
     if not solid.any():
         return solid
     # each solid patch whole, the thin parts its own white text leaves of it included, and
@@ -416,7 +438,7 @@ def separate(normalised: np.ndarray, *, colour_hint: np.ndarray | None = None,
         return _separate_tone(norm / np.float32(math.sqrt(3.0)), strong)
     ink_od = _median_direction(chroma_dir)
     if solid_px > 1:
-        strokes_od = _strokes_direction(cand, chroma_dir, solid_px)
+        strokes_od = _strokes_direction(cand, idx[off], chroma_dir, solid_px)
         if strokes_od is not None:
             ink_od = strokes_od
     # least squares for od = a * ink_od + b * black, per pixel, then a, b >= 0
