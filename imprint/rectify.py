@@ -65,10 +65,10 @@ SQUARE_SEARCH = (0.75, 1.3)  # where a square's sides are searched, in nominal h
 OVAL_ASPECT = 0.82
 CENTRING_BAND = (0.15, 0.97)  # radii whose rings are made concentric with the border
 CENTRING_REACH = 0.25  # farthest the seal's centre is looked for from the border's, in radii
-CENTRING_GAIN = 1.07
+CENTRING_GAIN = 1.07  # how much sharper the rings must get for a re-centring to count
 #: Ink this wide (of the radius) is a solid patch, not a stroke: a seal's border and
 #: characters are narrower (its star is wider)
-SOLID_STROKE = 0.1  # how much sharper the rings must get for a re-centring to count
+SOLID_STROKE = 0.1
 
 
 def _roi(image: np.ndarray, det: Detection) -> tuple[np.ndarray, np.ndarray, tuple[int, int]]:
