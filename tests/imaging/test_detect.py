@@ -24,8 +24,8 @@ from imprint.synth.medium import Capture, InkLayer, compose, signature_density
 from imprint.synth.scene import Stamping, genuine_stamping, imprint_scene, page_scene
 from imprint.synth.stamping import StampConditions
 from service.cli import main
+from tests.real import REAL, needs_real
 
-REAL = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "real"
 LABELS = Path(__file__).resolve().parents[1] / "data" / "real_seals.json"
 
 
@@ -266,14 +266,14 @@ def _real_recall(folders: set[str] | None = None) -> tuple[int, int]:
     return found, total
 
 
-@pytest.mark.skipif(not REAL.is_dir(), reason="../shared/data/real is not beside the project")
+@needs_real
 def test_real_receipts_and_seal_sheet_are_all_found():
     found, total = _real_recall({"KhoiTrant68_Stamp-Boundary-Segmentation",
                                  "xuzheliang135_SealCut", "leonguyen_PaddleOCR-render"})
     assert (found, total) == (64, 64)
 
 
-@pytest.mark.skipif(not REAL.is_dir(), reason="../shared/data/real is not beside the project")
+@needs_real
 def test_real_images_recall_does_not_regress():
     """A floor under today's measured recall on every labelled real imprint (83 of 97); the
     target is every one of them."""

@@ -7,8 +7,6 @@ seal, of the red ink's hue class: it is marked as covering the seal, not read as
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from imprint.io import load_page
@@ -17,13 +15,12 @@ from index.filing import file_master
 from index.identify import SealSearch
 from index.store import RegistryStore
 from index.verify import verify
+from tests.real import REAL, needs_real
 
-RECEIPTS = (Path(__file__).resolve().parents[2].parent / "shared" / "data" / "real"
-            / "KhoiTrant68_Stamp-Boundary-Segmentation")
+RECEIPTS = REAL / "KhoiTrant68_Stamp-Boundary-Segmentation"
 MASTERS = {"alipay": "stamp_0.jpg", "cmb": "stamp_14.jpg", "bank-of-beijing": "stamp_28.jpg"}
 
-pytestmark = pytest.mark.skipif(not RECEIPTS.is_dir(),
-                                reason="../shared/data/real is not beside the project")
+pytestmark = needs_real
 
 
 def _identities() -> dict[str, str]:

@@ -5,22 +5,17 @@ filed; each other turn must be judged genuine against it, and all but one of the
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import pytest
-
 from imprint.io import load_page
 from imprint.pipeline import rectified_imprints
 from index.filing import file_master
 from index.identify import SealSearch
 from index.store import RegistryStore
 from index.verify import verify
+from tests.real import REAL, needs_real
 
-STAMPS = (Path(__file__).resolve().parents[2].parent / "shared" / "data" / "real"
-          / "stamps-labs_stamp2vec")
+STAMPS = REAL / "stamps-labs_stamp2vec"
 
-pytestmark = pytest.mark.skipif(not STAMPS.is_dir(),
-                                reason="../shared/data/real is not beside the project")
+pytestmark = needs_real
 
 
 def test_turns_of_one_real_oval_stamp_are_genuine_and_identified(tmp_path):
