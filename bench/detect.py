@@ -64,7 +64,8 @@ def run(out: Path, *, quick: bool = False, data: Path | None = None) -> dict:
         t1 = time.perf_counter()
         dets = detect_imprints(page.image, dpi=page.dpi[0] if page.dpi else None)
         t2 = time.perf_counter()
-        rects = [rectify(page.image, d, dpi=page.dpi[0] if page.dpi else None) for d in dets]
+        rects = [rectify(page.image, d, dpi=page.dpi[0] if page.dpi else None,
+                         others=dets[:k] + dets[k + 1:]) for k, d in enumerate(dets)]
         t3 = time.perf_counter()
         dets, rects = _unzip(once_each(dets, rects))
         t_decode.append(t1 - t0)

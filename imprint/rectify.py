@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Sequence
 
 import cv2
 import numpy as np
@@ -47,8 +48,13 @@ BORDER_SEARCH = (0.75, 1.3)  # where the border is looked for, in nominal radii
 REFIT_SEARCH = (0.9, 1.1)  # the second pass, from a fitted outline
 BORDER_STEP_COST = 0.02  # ink strength a border path gives up per step of radius it moves
 STAR_BAND = (0.12, 0.3)  # radii (fraction of the border radius) where the star's tips are
+STAR_INK, STAR_FIVEFOLD = 0.05, 0.15  # a star: this much ink in its band, this five-fold
+#: an oval border with a star this five-fold inside is a round seal seen obliquely (a star
+#: gives 0.4 and more; an oval seal's business line, drawn out to a circle, up to 0.2)
+OBLIQUE_STAR_FIVEFOLD = 0.3
 NAME_BAND = (0.56, 0.8)  # radii where the name arc's characters are, inside any code arc
 MIRROR_BAND = (0.3, 0.95)  # radii whose layout is compared with its mirror image
+NAME_ARC_WEIGHT = 0.5  # of the best star tip's mirror symmetry: pointing at the name's middle
 ROUND_ASPECT = 0.93  # a fitted border rounder than this is a round seal, not an oval one
 #: An ellipse fitted to a border whose rays it takes in at this share or more stands; below,
 #: a square outline is tried too (found as circles, square seals are fitted badly: 10 to 45 %
@@ -69,6 +75,13 @@ CENTRING_GAIN = 1.07  # how much sharper the rings must get for a re-centring to
 #: Ink this wide (of the radius) is a solid patch, not a stroke: a seal's border and
 #: characters are narrower (its star is wider)
 SOLID_STROKE = 0.1
+# another imprint over this one (see :func:`_neighbours`): its outline, widened by its border
+# line, is left out of the orientation search unless its centre lies within NEIGHBOUR_APART
+# radii of this one's (the same imprint found twice) or it covers more than
+# NEIGHBOUR_MAX_SHARE of this one (a seal inside another)
+NEIGHBOUR_MARGIN = 1.05
+NEIGHBOUR_APART = 0.25
+NEIGHBOUR_MAX_SHARE = 0.5
 
 
 def _roi(image: np.ndarray, det: Detection) -> tuple[np.ndarray, np.ndarray, tuple[int, int]]:
@@ -504,23 +517,40 @@ def _round_up(polar: np.ndarray) -> float:
     """Clock angle (deg) at which the seal's up direction points in an unrotated canonical
     image. A seal's layout is mirror-symmetric about its up axis (name arc, star, the text
     and code along the bottom); the star, where there is one, says which of its five tips is
-    up: the one on the best mirror axis. Without a star, the axis of best symmetry, at the
-    end where the name arc is rather than its gap."""
+    up: the one on the best mirror axis, and towards the middle of the name arc (where part
+    of the seal is hidden, by another imprint over it, or its layout is broken by print,
+    neither cue alone holds). Without a star, the axis of best symmetry, at the end where the
+    name arc is rather than its gap."""
     n = polar.shape[0]
     step = 360.0 / n
     mirror = _mirror_symmetry(polar)
-    star = _band(polar, STAR_BAND)
-    if star.mean() > 0.05:
+    phase = _star_tip(polar)
+    if phase is not None:
         t = np.radians(np.arange(n) * step)
-        z = np.sum(star * np.exp(1j * 5 * t))
-        if abs(z) > 0.15 * star.sum():
-            phase = math.degrees(np.angle(z)) / 5  # a star tip, modulo 72
-            tips = [(phase + 72 * k) % 360 for k in range(5)]
-            return max(tips, key=lambda u: mirror[round(2 * u / step) % n])
+        tips = np.radians([(phase + 72 * k) % 360 for k in range(5)])
+        sym = np.array([mirror[round(2 * math.degrees(u) / step) % n] for u in tips])
+        name = _band(polar, NAME_BAND)
+        arc = np.sum((name - name.mean()) * np.exp(1j * t))  # towards the name's middle
+        towards = np.real(arc * np.exp(-1j * tips)) / (abs(arc) + 1e-9)
+        best = np.argmax(sym / (np.abs(sym).max() + 1e-9) + NAME_ARC_WEIGHT * towards)
+        return math.degrees(tips[best])
     axis = int(np.argmax(mirror)) * step / 2
     name = _circular_smooth(_band(polar, NAME_BAND), 6 / step)
     up = axis if _arc_mass(name, axis, step) >= _arc_mass(name, axis + 180, step) else axis + 180
     return up % 360
+
+
+def _star_tip(polar: np.ndarray, fivefold: float = STAR_FIVEFOLD) -> float | None:
+    """Clock angle (deg) of one of the five tips of a star in the seal's middle, or None
+    where there is none: ink in the star's band, ``fivefold`` five-fold round the circle."""
+    star = _band(polar, STAR_BAND)
+    if star.mean() <= STAR_INK:
+        return None
+    n = polar.shape[0]
+    z = np.sum(star * np.exp(1j * 5 * np.radians(np.arange(n) * 360.0 / n)))
+    if abs(z) <= fivefold * star.sum():
+        return None
+    return math.degrees(np.angle(z)) / 5 % 72
 
 
 def _mirror_symmetry(polar: np.ndarray) -> np.ndarray:
@@ -649,10 +679,11 @@ def _turn_px(rotation: float) -> np.ndarray:
     return t
 
 
-def rectify(image: np.ndarray, detection: Detection, *, dpi: float | None = None
-            ) -> RectifiedImprint | None:
+def rectify(image: np.ndarray, detection: Detection, *, dpi: float | None = None,
+            others: Sequence[Detection] = ()) -> RectifiedImprint | None:
     """Canonical imprint of ``detection`` on ``image`` ``(H, W, 3) uint8`` RGB, or None when
-    no border can be fitted."""
+    no border can be fitted. ``others``: the other imprints found on the page; where one lies
+    over this one, its ink is not read for this one's orientation."""
     crop, off, (ox, oy) = _roi(image, detection)
     if crop.size == 0:
         return None
@@ -705,6 +736,14 @@ def rectify(image: np.ndarray, detection: Detection, *, dpi: float | None = None
     elif shape == "round" and axes[1] / axes[0] < OVAL_ASPECT:
         shape = "oval"
         detection = dataclasses.replace(detection, shape="oval")
+    if shape == "oval" and _star_tip(_polar(_warp(ink, _through(
+            persp, _affine_to_page(c, axes, angle, "round", 0.0)), 0.0)),
+            OBLIQUE_STAR_FIVEFOLD) is not None:
+        # a star in the middle, once the ellipse is drawn out to a circle: a round seal
+        # photographed obliquely (an oval seal has text there), whose up is found as a round
+        # seal's is
+        shape = "round"
+        detection = dataclasses.replace(detection, shape="round")
     if shape != found_as and persp is None:
         # found as a circle, fitted as an oval or a square: where it lies is the fitted border
         detection = _refitted(detection, image.shape, (ox, oy), fit, shape)
@@ -724,7 +763,8 @@ def rectify(image: np.ndarray, detection: Detection, *, dpi: float | None = None
             m0 = _projective(m0) @ centring
             unturned = _warp(ink, m0, 0.0)
     unturned_occ = _warp(covered.astype(np.float32), m0, 1.0) > 0.5
-    polar = _polar_known(unturned, unturned_occ)
+    overlapped = _warp(_neighbours(detection, others, crop.shape[:2], (ox, oy)), m0, 0.0) > 0.5
+    polar = _polar_known(unturned, unturned_occ | overlapped)
     if shape == "round":
         up_clock = _round_up(polar)
         rotation = -up_clock  # its up at clock u means turned u clockwise, -u ccw
@@ -754,6 +794,32 @@ def rectify(image: np.ndarray, detection: Detection, *, dpi: float | None = None
         _quality(unturned, unturned_occ, _outline_semi_axes(shape, axes)),
         print_told_apart=sep.print_told_apart, colour_jitter=sep.colour_jitter)
     return RectifiedImprint(canon_ink, occluded, geometry, quality, detection)
+
+
+def _neighbours(detection: Detection, others: Sequence[Detection], shape, offset
+                ) -> np.ndarray:
+    """(h, w) float32 mask of the region cut round ``detection``: 1 inside the outlines of the
+    imprints that overlap it (another seal's ring, star and name would pull its symmetry axis
+    and star tip off its own); none where they would cover most of it (the same imprint found
+    twice, or one inside a larger seal)."""
+    mask = np.zeros(shape, np.uint8)
+    r = max(detection.axes)
+    for o in others:
+        ro = max(o.axes)
+        gap = math.hypot(o.centre[0] - detection.centre[0], o.centre[1] - detection.centre[1])
+        if (gap >= r + ro or gap < NEIGHBOUR_APART * r
+                or (o.colour != detection.colour and "grey" not in (o.colour, detection.colour))):
+            # (another ink is told apart from this one's by its colour already)
+            continue
+        fill_outline(mask, (o.centre[0] - offset[0], o.centre[1] - offset[1]),
+                     (o.axes[0] * NEIGHBOUR_MARGIN, o.axes[1] * NEIGHBOUR_MARGIN), -o.angle,
+                     o.shape == "square")
+    own = fill_outline(np.zeros(shape, np.uint8), (detection.centre[0] - offset[0],
+                       detection.centre[1] - offset[1]), detection.axes, -detection.angle,
+                       detection.shape == "square").astype(bool)
+    if not own.any() or mask[own].mean() > NEIGHBOUR_MAX_SHARE:
+        return np.zeros(shape, np.float32)
+    return mask.astype(np.float32)
 
 
 def _outline_semi_axes(shape: str, axes) -> tuple[str, float, float]:

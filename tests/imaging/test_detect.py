@@ -23,6 +23,7 @@ from imprint.synth.design import SealSpec, layout
 from imprint.synth.medium import Capture, InkLayer, compose, signature_density
 from imprint.synth.scene import Stamping, genuine_stamping, imprint_scene, page_scene
 from imprint.synth.stamping import StampConditions
+from imprint.types import Detection
 from service.cli import main
 from tests.real import REAL, needs_real
 
@@ -250,6 +251,62 @@ def test_rectification_recovers_centre_scale_and_orientation(seal, angle):
     assert r.ink.shape == (512, 512) and 0 <= r.ink.min() and r.ink.max() <= 1
     # the border lands on the canonical circle
     assert r.geometry.scale == pytest.approx(radius / CANONICAL_RADIUS, rel=0.01)
+
+
+@pytest.mark.parametrize("angle", [0.0, 33.0, -140.0, 95.0])
+def test_obliquely_photographed_round_seal_is_round_and_upright(seal, angle):
+    """Squashed to three quarters across (a camera tilted about 40 degrees off square, with no
+    sheet's edge to undo the perspective by), a round seal's border is as flat as an oval
+    seal's; the star in its middle, once the ellipse is drawn out to a circle, says it is
+    round, and its up is found as a round seal's (it had been turned as an oval, wrong by
+    5 to 90 degrees)."""
+    cond = StampConditions(angle=angle, ink=0.1, seed=5)
+    image, _ = imprint_scene(Stamping(seal, cond, "red", "S", "S"), dpi=300,
+                             rng=np.random.default_rng(3), capture=Capture("scan"))
+    image = cv2.resize(image, (round(image.shape[1] * 0.75), image.shape[0]),
+                       interpolation=cv2.INTER_AREA)
+    (det,) = detect_imprints(image, dpi=300)
+    r = rectify(image, det, dpi=300)
+    assert r.detection.shape == "round"
+    # squashing along x and drawing the ellipse out along its axes undo each other: the
+    # seal's turn is the one it was stamped with
+    assert abs((r.geometry.rotation - angle + 180) % 360 - 180) <= 2.0
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_oval_seals_stay_oval(seed):
+    """The middle of an oval seal (its business line, a tax number) is not taken for a
+    round seal's star."""
+    spec = [SealSpec("oval_invoice", "杭州新锐电子商务有限公司", business_line="发票专用章",
+                     tax_number="91330106MA2AXXXX1Q", diameter=40.0),
+            SealSpec("oval_invoice", "广东中天正贸经营部", code="91570153ML21P6LURY",
+                     diameter=40.0),
+            SealSpec("oval_invoice", "北京东方明珠文化传播有限公司", business_line="发票专用章",
+                     tax_number="911101087226843X9N", diameter=45.0)][seed]
+    face = new_seal(layout(spec), np.random.default_rng(seed))
+    cond = StampConditions(angle=30.0 * seed - 20, ink=0.1, seed=seed)
+    image, _ = imprint_scene(Stamping(face, cond, "red", "S", "S"), dpi=300,
+                             rng=np.random.default_rng(seed), capture=Capture("scan"))
+    (det,) = detect_imprints(image, dpi=300)
+    assert rectify(image, det, dpi=300).detection.shape == "oval"
+
+
+def test_an_imprint_over_a_seal_is_left_out_of_its_orientation():
+    """The outline of another imprint of the same ink lying over a seal is hidden from the
+    search for its up (the other seal's ring and name would pull the symmetry axis off); an
+    imprint of another ink is not (the colours keep it out already), nor the same imprint
+    found twice, nor a larger seal the imprint lies inside."""
+    def det(x, y, r, colour="red"):
+        return Detection((x - r, y - r, x + r, y + r), (x, y), (r, r), 0.0, "round", colour,
+                         0.9, 1.0)
+    seal_ = det(200, 200, 100)
+    crop, offset = (400, 400), (0, 0)
+    over = rectify_module._neighbours(seal_, [det(330, 200, 100)], crop, offset)
+    assert over[200, 250] == 1 and over[200, 150] == 0 and over[200, 120] == 0
+    assert 0.2 < over[100:300, 100:300].mean() < 0.35
+    for other in (det(330, 200, 100, "blue"), det(205, 195, 98), det(230, 200, 160),
+                  det(600, 200, 100)):
+        assert not rectify_module._neighbours(seal_, [other], crop, offset).any()
 
 
 def _real_recall(folders: set[str] | None = None) -> tuple[int, int]:
