@@ -83,7 +83,8 @@ FEATURES = {
                      "(colour images only); shown, not weighed: a heavily compressed JPEG's "
                      "colour blocks read as much",
     "border_visible": "share of the questioned border visible",
-    "occluded": "share of the questioned imprint covered by text or signatures",
+    "occluded": "share of the questioned imprint covered by text or signatures, or cut off "
+                "by a sheet's edge",
     "known": "share of the seal compared (known in both)",
     "blur": "edge spread of the questioned imprint, canonical px",
     "ink_coverage": "share of the questioned seal area in ink",

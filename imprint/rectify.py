@@ -79,6 +79,11 @@ SOLID_STROKE = 0.1
 # line, is left out of the orientation search unless its centre lies within NEIGHBOUR_APART
 # radii of this one's (the same imprint found twice) or it covers more than
 # NEIGHBOUR_MAX_SHARE of this one (a seal inside another)
+# a round imprint cut by a sheet's edge inside the image (see :func:`_cut_away`): searched on
+# a CUT_GRID px copy, lines every CUT_ANGLE_STEP degrees and every px of it, as deep as
+# CUT_DEEPEST radii past the centre
+CUT_GRID, CUT_ANGLE_STEP, CUT_DEEPEST = 64, 5, 0.6
+CUT_MIN_SHARE, CUT_EMPTY, CUT_EDGE, CUT_EDGE_BAND = 0.15, 0.1, 0.5, 0.1
 NEIGHBOUR_MARGIN = 1.05
 NEIGHBOUR_APART = 0.25
 NEIGHBOUR_MAX_SHARE = 0.5
@@ -764,6 +769,9 @@ def rectify(image: np.ndarray, detection: Detection, *, dpi: float | None = None
             unturned = _warp(ink, m0, 0.0)
     unturned_occ = _warp(covered.astype(np.float32), m0, 1.0) > 0.5
     overlapped = _warp(_neighbours(detection, others, crop.shape[:2], (ox, oy)), m0, 0.0) > 0.5
+    cut = _cut_away(unturned, unturned_occ | overlapped) if shape == "round" else None
+    if cut is not None:
+        unturned_occ = unturned_occ | cut
     polar = _polar_known(unturned, unturned_occ | overlapped)
     if shape == "round":
         up_clock = _round_up(polar)
@@ -778,6 +786,8 @@ def rectify(image: np.ndarray, detection: Detection, *, dpi: float | None = None
     m = m0 @ _turn_px(rotation - level)  # 2 x 3 or 3 x 3, as m0
     canon_ink = _warp(ink, m, 0.0)
     occluded = _warp(covered.astype(np.float32), m, 1.0) > 0.5
+    if cut is not None:
+        occluded |= _warp(cut.astype(np.float32), _turn_px(rotation - level)[:2], 0.0) > 0.5
     hom = _projective(m)
     hom = np.array([[1, 0, ox], [0, 1, oy], [0, 0, 1]], float) @ hom
     hom = hom / hom[2, 2]
@@ -794,6 +804,80 @@ def rectify(image: np.ndarray, detection: Detection, *, dpi: float | None = None
         _quality(unturned, unturned_occ, _outline_semi_axes(shape, axes)),
         print_told_apart=sep.print_told_apart, colour_jitter=sep.colour_jitter)
     return RectifiedImprint(canon_ink, occluded, geometry, quality, detection)
+
+
+def _cut_away(unturned: np.ndarray, hidden: np.ndarray) -> np.ndarray | None:
+    """(S, S) bool mask of the part of a round imprint's disc cut away by a straight line, in
+    the unturned canonical frame, or None: a seal stamped across two sheets and scanned on
+    one, whose other half lies beyond the sheet's edge inside the image. Its ink there is
+    unknown, not absent. A cut is a part of the disc beyond a line holding almost no ink
+    (:data:`CUT_EMPTY` of the rest, its border too), at least :data:`CUT_MIN_SHARE` of the
+    disc, with the border inked up to the line (:data:`CUT_EDGE`): a stamp pressed
+    unevenly fades out instead. ``hidden``: what is covered (text, other imprints over it)."""
+    g = CUT_GRID
+    small = cv2.resize(unturned, (g, g), interpolation=cv2.INTER_AREA)
+    seen = (cv2.resize(hidden.astype(np.float32), (g, g), interpolation=cv2.INTER_AREA)
+            < 0.5).astype(np.float32)
+    radius = CANONICAL_RADIUS * g / CANONICAL_SIZE  # in grid px
+    xy = np.arange(g) + 0.5 - g / 2
+    r = np.hypot(xy[None], xy[:, None]) / radius
+    disc = (r <= 1.0).astype(np.float32)
+    ring = disc * (r >= 0.9)
+    if (seen * disc).sum() < 0.5 * disc.sum() or (small * seen * disc).sum() <= 0:
+        return None
+    # ink and seen pixels of the disc and of its border ring, turned so that each normal in
+    # turn runs along +x: column k then holds what lies at k - g/2 px along it
+    layers = np.dstack([small * seen * disc, seen * disc, small * seen * ring, seen * ring])
+    c = g / 2 - 0.5
+    phis = np.radians(np.arange(0, 360, CUT_ANGLE_STEP))
+    cols = np.empty((len(phis), 4, g), np.float32)
+    for i, phi in enumerate(phis):
+        cs, sn = math.cos(phi), math.sin(phi)
+        m = np.array([[cs, -sn, c - cs * c + sn * c], [sn, cs, c - sn * c - cs * c]])
+        cols[i] = cv2.warpAffine(layers, m, (g, g), flags=cv2.INTER_LINEAR
+                                 | cv2.WARP_INVERSE_MAP).sum(axis=0).T
+    beyond = np.cumsum(cols[:, :, ::-1], axis=2)[:, :, ::-1]  # columns k and on
+    within = cols.sum(axis=2, keepdims=True) - beyond
+    ks = np.arange(int(g / 2 - CUT_DEEPEST * radius), g)
+    d = (ks - g / 2) / radius  # each line's distance from the centre along its normal
+    share = (np.arccos(np.clip(d, -1, 1)) - d * np.sqrt(np.clip(1 - d * d, 0, 1))) / math.pi
+    ks, d = ks[share >= CUT_MIN_SHARE], d[share >= CUT_MIN_SHARE]
+    if not len(ks):
+        return None
+
+    def density(sums, k, ink_layer):
+        return sums[:, ink_layer, k] / np.maximum(sums[:, ink_layer + 1, k], 1)
+
+    rest, ring_rest = density(within, ks, 0), density(within, ks, 2)
+    empty = ((density(beyond, ks, 0) < CUT_EMPTY * rest)
+             & (density(beyond, ks, 2) < CUT_EMPTY * ring_rest)
+             & (beyond[:, 1, ks] >= 0.5 * share[share >= CUT_MIN_SHARE] * disc.sum()))
+    # per direction, the deepest line from which on every shallower one is empty too
+    empty_on = np.cumprod(empty[:, ::-1], axis=1)[:, ::-1].astype(bool)
+    if not empty_on[:, -1].any():
+        return None
+    first = np.where(empty_on.any(axis=1), np.argmax(empty_on, axis=1), len(ks))
+    band = round(CUT_EDGE_BAND * radius)
+    edge = np.zeros(len(phis))
+    own = cols[:, 0] / np.maximum(cols[:, 1], 1e-6)  # each column's own ink density
+    for j in np.flatnonzero(first < len(ks)):
+        i = int(first[j])
+        # the line where the ink ends: the far side may hold a few specks, not strokes
+        while i < len(ks) - 1 and own[j, ks[i]] >= CUT_EMPTY * rest[j, i]:
+            i += 1
+        first[j], k = i, int(ks[i])
+        # the border inked up to the line (a stamp pressed unevenly fades out instead)
+        inked = cols[j, 2, k - band:k].sum() / max(cols[j, 3, k - band:k].sum(), 1)
+        edge[j] = inked / max(ring_rest[j, i], 1e-9)
+    valid = edge >= CUT_EDGE
+    if not valid.any():
+        return None
+    # the direction whose empty side reaches deepest; of those, the one along the edge (the
+    # border inked most densely up to it)
+    j = int(np.lexsort((-edge, np.where(valid, first, len(ks))))[0])
+    i = int(first[j])
+    gx = (np.arange(CANONICAL_SIZE) + 0.5 - CANONICAL_SIZE / 2) / CANONICAL_RADIUS
+    return (math.cos(phis[j]) * gx[None] + math.sin(phis[j]) * gx[:, None]) > d[i]
 
 
 def _neighbours(detection: Detection, others: Sequence[Detection], shape, offset

@@ -216,7 +216,7 @@ def quality_reasons(features: dict, limits: dict) -> list[str]:
                    "(covered, cut off or not found)")
     if features["occluded"] > limits.get("occluded_max", 1.0):
         out.append(f"{features['occluded']:.0%} of the imprint is covered by text or "
-                   "signatures")
+                   "signatures, or cut off by a sheet's edge")
     if limits.get("print_told_apart") and not features.get("print_told_apart", 1.0):
         out.append("black print cannot be told from the seal's ink here (a fax): print "
                    "across the imprint reads as its strokes")

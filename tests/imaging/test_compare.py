@@ -22,7 +22,7 @@ from imprint.compare import compare
 from imprint.errors import UnreadableInputError
 from imprint.evidence import measure
 from imprint.pipeline import single_imprint
-from imprint.rectify import CANONICAL_SIZE
+from imprint.rectify import CANONICAL_RADIUS, CANONICAL_SIZE
 from imprint.synth.dataset import write_image
 from imprint.synth.defects import new_seal
 from imprint.synth.design import SealSpec, layout
@@ -262,6 +262,34 @@ def test_slanted_phone_photo_of_an_oval_seal_is_laid_on_its_master(seed):
                                                             seed=seed), "red", "S", "S"),
                              dpi=DPI, rng=rng, capture=phone, clutter=False)
     assert align(single_imprint(image), master).correlation >= 0.9
+
+
+@pytest.mark.parametrize("keep", [0.7, 0.55])
+def test_seal_cut_by_a_sheets_edge_is_not_another_seal(seals, keep):
+    """A seal stamped across two sheets and scanned on one: beyond the sheet's edge, inside
+    the image, its ink is unknown, not absent (compared as missing ink, the half correlated
+    as another seal's would). The part cut away is marked covered, and the half is judged on
+    what is left: not another seal."""
+    a = seals[0]
+    image = a["images"]["genuine"].copy()
+    whole = a["rect"]["genuine"]
+    (cx, _), radius = whole.geometry.centre, max(whole.geometry.axes)
+    edge = round(cx + (1 - 2 * keep) * radius)
+    image[:, :edge] = np.median(image[:, :20].reshape(-1, 3), axis=0)  # the scanner's lid
+    half = single_imprint(image, dpi=DPI, what="half")
+    # the part of the disc beyond the edge is covered, what is left is not
+    c = CANONICAL_SIZE / 2 - 0.5
+    yy, xx = np.mgrid[:CANONICAL_SIZE, :CANONICAL_SIZE]
+    page = np.einsum("ij,jhw->ihw", half.geometry.homography,
+                     np.stack([xx, yy, np.ones_like(xx)]).astype(float))
+    disc = np.hypot(xx - c, yy - c) < 0.95 * CANONICAL_RADIUS
+    beyond = disc & (page[0] / page[2] < edge - 0.05 * radius)
+    kept = disc & (page[0] / page[2] > edge + 0.25 * radius)
+    assert half.occlusion[beyond].mean() > 0.9
+    assert half.occlusion[kept].mean() < 0.2
+    verdict = compare(half, a["rect"]["master"]).verdict
+    assert verdict != "different_seal"
+    assert not whole.occlusion[disc].mean() > 0.1  # nothing cut off the whole imprint
 
 
 def test_starved_genuine_imprint_is_not_another_seal(seals):
