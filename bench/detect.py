@@ -18,8 +18,7 @@ from tqdm import tqdm
 
 from imprint.boxes import iou, match
 from imprint.io import load_page
-from imprint.pipeline import once_each
-from imprint.rectify import rectify
+from imprint.pipeline import once_each, rectify_all
 from imprint.segment import detect_imprints
 from imprint.synth.dataset import DatasetConfig, build_dataset, read_manifest
 
@@ -64,8 +63,7 @@ def run(out: Path, *, quick: bool = False, data: Path | None = None) -> dict:
         t1 = time.perf_counter()
         dets = detect_imprints(page.image, dpi=page.dpi[0] if page.dpi else None)
         t2 = time.perf_counter()
-        rects = [rectify(page.image, d, dpi=page.dpi[0] if page.dpi else None,
-                         others=dets[:k] + dets[k + 1:]) for k, d in enumerate(dets)]
+        rects = rectify_all(page.image, dets, dpi=page.dpi[0] if page.dpi else None)
         t3 = time.perf_counter()
         dets, rects = _unzip(once_each(dets, rects))
         t_decode.append(t1 - t0)

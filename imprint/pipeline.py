@@ -16,8 +16,15 @@ def found_imprints(image: np.ndarray, *, dpi: float | None = None, page: int = 0
     """Every imprint detected on ``image`` (``(H, W, 3) uint8`` RGB), in the detector's order,
     with its rectification (None where its border could not be fitted)."""
     dets = detect_imprints(image, dpi=dpi, page=page)
-    return once_each(dets, [rectify(image, d, dpi=dpi, others=dets[:k] + dets[k + 1:])
-                            for k, d in enumerate(dets)])
+    return once_each(dets, rectify_all(image, dets, dpi=dpi))
+
+
+def rectify_all(image: np.ndarray, dets: list[Detection], *, dpi: float | None = None
+                ) -> list[RectifiedImprint | None]:
+    """Each detection rectified, the others on the page passed along (an imprint over it is
+    kept out of its orientation)."""
+    return [rectify(image, d, dpi=dpi, others=dets[:k] + dets[k + 1:])
+            for k, d in enumerate(dets)]
 
 
 def once_each(dets: list[Detection], rects: list[RectifiedImprint | None]

@@ -75,15 +75,15 @@ CENTRING_GAIN = 1.07  # how much sharper the rings must get for a re-centring to
 #: Ink this wide (of the radius) is a solid patch, not a stroke: a seal's border and
 #: characters are narrower (its star is wider)
 SOLID_STROKE = 0.1
-# another imprint over this one (see :func:`_neighbours`): its outline, widened by its border
-# line, is left out of the orientation search unless its centre lies within NEIGHBOUR_APART
-# radii of this one's (the same imprint found twice) or it covers more than
-# NEIGHBOUR_MAX_SHARE of this one (a seal inside another)
 # a round imprint cut by a sheet's edge inside the image (see :func:`_cut_away`): searched on
 # a CUT_GRID px copy, lines every CUT_ANGLE_STEP degrees and every px of it, as deep as
 # CUT_DEEPEST radii past the centre
 CUT_GRID, CUT_ANGLE_STEP, CUT_DEEPEST = 64, 5, 0.6
 CUT_MIN_SHARE, CUT_EMPTY, CUT_EDGE, CUT_EDGE_BAND = 0.15, 0.1, 0.5, 0.1
+# another imprint over this one (see :func:`_neighbours`): its outline, widened by its border
+# line, is left out of the orientation search unless its centre lies within NEIGHBOUR_APART
+# radii of this one's (the same imprint found twice) or it covers more than
+# NEIGHBOUR_MAX_SHARE of this one (a seal inside another)
 NEIGHBOUR_MARGIN = 1.05
 NEIGHBOUR_APART = 0.25
 NEIGHBOUR_MAX_SHARE = 0.5
@@ -768,7 +768,11 @@ def rectify(image: np.ndarray, detection: Detection, *, dpi: float | None = None
             m0 = _projective(m0) @ centring
             unturned = _warp(ink, m0, 0.0)
     unturned_occ = _warp(covered.astype(np.float32), m0, 1.0) > 0.5
-    overlapped = _warp(_neighbours(detection, others, crop.shape[:2], (ox, oy)), m0, 0.0) > 0.5
+    overlapped = _neighbours(detection, others, crop.shape[:2], (ox, oy))
+    if overlapped is not None:
+        overlapped = _warp(overlapped, m0, 0.0) > 0.5
+    else:
+        overlapped = np.zeros_like(unturned_occ)
     cut = _cut_away(unturned, unturned_occ | overlapped) if shape == "round" else None
     if cut is not None:
         unturned_occ = unturned_occ | cut
@@ -841,7 +845,8 @@ def _cut_away(unturned: np.ndarray, hidden: np.ndarray) -> np.ndarray | None:
     ks = np.arange(int(g / 2 - CUT_DEEPEST * radius), g)
     d = (ks - g / 2) / radius  # each line's distance from the centre along its normal
     share = (np.arccos(np.clip(d, -1, 1)) - d * np.sqrt(np.clip(1 - d * d, 0, 1))) / math.pi
-    ks, d = ks[share >= CUT_MIN_SHARE], d[share >= CUT_MIN_SHARE]
+    keep = share >= CUT_MIN_SHARE
+    ks, d, share = ks[keep], d[keep], share[keep]
     if not len(ks):
         return None
 
@@ -851,7 +856,7 @@ def _cut_away(unturned: np.ndarray, hidden: np.ndarray) -> np.ndarray | None:
     rest, ring_rest = density(within, ks, 0), density(within, ks, 2)
     empty = ((density(beyond, ks, 0) < CUT_EMPTY * rest)
              & (density(beyond, ks, 2) < CUT_EMPTY * ring_rest)
-             & (beyond[:, 1, ks] >= 0.5 * share[share >= CUT_MIN_SHARE] * disc.sum()))
+             & (beyond[:, 1, ks] >= 0.5 * share * disc.sum()))
     # per direction, the deepest line from which on every shallower one is empty too
     empty_on = np.cumprod(empty[:, ::-1], axis=1)[:, ::-1].astype(bool)
     if not empty_on[:, -1].any():
@@ -881,20 +886,22 @@ def _cut_away(unturned: np.ndarray, hidden: np.ndarray) -> np.ndarray | None:
 
 
 def _neighbours(detection: Detection, others: Sequence[Detection], shape, offset
-                ) -> np.ndarray:
+                ) -> np.ndarray | None:
     """(h, w) float32 mask of the region cut round ``detection``: 1 inside the outlines of the
     imprints that overlap it (another seal's ring, star and name would pull its symmetry axis
-    and star tip off its own); none where they would cover most of it (the same imprint found
-    twice, or one inside a larger seal)."""
-    mask = np.zeros(shape, np.uint8)
+    and star tip off its own); None where none does, or they would cover most of it (the same
+    imprint found twice, or one inside a larger seal)."""
     r = max(detection.axes)
-    for o in others:
-        ro = max(o.axes)
-        gap = math.hypot(o.centre[0] - detection.centre[0], o.centre[1] - detection.centre[1])
-        if (gap >= r + ro or gap < NEIGHBOUR_APART * r
-                or (o.colour != detection.colour and "grey" not in (o.colour, detection.colour))):
+    over = [o for o in others
+            if NEIGHBOUR_APART * r <= math.hypot(o.centre[0] - detection.centre[0],
+                                                 o.centre[1] - detection.centre[1])
+            < r + max(o.axes)
             # (another ink is told apart from this one's by its colour already)
-            continue
+            and (o.colour == detection.colour or "grey" in (o.colour, detection.colour))]
+    if not over:
+        return None
+    mask = np.zeros(shape, np.uint8)
+    for o in over:
         fill_outline(mask, (o.centre[0] - offset[0], o.centre[1] - offset[1]),
                      (o.axes[0] * NEIGHBOUR_MARGIN, o.axes[1] * NEIGHBOUR_MARGIN), -o.angle,
                      o.shape == "square")
@@ -902,7 +909,7 @@ def _neighbours(detection: Detection, others: Sequence[Detection], shape, offset
                        detection.centre[1] - offset[1]), detection.axes, -detection.angle,
                        detection.shape == "square").astype(bool)
     if not own.any() or mask[own].mean() > NEIGHBOUR_MAX_SHARE:
-        return np.zeros(shape, np.float32)
+        return None
     return mask.astype(np.float32)
 
 
