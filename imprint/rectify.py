@@ -630,15 +630,17 @@ def _disc_px(size: int) -> np.ndarray:
     return np.array([[r, 0, c], [0, r, c], [0, 0, 1]])
 
 
-def _ring_sharpness(small: np.ndarray, b) -> float:
-    """How sharp the rings of ``small`` (half-size canonical ink) are about the point the
-    boost ``b`` takes the centre to: the energy of the radial derivative of the mean ink."""
-    g = _disc_px(_CENTRING_SIZE) @ _disc_boost(b) @ _CENTRING_GRID
-    shape = (_CENTRING_RINGS, _CENTRING_ANGLES)
-    xs = (g[0] / g[2]).reshape(shape).astype(np.float32)
-    ys = (g[1] / g[2]).reshape(shape).astype(np.float32)
-    profile = cv2.remap(small, xs, ys, cv2.INTER_LINEAR).mean(axis=1)
-    return float(np.sum(np.diff(profile) ** 2))
+def _ring_sharpness(small: np.ndarray, boosts: Sequence) -> np.ndarray:
+    """How sharp the rings of ``small`` (half-size canonical ink) are about each point a boost
+    in ``boosts`` takes the centre to: the energy of the radial derivative of the mean ink.
+    (All of them sampled in one pass: the sampling itself is cheap, the calls are not.)"""
+    rings, angles = _CENTRING_RINGS, _CENTRING_ANGLES
+    g = np.einsum("kij,jn->ikn", np.stack([_disc_px(_CENTRING_SIZE) @ _disc_boost(b)
+                                           for b in boosts]), _CENTRING_GRID)
+    xs = (g[0] / g[2]).reshape(-1, angles).astype(np.float32)
+    ys = (g[1] / g[2]).reshape(-1, angles).astype(np.float32)
+    profile = cv2.remap(small, xs, ys, cv2.INTER_LINEAR).mean(axis=1).reshape(-1, rings)
+    return np.sum(np.diff(profile, axis=1) ** 2, axis=1)
 
 
 def _content_centring(unturned: np.ndarray) -> np.ndarray | None:
@@ -646,24 +648,21 @@ def _content_centring(unturned: np.ndarray) -> np.ndarray | None:
     content, onto the canonical centre; None when the border's centre is as good."""
     small = cv2.GaussianBlur(cv2.resize(unturned, (_CENTRING_SIZE, _CENTRING_SIZE),
                                         interpolation=cv2.INTER_AREA), (0, 0), 1.0)
-    start = _ring_sharpness(small, (0.0, 0.0))
+    start = float(_ring_sharpness(small, [(0.0, 0.0)])[0])
     if start <= 1e-9:
         return None
     best, at = start, np.zeros(2)
     seen: dict[tuple[float, float], float] = {}  # the search comes back to points it scored
-
-    def sharpness(b: np.ndarray) -> float:
-        key = (float(b[0]), float(b[1]))
-        if key not in seen:
-            seen[key] = _ring_sharpness(small, b)
-        return seen[key]
-
     for step in (0.04, 0.02, 0.01, 0.005):  # a pattern search, coarse to fine
         for _ in range(4):
-            around = [at + step * np.array((i, j)) for i in (-1, 0, 1) for j in (-1, 0, 1)
-                      if (i, j) != (0, 0)]
-            scored = [(sharpness(b), b) for b in around
+            around = [b for b in (at + step * np.array((i, j)) for i in (-1, 0, 1)
+                                  for j in (-1, 0, 1) if (i, j) != (0, 0))
                       if math.hypot(*b) <= CENTRING_REACH]
+            new = [b for b in around if (float(b[0]), float(b[1])) not in seen]
+            if new:
+                for b, v in zip(new, _ring_sharpness(small, new), strict=True):
+                    seen[float(b[0]), float(b[1])] = float(v)
+            scored = [(seen[float(b[0]), float(b[1])], b) for b in around]
             top = max(scored, key=lambda x: x[0], default=(best, at))
             if top[0] <= best:
                 break

@@ -38,6 +38,7 @@ from matplotlib.colors import ListedColormap, Normalize
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Rectangle
+from PIL import Image
 
 from imprint import __version__
 from imprint.atomic import write_bytes
@@ -612,13 +613,50 @@ def _panel_png(draw: Callable[[Axes, Comparison, ReportContext], None], c: Compa
     return _figure_bytes(fig, "png", PANEL_DPI)
 
 
-def rgb_png(rgb: np.ndarray) -> bytes:
-    """An RGB float image in [0, 1] as PNG bytes."""
-    u8 = (np.clip(rgb, 0, 1) * 255 + 0.5).astype(np.uint8)
-    ok, buf = cv2.imencode(".png", cv2.cvtColor(u8, cv2.COLOR_RGB2BGR))
-    if not ok:
-        raise OutputError("cannot encode an image of the report as PNG")
-    return buf.tobytes()
+#: Ink levels kept of each imprint in an overlay sent as PNG (:func:`inks_png`): 11 of each,
+#: their products and the same greyed out fill a 256-colour palette. The steps (a tenth of
+#: full ink) cannot be told apart on screen; the PNG is a quarter the size of a full-colour
+#: one and encodes in half the time.
+PNG_INK_LEVELS = 11
+
+
+def _ink_levels(ink: np.ndarray) -> np.ndarray:
+    """``(S, S) uint8``: ink in [0, 1] to the nearest of :data:`PNG_INK_LEVELS` levels (OpenCV's
+    rounding conversion, NaN as no ink)."""
+    # (fmax: NaN and below-zero to no ink, which the conversion would take as full and |x|)
+    levels = cv2.convertScaleAbs(np.fmax(ink.astype(np.float32, copy=False), np.float32(0)),
+                                 alpha=PNG_INK_LEVELS - 1)
+    return cv2.min(levels, PNG_INK_LEVELS - 1)
+
+
+def inks_png(master_ink: np.ndarray | None, query_ink: np.ndarray | None,
+             no_data: np.ndarray) -> bytes:
+    """The master's ink (blue), the questioned imprint's (red) or both laid on each other, as
+    :func:`overlay_rgb` draws them, greyed out where ``no_data``: an 8-bit palette PNG with
+    :data:`PNG_INK_LEVELS` levels of each ink."""
+    n = PNG_INK_LEVELS
+    ink = master_ink if master_ink is not None else query_ink
+    if ink is None:
+        raise InvalidParameterError("inks_png needs the master's ink, the query's, or both")
+    index = np.zeros(ink.shape, np.uint8)
+    if master_ink is not None:
+        index += _ink_levels(master_ink) * np.uint8(n)
+    if query_ink is not None:
+        index += _ink_levels(query_ink)
+    index += no_data.astype(np.uint8) * np.uint8(n * n)
+    levels = np.arange(n, dtype=np.float32) / np.float32(n - 1)
+    m, q = np.meshgrid(levels if master_ink is not None else np.zeros(n, np.float32),
+                       levels if query_ink is not None else np.zeros(n, np.float32),
+                       indexing="ij")
+    rgb = _ink_rgb(m, MASTER_RGB) * _ink_rgb(q, QUERY_RGB)
+    palette = np.concatenate([rgb.reshape(-1, 3), grey_out(rgb, np.ones(m.shape, bool))
+                              .reshape(-1, 3)])
+    image = Image.fromarray(index, "P")
+    image.putpalette((np.clip(palette, 0, 1) * 255 + 0.5).astype(np.uint8).tobytes())
+    buf = io.BytesIO()
+    # zlib's fastest level: a tenth larger than its default, in half the time
+    image.save(buf, "PNG", compress_level=1)
+    return buf.getvalue()
 
 
 def _e(x: object) -> str:
@@ -694,8 +732,8 @@ def _html(c: Comparison, ctx: ReportContext) -> bytes:
         f'<figure><img alt="{_e(t)}" src="{_data_uri(_panel_png(draw, c, ctx))}">'
         f"<figcaption>{_e(words)}</figcaption></figure>"
         for draw, t, words in zip(_PANELS, titles, _PANEL_WORDS, strict=True))
-    master_img = rgb_png(master_rgb(c))
-    query_img = rgb_png(aligned_query_rgb(c))
+    master_img = inks_png(c.master.ink, None, c.master.occlusion.astype(bool))
+    query_img = inks_png(None, c.alignment.query_ink, c.alignment.unknown)
     scores = _html_table(
         ("evidence", "value", "forgery if", "unit", "flags", "meaning"),
         [(s.name, _fmt(s.value), _threshold_words(s), s.unit, "FLAGS" if s.flags else "",

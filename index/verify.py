@@ -20,7 +20,7 @@ from imprint.types import Comparison, RectifiedImprint
 from imprint.verdict import VerifierModel
 from index.errors import RegistryError
 from index.identify import Identification, SealSearch
-from index.store import SealInfo, SealStatus
+from index.store import SealInfo, SealStatus, SealView
 
 _VERDICT_RANK = {"genuine": 3, "suspected_forgery": 2, "inconclusive": 1, "different_seal": 0}
 
@@ -73,12 +73,15 @@ def status_flag(status: SealStatus, on: date | None) -> str | None:
 
 def verify(search: SealSearch, imprint: RectifiedImprint, seal_id: str, *,
            on: date | None = None, model: VerifierModel | None = None,
-           aligned: tuple[int, StrokeMatch] | None = None) -> Verification:
+           aligned: tuple[int, StrokeMatch] | None = None,
+           view: SealView | None = None) -> Verification:
     """Compare ``imprint`` with the masters of ``seal_id``; raises ``NotFoundError`` for an
     unknown seal and :class:`NoMasterError` when none of its masters can be compared.
     ``aligned``: (master id, the imprint laid on that master and its strokes compared), as the
-    identification left it, not done again."""
-    view = search.store.seal_view(seal_id, on)
+    identification left it, not done again. ``view``: the seal as read from the store for this
+    verification (:meth:`~index.store.RegistryStore.seal_view` on ``on``), not read again."""
+    if view is None or view.seal.seal_id != seal_id:
+        view = search.store.seal_view(seal_id, on)
     best: tuple[tuple[int, float], int, Comparison] | None = None
     for master in view.masters:
         try:

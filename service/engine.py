@@ -33,11 +33,8 @@ from imprint.io import LoadLimits, Page, iter_pages
 from imprint.pipeline import rectified_imprints
 from imprint.report import (
     ReportContext,
-    aligned_query_rgb,
     comparison_record,
-    master_rgb,
-    overlay_rgb,
-    rgb_png,
+    inks_png,
     write_report,
 )
 from imprint.types import Comparison, RectifiedImprint
@@ -160,14 +157,16 @@ def verify_pages(search: SealSearch, pages: Iterable[Page], seal_id: str, *,
     fails before any imaging; a document without an imprint raises :class:`NoImprintError`.
     ``chip_serial``: the serial read from the seal's chip at the counter, checked against the
     seal's (:func:`check_chip`)."""
-    seal = search.store.get_seal(seal_id)
+    # one read of the seal for the whole document: unknown seals fail before any imaging
+    view = search.store.seal_view(seal_id, on)
+    seal = view.seal
     chip = (check_chip(search.store, seal, chip_serial)
             if chip_serial is not None and chip_serial.strip() else None)
     found = []
     for imprints in page_imprints(pages, deadline=deadline):
         for imp in imprints:
             in_time(deadline)
-            found.append(verify(search, imp, seal_id, on=on))
+            found.append(verify(search, imp, seal_id, on=on, view=view))
     if not found:
         raise NoImprintError(f"no seal imprint found in {what}")
     # a page may carry other seals too: the imprint that best answers for this seal
@@ -239,19 +238,20 @@ def overlay_png(c: Comparison) -> bytes:
     """The questioned imprint laid on the master in the master's canonical frame, as PNG: the
     master's ink blue, the questioned imprint's red, both dark, no data grey (the report's
     overlay panel)."""
-    return rgb_png(overlay_rgb(c))
+    a = c.alignment
+    return inks_png(c.master.ink, a.query_ink, a.unknown)
 
 
 def master_png(c: Comparison) -> bytes:
     """The master's ink alone, blue, in its canonical frame (what the overlay lays the
     questioned imprint on); grey where the master itself is covered."""
-    return rgb_png(master_rgb(c))
+    return inks_png(c.master.ink, None, c.master.occlusion.astype(bool))
 
 
 def aligned_query_png(c: Comparison) -> bytes:
     """The questioned imprint alone, red, turned, scaled and shifted onto the master's frame;
     grey where it has no data. Same size as :func:`master_png`, so the two can be stacked."""
-    return rgb_png(aligned_query_rgb(c))
+    return inks_png(None, c.alignment.query_ink, c.alignment.unknown)
 
 
 # --- a whole document examined, its reports kept -----------------------------------------------

@@ -206,3 +206,25 @@ def test_unknown_verdict_is_refused(comparison):
 def test_unwritable_place_is_an_output_error(comparison, tmp_path: Path):
     with pytest.raises(OutputError, match="cannot write the report"):
         write_report(comparison, tmp_path / "no such folder" / "report.json")
+
+
+def test_overlay_png_is_the_overlay_in_a_palette(comparison):
+    """The overlay sent as PNG is the drawn overlay to within a step of ink, in 256 colours;
+    each ink alone likewise."""
+    from io import BytesIO
+
+    from PIL import Image
+
+    from imprint.report import aligned_query_rgb, inks_png, master_rgb, overlay_rgb
+
+    a, m = comparison.alignment, comparison.master
+    for png, drawn in ((inks_png(m.ink, a.query_ink, a.unknown), overlay_rgb(comparison)),
+                       (inks_png(m.ink, None, m.occlusion.astype(bool)), master_rgb(comparison)),
+                       (inks_png(None, a.query_ink, a.unknown), aligned_query_rgb(comparison))):
+        image = Image.open(BytesIO(png))
+        assert image.mode == "P" and image.size == (CANONICAL_SIZE, CANONICAL_SIZE)
+        got = np.asarray(image.convert("RGB"), np.float32) / 255
+        err = np.abs(got - drawn)
+        assert err.max() < 0.08 and err.mean() < 0.01
+    with pytest.raises(InvalidParameterError):
+        inks_png(None, None, a.unknown)
