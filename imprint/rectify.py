@@ -55,6 +55,14 @@ OBLIQUE_STAR_FIVEFOLD = 0.3
 NAME_BAND = (0.56, 0.8)  # radii where the name arc's characters are, inside any code arc
 MIRROR_BAND = (0.3, 0.95)  # radii whose layout is compared with its mirror image
 NAME_ARC_WEIGHT = 0.5  # of the best star tip's mirror symmetry: pointing at the name's middle
+#: A star can be turned against the layout (a re-carved seal's, by a few degrees): the up is
+#: the layout's own best mirror axis where that lies within LAYOUT_REACH degrees of the chosen
+#: tip and is clearly better than the tip's axis (by LAYOUT_GAIN of its symmetry, or
+#: LAYOUT_GAIN_ACROSS where a lesser peak lies between them); only where the layout is seen
+#: whole (no other imprint over it, no part cut away), which an imprint over it breaks. On a
+#: genuine seal the two agree within a degree or two, and the star's tip, a sharp small
+#: shape, is the finer measure of the two.
+LAYOUT_REACH, LAYOUT_GAIN, LAYOUT_GAIN_ACROSS = 12.0, 0.08, 0.25
 ROUND_ASPECT = 0.93  # a fitted border rounder than this is a round seal, not an oval one
 #: An ellipse fitted to a border whose rays it takes in at this share or more stands; below,
 #: a square outline is tried too (found as circles, square seals are fitted badly: 10 to 45 %
@@ -518,14 +526,15 @@ def _circular_smooth(p: np.ndarray, sigma_bins: float) -> np.ndarray:
     return sm[k:k + len(p)]
 
 
-def _round_up(polar: np.ndarray) -> float:
+def _round_up(polar: np.ndarray, whole: bool = True) -> float:
     """Clock angle (deg) at which the seal's up direction points in an unrotated canonical
     image. A seal's layout is mirror-symmetric about its up axis (name arc, star, the text
     and code along the bottom); the star, where there is one, says which of its five tips is
     up: the one on the best mirror axis, and towards the middle of the name arc (where part
     of the seal is hidden, by another imprint over it, or its layout is broken by print,
-    neither cue alone holds). Without a star, the axis of best symmetry, at the end where the
-    name arc is rather than its gap."""
+    neither cue alone holds); where the layout is ``whole`` and its own axis clearly off the
+    star's tip, that axis (:func:`_layout_axis`). Without a star, the axis of best symmetry,
+    at the end where the name arc is rather than its gap."""
     n = polar.shape[0]
     step = 360.0 / n
     mirror = _mirror_symmetry(polar)
@@ -538,11 +547,38 @@ def _round_up(polar: np.ndarray) -> float:
         arc = np.sum((name - name.mean()) * np.exp(1j * t))  # towards the name's middle
         towards = np.real(arc * np.exp(-1j * tips)) / (abs(arc) + 1e-9)
         best = np.argmax(sym / (np.abs(sym).max() + 1e-9) + NAME_ARC_WEIGHT * towards)
-        return math.degrees(tips[best])
+        up = math.degrees(tips[best])
+        return _layout_axis(mirror, up, step) if whole else up
     axis = int(np.argmax(mirror)) * step / 2
     name = _circular_smooth(_band(polar, NAME_BAND), 6 / step)
     up = axis if _arc_mass(name, axis, step) >= _arc_mass(name, axis + 180, step) else axis + 180
     return up % 360
+
+
+def _layout_axis(mirror: np.ndarray, up: float, step: float) -> float:
+    """``up`` moved onto the layout's best mirror axis (:func:`_mirror_symmetry`, entry s the
+    axis at ``s * step / 2``) where that lies within :data:`LAYOUT_REACH` and is clearly more
+    symmetric than ``up``'s own axis: by :data:`LAYOUT_GAIN` where it is the peak reached
+    uphill from ``up``, by :data:`LAYOUT_GAIN_ACROSS` where a lesser peak lies between (a
+    star's own symmetry, or a chance one of the characters, can make one); else ``up``."""
+    m = len(mirror)
+    s = start = round(2 * up / step)
+    while True:  # uphill to the nearest peak
+        here, left, right = mirror[s % m], mirror[(s - 1) % m], mirror[(s + 1) % m]
+        if left > here and left >= right:
+            s -= 1
+        elif right > here:
+            s += 1
+        else:
+            break
+    best = int(np.argmax(mirror))
+    bins = (best - start + m // 2) % m - m // 2  # (axes repeat every m entries: 180 degrees)
+    shift = bins * step / 2
+    peak = float(mirror[best])
+    need = LAYOUT_GAIN if s % m == best else LAYOUT_GAIN_ACROSS
+    if abs(shift) > LAYOUT_REACH or peak - float(mirror[start % m]) < need * abs(peak):
+        return up
+    return (up + shift) % 360
 
 
 def _star_tip(polar: np.ndarray, fivefold: float = STAR_FIVEFOLD) -> float | None:
@@ -777,7 +813,7 @@ def rectify(image: np.ndarray, detection: Detection, *, dpi: float | None = None
         unturned_occ = unturned_occ | cut
     polar = _polar_known(unturned, unturned_occ | overlapped)
     if shape == "round":
-        up_clock = _round_up(polar)
+        up_clock = _round_up(polar, whole=cut is None and not overlapped.any())
         rotation = -up_clock  # its up at clock u means turned u clockwise, -u ccw
     elif shape == "oval":
         up_clock = _flip_up(polar, [0.0, 180.0])

@@ -20,6 +20,7 @@ from imprint.rectify import CANONICAL_RADIUS, rectify
 from imprint.segment import _every_nth, _nonzero, detect_imprints
 from imprint.synth.defects import new_seal
 from imprint.synth.design import SealSpec, layout
+from imprint.synth.forgery import apply_recarve
 from imprint.synth.medium import Capture, InkLayer, compose, signature_density
 from imprint.synth.scene import Stamping, genuine_stamping, imprint_scene, page_scene
 from imprint.synth.stamping import StampConditions
@@ -271,6 +272,23 @@ def test_obliquely_photographed_round_seal_is_round_and_upright(seal, angle):
     # squashing along x and drawing the ellipse out along its axes undo each other: the
     # seal's turn is the one it was stamped with
     assert abs((r.geometry.rotation - angle + 180) % 360 - 180) <= 2.0
+
+
+@pytest.mark.parametrize(("star_turn", "angle"), [(8.0, 25.0), (-6.0, -110.0), (9.5, 160.0)])
+def test_a_star_turned_against_the_layout_does_not_turn_the_seal(star_turn, angle):
+    """A re-carved seal's star can be turned a few degrees against its name and code: the
+    seal's up is its layout's axis of symmetry, not the star's tip (which was off by the
+    star's turn)."""
+    spec = SealSpec("round_official", "江苏宏达机械制造有限公司", business_line="合同专用章",
+                    code="3201050123456")
+    face = new_seal(apply_recarve(layout(spec), {"star_angle_deg": star_turn}),
+                    np.random.default_rng(2))
+    cond = StampConditions(angle=angle, ink=0.1, seed=4)
+    image, _ = imprint_scene(Stamping(face, cond, "red", "S", "S"), dpi=300,
+                             rng=np.random.default_rng(5), capture=Capture("scan"))
+    (det,) = detect_imprints(image, dpi=300)
+    r = rectify(image, det, dpi=300)
+    assert abs((r.geometry.rotation - angle + 180) % 360 - 180) <= 1.5
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
