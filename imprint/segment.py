@@ -479,7 +479,7 @@ def _blob_circles(ink: np.ndarray, blob: np.ndarray, px_per_mm: float) -> list[_
     line = max(1.0, 1.2 * px_per_mm, 0.02 * extent)
     touches_edge = xs.min() <= 2 or ys.min() <= 2 or xs.max() >= w - 3 or ys.max() >= h - 3
     found = []
-    for x, y, r in _ring_peaks(small, radii, band, (x0 * f, y0 * f), (h * f, w * f), 20):
+    for x, y, r, _ in _ring_peaks(small, radii, band, (x0 * f, y0 * f), (h * f, w * f), 20):
         # where the reduced copy is coarser than half size, its peak is a few px off
         cand = _verify_ring(ink, (x / f, y / f), r / f, line, reach=max(2, round(0.5 / f)))
         # a border running off the page needs ink that reaches the page's edge
@@ -820,6 +820,15 @@ RING_MIN_CONTENT = 0.06  # share of the inside that is inked (characters, star)
 # generated photocopies and faxes); round official seals are 38 mm and more, and small
 # personal seals are mostly square
 GREY_RING_MIN_MM = 26.0
+#: On a grey page the ring bank runs on a half-size copy of the dark ink, where a photocopy's
+#: speckled grey border or a fax's broken one thins to a ring filter's answer of 0.2 to 0.25
+#: (their rings on the working copy inked along 0.7 to 0.9 of their length): a lower bar for
+#: a candidate, each still verified on the working copy (RING_COVERAGE, RING_CONTRAST).
+GREY_RING_SCORE = 0.18
+#: ... but only for rings of a round seal's size (an official seal is 38 mm and more): below
+#: RING_SCORE, smaller rings are chance circles through rows of text nine times in ten
+#: (fitted radii of 11 to 16 mm on development pages; the seals missed there 17 mm and more).
+GREY_WEAK_RING_MIN_MM = 33.0
 #: An outline round verified rings is their union (overlapping imprints) when the rings are
 #: inked along this much more of their border than it is along its own.
 UNION_MARGIN = 0.15
@@ -878,7 +887,8 @@ def _ring_radii(px_per_mm: float, min_mm: float) -> tuple[tuple[float, ...], flo
 
 
 def _ring_peaks(img: np.ndarray, radii: tuple[float, ...], band: float, origin, page,
-                max_peaks: int) -> list[tuple[float, float, float]]:
+                max_peaks: int, min_score: float = RING_SCORE
+                ) -> list[tuple[float, float, float, float]]:
     """Centres and radii (page px, for an image placed at ``origin`` on the page) where the
     ring filter bank answers most, strongest first. Parts of a ring beyond the page's edge
     are not held against it (cross-page halves)."""
@@ -899,11 +909,11 @@ def _ring_peaks(img: np.ndarray, radii: tuple[float, ...], band: float, origin, 
             resp[i] = np.where(vis >= 0.3, resp[i] / np.maximum(vis, 0.3), -1)
     best_i = resp.argmax(axis=0)
     best = np.take_along_axis(resp, best_i[None], 0)[0]
-    peaks = (best >= RING_SCORE) & (best == cv2.dilate(best, np.ones((5, 5), np.uint8)))
+    peaks = (best >= min_score) & (best == cv2.dilate(best, np.ones((5, 5), np.uint8)))
     ys, xs = np.nonzero(peaks)
     order = np.argsort(-best[ys, xs])[:max_peaks]
     return [(float(xs[i] + 0.5 + origin[0]), float(ys[i] + 0.5 + origin[1]),
-             float(radii[best_i[ys[i], xs[i]]])) for i in order]
+             float(radii[best_i[ys[i], xs[i]]]), float(best[ys[i], xs[i]])) for i in order]
 
 
 def _grey_page_candidates(norm: np.ndarray, around: np.ndarray | None, px_per_mm: float,
@@ -1038,7 +1048,11 @@ def _grey_candidates(dark: np.ndarray, px_per_mm: float) -> list[_Candidate]:
     radii, band = _ring_radii(px_per_mm / 2, GREY_RING_MIN_MM)
     line = max(1.0, 1.2 * px_per_mm)
     found = []
-    for x, y, r in _ring_peaks(half, radii, band, (0, 0), half.shape, 60):
+    weak_r = GREY_WEAK_RING_MIN_MM / 2 * px_per_mm
+    for x, y, r, score in _ring_peaks(half, radii, band, (0, 0), half.shape, 60,
+                                      GREY_RING_SCORE):
+        if score < RING_SCORE and 2 * r < weak_r:
+            continue
         cand = _verify_ring(dark, (2 * x, 2 * y), 2 * r, line)
         if cand is not None:
             found.append(cand)

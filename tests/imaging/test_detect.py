@@ -630,3 +630,16 @@ def test_side_direction_of_a_border_far_larger_than_its_region_is_measured():
     ink[10:30, 18:22] = 1.0
     angle = rectify_module._side_angle(ink, np.zeros(ink.shape, bool), (20.0, 20.0), 5000.0)
     assert 0.0 <= angle < 90.0
+
+
+@pytest.mark.parametrize(("seed", "mode"), [(2, "fax"), (6, "photocopy")])
+def test_a_faint_grey_seal_under_text_is_found(seal, seed, mode):
+    """A starved, grainy imprint copied grey: its border thins to a ring filter's answer
+    below the usual bar on the half-size copy, while on the working copy it is inked along
+    most of its length. It is found, and nothing else on the page."""
+    st = [Stamping(seal, StampConditions(angle=15.0, ink=-0.6, mottle=0.8, seed=seed), "red",
+                   "S", "S")]
+    page, truths, _ = page_scene(st, dpi=300, rng=np.random.default_rng(seed),
+                                 capture=Capture(mode))
+    (det,) = detect_imprints(page, dpi=300)
+    assert iou(det.box, truths[0].box) >= 0.5 and det.colour == "grey"
