@@ -530,8 +530,8 @@ def _suppress(cands: list[_Candidate]) -> list[_Candidate]:
 
 def _colour_candidates(ink: np.ndarray, warm: np.ndarray | None, px_per_mm: float,
                        size_known: bool, lightest: np.ndarray | None = None,
-                       bridged: np.ndarray | None = None, saturated: np.ndarray | None = None
-                       ) -> list[_Candidate]:
+                       bridged: np.ndarray | None = None, saturated: np.ndarray | None = None,
+                       squares_across: bool = False) -> list[_Candidate]:
     """Imprints on an ink mask ``(H, W) bool``: each blob explained by a border or by the
     circles of overlapping imprints; ``warm`` the red part of ``ink`` (None on grey pages),
     by which a red and a blue imprint over each other are told apart; ``lightest`` each
@@ -584,7 +584,7 @@ def _colour_candidates(ink: np.ndarray, warm: np.ndarray | None, px_per_mm: floa
                     rest = ink & in_blob & ~pen
                     warm_share = (0.0 if warm is None else
                                   int((warm & rest).sum()) / max(int(rest.sum()), 1))
-        found = _with_squares(found, blob, sides_ink, px_per_mm, size_known)
+        found = _with_squares(found, blob, sides_ink, px_per_mm, size_known, squares_across)
         ink_of.update((id(c), warm_share >= 0.5) for c in found)
         for part, red in parts:
             more = _explain_ink(part & in_blob, px_per_mm, size_known)
@@ -608,7 +608,8 @@ SIDES_CONTRAST = 0.4
 
 
 def _with_squares(found: list[_Candidate], blob: np.ndarray, ink: np.ndarray,
-                  px_per_mm: float, size_known: bool) -> list[_Candidate]:
+                  px_per_mm: float, size_known: bool, across: bool = False
+                  ) -> list[_Candidate]:
     """``found`` (a blob's imprints) with the square borders its straight sides draw
     (:mod:`imprint.sides`): a square stamped across a round imprint of the same ink, or
     under a signature, whose joined ink no outline fitted. Each replaces what was fitted to
@@ -619,10 +620,12 @@ def _with_squares(found: list[_Candidate], blob: np.ndarray, ink: np.ndarray,
         return found
     h, w = ink.shape
     line = max(1.0, 1.2 * px_per_mm)
-    pad = round(3 * line) + 2
+    # ``across``: the blob may be part of a square cut apart by lines of print (a copy's
+    # seal grey, the print left out of it): its sides are looked for on all the ink round it
+    pad = round(3 * line) + 2 + (round(0.5 * max(np.ptp(xs), np.ptp(ys))) if across else 0)
     x0, y0 = max(int(xs.min()) - pad, 0), max(int(ys.min()) - pad, 0)
     x1, y1 = min(int(xs.max()) + pad + 1, w), min(int(ys.max()) + pad + 1, h)
-    part = ink[y0:y1, x0:x1] & (blob[y0:y1, x0:x1] > 0)
+    part = ink[y0:y1, x0:x1] if across else ink[y0:y1, x0:x1] & (blob[y0:y1, x0:x1] > 0)
     min_d = _smallest_seal(px_per_mm, size_known, ink.shape)
     if max(x1 - x0, y1 - y0) < 0.7 * min_d:
         return found
@@ -930,7 +933,8 @@ def _grey_page_candidates(norm: np.ndarray, around: np.ndarray | None, px_per_mm
     line = max(1.0, 1.2 * px_per_mm)
     # the blurred edges of text left in the grey fall on chance rings too, but inside and
     # outside the ring alike
-    toned = [c for c in _colour_candidates(shaped, None, px_per_mm, size_known)
+    toned = [c for c in _colour_candidates(shaped, None, px_per_mm, size_known,
+                                           squares_across=shaped is tone)
              if c.support - _outside_support(shaped, c, line) >= RING_CONTRAST
              and (c.visible < 0.98 or _fills_box(c))
              # in one tone with the text, a signature's loop is as dark as a border: a seal

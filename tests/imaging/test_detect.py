@@ -643,3 +643,16 @@ def test_a_faint_grey_seal_under_text_is_found(seal, seed, mode):
                                  capture=Capture(mode))
     (det,) = detect_imprints(page, dpi=300)
     assert iou(det.box, truths[0].box) >= 0.5 and det.colour == "grey"
+
+
+def test_a_copied_square_seal_cut_apart_by_print_is_found():
+    """On a photocopy the seal's grey is read apart from black print, which cuts a square
+    seal crossed by a line of text or a signature into pieces: its straight sides are looked
+    for on all the grey round each piece, and the square is found whole."""
+    face = new_seal(layout(SealSpec("square_name", "", person_name="李庆国印", diameter=22.0)),
+                    np.random.default_rng(3))
+    st = [Stamping(face, StampConditions(angle=10.0, seed=6), "red", "S", "S")]
+    page, truths, _ = page_scene(st, dpi=300, rng=np.random.default_rng(6),
+                                 capture=Capture("photocopy"))
+    (det,) = detect_imprints(page, dpi=300)
+    assert det.shape == "square" and iou(det.box, truths[0].box) >= 0.5
