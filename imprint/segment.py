@@ -878,7 +878,9 @@ def _visible_fraction(shape: tuple[int, int], r: float, origin, page) -> np.ndar
     y = np.arange(shape[0], dtype=np.float32) + 0.5 + origin[1]
     fx = cut(x) + cut(page[1] - x)
     fy = cut(y) + cut(page[0] - y)
-    return np.clip(1 - fx[None, :] - fy[:, None], 0, 1)
+    # (written into one array: the image-sized temporaries cost more than the arithmetic)
+    out = np.subtract((1 - fx)[None, :], fy[:, None])
+    return np.clip(out, 0, 1, out=out)
 
 
 def _ring_radii(px_per_mm: float, min_mm: float) -> tuple[tuple[float, ...], float]:
@@ -909,7 +911,9 @@ def _ring_peaks(img: np.ndarray, radii: tuple[float, ...], band: float, origin, 
         resp[i] = out[:h, :w]
         if near_edge:
             vis = _visible_fraction((h, w), r, origin, page)
-            resp[i] = np.where(vis >= 0.3, resp[i] / np.maximum(vis, 0.3), -1)
+            hidden = vis < 0.3
+            np.divide(resp[i], np.maximum(vis, 0.3, out=vis), out=resp[i])
+            resp[i][hidden] = -1
     best_i = resp.argmax(axis=0)
     best = np.take_along_axis(resp, best_i[None], 0)[0]
     peaks = (best >= min_score) & (best == cv2.dilate(best, np.ones((5, 5), np.uint8)))
