@@ -3,6 +3,8 @@ verification start from."""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from imprint.errors import NoImprintError, SeveralImprintsError
@@ -19,12 +21,29 @@ def found_imprints(image: np.ndarray, *, dpi: float | None = None, page: int = 0
     return once_each(dets, rectify_all(image, dets, dpi=dpi))
 
 
+#: A round seal measures the perspective left on its sheet where this much of its border is
+#: seen (its outline fitted all round).
+SHEET_BORDER_SEEN = 0.9
+
+
 def rectify_all(image: np.ndarray, dets: list[Detection], *, dpi: float | None = None
                 ) -> list[RectifiedImprint | None]:
     """Each detection rectified, the others on the page passed along (an imprint over it is
-    kept out of its orientation)."""
-    return [rectify(image, d, dpi=dpi, others=dets[:k] + dets[k + 1:])
-            for k, d in enumerate(dets)]
+    kept out of its orientation). On a photographed sheet, an oval seal is rectified again
+    by the nearest whole round seal's outline (what the sheet's horizon leaves of the
+    perspective, which the oval's own outline cannot tell from its shape)."""
+    rects = [rectify(image, d, dpi=dpi, others=dets[:k] + dets[k + 1:])
+             for k, d in enumerate(dets)]
+    rounds = [r for r in rects if r is not None and r.detection.shape == "round"
+              and r.detection.horizon is not None
+              and r.quality.border_visible >= SHEET_BORDER_SEEN]
+    for k, (d, r) in enumerate(zip(dets, rects, strict=True)):
+        if not rounds or r is None or r.detection.shape != "oval" or d.horizon is None:
+            continue
+        near = min(rounds, key=lambda o: math.dist(o.geometry.centre, r.geometry.centre))
+        rects[k] = rectify(image, d, dpi=dpi, others=dets[:k] + dets[k + 1:],
+                           sheet=near) or r
+    return rects
 
 
 def once_each(dets: list[Detection], rects: list[RectifiedImprint | None]

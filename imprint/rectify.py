@@ -477,6 +477,31 @@ def _unproject(horizon, origin, centre) -> np.ndarray:
     return back @ np.array([[1, 0, 0], [0, 1, 0], [lx, ly, 1]]) @ shift
 
 
+def _destretch(sheet: RectifiedImprint, persp: np.ndarray, origin, centre) -> np.ndarray:
+    """3 x 3 stretch about ``centre`` (ROI px at ``origin`` on the page) of the view
+    ``persp`` (:func:`_unproject`) that makes the round seal ``sheet``, rectified on the same
+    sheet, round in it. Undoing the horizon leaves an affine image of the sheet, the same
+    affine map for every imprint's view up to an affine map between the views (each sends
+    the horizon to infinity): a round seal's outline seen in this view measures what is
+    left, which an oval's own outline cannot tell from its shape. Area is kept."""
+    t = np.radians(np.arange(0, 360, 5))
+    c = CANONICAL_SIZE / 2 - 0.5
+    ring = np.stack([c + CANONICAL_RADIUS * np.cos(t), c + CANONICAL_RADIUS * np.sin(t)], 1)
+    on_page = cv2.perspectiveTransform(ring[None], sheet.geometry.homography)[0]
+    to_roi = np.array([[1, 0, -origin[0]], [0, 1, -origin[1]], [0, 0, 1]], float)
+    seen = cv2.perspectiveTransform(on_page[None], persp @ to_roi)[0]
+    fit = _refined(seen, np.ones(len(seen), bool))
+    (a, b), rot = fit[1], _turn(fit[2])
+    if b <= 0 or a / b > 1 / OVAL_ASPECT:
+        return np.eye(3)  # not a plausible circle seen askew: leave the view as it is
+    k = math.sqrt(b / a)
+    lin = rot @ np.diag([k, 1 / k]) @ rot.T
+    out = np.eye(3)
+    out[:2, :2] = lin
+    out[:2, 2] = np.asarray(centre, float) - lin @ np.asarray(centre, float)
+    return out
+
+
 def _projective(m: np.ndarray) -> np.ndarray:
     """A 2 x 3 affine map as 3 x 3; a 3 x 3 map as it is."""
     return m if m.shape == (3, 3) else np.vstack([m, [0, 0, 1]])
@@ -720,10 +745,13 @@ def _turn_px(rotation: float) -> np.ndarray:
 
 
 def rectify(image: np.ndarray, detection: Detection, *, dpi: float | None = None,
-            others: Sequence[Detection] = ()) -> RectifiedImprint | None:
+            others: Sequence[Detection] = (), sheet: RectifiedImprint | None = None
+            ) -> RectifiedImprint | None:
     """Canonical imprint of ``detection`` on ``image`` ``(H, W, 3) uint8`` RGB, or None when
     no border can be fitted. ``others``: the other imprints found on the page; where one lies
-    over this one, its ink is not read for this one's orientation."""
+    over this one, its ink is not read for this one's orientation. ``sheet``: a round seal
+    rectified on the same photographed sheet, by which an oval's outline is freed of what the
+    sheet's horizon leaves of the perspective (:func:`_destretch`)."""
     crop, off, (ox, oy) = _roi(image, detection)
     if crop.size == 0:
         return None
@@ -766,6 +794,8 @@ def rectify(image: np.ndarray, detection: Detection, *, dpi: float | None = None
         # a photographed sheet: fit the border again where the perspective is undone, so
         # that the centre is the seal's centre, not the centre of its perspective ellipse
         persp = _unproject(detection.horizon, (ox, oy), fit[0])
+        if sheet is not None and shape == "oval":
+            persp = _destretch(sheet, persp, (ox, oy), fit[0]) @ persp
         flat = cv2.perspectiveTransform(pts[None].astype(np.float64), persp)[0]
         fit = _fit_ellipse(flat) or fit
     c, axes, angle = fit
