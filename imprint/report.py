@@ -659,6 +659,26 @@ def inks_png(master_ink: np.ndarray | None, query_ink: np.ndarray | None,
     return buf.getvalue()
 
 
+def overlay_png(c: Comparison) -> bytes:
+    """The questioned imprint laid on the master in the master's canonical frame, as PNG: the
+    master's ink blue, the questioned imprint's red, both dark, no data grey (the report's
+    overlay panel)."""
+    a = c.alignment
+    return inks_png(c.master.ink, a.query_ink, a.unknown)
+
+
+def master_png(c: Comparison) -> bytes:
+    """The master's ink alone, blue, in its canonical frame (what the overlay lays the
+    questioned imprint on); grey where the master itself is covered."""
+    return inks_png(c.master.ink, None, c.master.occlusion.astype(bool))
+
+
+def aligned_query_png(c: Comparison) -> bytes:
+    """The questioned imprint alone, red, turned, scaled and shifted onto the master's frame;
+    grey where it has no data. Same size as :func:`master_png`, so the two can be stacked."""
+    return inks_png(None, c.alignment.query_ink, c.alignment.unknown)
+
+
 def _e(x: object) -> str:
     return html.escape(str(x), quote=True)
 
@@ -732,8 +752,8 @@ def _html(c: Comparison, ctx: ReportContext) -> bytes:
         f'<figure><img alt="{_e(t)}" src="{_data_uri(_panel_png(draw, c, ctx))}">'
         f"<figcaption>{_e(words)}</figcaption></figure>"
         for draw, t, words in zip(_PANELS, titles, _PANEL_WORDS, strict=True))
-    master_img = inks_png(c.master.ink, None, c.master.occlusion.astype(bool))
-    query_img = inks_png(None, c.alignment.query_ink, c.alignment.unknown)
+    master_img = master_png(c)
+    query_img = aligned_query_png(c)
     scores = _html_table(
         ("evidence", "value", "forgery if", "unit", "flags", "meaning"),
         [(s.name, _fmt(s.value), _threshold_words(s), s.unit, "FLAGS" if s.flags else "",

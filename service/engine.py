@@ -34,10 +34,9 @@ from imprint.pipeline import rectified_imprints
 from imprint.report import (
     ReportContext,
     comparison_record,
-    inks_png,
     write_report,
 )
-from imprint.types import Comparison, RectifiedImprint
+from imprint.types import RectifiedImprint
 from index.errors import UnknownSealError
 from index.identify import Identification, SealSearch
 from index.store import RegistryStore, SealInfo
@@ -232,26 +231,6 @@ def verification_context(v: Verification, *, document: str) -> ReportContext:
                          status=v.status.value, status_note=v.status_flag, document=document,
                          page=d.page, box=d.box, master_id=v.master_id,
                          document_date=v.on.isoformat() if v.on else None)
-
-
-def overlay_png(c: Comparison) -> bytes:
-    """The questioned imprint laid on the master in the master's canonical frame, as PNG: the
-    master's ink blue, the questioned imprint's red, both dark, no data grey (the report's
-    overlay panel)."""
-    a = c.alignment
-    return inks_png(c.master.ink, a.query_ink, a.unknown)
-
-
-def master_png(c: Comparison) -> bytes:
-    """The master's ink alone, blue, in its canonical frame (what the overlay lays the
-    questioned imprint on); grey where the master itself is covered."""
-    return inks_png(c.master.ink, None, c.master.occlusion.astype(bool))
-
-
-def aligned_query_png(c: Comparison) -> bytes:
-    """The questioned imprint alone, red, turned, scaled and shifted onto the master's frame;
-    grey where it has no data. Same size as :func:`master_png`, so the two can be stacked."""
-    return inks_png(None, c.alignment.query_ink, c.alignment.unknown)
 
 
 # --- a whole document examined, its reports kept -----------------------------------------------

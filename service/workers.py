@@ -32,12 +32,13 @@ from pathlib import Path
 from typing import TypeVar
 
 from imprint.io import LoadLimits
+from imprint.report import overlay_png
 from index.filing import file_master
 from index.identify import SealSearch
 from index.lookalike import Lookalike
 from index.store import MasterInfo, RegistryStore, SealInfo, UnitInfo
 from service.detect import imprint_record
-from service.engine import overlay_png, verification_record, verify_upload
+from service.engine import verification_record, verify_upload
 from service.errors import EngineUnavailableError
 from service.sweep.worker import exit_with_parent, keep_heap, single_threaded
 

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import FileResponse
 
 from imprint.io import iter_pages
+from imprint.report import aligned_query_png, master_png, overlay_png
 from service.api.deps import ServicesDep, UploadFolder, allow, note_inputs, run_engine, save_upload
 from service.api.routes.examine import DateForm, DocumentFile, TopKForm, check_top_k
 from service.api.schemas import (
@@ -25,12 +26,9 @@ from service.api.schemas import (
 from service.auth import Caller
 from service.engine import (
     IdentifiedImprint,
-    aligned_query_png,
     examine_document,
     identification_record,
     in_time,
-    master_png,
-    overlay_png,
     report_file,
     store_report,
 )
