@@ -77,7 +77,8 @@ FEATURES = {
     "edge_sharpness": "stroke edge sharpness of the questioned imprint relative to the master",
     "edge_core": "ink at stroke edges over ink in stroke cores, questioned minus master",
     "texture": "fine texture inside strokes, questioned over master (log)",
-    "periodicity": "strongest periodic dot pattern in the questioned ink (log peak/median)",
+    "periodicity": "strongest periodic dot pattern in the questioned ink at the capture's "
+                   "resolution (log10 peak/median of its spectrum; colour captures only)",
     "colour_jitter": "change of the questioned ink's colour from pixel to pixel inside the "
                      "strokes, over its density (log10): a printer's magenta and yellow dots "
                      "(colour images only); shown, not weighed: a heavily compressed JPEG's "
@@ -288,27 +289,6 @@ def _texture(ink: np.ndarray, strokes: np.ndarray) -> float:
 _DISC = seal_disc(0.95)
 #: Where identity is judged: inside the border ring, which every seal of a size shares.
 _IDENTITY_BAND = seal_disc(0.9)
-_HANN = np.outer(np.hanning(CANONICAL_SIZE), np.hanning(CANONICAL_SIZE)).astype(np.float32)
-_FREQ = np.hypot(*np.meshgrid(np.fft.fftfreq(CANONICAL_SIZE), np.fft.rfftfreq(CANONICAL_SIZE),
-                              indexing="ij"))
-_HALFTONE_BAND = (_FREQ >= 1 / 6) & (_FREQ <= 0.5)
-
-
-def _periodicity(ink: np.ndarray, known: np.ndarray) -> float:
-    """log10 of the strongest spectral peak over the median in the band of halftone screens
-    (periods of 2 to 6 canonical px): a printed dot pattern is periodic, stamp ink is not."""
-    hp = ink.astype(np.float32) - cv2.GaussianBlur(ink.astype(np.float32), (0, 0), 3)
-    hp = np.where(known & _DISC, hp, 0) * _HANN
-    # OpenCV's transform in single precision: a quarter of the time of numpy's (in double)
-    spectrum = cv2.dft(hp.astype(np.float32), flags=cv2.DFT_COMPLEX_OUTPUT)
-    re, im = spectrum[:, :_FREQ.shape[1], 0], spectrum[:, :_FREQ.shape[1], 1]
-    band = (re * re + im * im)[_HALFTONE_BAND]
-    median = float(np.median(spread_sample(band, QUANTILE_SAMPLE))) if band.size else 0.0
-    if median <= 0:
-        return 0.0
-    return float(np.log10(band.max() / median))
-
-
 def measure(query: RectifiedImprint, master: RectifiedImprint, alignment: Alignment,
             strokes: StrokeMatch | None = None) -> Measured:
     """Every measurement of ``query`` against ``master`` under ``alignment``; ``strokes``:
@@ -339,7 +319,6 @@ def measure(query: RectifiedImprint, master: RectifiedImprint, alignment: Alignm
     sharp_q, ec_q = _edge_profile(q_ink, q_str)
     sharp_m, ec_m = _edge_profile(m_ink, m_str)
     qq = query.quality
-    q_known = ~query.occlusion & _DISC
     tex_q, tex_m = _texture(q_ink, q_str), _texture(m_ink, m_str)
     compared = known & _IDENTITY_BAND
     if not qq.print_told_apart:
@@ -361,7 +340,8 @@ def measure(query: RectifiedImprint, master: RectifiedImprint, alignment: Alignm
         "edge_sharpness": sharp_q / sharp_m if sharp_m and sharp_m > 0 else float("nan"),
         "edge_core": ec_q - ec_m,
         "texture": (math.log(tex_q / tex_m) if tex_q > 0 and tex_m > 0 else float("nan")),
-        "periodicity": _periodicity(query.ink, q_known),
+        "periodicity": (qq.dot_periodicity if qq.dot_periodicity is not None
+                        else float("nan")),
         # in log: a printer's jitter runs to twenty times a stamp's
         "colour_jitter": (math.log10(qq.colour_jitter) if qq.colour_jitter else float("nan")),
         "border_visible": qq.border_visible,

@@ -23,7 +23,7 @@ import cv2
 import numpy as np
 
 from imprint.boxes import fill_outline
-from imprint.ink import ink_masks, normalise, print_lines, separate
+from imprint.ink import dot_periodicity, ink_masks, normalise, print_lines, separate
 from imprint.types import Detection, Geometry, Quality, RectifiedImprint
 
 CANONICAL_SIZE = 512
@@ -789,6 +789,13 @@ def rectify(image: np.ndarray, detection: Detection, *, dpi: float | None = None
             shape, fit = "square", square
         elif shape == "round" and fit[1][1] / fit[1][0] < 0.6:
             return None
+    # a printer's dots, read at the capture's resolution, before the imprint is resampled
+    # (not on grey copies and faxes, which lay a screen of their own over any imprint)
+    # (where the dpi is not known, the seal is taken for 42 mm across: most are no larger, so
+    # that the band searched starts no lower than a printer's screens)
+    dots = (None if sep.monochrome or detection.colour == "grey" else
+            dot_periodicity(ink, ~(sep.occlusion | off), fit[0], max(fit[1]),
+                            dpi / 25.4 if dpi else 2 * max(fit[1]) / 42.0))
     persp = None
     if detection.horizon is not None and shape != "square":
         # a photographed sheet: fit the border again where the perspective is undone, so
@@ -871,7 +878,8 @@ def rectify(image: np.ndarray, detection: Detection, *, dpi: float | None = None
     # of it
     quality = dataclasses.replace(
         _quality(unturned, unturned_occ, _outline_semi_axes(shape, axes)),
-        print_told_apart=sep.print_told_apart, colour_jitter=sep.colour_jitter)
+        print_told_apart=sep.print_told_apart, colour_jitter=sep.colour_jitter,
+        dot_periodicity=dots)
     return RectifiedImprint(canon_ink, occluded, geometry, quality, detection)
 
 

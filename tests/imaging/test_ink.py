@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
-from imprint.ink import ink_masks, print_lines, seal_tone, separate
+from imprint.ink import dot_periodicity, ink_masks, print_lines, seal_tone, separate
 
 
 def _grey_crop(seal_grey: float, text_grey: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -256,3 +256,62 @@ def test_another_inks_thin_ring_is_not_filled_as_a_patch():
     crop, m = _badged_seal(badge=False, blue_ring=True)
     sep = separate(crop, colour_hint=_hint(crop), solid_px=16)
     assert not sep.occlusion[m["blue_inside"]].any()  # paper inside the ring stays paper
+
+
+
+@pytest.fixture(scope="module")
+def seal_face():
+    from imprint.synth.defects import new_seal
+    from imprint.synth.design import SealSpec, layout
+
+    spec = SealSpec("round_official", "河南森源重工有限公司", business_line="合同专用章",
+                    code="4101020123456")
+    return new_seal(layout(spec, "noto-serif-sc"), np.random.default_rng(5))
+
+
+def _imprint_at(face, dpi: float, seed: int) -> tuple[np.ndarray, tuple[float, float], float]:
+    """A genuine imprint's ink density at ``dpi``, with the scanner's blur; (ink, centre,
+    radius px)."""
+    from imprint.synth.stamping import StampConditions, stamp
+
+    px = dpi / 25.4
+    side = int(46 * px)
+    density, _ = stamp(face, StampConditions(seed=seed), dpi=dpi, shape=(side, side),
+                       centre=(side / 2, side / 2))
+    return cv2.GaussianBlur(density, (0, 0), 0.5), (side / 2, side / 2), 21 * px
+
+
+@pytest.mark.parametrize("dpi", [300, 600])
+def test_a_printers_screen_is_periodic_at_the_captures_resolution_and_stamp_ink_is_not(
+        seal_face, dpi):
+    """A genuine imprint's strokes (a real typeface's, with their parallel stripes) stay
+    far below the dots of that imprint printed through a 150-lpi screen and scanned at
+    the same resolution; the dots are read where the canonical size would have averaged
+    them away (600 dpi)."""
+    from imprint.synth.forgery import halftone
+
+    px = dpi / 25.4
+    genuine, centre, radius = _imprint_at(seal_face, dpi, seed=3)
+    known = np.ones(genuine.shape, bool)
+    big = cv2.resize(genuine, None, fx=1200 / dpi, fy=1200 / dpi,
+                     interpolation=cv2.INTER_LINEAR)
+    dots = halftone(np.clip(big * 0.85, 0, 1), method="am", lpi=150, printer_dpi=1200,
+                    angle_deg=75.0, rng=np.random.default_rng(0))
+    printed = cv2.GaussianBlur(cv2.resize(dots, genuine.shape[::-1],
+                                          interpolation=cv2.INTER_AREA), (0, 0), 0.5)
+    stamp_reading = dot_periodicity(genuine, known, centre, radius, px)
+    assert stamp_reading is not None and stamp_reading < 3.0
+    assert dot_periodicity(printed, known, centre, radius, px) > stamp_reading + 1.0
+
+
+def test_jpeg_blocks_do_not_read_as_dots_and_coarse_captures_are_not_read(seal_face):
+    px = 300 / 25.4
+    genuine, centre, radius = _imprint_at(seal_face, 300, seed=4)
+    known = np.ones(genuine.shape, bool)
+    ys, xs = np.mgrid[0:genuine.shape[0], 0:genuine.shape[1]]
+    blocky = np.clip(genuine * (1 + 0.1 * (((xs // 8) + (ys // 8)) % 2)), 0, 1)
+    plain = dot_periodicity(genuine, known, centre, radius, px)
+    assert dot_periodicity(blocky.astype(np.float32), known, centre, radius, px) < plain + 0.3
+    coarse, centre, radius = _imprint_at(seal_face, 150, seed=4)
+    assert dot_periodicity(coarse, np.ones(coarse.shape, bool), centre, radius,
+                           150 / 25.4) is None

@@ -149,7 +149,8 @@ def test_record_is_json_ready(comparison):
     assert set(rec["alignment"]) == {"rotation_deg", "scale", "shift_px", "correlation",
                                      "elastic_mm"}
     assert set(rec["quality"]["query"]) == {"border_visible", "ink_coverage", "blur", "occluded",
-                                            "print_told_apart", "colour_jitter"}
+                                            "print_told_apart", "colour_jitter",
+                                            "dot_periodicity"}
 
 
 def test_every_format_is_written_whole(comparison, context, tmp_path: Path):
