@@ -92,6 +92,15 @@ CUT_MIN_SHARE, CUT_EMPTY, CUT_EDGE, CUT_EDGE_BAND = 0.15, 0.1, 0.5, 0.1
 # line, is left out of the orientation search unless its centre lies within NEIGHBOUR_APART
 # radii of this one's (the same imprint found twice) or it covers more than
 # NEIGHBOUR_MAX_SHARE of this one (a seal inside another)
+#: A square seal photographed at a slant is a quadrilateral: where each of its four sides is
+#: seen along at least QUAD_MIN_POINTS rays, straight within QUAD_RESIDUAL of the half side
+#: (median), and a corner of the quadrilateral lies farther than QUAD_MIN_SKEW of the side
+#: from the fitted square's, and the four lines lie closer to the side's points than the
+#: square's sides by QUAD_GAIN (median), two of them turned QUAD_MIN_TURN degrees or more
+#: against the square's (on a scan, text near a side or a side that failed to print turns
+#: one line, which the square does not follow), the square is mapped from its four corners
+#: (a homography) rather than drawn as a square.
+QUAD_MIN_POINTS, QUAD_RESIDUAL, QUAD_MIN_SKEW, QUAD_GAIN, QUAD_MIN_TURN = 12, 0.02, 0.03, 0.5, 1.5
 NEIGHBOUR_MARGIN = 1.05
 NEIGHBOUR_APART = 0.25
 NEIGHBOUR_MAX_SHARE = 0.5
@@ -262,6 +271,68 @@ def _fit_square(pts: np.ndarray, rays: np.ndarray, half: float, angle_ccw: float
     if not 0.8 < h / half < 1.25 or abs(hu - hv) > 0.1 * h:
         return None
     return (float(c[0]), float(c[1])), (float(h), float(h)), float((-math.degrees(th)) % 180)
+
+
+def _square_quad(pts: np.ndarray, rays: np.ndarray, fit) -> np.ndarray | None:
+    """3 x 3 map canonical px -> ROI px of a square seal seen in perspective, from the four
+    sides of its border (each a straight line in any view of the sheet) met at its corners,
+    or None where a side is not seen or straight enough, or the square ``fit`` (centre,
+    (h, h), angle) already lies on the corners. The canonical frame is the one the fitted
+    square is drawn in with a side level."""
+    c, (h, _), angle = fit
+    clock = rays * (360.0 / N_RAYS)
+    side = np.round(clock / 90.0).astype(int) % 4
+    away = np.abs((clock + 45) % 90 - 45) < 30  # not near a corner
+    th = math.radians(-angle)
+    lines, off_quad, off_square, turned = [], [], [], 0
+    for i in range(4):
+        p = pts[away & (side == i)].astype(np.float32)
+        if len(p) < QUAD_MIN_POINTS:
+            return None
+        vx, vy, x0, y0 = cv2.fitLine(p, cv2.DIST_HUBER, 0, 0.01, 0.01)[:, 0]
+        normal = np.array([-vy, vx], float)
+        offset = float(normal @ (x0, y0))
+        off_quad.append(np.abs(p @ normal - offset))
+        lines.append((normal, offset))
+        # the fitted square's side i, as _fit_square draws it
+        n = np.array([math.cos(th + i * math.pi / 2), math.sin(th + i * math.pi / 2)])
+        off_square.append(np.abs(p @ n - (n @ np.asarray(c) + h)))
+        turn = math.degrees(math.atan2(normal[1], normal[0]) - math.atan2(n[1], n[0]))
+        turned += abs((turn + 90) % 180 - 90) >= QUAD_MIN_TURN
+    quad_residual = float(np.median(np.concatenate(off_quad)))
+    # a perspective turns two sides at least against the square (a tilt about one side's
+    # direction leans the two across it); a stamp that failed to print on one side ends at
+    # one straight line of its own, which turns one
+    if (quad_residual > QUAD_RESIDUAL * h or turned < 2
+            or quad_residual > QUAD_GAIN * float(np.median(np.concatenate(off_square)))):
+        return None
+    corners = []
+    for i in range(4):
+        (n1, d1), (n2, d2) = lines[i], lines[(i + 1) % 4]
+        pair = np.stack([n1, n2])
+        if abs(np.linalg.det(pair)) < 0.5:  # neighbouring sides this near parallel: no corner
+            return None
+        corners.append(np.linalg.solve(pair, (d1, d2)))
+    quad = np.array(corners)
+    k = CANONICAL_SIZE / 2 - 0.5
+    canon = np.array([[k - SQUARE_HALF_SIDE, k - SQUARE_HALF_SIDE],
+                      [k + SQUARE_HALF_SIDE, k - SQUARE_HALF_SIDE],
+                      [k + SQUARE_HALF_SIDE, k + SQUARE_HALF_SIDE],
+                      [k - SQUARE_HALF_SIDE, k + SQUARE_HALF_SIDE]])
+    square = _affine_to_page(c, (h, h), angle, "square", angle)
+    drawn = canon @ square[:, :2].T + square[:, 2] + 0.5  # pixel centres at + 0.5
+    # each corner of the quadrilateral to the nearest of the square's
+    order = [int(np.argmin(np.hypot(*(drawn - q).T))) for q in quad]
+    if sorted(order) != [0, 1, 2, 3]:
+        return None
+    skew = max(float(np.hypot(*(drawn[j] - q))) for j, q in zip(order, quad, strict=True))
+    if skew <= QUAD_MIN_SKEW * 2 * h:
+        return None
+    seen = np.empty((4, 2))
+    seen[order] = quad
+    # the map through the ROI's pixel centres, as _affine_to_page's
+    return cv2.getPerspectiveTransform(canon.astype(np.float32),
+                                       (seen - 0.5).astype(np.float32)).astype(float)
 
 
 def _refitted(det: Detection, page_shape, offset, fit, shape: str) -> Detection:
@@ -763,11 +834,14 @@ def rectify(image: np.ndarray, detection: Detection, *, dpi: float | None = None
     ink = np.where(off, 0.0, sep.ink).astype(np.float32)
     centre = (detection.centre[0] - ox, detection.centre[1] - oy)
     shape = found_as = detection.shape
+    quad = None
     pts, rays = _border_points(ink, off, centre, detection.axes, detection.angle, shape)
     if shape == "square":
         # the square's own sides, or the detection's square where too few of them are seen
         fit = _fit_square(pts, rays, detection.axes[0], detection.angle)
         fit = fit or (centre, detection.axes, detection.angle)
+        # photographed at a slant, the square is a quadrilateral: drawn from its corners
+        quad = _square_quad(pts, rays, fit)
     else:
         fit = _fit_ellipse(pts)
         if fit is None:
@@ -830,7 +904,8 @@ def rectify(image: np.ndarray, detection: Detection, *, dpi: float | None = None
     # first an unrotated canonical image, to find the seal's up from its content (an oval or
     # square one with its major axis or a side level)
     level = 0.0 if shape == "round" else angle
-    m0 = _through(persp, _affine_to_page(c, axes, angle, shape, level))
+    m0 = (quad if quad is not None
+          else _through(persp, _affine_to_page(c, axes, angle, shape, level)))
     unturned = _warp(ink, m0, 0.0)
     if shape == "round" and detection.colour != "grey":
         # (not on grey imprints: the text left in a fax's ink map, or the gaps black print
