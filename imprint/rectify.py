@@ -88,10 +88,6 @@ SOLID_STROKE = 0.1
 # CUT_DEEPEST radii past the centre
 CUT_GRID, CUT_ANGLE_STEP, CUT_DEEPEST = 64, 5, 0.6
 CUT_MIN_SHARE, CUT_EMPTY, CUT_EDGE, CUT_EDGE_BAND = 0.15, 0.1, 0.5, 0.1
-# another imprint over this one (see :func:`_neighbours`): its outline, widened by its border
-# line, is left out of the orientation search unless its centre lies within NEIGHBOUR_APART
-# radii of this one's (the same imprint found twice) or it covers more than
-# NEIGHBOUR_MAX_SHARE of this one (a seal inside another)
 #: A square seal photographed at a slant is a quadrilateral: where each of its four sides is
 #: seen along at least QUAD_MIN_POINTS rays, straight within QUAD_RESIDUAL of the half side
 #: (median), and a corner of the quadrilateral lies farther than QUAD_MIN_SKEW of the side
@@ -101,6 +97,10 @@ CUT_MIN_SHARE, CUT_EMPTY, CUT_EDGE, CUT_EDGE_BAND = 0.15, 0.1, 0.5, 0.1
 #: one line, which the square does not follow), the square is mapped from its four corners
 #: (a homography) rather than drawn as a square.
 QUAD_MIN_POINTS, QUAD_RESIDUAL, QUAD_MIN_SKEW, QUAD_GAIN, QUAD_MIN_TURN = 12, 0.02, 0.03, 0.5, 1.5
+# another imprint over this one (see :func:`_neighbours`): its outline, widened by its border
+# line, is left out of the orientation search unless its centre lies within NEIGHBOUR_APART
+# radii of this one's (the same imprint found twice) or it covers more than
+# NEIGHBOUR_MAX_SHARE of this one (a seal inside another)
 NEIGHBOUR_MARGIN = 1.05
 NEIGHBOUR_APART = 0.25
 NEIGHBOUR_MAX_SHARE = 0.5
@@ -863,10 +863,10 @@ def rectify(image: np.ndarray, detection: Detection, *, dpi: float | None = None
             shape, fit = "square", square
         elif shape == "round" and fit[1][1] / fit[1][0] < 0.6:
             return None
-    # a printer's dots, read at the capture's resolution, before the imprint is resampled
-    # (not on grey copies and faxes, which lay a screen of their own over any imprint)
-    # (where the dpi is not known, the seal is taken for 42 mm across: most are no larger, so
-    # that the band searched starts no lower than a printer's screens)
+    # a printer's dots, read at the capture's resolution before the imprint is resampled;
+    # not on grey copies and faxes, which lay a screen of their own over any imprint. Where
+    # the dpi is not known the seal is taken for 42 mm across: most are no larger, so the
+    # band searched starts no lower than a printer's screens
     dots = (None if sep.monochrome or detection.colour == "grey" else
             dot_periodicity(ink, ~(sep.occlusion | off), fit[0], max(fit[1]),
                             dpi / 25.4 if dpi else 2 * max(fit[1]) / 42.0))
