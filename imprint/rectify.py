@@ -231,14 +231,21 @@ def _ring_path(edge: np.ndarray, step_cost: float) -> np.ndarray:
     return path[start:start + n]  # ray r was solved at pass step r + start
 
 
+def _square_sides(rays: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(the side 0 to 3 each ray of a square's border meets, whether it meets it away from a
+    corner), for rays cast from the square's centre turned with it (:func:`_rays`)."""
+    clock = rays * (360.0 / N_RAYS)
+    side = np.round(clock / 90.0).astype(int) % 4
+    away = np.abs((clock + 45) % 90 - 45) < 30  # not near a corner
+    return side, away
+
+
 def _fit_square(pts: np.ndarray, rays: np.ndarray, half: float, angle_ccw: float):
     """A square border from its edge points: each side's offset from the centre (median
     along the side's normal, corners left out) and the turn from the sides' directions.
     One side may be missing (an imprint faded out along one edge): it lies a side's length
     from the side opposite. Returns (centre, (h, h), angle_ccw) or None."""
-    clock = rays * (360.0 / N_RAYS)
-    side = np.round(clock / 90.0).astype(int) % 4
-    away = np.abs((clock + 45) % 90 - 45) < 30  # not near a corner
+    side, away = _square_sides(rays)
     seen = [int((away & (side == i)).sum()) >= 8 for i in range(4)]
     if sum(seen) < 3:
         return None
@@ -280,9 +287,7 @@ def _square_quad(pts: np.ndarray, rays: np.ndarray, fit) -> np.ndarray | None:
     (h, h), angle) already lies on the corners. The canonical frame is the one the fitted
     square is drawn in with a side level."""
     c, (h, _), angle = fit
-    clock = rays * (360.0 / N_RAYS)
-    side = np.round(clock / 90.0).astype(int) % 4
-    away = np.abs((clock + 45) % 90 - 45) < 30  # not near a corner
+    side, away = _square_sides(rays)
     th = math.radians(-angle)
     lines, off_quad, off_square, turned = [], [], [], 0
     for i in range(4):
