@@ -193,33 +193,37 @@ def match_strokes(master: RectifiedImprint, alignment: Alignment) -> StrokeMatch
     return StrokeMatch(alignment, q_str, m_str, extra, d_qm, missing, d_mq, substituted, where)
 
 
-#: Fewer stroke pixels than this that one master has and the other lacks: that master's own
-#: strokes are too few to judge by (the same face filed twice has none).
+#: Fewer stroke pixels than this that either master has and the other lacks: nothing to tell
+#: the two apart by (the same face filed twice has none). One side may have none of its own:
+#: a "1" lies along a "2"'s strokes, while the "2" has strokes the "1" lacks.
 TELL_APART_MIN_PX = 10
 
 
-def preference(match: StrokeMatch, rival: StrokeMatch) -> float:
+def preference(master: RectifiedImprint, match: StrokeMatch, rival: StrokeMatch) -> float:
     """Which of two near-identical masters (a numbered sibling, a look-alike name) the
-    questioned imprint is, judged only where the masters differ: ``match`` the questioned
-    imprint laid on master A, ``rival`` master B laid on master A (B as the questioned side).
-    Returns in [-1, 1] the share of A's own strokes (those B lacks) the questioned imprint
-    inks, less the share of B's own strokes it inks: above 0 A, below 0 B; 0 when either
-    master has fewer than :data:`TELL_APART_MIN_PX` strokes of its own (absent ink alone is
-    weak evidence: starved ink loses strokes). The whole imprint's agreement barely moves
-    between two such masters (a digit in a bracket is a few hundred pixels among tens of
-    thousands); here it is all that is counted."""
+    questioned imprint is, judged only where the masters differ: ``master`` is A, ``match``
+    the questioned imprint laid on A, ``rival`` master B laid on A (B as the questioned side).
+    Returns in [-2, 2] the questioned ink's correlation with A's ink less its correlation
+    with B's, over the strokes one master has and the other lacks (with their edges): above 0
+    A, below 0 B; 0 when neither master has :data:`TELL_APART_MIN_PX` strokes of its own.
+    The ink's levels, not its thresholded strokes, are compared: a faint digit loses strokes
+    to the threshold, and print left over it (where it could not be told from the seal's
+    ink) adds some, while its shape still follows its own master's. The whole imprint's
+    agreement barely moves between two such masters (a digit in a bracket is a few hundred
+    pixels among tens of thousands); here it is all that is counted."""
     known = ~match.alignment.unknown & ~rival.alignment.unknown & _IDENTITY_BAND
     a_str, b_str = match.master_strokes & known, rival.query_strokes & known
-    q_near = cv2.distanceTransform((~match.query_strokes).astype(np.uint8), cv2.DIST_L2,
-                                   5) <= STROKE_TOLERANCE_PX
     only_a = a_str & (cv2.distanceTransform((~b_str).astype(np.uint8), cv2.DIST_L2, 5)
                       > STROKE_TOLERANCE_PX)
     only_b = b_str & (cv2.distanceTransform((~a_str).astype(np.uint8), cv2.DIST_L2, 5)
                       > STROKE_TOLERANCE_PX)
-    n_a, n_b = int(only_a.sum()), int(only_b.sum())
-    if min(n_a, n_b) < TELL_APART_MIN_PX:
+    if max(int(only_a.sum()), int(only_b.sum())) < TELL_APART_MIN_PX:
         return 0.0
-    return float(q_near[only_a].mean()) - float(q_near[only_b].mean())
+    differ = cv2.dilate((only_a | only_b).view(np.uint8), np.ones((5, 5), np.uint8)).view(
+        bool) & known
+    q = match.alignment.query_ink
+    return (masked_correlation(master.ink, q, differ)
+            - masked_correlation(rival.alignment.query_ink, q, differ))
 
 
 def _print_beyond(q_str: np.ndarray, m_str: np.ndarray) -> np.ndarray:

@@ -56,11 +56,16 @@ WIDE_SHORTLIST = 100
 #: Candidates (best re-ranked first) compared with their master before the answer is "no
 #: registered seal".
 CONFIRMED = 2
+#: ... and at most this many more, each only while it re-ranks within :data:`RIVAL_MARGIN` of
+#: an agreeing one: a seal with a numbered sibling and a look-alike name re-ranks all three
+#: together, in any order.
+RIVALS = 2
 #: Once a candidate agrees, the next is compared too when it re-ranks this close to it: a
 #: numbered sibling or a look-alike name, told apart by which agrees better.
 RIVAL_MARGIN = 0.05
-#: How much more of the second agreeing candidate's own strokes (where its master differs
-#: from the first's) the imprint must ink for it to be the match instead.
+#: How much better the imprint's ink must correlate with another agreeing candidate's master
+#: than with the better agreeing one's, where the two masters differ, for it to be the match
+#: instead (:func:`imprint.evidence.preference`).
 PREFERENCE_MARGIN = 0.1
 #: Re-ranked score below which a candidate is not compared: a seal that does not correlate
 #: even this well at its best turn is not the one. Starved imprints (a scatter of dots) and
@@ -266,16 +271,16 @@ class SealSearch:
     def _confirm(self, imp: RectifiedImprint, cands: list[Candidate],
                  masters: dict[int, MasterInfo]) -> tuple[list[Candidate], StrokeMatch | None]:
         """Lay the imprint on the masters of the best :data:`CONFIRMED` candidates, in order;
-        once one agrees, on the next only while it re-ranks within :data:`RIVAL_MARGIN` of it
-        (a numbered sibling, a look-alike). Of two that agree, the one the imprint's strokes
-        side with where the two masters differ is the match
+        once one agrees, on the next (up to :data:`RIVALS` beyond them) only while it re-ranks
+        within :data:`RIVAL_MARGIN` of it (a numbered sibling, a look-alike). Of those that
+        agree, the one the imprint sides with where their masters differ is the match
         (:func:`imprint.evidence.preference`), put first.
         Returns the candidates with their agreements and the match's strokes compared (None:
         no match)."""
         agreeing: list[tuple[int, StrokeMatch]] = []
-        for k, c in enumerate(cands[:CONFIRMED]):
+        for k, c in enumerate(cands[:CONFIRMED + RIVALS]):
             best = max(agreeing, key=lambda a: cands[a[0]].agreement, default=None)
-            if c.score < COMPARE_FLOOR or (
+            if c.score < COMPARE_FLOOR or (k >= CONFIRMED and best is None) or (
                     best is not None and cands[best[0]].score - c.score > RIVAL_MARGIN):
                 break
             if c.agreement is not None and c.agreement < self.threshold:
@@ -294,12 +299,12 @@ class SealSearch:
             return cands, None
         agreeing.sort(key=lambda a: -cands[a[0]].agreement)
         k, strokes = agreeing[0]
-        if len(agreeing) > 1:
-            # the better agreeing one, unless the imprint inks more of the other's own
-            # strokes (where the two masters differ) by :data:`PREFERENCE_MARGIN`
-            k2, strokes2 = agreeing[1]
-            rival = self._laid(masters[cands[k2].master_id], masters[cands[k].master_id])
-            if preference(strokes, rival) < -PREFERENCE_MARGIN:
+        for k2, strokes2 in agreeing[1:]:
+            # the better agreeing one, unless the imprint follows the other's master where
+            # the two differ by :data:`PREFERENCE_MARGIN`
+            held = masters[cands[k].master_id]
+            rival = self._laid(masters[cands[k2].master_id], held)
+            if preference(self.canonical(held), strokes, rival) < -PREFERENCE_MARGIN:
                 k, strokes = k2, strokes2
         return [cands[k], *cands[:k], *cands[k + 1:]], strokes
 

@@ -231,9 +231,9 @@ def test_numbered_siblings_are_told_apart_where_their_masters_differ(siblings):
 
     first, second, probes = siblings
     for probe in probes:
-        # laid on the first's master: the strokes the second's master has there side with it
-        on_first = preference(match_strokes(first, align(probe, first)),
+        # laid on the first's master: where the two masters differ, the imprint follows the second's
+        on_first = preference(first, match_strokes(first, align(probe, first)),
                               match_strokes(first, align(second, first)))
-        on_second = preference(match_strokes(second, align(probe, second)),
+        on_second = preference(second, match_strokes(second, align(probe, second)),
                                match_strokes(second, align(first, second)))
         assert on_first < -0.1 < 0.1 < on_second
