@@ -36,6 +36,7 @@ from imprint.errors import ImprintError, InvalidParameterError
 from imprint.evidence import StrokeMatch, match_strokes, preference
 from imprint.pipeline import single_imprint
 from imprint.types import Alignment, RectifiedImprint
+from index.errors import IndexStateError, UnknownIdError
 from index.followed import FollowedIndex
 from index.store import MasterInfo, RegistryStore, SealStatus
 from index.vectors import DEFAULT_FACTORY, VectorIndex
@@ -60,6 +61,11 @@ CONFIRMED = 2
 #: an agreeing one: a seal with a numbered sibling and a look-alike name re-ranks all three
 #: together, in any order.
 RIVALS = 2
+#: The match's nearest filed neighbours (by the masters' own vectors) re-ranked with the
+#: shortlist, with its numbered siblings: a look-alike or a sibling beyond the shortlist is
+#: still weighed against it (the embedding, trained with both as hard negatives, can put
+#: them far apart).
+NEIGHBOURS = 3
 #: Once a candidate agrees, the next is compared too when it re-ranks this close to it: a
 #: numbered sibling or a look-alike name, told apart by which agrees better.
 RIVAL_MARGIN = 0.05
@@ -245,22 +251,33 @@ class SealSearch:
             return []
         index = self.index()
         shortlist = max(shortlist, top_k)
-        found = index.search(self.embedder.embed(imprints), max(shortlist, WIDE_SHORTLIST))
+        vectors = self.embedder.embed(imprints)
+        found = index.search(vectors, max(shortlist, WIDE_SHORTLIST))
         out = []
-        for imp, ids, sims in zip(imprints, found.ids, found.scores, strict=True):
+        for imp, vec, ids, sims in zip(imprints, vectors, found.ids, found.scores, strict=True):
             listed = [(int(i), float(s)) for i, s in zip(ids, sims, strict=True) if i >= 0]
             # one read of the shortlist's masters for the re-ranking and the confirmation
             masters = self.store.get_masters(mid for mid, _ in listed[:shortlist])
             ranked = self.rerank(imp, listed[:shortlist], masters)
-            cands, strokes = self._confirm(imp, _per_seal(ranked), masters)
+            done: dict[int, StrokeMatch] = {}
+            cands, strokes = self._confirm(imp, _per_seal(ranked), masters, done)
             if strokes is None and len(listed) > shortlist:
                 wider = listed[shortlist:]
                 masters.update(self.store.get_masters(mid for mid, _ in wider))
-                compared = {c.master_id: c for c in cands if c.agreement is not None}
                 ranked = sorted([*ranked, *self.rerank(imp, wider, masters)],
                                 key=lambda c: -c.score)
-                cands, strokes = self._confirm(
-                    imp, [compared.get(c.master_id, c) for c in _per_seal(ranked)], masters)
+                cands, strokes = self._confirm(imp, _per_seal(ranked), masters, done)
+            if strokes is not None:
+                # a numbered sibling or a look-alike of the match, its nearest filed
+                # neighbours, can lie beyond the shortlist when the imprint's embedding is hurt
+                unit = vec / max(float(np.linalg.norm(vec)), 1e-12)
+                near = [(mid, float(unit @ v)) for mid, v in
+                        self._neighbours(index, cands[0]) if mid not in masters]
+                if near:
+                    masters.update(self.store.get_masters(mid for mid, _ in near))
+                    ranked = sorted([*ranked, *self.rerank(imp, near, masters)],
+                                    key=lambda c: -c.score)
+                    cands, strokes = self._confirm(imp, _per_seal(ranked), masters, done)
             match = cands[0].seal_id if strokes is not None else None
             status = self.store.status(match, on) if match else None
             score = max((c.agreement for c in cands if c.agreement is not None), default=0.0)
@@ -268,8 +285,23 @@ class SealSearch:
                                       strokes))
         return out
 
+    def _neighbours(self, index: VectorIndex, match: Candidate) -> list[tuple[int, np.ndarray]]:
+        """The masters of the match's numbered siblings (the registry's) and the
+        :data:`NEIGHBOURS` nearest its master's own vector (look-alikes), with their
+        vectors."""
+        ids = [m.id for m in self.store.sibling_masters(match.seal_id)]
+        try:
+            found = index.search(index.reconstruct(match.master_id), NEIGHBOURS + 1)
+            ids += [int(i) for i in found.ids[0] if i >= 0]
+            return [(i, index.reconstruct(i)) for i in dict.fromkeys(ids)
+                    if i != match.master_id and i in index]
+        except (UnknownIdError, IndexStateError) as exc:  # withdrawn meanwhile; a PQ index
+            log.warning("neighbours of master %d not searched: %s", match.master_id, exc)
+            return []
+
     def _confirm(self, imp: RectifiedImprint, cands: list[Candidate],
-                 masters: dict[int, MasterInfo]) -> tuple[list[Candidate], StrokeMatch | None]:
+                 masters: dict[int, MasterInfo], done: dict[int, StrokeMatch]
+                 ) -> tuple[list[Candidate], StrokeMatch | None]:
         """Lay the imprint on the masters of the best :data:`CONFIRMED` candidates, in order;
         once one agrees, on the next (up to :data:`RIVALS` beyond them) only while it re-ranks
         within :data:`RIVAL_MARGIN` of it (a numbered sibling, a look-alike). Of those that
@@ -277,24 +309,25 @@ class SealSearch:
         (:func:`imprint.evidence.preference`), put first.
         Returns the candidates with their agreements and the match's strokes compared (None:
         no match)."""
+        # the imprint's comparisons already made (``done``, by master) are not made again
+        cands = [dataclasses.replace(c, agreement=1.0 - done[c.master_id].substituted)
+                 if c.master_id in done else c for c in cands]
         agreeing: list[tuple[int, StrokeMatch]] = []
         for k, c in enumerate(cands[:CONFIRMED + RIVALS]):
             best = max(agreeing, key=lambda a: cands[a[0]].agreement, default=None)
             if c.score < COMPARE_FLOOR or (k >= CONFIRMED and best is None) or (
                     best is not None and cands[best[0]].score - c.score > RIVAL_MARGIN):
                 break
-            if c.agreement is not None and c.agreement < self.threshold:
-                continue  # compared before, from a narrower shortlist: not the one
-            try:
-                master = self.canonical(masters[c.master_id])
-            except ImprintError as exc:
-                log.warning("master %d skipped in confirming: %s", c.master_id, exc)
-                continue
-            strokes = match_strokes(master, align(imp, master))
-            agreement = 1.0 - strokes.substituted
-            cands[k] = dataclasses.replace(c, agreement=agreement)
-            if agreement >= self.threshold:
-                agreeing.append((k, strokes))
+            if c.master_id not in done:
+                try:
+                    master = self.canonical(masters[c.master_id])
+                except ImprintError as exc:
+                    log.warning("master %d skipped in confirming: %s", c.master_id, exc)
+                    continue
+                done[c.master_id] = match_strokes(master, align(imp, master))
+                cands[k] = dataclasses.replace(c, agreement=1.0 - done[c.master_id].substituted)
+            if cands[k].agreement >= self.threshold:
+                agreeing.append((k, done[c.master_id]))
         if not agreeing:
             return cands, None
         agreeing.sort(key=lambda a: -cands[a[0]].agreement)

@@ -701,6 +701,17 @@ class RegistryStore:
             self._seal(s, seal_id)
             return self._masters_in(s, seal_id)
 
+    def sibling_masters(self, seal_id: str, limit: int = 8) -> list[MasterInfo]:
+        """The masters of the unit's other seals of the same kind (numbered siblings:
+        合同专用章(1) and (2)), at most ``limit``."""
+        with self._read() as s:
+            seal = self._seal(s, seal_id)
+            rows = s.scalars(select(MasterRow).join(SealRow, MasterRow.seal_id == SealRow.seal_id)
+                             .where(SealRow.unit_id == seal.unit_id, SealRow.kind == seal.kind,
+                                    SealRow.seal_id != seal.seal_id)
+                             .order_by(MasterRow.id).limit(limit))
+            return [self._master_info(r) for r in rows]
+
     def _masters_in(self, s: Session, seal_id: str) -> list[MasterInfo]:
         rows = s.scalars(select(MasterRow).where(MasterRow.seal_id == seal_id)
                          .order_by(MasterRow.id))

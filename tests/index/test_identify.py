@@ -225,6 +225,43 @@ def siblings(tmp_path_factory):
         rectified(second, seed, "typical") for seed in (32, 33, 34)]
 
 
+def test_a_numbered_sibling_beyond_the_shortlist_is_weighed_against_the_match(
+        tmp_path, monkeypatch):
+    """The shortlist holds only the first of two numbered siblings (its embedding nearest),
+    which agrees with a probe of the second: the registry's sibling is compared too, and the
+    probe follows the second's master where the two differ."""
+    from imprint.io import load_page
+    from imprint.pipeline import single_imprint
+
+    records = make_registry(12, np.random.default_rng(4200), lookalike_rate=0,
+                            sibling_rate=0.5)
+    second = next(r for r in records if r.sibling_of)
+    first = next(r for r in records if r.seal_id == second.sibling_of)
+    with RegistryStore.open(tmp_path / "registry") as store:
+        search = SealSearch(store, "classical")
+        filed = {r.seal_id: file_master(search, imprint_file(tmp_path / f"{r.seal_id}.png", r,
+                                                             30 + i, "clean"),
+                                        seal_id=r.seal_id, unit=r.unit_name,
+                                        kind=r.spec.kind).master.id
+                 for i, r in enumerate((first, second))}
+        plain = VectorIndex.search
+
+        def first_sibling_only(self, queries, k):  # the probe's embedding finds the first
+            found = plain(self, queries, k)
+            if np.ndim(queries) == 2:
+                found.ids[:] = -1
+                found.ids[:, 0] = filed[first.seal_id]
+            return found
+
+        monkeypatch.setattr(VectorIndex, "search", first_sibling_only)
+        for seed in (32, 33):
+            probe = imprint_file(tmp_path / f"probe_{seed}.png", second, seed, "typical")
+            imp = single_imprint(load_page(probe)[0].image, dpi=DPI)
+            (ident,) = search.identify([imp], top_k=2, shortlist=1)
+            assert ident.match == second.seal_id
+            assert {c.seal_id for c in ident.candidates} == {first.seal_id, second.seal_id}
+
+
 def test_numbered_siblings_are_told_apart_where_their_masters_differ(siblings):
     from imprint.align import align
     from imprint.evidence import match_strokes, preference

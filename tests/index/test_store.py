@@ -329,3 +329,19 @@ def test_a_new_seal_is_filed_with_its_master_or_not_at_all(store, seal):
                                b"not an image")
     assert store.counts() == before
     assert store.find_units(name="广州某某") == [] and store.find_units(name="深圳某某") == []
+
+
+def test_sibling_masters_are_the_units_other_seals_of_the_same_kind(store, seal):
+    other_unit = store.add_unit("上海华信科技发展有限公司", "91310115MA1H7XK24R")
+    second = store.file_seal("110108-0002", seal.unit_id, "round_official", number=2)
+    store.file_seal("110108-0003", seal.unit_id, "finance", number=1)
+    store.file_seal("310115-0001", other_unit, "round_official", number=1)
+    first_master = store.add_master(seal.seal_id, _png(_rgb(1)))
+    masters = [store.add_master(second.seal_id, _png(_rgb(s))) for s in (2, 3)]
+    store.add_master("110108-0003", _png(_rgb(4)))
+    store.add_master("310115-0001", _png(_rgb(5)))
+    assert store.sibling_masters(seal.seal_id) == masters
+    assert store.sibling_masters(second.seal_id) == [first_master]
+    assert store.sibling_masters(second.seal_id, limit=0) == []
+    with pytest.raises(UnknownSealError):
+        store.sibling_masters("no-such-seal")
