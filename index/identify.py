@@ -28,19 +28,21 @@ from datetime import date, datetime
 from functools import lru_cache
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from imprint import archive
 from imprint.align import align
 from imprint.errors import ImprintError, InvalidParameterError
 from imprint.evidence import StrokeMatch, match_strokes, preference
+from imprint.memo import per_imprint
 from imprint.pipeline import single_imprint
 from imprint.types import Alignment, RectifiedImprint
 from index.errors import IndexStateError, UnknownIdError
 from index.followed import FollowedIndex
 from index.store import MasterInfo, RegistryStore, SealStatus
 from index.vectors import DEFAULT_FACTORY, VectorIndex
-from models.classical import alignment_polar, correlate_polar, polar_spectrum
+from models.classical import PolarSpectrum, alignment_polar, correlate_polar, polar_spectrum
 from models.embedder import Embedder, get_embedder
 
 log = logging.getLogger(__name__)
@@ -73,6 +75,11 @@ RIVAL_MARGIN = 0.05
 #: than with the better agreeing one's, where the two masters differ, for it to be the match
 #: instead (:func:`imprint.evidence.preference`).
 PREFERENCE_MARGIN = 0.1
+#: An oval photographed at a slant lies off its master's centre once rectified (its fitted
+#: ellipse's centre is not the seal's under perspective: 8 to 12 canonical px on development
+#: photos), where the polar images' correlation falls to that of any other seal: an oval is
+#: re-ranked at its best of the offsets of this many px (and none) either way along x and y.
+OVAL_OFFSETS = 8
 #: Re-ranked score below which a candidate is not compared: a seal that does not correlate
 #: even this well at its best turn is not the one. Starved imprints (a scatter of dots) and
 #: faint ones correlate with their own seal's solid strokes as low as 0.19 on development
@@ -97,6 +104,27 @@ def _per_seal(ranked: Sequence[Candidate]) -> list[Candidate]:
     for c in ranked:
         best.setdefault(c.seal_id, c)
     return list(best.values())
+
+
+@per_imprint(8)
+def _query_polars(imp: RectifiedImprint) -> list[PolarSpectrum]:
+    """The imprint's polar images for the re-ranking: about its centre, and for an oval about
+    :data:`OVAL_OFFSETS` round it too."""
+    out = [polar_spectrum(alignment_polar(imp))]
+    if imp.detection.shape != "oval":
+        return out
+    size = imp.ink.shape[::-1]
+    ink, occ = imp.ink.astype(np.float32), imp.occlusion.view(np.uint8)
+    for dx in (-OVAL_OFFSETS, 0, OVAL_OFFSETS):
+        for dy in (-OVAL_OFFSETS, 0, OVAL_OFFSETS):
+            if dx or dy:
+                shift = np.float32([[1, 0, -dx], [0, 1, -dy]])
+                moved = dataclasses.replace(
+                    imp, ink=cv2.warpAffine(ink, shift, size),
+                    occlusion=cv2.warpAffine(occ, shift, size, flags=cv2.INTER_NEAREST,
+                                             borderValue=1).view(bool))
+                out.append(polar_spectrum(alignment_polar(moved)))
+    return out
 
 
 def canonical_path(home: Path, sha256: str) -> Path:
@@ -352,7 +380,7 @@ class SealSearch:
         """Aligned comparison of ``imp`` with each shortlisted master; ``masters``: theirs, by
         id, when already read from the store."""
         cands = []
-        query = polar_spectrum(alignment_polar(imp))
+        queries = _query_polars(imp)
         if masters is None:
             masters = self.store.get_masters(mid for mid, _ in shortlist)
         for mid, sim in shortlist:
@@ -360,7 +388,8 @@ class SealSearch:
                 continue  # withdrawn since the index was loaded
             master = masters[mid]
             try:
-                score, turn = correlate_polar(query, self._polar(master))
+                polar = self._polar(master)
+                score, turn = max(correlate_polar(q, polar) for q in queries)
             except ImprintError as exc:
                 log.warning("master %d skipped in re-ranking: %s", mid, exc)
                 continue
