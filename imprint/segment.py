@@ -845,6 +845,15 @@ CHANCE_RING_PEER = 0.5  # ... an imprint at least this large against the ring
 GREY_SHAPE_MIN_MM = 14.0  # ... and shapes of all dark ink smaller than this: a signature's
 
 
+@lru_cache(maxsize=4)
+def _torus_distance(shape: tuple[int, int]) -> np.ndarray:
+    """Each pixel's distance from the origin on the torus an FFT of ``shape`` wraps round."""
+    h, w = shape
+    dy = np.minimum(np.arange(h), h - np.arange(h)).astype(np.float32)
+    dx = np.minimum(np.arange(w), w - np.arange(w)).astype(np.float32)
+    return np.hypot(dy[:, None], dx[None, :])
+
+
 # a page's bank is reused page after page; a blob's radii follow its own size and rarely
 # recur, so a few entries are enough and keep memory bounded (a bank is megabytes)
 @lru_cache(maxsize=4)
@@ -853,17 +862,17 @@ def _ring_bank(shape: tuple[int, int], radii: tuple[float, ...], band: float
     """Spectra (OpenCV packed, float32) of zero-mean ring filters: +1/area on the border band
     just inside radius r, -1/area on a band outside it. Text and paper noise cover both
     alike and cancel; a seal's border covers only the first."""
-    h, w = shape
-    yy, xx = np.mgrid[:h, :w].astype(np.float32)
-    # distances on the torus the FFT wraps round
-    dist = np.hypot(np.minimum(yy, h - yy), np.minimum(xx, w - xx))
+    dist = _torus_distance(shape)
     bank = []
     for r in radii:
         # wide enough that a border between two radii of the bank falls in one of them
         inner = min(r - 1.6 * band, r / RING_STEP - band)
-        ring = ((dist >= inner) & (dist <= r)).astype(np.float32)
-        out = ((dist >= r + band) & (dist <= r + 3 * band)).astype(np.float32)
-        k = ring / max(ring.sum(), 1) - out / max(out.sum(), 1)
+        ring = (dist >= inner) & (dist <= r)
+        out = (dist >= r + band) & (dist <= r + 3 * band)
+        # the two bands are disjoint: each pixel holds one weight or none
+        k = np.zeros(shape, np.float32)
+        np.copyto(k, np.float32(1) / np.float32(max(np.count_nonzero(ring), 1)), where=ring)
+        np.copyto(k, -(np.float32(1) / np.float32(max(np.count_nonzero(out), 1))), where=out)
         bank.append(cv2.dft(k))
     return bank
 
@@ -914,8 +923,13 @@ def _ring_peaks(img: np.ndarray, radii: tuple[float, ...], band: float, origin, 
             hidden = vis < 0.3
             np.divide(resp[i], np.maximum(vis, 0.3, out=vis), out=resp[i])
             resp[i][hidden] = -1
-    best_i = resp.argmax(axis=0)
-    best = np.take_along_axis(resp, best_i[None], 0)[0]
+    # the best radius at each pixel, the first of equals (a running maximum: numpy's argmax
+    # across the first axis strides through the whole stack)
+    best, best_i = resp[0].copy(), np.zeros((h, w), np.uint8)
+    for i in range(1, len(radii)):
+        higher = resp[i] > best
+        np.copyto(best, resp[i], where=higher)
+        np.copyto(best_i, i, where=higher)
     peaks = (best >= min_score) & (best == cv2.dilate(best, np.ones((5, 5), np.uint8)))
     ys, xs = np.nonzero(peaks)
     order = np.argsort(-best[ys, xs])[:max_peaks]
