@@ -327,6 +327,42 @@ class SealSearch:
             log.warning("neighbours of master %d not searched: %s", match.master_id, exc)
             return []
 
+    def rival(self, imp: RectifiedImprint, seal_id: str, master_id: int,
+              strokes: StrokeMatch) -> tuple[str, float] | None:
+        """The filed seal the imprint rather is, where it agrees with ``seal_id``'s master
+        ``master_id`` (``strokes``: laid on it): one of that seal's numbered siblings or
+        nearest filed neighbours (:meth:`_neighbours`) that re-ranks near it, agrees too, and
+        whose master the imprint's ink follows where the two differ by more than
+        :data:`PREFERENCE_MARGIN`. Returns (its seal id, that margin), or None."""
+        index = self.index()
+        near = [mid for mid, _ in self._neighbours(index, Candidate(seal_id, master_id, 0.0,
+                                                                    0.0, 0.0))]
+        masters = self.store.get_masters([master_id, *near])
+        near = [mid for mid in near if mid in masters and masters[mid].seal_id != seal_id]
+        if not near or master_id not in masters:
+            return None
+        ranked = {c.master_id: c for c in self.rerank(imp, [(m, 0.0) for m in (master_id, *near)],
+                                                      masters)}
+        if master_id not in ranked:
+            return None
+        held = self.canonical(masters[master_id])
+        found: tuple[str, float] | None = None
+        for mid in near:
+            c = ranked.get(mid)
+            if c is None or ranked[master_id].score - c.score > RIVAL_MARGIN:
+                continue
+            try:
+                other = self.canonical(masters[mid])
+            except ImprintError as exc:
+                log.warning("master %d skipped as a rival: %s", mid, exc)
+                continue
+            if 1.0 - match_strokes(other, align(imp, other)).substituted < self.threshold:
+                continue
+            margin = -preference(held, strokes, self._laid(masters[mid], masters[master_id]))
+            if margin > PREFERENCE_MARGIN and (found is None or margin > found[1]):
+                found = (c.seal_id, margin)
+        return found
+
     def _confirm(self, imp: RectifiedImprint, cands: list[Candidate],
                  masters: dict[int, MasterInfo], done: dict[int, StrokeMatch]
                  ) -> tuple[list[Candidate], StrokeMatch | None]:

@@ -10,12 +10,14 @@ the seal was filed.
 
 from __future__ import annotations
 
+import dataclasses
+import math
 from dataclasses import dataclass
 from datetime import date
 
 from imprint.compare import compare
 from imprint.errors import ImprintError
-from imprint.evidence import StrokeMatch
+from imprint.evidence import StrokeMatch, match_strokes
 from imprint.types import Comparison, RectifiedImprint
 from imprint.verdict import VerifierModel
 from index.errors import RegistryError
@@ -51,7 +53,7 @@ def identified(search: SealSearch, ident: Identification, *, on: date | None = N
     aligned = ((ident.candidates[0].master_id, ident.strokes)
                if ident.strokes is not None else None)
     try:
-        return verify(search, ident.imprint, ident.match, on=on, aligned=aligned)
+        return verify(search, ident.imprint, ident.match, on=on, aligned=aligned, rivals=False)
     except NoMasterError:
         return None
 
@@ -74,12 +76,16 @@ def status_flag(status: SealStatus, on: date | None) -> str | None:
 def verify(search: SealSearch, imprint: RectifiedImprint, seal_id: str, *,
            on: date | None = None, model: VerifierModel | None = None,
            aligned: tuple[int, StrokeMatch] | None = None,
-           view: SealView | None = None) -> Verification:
+           view: SealView | None = None, rivals: bool = True) -> Verification:
     """Compare ``imprint`` with the masters of ``seal_id``; raises ``NotFoundError`` for an
     unknown seal and :class:`NoMasterError` when none of its masters can be compared.
     ``aligned``: (master id, the imprint laid on that master and its strokes compared), as the
     identification left it, not done again. ``view``: the seal as read from the store for this
-    verification (:meth:`~index.store.RegistryStore.seal_view` on ``on``), not read again."""
+    verification (:meth:`~index.store.RegistryStore.seal_view` on ``on``), not read again.
+    ``rivals``: whether an agreeing imprint is weighed against the seal's numbered siblings
+    and nearest filed neighbours (:meth:`~index.identify.SealSearch.rival`): one whose ink
+    follows another seal's master where the two differ is that seal's (``different_seal``).
+    An identification has weighed them already."""
     if view is None or view.seal.seal_id != seal_id:
         view = search.store.seal_view(seal_id, on)
     best: tuple[tuple[int, float], int, Comparison] | None = None
@@ -95,5 +101,18 @@ def verify(search: SealSearch, imprint: RectifiedImprint, seal_id: str, *,
             best = (key, master.id, c)
     if best is None:
         raise NoMasterError(f"seal {seal_id} has no master imprint that can be compared")
-    return Verification(view.seal, best[1], view.status, status_flag(view.status, on), best[2],
-                        on)
+    _, master_id, comparison = best
+    if rivals and comparison.verdict in ("genuine", "suspected_forgery"):
+        strokes = (aligned[1] if aligned is not None and aligned[0] == master_id
+                   else match_strokes(comparison.master, comparison.alignment))
+        other = search.rival(imprint, seal_id, master_id, strokes)
+        if other is not None:
+            comparison = dataclasses.replace(
+                comparison, verdict="different_seal", score=0.0, log10_lr=-math.inf,
+                against_forgeries={}, reasons=(
+                    f"another filed seal of the same design, {other[0]} (a numbered sibling "
+                    f"or a look-alike name): where the two differ, the imprint's ink follows "
+                    f"its master ({other[1]:.2f} better correlated), not this seal's",
+                    *comparison.reasons))
+    return Verification(view.seal, master_id, view.status, status_flag(view.status, on),
+                        comparison, on)

@@ -307,3 +307,31 @@ def test_an_oval_off_its_centre_still_re_ranks_by_its_strokes(tmp_path):
         off = correlate_polar(alignment_polar(moved), reference)[0]
         best = max(correlate_polar(p, reference)[0] for p in _query_polars(moved))
         assert off < 0.5 * centred < 0.5 < best
+
+
+def test_a_numbered_siblings_imprint_claimed_as_the_other_is_a_different_seal(tmp_path):
+    """A bank verifies the seal named on the document: an imprint of the unit's other
+    numbered seal agrees with the named one's master all but in its number, and was judged
+    genuine; weighed against the named seal's registry siblings, it is the sibling's."""
+    from imprint.io import load_page
+    from imprint.pipeline import single_imprint
+    from index.verify import verify
+
+    records = make_registry(12, np.random.default_rng(4200), lookalike_rate=0,
+                            sibling_rate=0.5)
+    second = next(r for r in records if r.sibling_of)
+    first = next(r for r in records if r.seal_id == second.sibling_of)
+    with RegistryStore.open(tmp_path / "registry") as store:
+        search = SealSearch(store, "classical")
+        for i, r in enumerate((first, second)):
+            file_master(search, imprint_file(tmp_path / f"{r.seal_id}.png", r, 30 + i, "clean"),
+                        seal_id=r.seal_id, unit=r.unit_name, kind=r.spec.kind)
+        for seed in (32, 33):
+            probe = imprint_file(tmp_path / f"probe_{seed}.png", second, seed, "typical")
+            imp = single_imprint(load_page(probe)[0].image, dpi=DPI)
+            assert verify(search, imp, first.seal_id, rivals=False).comparison.verdict == (
+                "genuine")
+            claimed = verify(search, imp, first.seal_id).comparison
+            assert claimed.verdict == "different_seal"
+            assert second.seal_id in claimed.reasons[0]
+            assert verify(search, imp, second.seal_id).comparison.verdict == "genuine"
