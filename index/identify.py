@@ -328,12 +328,13 @@ class SealSearch:
             return []
 
     def rival(self, imp: RectifiedImprint, seal_id: str, master_id: int,
-              strokes: StrokeMatch) -> tuple[str, float] | None:
+              laid: Alignment | StrokeMatch) -> tuple[str, float] | None:
         """The filed seal the imprint rather is, where it agrees with ``seal_id``'s master
-        ``master_id`` (``strokes``: laid on it): one of that seal's numbered siblings or
-        nearest filed neighbours (:meth:`_neighbours`) that re-ranks near it, agrees too, and
-        whose master the imprint's ink follows where the two differ by more than
-        :data:`PREFERENCE_MARGIN`. Returns (its seal id, that margin), or None."""
+        ``master_id`` (``laid``: its alignment on it, or its strokes compared there): one of
+        that seal's numbered siblings or nearest filed neighbours (:meth:`_neighbours`) that
+        re-ranks near it, agrees too, and whose master the imprint's ink follows where the
+        two differ by more than :data:`PREFERENCE_MARGIN`. Returns (its seal id, that
+        margin), or None."""
         index = self.index()
         near = [mid for mid, _ in self._neighbours(index, Candidate(seal_id, master_id, 0.0,
                                                                     0.0, 0.0))]
@@ -358,7 +359,9 @@ class SealSearch:
                 continue
             if 1.0 - match_strokes(other, align(imp, other)).substituted < self.threshold:
                 continue
-            margin = -preference(held, strokes, self._laid(masters[mid], masters[master_id]))
+            if not isinstance(laid, StrokeMatch):  # (only now that it is needed)
+                laid = match_strokes(held, laid)
+            margin = -preference(held, laid, self._laid(masters[mid], masters[master_id]))
             if margin > PREFERENCE_MARGIN and (found is None or margin > found[1]):
                 found = (c.seal_id, margin)
         return found

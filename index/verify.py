@@ -17,7 +17,7 @@ from datetime import date
 
 from imprint.compare import compare
 from imprint.errors import ImprintError
-from imprint.evidence import StrokeMatch, match_strokes
+from imprint.evidence import StrokeMatch
 from imprint.types import Comparison, RectifiedImprint
 from imprint.verdict import VerifierModel
 from index.errors import RegistryError
@@ -103,9 +103,9 @@ def verify(search: SealSearch, imprint: RectifiedImprint, seal_id: str, *,
         raise NoMasterError(f"seal {seal_id} has no master imprint that can be compared")
     _, master_id, comparison = best
     if rivals and comparison.verdict in ("genuine", "suspected_forgery"):
-        strokes = (aligned[1] if aligned is not None and aligned[0] == master_id
-                   else match_strokes(comparison.master, comparison.alignment))
-        other = search.rival(imprint, seal_id, master_id, strokes)
+        laid = (aligned[1] if aligned is not None and aligned[0] == master_id
+                else comparison.alignment)
+        other = search.rival(imprint, seal_id, master_id, laid)
         if other is not None:
             comparison = dataclasses.replace(
                 comparison, verdict="different_seal", score=0.0, log10_lr=-math.inf,
