@@ -204,6 +204,33 @@ def test_a_seal_ranked_low_by_its_embedding_is_still_found(registry, seals, monk
         assert narrow.match is None and narrow.candidates[0].seal_id != record.seal_id
 
 
+def _sibling_records():
+    """A numbered pair (合同专用章(1) and (2)) of a small generated registry: (first,
+    second)."""
+    records = make_registry(12, np.random.default_rng(4200), lookalike_rate=0,
+                            sibling_rate=0.5)
+    second = next(r for r in records if r.sibling_of)
+    return next(r for r in records if r.seal_id == second.sibling_of), second
+
+
+def _filed_siblings(search: SealSearch, root: Path):
+    """The pair filed (each with its master) in ``search``'s registry: (first, second, the
+    masters' ids by seal, two probes of the second, rectified)."""
+    from imprint.io import load_page
+    from imprint.pipeline import single_imprint
+
+    first, second = _sibling_records()
+    filed = {r.seal_id: file_master(search, imprint_file(root / f"{r.seal_id}.png", r, 30 + i,
+                                                         "clean"),
+                                    seal_id=r.seal_id, unit=r.unit_name,
+                                    kind=r.spec.kind).master.id
+             for i, r in enumerate((first, second))}
+    probes = [single_imprint(load_page(imprint_file(root / f"probe_{seed}.png", second, seed,
+                                                    "typical"))[0].image, dpi=DPI)
+              for seed in (32, 33)]
+    return first, second, filed, probes
+
+
 @pytest.fixture(scope="module")
 def siblings(tmp_path_factory):
     """A numbered pair (合同专用章(1) and (2)): each one's master, rectified, and a probe of
@@ -212,10 +239,7 @@ def siblings(tmp_path_factory):
     from imprint.pipeline import single_imprint
 
     root = tmp_path_factory.mktemp("siblings")
-    records = make_registry(12, np.random.default_rng(4200), lookalike_rate=0,
-                            sibling_rate=0.5)
-    second = next(r for r in records if r.sibling_of)
-    first = next(r for r in records if r.seal_id == second.sibling_of)
+    first, second = _sibling_records()
 
     def rectified(record, seed: int, quality: str):
         path = imprint_file(root / f"{record.seal_id}_{seed}.png", record, seed, quality)
@@ -230,20 +254,9 @@ def test_a_numbered_sibling_beyond_the_shortlist_is_weighed_against_the_match(
     """The shortlist holds only the first of two numbered siblings (its embedding nearest),
     which agrees with a probe of the second: the registry's sibling is compared too, and the
     probe follows the second's master where the two differ."""
-    from imprint.io import load_page
-    from imprint.pipeline import single_imprint
-
-    records = make_registry(12, np.random.default_rng(4200), lookalike_rate=0,
-                            sibling_rate=0.5)
-    second = next(r for r in records if r.sibling_of)
-    first = next(r for r in records if r.seal_id == second.sibling_of)
     with RegistryStore.open(tmp_path / "registry") as store:
         search = SealSearch(store, "classical")
-        filed = {r.seal_id: file_master(search, imprint_file(tmp_path / f"{r.seal_id}.png", r,
-                                                             30 + i, "clean"),
-                                        seal_id=r.seal_id, unit=r.unit_name,
-                                        kind=r.spec.kind).master.id
-                 for i, r in enumerate((first, second))}
+        first, second, filed, probes = _filed_siblings(search, tmp_path)
         plain = VectorIndex.search
 
         def first_sibling_only(self, queries, k):  # the probe's embedding finds the first
@@ -254,9 +267,7 @@ def test_a_numbered_sibling_beyond_the_shortlist_is_weighed_against_the_match(
             return found
 
         monkeypatch.setattr(VectorIndex, "search", first_sibling_only)
-        for seed in (32, 33):
-            probe = imprint_file(tmp_path / f"probe_{seed}.png", second, seed, "typical")
-            imp = single_imprint(load_page(probe)[0].image, dpi=DPI)
+        for imp in probes:
             (ident,) = search.identify([imp], top_k=2, shortlist=1)
             assert ident.match == second.seal_id
             assert {c.seal_id for c in ident.candidates} == {first.seal_id, second.seal_id}
@@ -313,22 +324,12 @@ def test_a_numbered_siblings_imprint_claimed_as_the_other_is_a_different_seal(tm
     """A bank verifies the seal named on the document: an imprint of the unit's other
     numbered seal agrees with the named one's master all but in its number, and was judged
     genuine; weighed against the named seal's registry siblings, it is the sibling's."""
-    from imprint.io import load_page
-    from imprint.pipeline import single_imprint
     from index.verify import verify
 
-    records = make_registry(12, np.random.default_rng(4200), lookalike_rate=0,
-                            sibling_rate=0.5)
-    second = next(r for r in records if r.sibling_of)
-    first = next(r for r in records if r.seal_id == second.sibling_of)
     with RegistryStore.open(tmp_path / "registry") as store:
         search = SealSearch(store, "classical")
-        for i, r in enumerate((first, second)):
-            file_master(search, imprint_file(tmp_path / f"{r.seal_id}.png", r, 30 + i, "clean"),
-                        seal_id=r.seal_id, unit=r.unit_name, kind=r.spec.kind)
-        for seed in (32, 33):
-            probe = imprint_file(tmp_path / f"probe_{seed}.png", second, seed, "typical")
-            imp = single_imprint(load_page(probe)[0].image, dpi=DPI)
+        first, second, _, probes = _filed_siblings(search, tmp_path)
+        for imp in probes:
             assert verify(search, imp, first.seal_id, rivals=False).comparison.verdict == (
                 "genuine")
             claimed = verify(search, imp, first.seal_id).comparison
