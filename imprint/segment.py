@@ -923,13 +923,8 @@ def _ring_peaks(img: np.ndarray, radii: tuple[float, ...], band: float, origin, 
             hidden = vis < 0.3
             np.divide(resp[i], np.maximum(vis, 0.3, out=vis), out=resp[i])
             resp[i][hidden] = -1
-    # the best radius at each pixel, the first of equals (a running maximum: numpy's argmax
-    # across the first axis strides through the whole stack)
-    best, best_i = resp[0].copy(), np.zeros((h, w), np.uint8)
-    for i in range(1, len(radii)):
-        higher = resp[i] > best
-        np.copyto(best, resp[i], where=higher)
-        np.copyto(best_i, i, where=higher)
+    best_i = resp.argmax(axis=0)
+    best = np.take_along_axis(resp, best_i[None], 0)[0]
     peaks = (best >= min_score) & (best == cv2.dilate(best, np.ones((5, 5), np.uint8)))
     ys, xs = np.nonzero(peaks)
     order = np.argsort(-best[ys, xs])[:max_peaks]
