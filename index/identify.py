@@ -300,7 +300,8 @@ class SealSearch:
                 # neighbours, can lie beyond the shortlist when the imprint's embedding is hurt
                 unit = vec / max(float(np.linalg.norm(vec)), 1e-12)
                 near = [(mid, float(unit @ v)) for mid, v in
-                        self._neighbours(index, cands[0]) if mid not in masters]
+                        self._neighbours(index, cands[0].seal_id, cands[0].master_id)
+                        if mid not in masters]
                 if near:
                     masters.update(self.store.get_masters(mid for mid, _ in near))
                     ranked = sorted([*ranked, *self.rerank(imp, near, masters)],
@@ -313,18 +314,19 @@ class SealSearch:
                                       strokes))
         return out
 
-    def _neighbours(self, index: VectorIndex, match: Candidate) -> list[tuple[int, np.ndarray]]:
-        """The masters of the match's numbered siblings (the registry's) and the
-        :data:`NEIGHBOURS` nearest its master's own vector (look-alikes), with their
-        vectors."""
-        ids = [m.id for m in self.store.sibling_masters(match.seal_id)]
+    def _neighbours(self, index: VectorIndex, seal_id: str, master_id: int
+                    ) -> list[tuple[int, np.ndarray]]:
+        """The masters of the seal's numbered siblings (the registry's) and the
+        :data:`NEIGHBOURS` nearest its master ``master_id``'s own vector (look-alikes), with
+        their vectors."""
+        ids = [m.id for m in self.store.sibling_masters(seal_id)]
         try:
-            found = index.search(index.reconstruct(match.master_id), NEIGHBOURS + 1)
+            found = index.search(index.reconstruct(master_id), NEIGHBOURS + 1)
             ids += [int(i) for i in found.ids[0] if i >= 0]
             return [(i, index.reconstruct(i)) for i in dict.fromkeys(ids)
-                    if i != match.master_id and i in index]
+                    if i != master_id and i in index]
         except (UnknownIdError, IndexStateError) as exc:  # withdrawn meanwhile; a PQ index
-            log.warning("neighbours of master %d not searched: %s", match.master_id, exc)
+            log.warning("neighbours of master %d not searched: %s", master_id, exc)
             return []
 
     def rival(self, imp: RectifiedImprint, seal_id: str, master_id: int,
@@ -336,8 +338,7 @@ class SealSearch:
         two differ by more than :data:`PREFERENCE_MARGIN`. Returns (its seal id, that
         margin), or None."""
         index = self.index()
-        near = [mid for mid, _ in self._neighbours(index, Candidate(seal_id, master_id, 0.0,
-                                                                    0.0, 0.0))]
+        near = [mid for mid, _ in self._neighbours(index, seal_id, master_id)]
         masters = self.store.get_masters([master_id, *near])
         near = [mid for mid in near if mid in masters and masters[mid].seal_id != seal_id]
         if not near or master_id not in masters:
