@@ -310,18 +310,23 @@ def _blobs(mask: np.ndarray, join_px: int, min_side: float
     return blobs
 
 
-def _outline_support(mask: np.ndarray, centres, axes, angle_deg: float, line_px: float,
-                     n: int = 180) -> tuple[np.ndarray, np.ndarray]:
+_OUTLINE_T = np.linspace(0, 2 * np.pi, 180, endpoint=False)  # samples round an outline
+_OUTLINE_COS, _OUTLINE_SIN = np.cos(_OUTLINE_T), np.sin(_OUTLINE_T)
+#: Four outlines at once (of the line width, out): the border lies on and just inside the
+#: fitted one.
+_OUTLINE_OFFSETS = np.linspace(-1.0, 0.5, 4)[:, None]
+
+
+def _outline_support(mask: np.ndarray, centres, axes, angle_deg: float, line_px: float
+                     ) -> tuple[np.ndarray, np.ndarray]:
     """For K ellipses at once (``centres`` and ``axes`` (K, 2), one ``angle_deg``): (K,)
     fractions of the in-page border that have ink within ``line_px`` of the ellipse, (K,)
     fractions of the border inside the page."""
     h, w = mask.shape
-    t = np.linspace(0, 2 * np.pi, n, endpoint=False)
-    cos_t, sin_t = np.cos(t), np.sin(t)
+    cos_t, sin_t = _OUTLINE_COS, _OUTLINE_SIN
     c, ax = np.asarray(centres, float), np.asarray(axes, float)
     ca, sa = math.cos(math.radians(angle_deg)), math.sin(math.radians(angle_deg))
-    # four outlines at once (rows): the border lies on and just inside the fitted one
-    k = np.linspace(-1.0, 0.5, 4)[:, None]
+    k = _OUTLINE_OFFSETS
     ra = np.maximum(ax[:, 0, None, None] + k * line_px, 1)  # (K, 4, 1)
     rb = np.maximum(ax[:, 1, None, None] + k * line_px, 1)
     x = c[:, 0, None, None] + ra * cos_t * ca - rb * sin_t * sa
@@ -420,26 +425,28 @@ def _starved(blob: np.ndarray, ink: np.ndarray, c: _Candidate, px_per_mm: float
     return dataclasses.replace(c, support=support)
 
 
+_SIDE_T = np.linspace(0.05, 0.95, 30)  # samples along each side of a rectangle
+_INWARD_K = np.linspace(0.0, 1.5, 4)  # steps inward (of the line width) toward its centre
+
+
 def _square_support(mask: np.ndarray, rect, line_px: float) -> tuple[float, float]:
+    """(share of the in-image outline of the rotated rectangle ``rect`` with ink within
+    ``line_px`` inside it, stepping toward its centre; share of the outline in the image).
+    A rectangle, not only a square: a blob's minimum-area rectangle."""
     box = cv2.boxPoints(rect)
     h, w = mask.shape
-    hits, inside = [], []
     centre = box.mean(axis=0)
-    for i in range(4):
-        p, q = box[i], box[(i + 1) % 4]
-        for t in np.linspace(0.05, 0.95, 30):
-            pt = p + (q - p) * t
-            found, ok = False, False
-            for k in np.linspace(0.0, 1.5, 4):  # step inward from the outline
-                v = centre - pt
-                pk = pt + v / max(np.linalg.norm(v), 1e-6) * k * line_px
-                xi, yi = int(pk[0]), int(pk[1])
-                if 0 <= xi < w and 0 <= yi < h:
-                    ok = True
-                    found |= mask[yi, xi] > 0
-            hits.append(found)
-            inside.append(ok)
-    hits, inside = np.array(hits), np.array(inside)
+    p, q = box, np.roll(box, -1, axis=0)
+    pt = p[:, None, :] + (q - p)[:, None, :] * _SIDE_T[None, :, None]  # (4, 30, 2)
+    v = centre - pt
+    norm = np.maximum(np.sqrt((v * v).sum(axis=-1)), 1e-6)[..., None]
+    pk = pt[:, :, None, :] + (v / norm)[:, :, None, :] * _INWARD_K[None, None, :, None] * line_px
+    # (truncated toward zero, as int() does)
+    xi, yi = pk[..., 0].astype(int), pk[..., 1].astype(int)
+    ok = (xi >= 0) & (xi < w) & (yi >= 0) & (yi < h)
+    inked = np.zeros(ok.shape, bool)
+    inked[ok] = mask[yi[ok], xi[ok]] > 0
+    hits, inside = inked.any(axis=2).ravel(), ok.any(axis=2).ravel()
     return (float(hits[inside].mean()) if inside.any() else 0.0), float(inside.mean())
 
 
@@ -877,16 +884,24 @@ def _ring_bank(shape: tuple[int, int], radii: tuple[float, ...], band: float
     return bank
 
 
-def _visible_fraction(shape: tuple[int, int], r: float, origin, page) -> np.ndarray:
-    """Fraction of a circle of radius ``r`` centred at each pixel of an image of ``shape``
-    placed at ``origin`` (x, y) on a page of ``page`` (h, w) px that lies on the page (edges
-    treated independently: exact away from the corners)."""
+def _edge_cuts(shape: tuple[int, int], radii: tuple[float, ...], origin, page
+               ) -> tuple[np.ndarray, np.ndarray]:
+    """For circles of each of ``radii`` centred at each column and each row of an image of
+    ``shape`` placed at ``origin`` (x, y) on a page of ``page`` (h, w) px: (n, W) and (n, H)
+    fractions of the circle beyond the page's left or right and top or bottom edges."""
+    r = np.asarray(radii, float)[:, None]
+
     def cut(d):  # fraction of the circle beyond an edge at distance d from the centre
-        return np.arccos(np.clip(d / r, -1, 1)) / np.pi
+        return np.arccos(np.clip(d / r.astype(d.dtype), -1, 1)) / np.pi
     x = np.arange(shape[1], dtype=np.float32) + 0.5 + origin[0]
     y = np.arange(shape[0], dtype=np.float32) + 0.5 + origin[1]
-    fx = cut(x) + cut(page[1] - x)
-    fy = cut(y) + cut(page[0] - y)
+    return cut(x) + cut(page[1] - x), cut(y) + cut(page[0] - y)
+
+
+def _visible_fraction(fx: np.ndarray, fy: np.ndarray) -> np.ndarray:
+    """(H, W) fraction of the circle centred at each pixel that lies on the page, from one
+    radius's cuts (:func:`_edge_cuts`; edges treated independently: exact away from the
+    corners)."""
     # (written into one array: the image-sized temporaries cost more than the arithmetic)
     out = np.subtract((1 - fx)[None, :], fy[:, None])
     return np.clip(out, 0, 1, out=out)
@@ -915,11 +930,13 @@ def _ring_peaks(img: np.ndarray, radii: tuple[float, ...], band: float, origin, 
     resp = np.empty((len(radii), h, w), np.float32)
     near_edge = (origin[0] < radii[-1] or origin[1] < radii[-1]
                  or origin[0] + w > page[1] - radii[-1] or origin[1] + h > page[0] - radii[-1])
-    for i, (r, k) in enumerate(zip(radii, _ring_bank(size, radii, band), strict=True)):
+    if near_edge:
+        cut_x, cut_y = _edge_cuts((h, w), radii, origin, page)
+    for i, k in enumerate(_ring_bank(size, radii, band)):
         out = cv2.idft(cv2.mulSpectrums(spectrum, k, 0), flags=cv2.DFT_SCALE | cv2.DFT_REAL_OUTPUT)
         resp[i] = out[:h, :w]
         if near_edge:
-            vis = _visible_fraction((h, w), r, origin, page)
+            vis = _visible_fraction(cut_x[i], cut_y[i])
             hidden = vis < 0.3
             np.divide(resp[i], np.maximum(vis, 0.3, out=vis), out=resp[i])
             resp[i][hidden] = -1

@@ -133,59 +133,60 @@ def square_borders(ink: np.ndarray, side_px: tuple[float, float], line_px: float
     theta = np.degrees(np.arctan2(q[:, 1] - p[:, 1], q[:, 0] - p[:, 0])) % 180
     mid = (p + q) / 2
     segments = _Segments(p, q, mid, theta)
+    # every pair of segments at once (row i, column j): parallel, a seal's width apart,
+    # each seen along a share of that width, overlapping along it
+    rad = np.radians(theta)
+    u = np.stack([np.cos(rad), np.sin(rad)], axis=1)
+    nrm = np.stack([-u[:, 1], u[:, 0]], axis=1)
+    across = _projected(mid, nrm)  # [i, j]: segment j's middle on segment i's normal
+    apart = np.abs(across - np.diag(across)[:, None])
+    ends = np.stack([_projected(p, u), _projected(q, u)])  # ... its ends along segment i
+    lo_j, hi_j = ends.min(axis=0), ends.max(axis=0)
+    lo_i, hi_i = np.diag(lo_j)[:, None], np.diag(hi_j)[:, None]
+    overlap = np.minimum(hi_i, hi_j) - np.maximum(lo_i, lo_j)
+    seen = np.minimum(hi_i - lo_i, hi_j - lo_j)
+    paired = (np.triu(np.ones(apart.shape, bool), 1)
+              & (_turns(theta[:, None], theta[None, :]) <= SIDE_ANGLE_TOL)
+              & (lo <= apart) & (apart <= hi) & (overlap >= MIN_SIDE_OVERLAP * apart)
+              & (seen >= MIN_SIDE_OVERLAP * apart))
     found = []
-    for i in range(len(p)):
-        t = math.radians(theta[i])
-        u = np.array([math.cos(t), math.sin(t)])
-        nrm = np.array([-u[1], u[0]])
-        off_i, along_i = float(mid[i] @ nrm), sorted((float(p[i] @ u), float(q[i] @ u)))
-        for j in range(i + 1, len(p)):
-            if _turn(theta[i], theta[j]) > SIDE_ANGLE_TOL:
-                continue
-            apart = abs(float(mid[j] @ nrm) - off_i)
-            along_j = sorted((float(p[j] @ u), float(q[j] @ u)))
-            lo_j, hi_j = max(along_i[0], along_j[0]), min(along_i[1], along_j[1])
-            if (not lo <= apart <= hi or hi_j - lo_j < MIN_SIDE_OVERLAP * apart
-                    or min(along_i[1] - along_i[0], along_j[1] - along_j[0])
-                    < MIN_SIDE_OVERLAP * apart):
-                continue
-            # the pair's direction: its two sides', weighed by their lengths
-            turn = (theta[j] - theta[i] + 90) % 180 - 90
-            angle = (theta[i] + turn * length[j] / (length[i] + length[j])) % 180
-            t = math.radians(angle)
-            ua, na = np.array([math.cos(t), math.sin(t)]), np.array([-math.sin(t), math.cos(t)])
-            off, half = (float(mid[i] @ na) + float(mid[j] @ na)) / 2, apart / 2
-            # a border's side is a stroke: the edge of one side or the other has the
-            # stroke's other edge a line's width inside it (a row of characters is inked a
-            # character's height deep)
-            inside = (mid[i] + mid[j]) / 2
-            if max(_other_edge(i, inside, segments, line_px),
-                   _other_edge(j, inside, segments, line_px)) < MIN_OTHER_EDGE:
-                continue
-            # where along the pair the square lies: half a side from a perpendicular side
-            # between them, or the middle of their overlap
-            at = [float((mid[i] + mid[j]) @ ua) / 2]
-            for k in range(len(p)):
-                if (abs(_turn(angle, theta[k]) - 90) <= SIDE_ANGLE_TOL
-                        and abs(float(mid[k] @ na) - off) <= half):
-                    a = float(mid[k] @ ua)
-                    at += [a - half, a + half]
-            centres = np.array([off * na + a * ua for a in at])
-            support, _ = square_support(ink, centres, np.full(len(at), half), angle, line_px)
-            b = int(np.argmax(support))
-            if support[b] < REFINE_SUPPORT:
-                continue
-            # the pair may be one side's outer edge and the other's inner, the perpendicular
-            # side's inner edge: a couple of px either way, each way
-            centre, half = _refined(ink, centres[b], half, angle, line_px)
-            support = float(square_support(ink, centre[None], np.array([half]), angle,
-                                           line_px)[0][0])
-            if (support >= MIN_SIDE_SUPPORT
-                    and side_supports(ink, centre, half, angle, line_px)[1:].min()
-                    >= MIN_STROKE_SIDE
-                    and _runs_on(ink, centre, half, angle, line_px) < MAX_RUN_ON):
-                found.append(SquareBorder((float(centre[0]), float(centre[1])), half, angle,
-                                          support))
+    for i, j in zip(*np.nonzero(paired), strict=True):
+        # the pair's direction: its two sides', weighed by their lengths
+        turn = (theta[j] - theta[i] + 90) % 180 - 90
+        angle = (theta[i] + turn * length[j] / (length[i] + length[j])) % 180
+        t = math.radians(angle)
+        ua, na = np.array([math.cos(t), math.sin(t)]), np.array([-math.sin(t), math.cos(t)])
+        off, half = (float(mid[i] @ na) + float(mid[j] @ na)) / 2, float(apart[i, j]) / 2
+        # a border's side is a stroke: the edge of one side or the other has the
+        # stroke's other edge a line's width inside it (a row of characters is inked a
+        # character's height deep)
+        inside = (mid[i] + mid[j]) / 2
+        if max(_other_edge(i, inside, segments, line_px),
+               _other_edge(j, inside, segments, line_px)) < MIN_OTHER_EDGE:
+            continue
+        # where along the pair the square lies: half a side from a perpendicular side
+        # between them, or the middle of their overlap
+        square_on = ((np.abs(_turns(angle, theta) - 90) <= SIDE_ANGLE_TOL)
+                     & (np.abs(_dot(mid, na) - off) <= half))
+        at = [float((mid[i] + mid[j]) @ ua) / 2]
+        for a in _dot(mid[square_on], ua):
+            at += [float(a) - half, float(a) + half]
+        centres = np.array([off * na + a * ua for a in at])
+        support, _ = square_support(ink, centres, np.full(len(at), half), angle, line_px)
+        b = int(np.argmax(support))
+        if support[b] < REFINE_SUPPORT:
+            continue
+        # the pair may be one side's outer edge and the other's inner, the perpendicular
+        # side's inner edge: a couple of px either way, each way
+        centre, half = _refined(ink, centres[b], half, angle, line_px)
+        support = float(square_support(ink, centre[None], np.array([half]), angle,
+                                       line_px)[0][0])
+        if (support >= MIN_SIDE_SUPPORT
+                and side_supports(ink, centre, half, angle, line_px)[1:].min()
+                >= MIN_STROKE_SIDE
+                and _runs_on(ink, centre, half, angle, line_px) < MAX_RUN_ON):
+            found.append(SquareBorder((float(centre[0]), float(centre[1])), half, angle,
+                                      support))
     return _largest_each(found)
 
 
@@ -241,22 +242,31 @@ def _other_edge(i: int, inside: np.ndarray, segments: _Segments, line_px: float)
     u, n = np.array([math.cos(t), math.sin(t)]), np.array([-math.sin(t), math.cos(t)])
     inward = 1.0 if float((inside - mid[i]) @ n) >= 0 else -1.0
     along = sorted((float(p[i] @ u), float(q[i] @ u)))
-    best = 0.0
-    for k in range(len(p)):
-        if k == i or _turn(theta[i], theta[k]) > SIDE_ANGLE_TOL:
-            continue
-        if not 0.3 * line_px <= float((mid[k] - mid[i]) @ n) * inward <= 2.0 * line_px:
-            continue
-        other = sorted((float(p[k] @ u), float(q[k] @ u)))
-        best = max(best, (min(along[1], other[1]) - max(along[0], other[0]))
-                   / max(along[1] - along[0], 1e-6))
-    return best
+    depth = _dot(mid - mid[i], n) * inward
+    near = ((_turns(theta[i], theta) <= SIDE_ANGLE_TOL) & (0.3 * line_px <= depth)
+            & (depth <= 2.0 * line_px))
+    near[i] = False
+    if not near.any():
+        return 0.0
+    ends = np.stack([_dot(p[near], u), _dot(q[near], u)])
+    overlap = np.minimum(along[1], ends.max(axis=0)) - np.maximum(along[0], ends.min(axis=0))
+    return max(0.0, float((overlap / max(along[1] - along[0], 1e-6)).max()))
 
 
-def _turn(a: float, b: float) -> float:
-    """Angle between two undirected directions, degrees in [0, 90]."""
-    d = abs(a - b) % 180
-    return min(d, 180 - d)
+def _turns(a: float, b: np.ndarray) -> np.ndarray:
+    """Angles between the undirected direction ``a`` and each of ``b``, degrees in [0, 90]."""
+    d = np.abs(a - b) % 180
+    return np.minimum(d, 180 - d)
+
+
+def _projected(v: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """(N, M): the rows of ``v`` (M, 2) projected on each row of ``u`` (N, 2)."""
+    return u[:, None, 0] * v[None, :, 0] + u[:, None, 1] * v[None, :, 1]
+
+
+def _dot(v: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """(N,) dot products of the rows of ``v`` (N, 2) with ``u`` (2,)."""
+    return v[:, 0] * u[0] + v[:, 1] * u[1]
 
 
 def _largest_each(found: list[SquareBorder]) -> list[SquareBorder]:
