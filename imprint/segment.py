@@ -92,6 +92,9 @@ class _Candidate:
     support: float
     visible: float
     sides: bool = False  # a square found by its straight sides (:func:`_with_squares`)
+    #: a seal found by its outline beyond a round imprint it was stamped across
+    #: (:func:`_beyond_circle`): its centre may lie inside that one's circle
+    across: bool = False
 
 
 def _estimate_dpi(shape: tuple[int, int]) -> float:
@@ -601,8 +604,8 @@ def _colour_candidates(ink: np.ndarray, warm: np.ndarray | None, px_per_mm: floa
     # a square of the other ink inside a round imprint (a red name seal stamped on a blue
     # round seal) is a seal of its own, not part of that one; so is one of the same ink
     # whose four straight sides were found
-    kept = _outermost(_suppress(out), lambda c, k: c.shape == "square"
-                      and (c.sides or ink_of[id(c)] != ink_of[id(k)]))
+    kept = _outermost(_suppress(out), lambda c, k: c.across or (
+        c.shape == "square" and (c.sides or ink_of[id(c)] != ink_of[id(k)])))
     return [c for c in kept
             if c.support >= WEAK_BORDER or c.visible < 0.98
             or _glyph_count(ink, c, px_per_mm) >= MIN_GLYPHS]
@@ -797,7 +800,58 @@ def _explain_once(blob: np.ndarray, ink: np.ndarray, px_per_mm: float, size_know
         return whole
     if circles and not fits:
         return circles[:1]
+    if fits and strong and strong[0].support - single.support >= BEYOND_MARGIN:
+        # a circle inked all round (the strongest), the blob's one border far less: a round
+        # imprint and another seal stamped across it, whose outline is the blob's beyond
+        # the circle
+        beyond = _beyond_circle(blob, ink, strong[0], px_per_mm)
+        if beyond is not None and _plausible(beyond, px_per_mm, size_known, ink.shape):
+            return [strong[0], beyond]
     return [single] if fits else []
+
+
+def _beyond_circle(blob: np.ndarray, ink: np.ndarray, circle: _Candidate, px_per_mm: float
+                   ) -> _Candidate | None:
+    """The border of a seal stamped across the round imprint ``circle``, fitted to the
+    blob's outline where it leaves the circle (the other seal's outer arc), or None: too
+    little of the outline off the circle, or a fit that is not inked along its length and
+    clearly more than just outside it (a pen's strokes joined to the imprint)."""
+    h, w = blob.shape
+    contours, _ = cv2.findContours(blob, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+    pts = np.concatenate(contours)[:, 0, :].astype(np.float32)
+    in_page = (pts[:, 0] > 2) & (pts[:, 0] < w - 3) & (pts[:, 1] > 2) & (pts[:, 1] < h - 3)
+    off = np.hypot(pts[:, 0] - circle.centre[0], pts[:, 1] - circle.centre[1]) - circle.axes[0]
+    arc = pts[in_page & (off > max(2.0, 2.4 * px_per_mm))]
+    # a seal's arc, not a stroke's end: a quarter of a circle of the smallest seal's
+    if len(arc) < max(12, 0.25 * math.pi * SEAL_DIAMETER_MM[0] / 2 * px_per_mm):
+        return None
+    (ex, ey), (ew, eh), eangle = cv2.fitEllipse(arc)
+    a, b = max(ew, eh) / 2, min(ew, eh) / 2
+    if not (np.isfinite(a) and np.isfinite(b)) or b <= 0:
+        return None
+    angle = (eangle + 90 if ew < eh else eangle) % 180
+    shape = "round" if b / a > 0.82 else "oval"
+    line = max(1.0, 1.2 * px_per_mm)
+    support, visible = _ring_support(ink, (ex, ey), (a, b), angle, line)
+    c = _Candidate((float(ex), float(ey)), (float(a), float(b)), float(angle), shape,
+                   _ellipse_box((ex, ey), (a, b), angle, blob.shape), support, visible,
+                   across=True)
+    if (_same_imprint(c, circle) or support < RING_COVERAGE
+            or support - _outside_support(ink, c, line) < RING_CONTRAST):
+        return None
+    return c
+
+
+def _ellipse_box(centre, axes, angle_deg: float, shape: tuple[int, int]
+                 ) -> tuple[float, float, float, float]:
+    """The bounding box of an ellipse (``angle_deg`` of its major axis from +x toward +y),
+    clipped to an image of ``shape``."""
+    t = math.radians(angle_deg)
+    dx = math.hypot(axes[0] * math.cos(t), axes[1] * math.sin(t))
+    dy = math.hypot(axes[0] * math.sin(t), axes[1] * math.cos(t))
+    h, w = shape
+    return (max(centre[0] - dx, 0.0), max(centre[1] - dy, 0.0), min(centre[0] + dx, float(w)),
+            min(centre[1] + dy, float(h)))
 
 
 def _colour_vote(masks: InkMasks, lightest: np.ndarray):
@@ -845,6 +899,9 @@ UNION_MARGIN = 0.15
 #: One border round a blob inked along less than this share of its length (an oval seal's,
 #: above 0.7 on development pages) gives way to two circles inked along this much of theirs.
 UNION_BORDER_SUPPORT, UNION_CIRCLE_SUPPORT = 0.7, 0.9
+#: One circle of a blob inked along this much more of its border than the blob's one
+#: outline: another seal stamped across a round imprint (:func:`_beyond_circle`).
+BEYOND_MARGIN = 0.1
 #: A ring on less than this share of the image, crossing an imprint wholly on it, is taken
 #: for a chance ring (see :func:`_without_chance_rings`).
 CHANCE_RING_VISIBLE = 0.75
@@ -1006,8 +1063,9 @@ def _without_chance_rings(cands: list[_Candidate], shape: tuple[int, int]
     cross-page half lies at the page's edge, clear of other imprints). Such a ring cannot
     hold a whole imprint as its inner ring either."""
     h, w = shape
+    # (not a seal found across a round imprint: that imprint is the ring it was found by)
     whole = [k for k in cands if k.visible >= 0.98 and k.box[0] >= 1 and k.box[1] >= 1
-             and k.box[2] <= w - 1 and k.box[3] <= h - 1]
+             and k.box[2] <= w - 1 and k.box[3] <= h - 1 and not k.across]
     return [c for c in cands if not (
         c.shape == "round" and c.visible < CHANCE_RING_VISIBLE
         and any(math.dist(c.centre, k.centre) < c.axes[0] + _reach(k)

@@ -450,6 +450,24 @@ def test_overlapping_round_imprints_of_one_ink_are_both_found(seal, other_seal, 
     assert len(dets) == 2
 
 
+@pytest.fixture(scope="module")
+def oval_seal():
+    spec = SealSpec("oval_invoice", "杭州明远贸易有限公司", code="91330106MA2H0Q7X3K")
+    return new_seal(layout(spec), np.random.default_rng(5))
+
+
+@pytest.mark.parametrize("seed", [0, 1, 4, 7])
+def test_an_oval_seal_stamped_across_a_round_one_of_the_same_ink_is_found(seal, oval_seal,
+                                                                          seed):
+    # the joined ink's one outline is inked along less of its length than the round
+    # imprint's circle; the oval is the outline beyond that circle
+    page, truths = _overlapping_page(seal, oval_seal, ("red", "red"), seed)
+    dets = detect_imprints(page, dpi=200)
+    pairs = match([t.box for t in truths], [d.box for d in dets])
+    assert len(pairs) == 2 and len(dets) == 2
+    assert {dets[j].shape for i, j in pairs if i == 0} == {"round"}
+
+
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_red_name_seal_on_a_blue_round_seal_is_found(seal, seed):
     name = new_seal(layout(SealSpec("square_name", "", person_name="王建国", diameter=18.0)),
