@@ -13,6 +13,7 @@ verified as seal borders count.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
 from dataclasses import dataclass
 from functools import lru_cache
@@ -498,6 +499,68 @@ def _blob_circles(ink: np.ndarray, blob: np.ndarray, px_per_mm: float) -> list[_
     return _suppress(found)
 
 
+def _seal_sized_circles(ink: np.ndarray, blob: np.ndarray, px_per_mm: float, pixels
+                        ) -> list[_Candidate]:
+    """Verified round borders of a seal's size on one (large) blob's ink: ring filters of
+    the radii of round seals on a half-size copy of the blob, each peak verified on the
+    working copy (inked all round, clearly more than just outside it, not filled)."""
+    xs, ys = pixels
+    h, w = ink.shape
+    radii, band = _ring_radii(px_per_mm / 2, GREY_RING_MIN_MM)
+    pad = int(radii[-1]) + 2  # working px
+    x0, y0 = max(int(xs.min()) - pad, 0), max(int(ys.min()) - pad, 0)
+    x1, y1 = min(int(xs.max()) + 1 + pad, w), min(int(ys.max()) + 1 + pad, h)
+    patch = (ink[y0:y1, x0:x1] & (blob[y0:y1, x0:x1] > 0)).astype(np.float32)
+    half = cv2.resize(patch, (max(1, (x1 - x0) // 2), max(1, (y1 - y0) // 2)),
+                      interpolation=cv2.INTER_AREA)
+    line = max(1.0, 1.2 * px_per_mm)
+    found = []
+    for x, y, r, _ in _ring_peaks(half, radii, band, (x0 / 2, y0 / 2), (h / 2, w / 2), 20):
+        cand = _verify_ring(ink, (2 * x, 2 * y), 2 * r, line)
+        if cand is not None and cand.visible > 0.98:
+            found.append(cand)
+    # (inked along nearly all of their border: the print round them holds chance circles,
+    # through a legend's letters, inked along most of theirs)
+    return [c for c in _ovals_of_pairs(ink, found, line) if c.support >= UNION_CIRCLE_SUPPORT]
+
+
+def _ovals_of_pairs(ink: np.ndarray, circles: list[_Candidate], line: float
+                    ) -> list[_Candidate]:
+    """``circles`` with each pair of like circles side by side (radii within 5 %, centres
+    less than a radius apart) replaced by the oval round both where its outline is inked
+    along more of its length than either circle's: the ends of an oval seal each hold a
+    circle of its minor axis."""
+    out = list(circles)
+    for a, b in itertools.combinations(circles, 2):
+        ra, rb = a.axes[0], b.axes[0]
+        d = math.dist(a.centre, b.centre)
+        if (abs(ra - rb) > 0.05 * max(ra, rb) or not 0.2 * ra < d < ra
+                or not any(c is a for c in out) or not any(c is b for c in out)):
+            continue
+        r = (ra + rb) / 2
+        centre = ((a.centre[0] + b.centre[0]) / 2, (a.centre[1] + b.centre[1]) / 2)
+        axes = (r + d / 2, r)
+        angle = math.degrees(math.atan2(b.centre[1] - a.centre[1], b.centre[0] - a.centre[0]))
+        support, visible = _ring_support(ink, centre, axes, angle, line)
+        if support > max(a.support, b.support):
+            oval = _Candidate(centre, axes, angle % 180, "oval",
+                              _ellipse_box(centre, axes, angle, ink.shape), support, visible)
+            out = [c for c in out if c is not a and c is not b] + [oval]
+    return out
+
+
+def _ellipse_box(centre, axes, angle_deg: float, shape: tuple[int, int]
+                 ) -> tuple[float, float, float, float]:
+    """The bounding box of an ellipse (``angle_deg`` of its major axis from +x toward +y),
+    clipped to an image of ``shape``."""
+    t = math.radians(angle_deg)
+    dx = math.hypot(axes[0] * math.cos(t), axes[1] * math.sin(t))
+    dy = math.hypot(axes[0] * math.sin(t), axes[1] * math.cos(t))
+    h, w = shape
+    return (max(centre[0] - dx, 0.0), max(centre[1] - dy, 0.0), min(centre[0] + dx, float(w)),
+            min(centre[1] + dy, float(h)))
+
+
 def _within_square(c: _Candidate, square: _Candidate) -> bool:
     """Whether circle ``c`` is part of the square candidate: centred well inside its border
     and no larger than it (a character's curves, a corner's arcs)."""
@@ -735,8 +798,16 @@ def _explain_blob(blob: np.ndarray, ink: np.ndarray, px_per_mm: float, size_know
                   ) -> list[_Candidate]:
     """The imprints of one blob: one border, or the circles of several overlapping round
     imprints; then whatever seal the blob holds outside their outlines (a name seal stamped
-    against a round one)."""
+    against a round one). A blob far larger than any seal whose outline is no well-inked
+    border is print of the seals' own colour joined to them (an e-invoice's red table and
+    title): its seals are the round and oval borders of a seal's size found in it
+    (:func:`_seal_sized_circles`), not its outline."""
     found = _explain_once(blob, ink, px_per_mm, size_known)
+    if not any(c.support >= WEAK_BORDER for c in found):
+        ys, xs = _nonzero(blob)
+        if (len(xs) and max(np.ptp(xs), np.ptp(ys)) + 1
+                > LARGE_BLOB_SEALS * SEAL_DIAMETER_MM[1] * px_per_mm):
+            return _seal_sized_circles(ink, blob, px_per_mm, (xs, ys))
     if not found:
         return found
     explained = np.zeros(blob.shape, np.uint8)
@@ -842,18 +913,6 @@ def _beyond_circle(blob: np.ndarray, ink: np.ndarray, circle: _Candidate, px_per
     return c
 
 
-def _ellipse_box(centre, axes, angle_deg: float, shape: tuple[int, int]
-                 ) -> tuple[float, float, float, float]:
-    """The bounding box of an ellipse (``angle_deg`` of its major axis from +x toward +y),
-    clipped to an image of ``shape``."""
-    t = math.radians(angle_deg)
-    dx = math.hypot(axes[0] * math.cos(t), axes[1] * math.sin(t))
-    dy = math.hypot(axes[0] * math.sin(t), axes[1] * math.cos(t))
-    h, w = shape
-    return (max(centre[0] - dx, 0.0), max(centre[1] - dy, 0.0), min(centre[0] + dx, float(w)),
-            min(centre[1] + dy, float(h)))
-
-
 def _colour_vote(masks: InkMasks, lightest: np.ndarray):
     """The ink most of a candidate's box holds, a ballpoint's blue strokes (dark in every
     channel, ``lightest`` < :data:`PEN_LIGHT`) left out: a navy scribble across a faint red
@@ -876,6 +935,9 @@ def _colour_vote(masks: InkMasks, lightest: np.ndarray):
 
 RING_STEP = 1.07  # ratio between neighbouring radii of the ring filter bank
 RING_BLOB_PX = 100  # a blob is searched for circles on a copy where it spans at most this
+#: A blob spanning more than this many of the largest seals, its outline no well-inked border,
+#: is searched for circles of a seal's size instead (:func:`_seal_sized_circles`).
+LARGE_BLOB_SEALS = 2.0
 RING_SCORE = 0.25  # ring coverage minus the coverage just outside it, to be a candidate
 RING_COVERAGE = 0.5  # verified: fraction of the visible border that is inked
 RING_CONTRAST = 0.3  # ... minus the mean of the bands just outside it
