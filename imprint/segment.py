@@ -393,8 +393,71 @@ def _fit_blob(blob: np.ndarray, ink: np.ndarray, px_per_mm: float) -> _Candidate
         support, visible = _square_support(ink, rect, line)
     else:
         support, visible = _ring_support(ink, (ex, ey), (a, b), angle, line)
+        # turned as the rectangle round the outline off the edge, or as the outline's
+        # longest straight side off it (a turned square's cut outline is a pentagon)
+        cuts = [c for c in (_cut_square(turn, border_pts, pts[on_edge], (h, w))
+                            for turn in (rect[2], _longest_side(hull[:, 0, :], (h, w))))
+                if c is not None] if touches else []
+        if cuts:
+            cut_support, cut_visible, cut = max(
+                (*_square_support(ink, c, line), c) for c in cuts)
+            # its sides on the page inked along their length, where an ellipse through its
+            # corners is not, and clearly more than just outside them (not a solid patch)
+            (cx, cy), (side, _), turn = cut
+            square = _Candidate((float(cx), float(cy)), (side / 2, side / 2),
+                                float(turn % 180), "square", box, cut_support, cut_visible)
+            if (cut_support >= CUT_SQUARE_SUPPORT and cut_support > support
+                    and cut_support - _outside_support(ink, square, line) >= RING_CONTRAST):
+                return square
     return _Candidate((float(ex), float(ey)), (float(a), float(b)), float(angle % 180), shape,
                       box, support, visible)
+
+
+def _longest_side(hull: np.ndarray, shape: tuple[int, int]) -> float | None:
+    """The direction (degrees) of the longest side of a convex hull (K, 2) that does not
+    run along the edge of an image of ``shape`` (within :data:`CUT_EDGE_PX`)."""
+    h, w = shape
+    best, turn = 0.0, None
+    for p, q in zip(hull, np.roll(hull, -1, axis=0), strict=True):
+        if any(max(abs(p[i] - at), abs(q[i] - at)) <= CUT_EDGE_PX
+               for i, at in ((0, 0), (0, w - 1), (1, 0), (1, h - 1))):
+            continue
+        length = float(np.hypot(*(q - p)))
+        if length > best:
+            best, turn = length, math.degrees(math.atan2(q[1] - p[1], q[0] - p[0]))
+    return turn
+
+
+def _cut_square(turn: float | None, border: np.ndarray, edge: np.ndarray,
+                shape: tuple[int, int]):
+    """A square seal cut by the page's edge, turned ``turn`` degrees, as a rotated rectangle
+    (OpenCV's), or None: the outline off the edge (``border``; ``edge``: its points on the
+    page's edge) spans one way (the side opposite the cut, seen whole) and less the other;
+    the square runs that side's length from it toward the edge, and off the page."""
+    h, w = shape
+    if turn is None or len(edge) == 0:
+        return None
+    t = math.radians(turn)
+    u = np.array([math.cos(t), math.sin(t)])
+    v = np.array([-u[1], u[0]])
+    along, across = border @ u, border @ v
+    if np.ptp(across) > np.ptp(along):
+        u, v, along, across = v, -u, across, -along
+    side, depth = float(np.ptp(along)), float(np.ptp(across))
+    # (what is seen of it no speck either)
+    if not max(CUT_SQUARE_LEAST * side, MIN_SEAL_PX) <= depth <= CUT_SQUARE_MOST * side:
+        return None
+    if float((edge @ v).mean()) > float(across.mean()):
+        middle = float(across.min()) + side / 2
+    else:
+        middle = float(across.max()) - side / 2
+    centre = (float(along.min() + along.max()) / 2) * u + middle * v
+    rect = ((float(centre[0]), float(centre[1])), (side, side),
+            math.degrees(math.atan2(u[1], u[0])))
+    corners = cv2.boxPoints(rect)
+    off = ((corners[:, 0] < 0) | (corners[:, 0] > w - 1) | (corners[:, 1] < 0)
+           | (corners[:, 1] > h - 1))
+    return rect if off.any() else None
 
 
 def _starved(blob: np.ndarray, ink: np.ndarray, c: _Candidate, px_per_mm: float
@@ -935,6 +998,11 @@ def _colour_vote(masks: InkMasks, lightest: np.ndarray):
 
 RING_STEP = 1.07  # ratio between neighbouring radii of the ring filter bank
 RING_BLOB_PX = 100  # a blob is searched for circles on a copy where it spans at most this
+#: A square seal cut by the page's edge (:func:`_cut_square`) shows between these shares of
+#: its side on the page, and its outline there is inked along this share of its length;
+#: sides of its outline within this many px of the page's edge are the cut's.
+CUT_SQUARE_LEAST, CUT_SQUARE_MOST, CUT_SQUARE_SUPPORT = 0.3, 0.95, 0.8
+CUT_EDGE_PX = 4
 #: A blob spanning more than this many of the largest seals, its outline no well-inked border,
 #: is searched for circles of a seal's size instead (:func:`_seal_sized_circles`).
 LARGE_BLOB_SEALS = 2.0

@@ -351,11 +351,11 @@ def test_real_receipts_and_seal_sheet_are_all_found():
 
 @needs_real
 def test_real_images_recall_does_not_regress():
-    """A floor under today's measured recall on every labelled real imprint (85 of 97); the
+    """A floor under today's measured recall on every labelled real imprint (86 of 97); the
     target is every one of them."""
     found, total = _real_recall()
     assert total == 97
-    assert found >= 85
+    assert found >= 86
 
 
 @needs_real
@@ -396,6 +396,22 @@ def test_detect_cli_json(tmp_path, capsys, seal):
     assert imp["shape"] == "round" and imp["colour"] == "red"
     assert imp["size_mm"][0] == pytest.approx(42.0, abs=0.3)
     assert (tmp_path / "dbg" / "one_p1_overlay.png").is_file()
+
+
+@pytest.mark.parametrize("seed", [0, 5, 9])
+def test_a_square_seal_cut_by_the_page_edge_is_found_as_a_square(seed):
+    # the outline touching the edge was never taken for a square: fitted as a circle, or
+    # as several circles round its characters
+    seal = new_seal(layout(SealSpec("square_name", "", person_name="王建国", diameter=20.0)),
+                    np.random.default_rng(31))
+    stamping = Stamping(seal, StampConditions(angle=2.0, ink=0.1, seed=seed), "red", "S", "S",
+                        labels={"placement": "edge"})
+    page, truths, _ = page_scene([stamping], dpi=300, rng=np.random.default_rng(100 + seed),
+                                 capture=Capture("scan", 90, 0.4, 0.004))
+    assert truths[0].visible < 0.95
+    dets = detect_imprints(page, dpi=300)
+    assert len(match([t.box for t in truths], [d.box for d in dets])) == 1
+    assert [d.shape for d in dets] == ["square"]
 
 
 def _square_seal_page(angle: float):
