@@ -351,17 +351,26 @@ def _ring_support(mask: np.ndarray, centre, axes, angle_deg, line_px: float) -> 
     return float(support[0]), float(visible[0])
 
 
-def _fit_blob(blob: np.ndarray, ink: np.ndarray, px_per_mm: float) -> _Candidate | None:
+def _outline_points(blob: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The blob's outer outline, (N, 2) float32 points (x, y), and which of them lie clear
+    of the image's edge (more than 2 px in): points on the page's edge are where a
+    cross-page half is cut, not its border."""
     h, w = blob.shape
     contours, _ = cv2.findContours(blob, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
     if not contours:
-        return None
+        return np.zeros((0, 2), np.float32), np.zeros(0, bool)
     pts = np.concatenate(contours)[:, 0, :].astype(np.float32)
-    # points on the page's edge are where a cross-page half is cut, not its border
-    margin = 2
-    on_edge = ((pts[:, 0] <= margin) | (pts[:, 0] >= w - 1 - margin) |
-               (pts[:, 1] <= margin) | (pts[:, 1] >= h - 1 - margin))
-    border_pts = pts[~on_edge]
+    clear = (pts[:, 0] > 2) & (pts[:, 0] < w - 3) & (pts[:, 1] > 2) & (pts[:, 1] < h - 3)
+    return pts, clear
+
+
+def _fit_blob(blob: np.ndarray, ink: np.ndarray, px_per_mm: float) -> _Candidate | None:
+    h, w = blob.shape
+    pts, clear = _outline_points(blob)
+    if len(pts) == 0:
+        return None
+    on_edge = ~clear
+    border_pts = pts[clear]
     if len(border_pts) < 12:
         return None
     hull = cv2.convexHull(border_pts)
@@ -562,17 +571,17 @@ def _blob_circles(ink: np.ndarray, blob: np.ndarray, px_per_mm: float) -> list[_
     return _suppress(found)
 
 
-def _seal_sized_circles(ink: np.ndarray, blob: np.ndarray, px_per_mm: float, pixels
+def _seal_sized_circles(ink: np.ndarray, blob: np.ndarray, px_per_mm: float, rect
                         ) -> list[_Candidate]:
-    """Verified round borders of a seal's size on one (large) blob's ink: ring filters of
-    the radii of round seals on a half-size copy of the blob, each peak verified on the
-    working copy (inked all round, clearly more than just outside it, not filled)."""
-    xs, ys = pixels
+    """Verified round borders of a seal's size on one (large) blob's ink (``rect``: its
+    bounding rectangle, x, y, w, h): ring filters of the radii of round seals on a half-size
+    copy of the blob, each peak verified on the working copy (inked all round, clearly more
+    than just outside it, not filled)."""
     h, w = ink.shape
     radii, band = _ring_radii(px_per_mm / 2, GREY_RING_MIN_MM)
     pad = int(radii[-1]) + 2  # working px
-    x0, y0 = max(int(xs.min()) - pad, 0), max(int(ys.min()) - pad, 0)
-    x1, y1 = min(int(xs.max()) + 1 + pad, w), min(int(ys.max()) + 1 + pad, h)
+    x0, y0 = max(rect[0] - pad, 0), max(rect[1] - pad, 0)
+    x1, y1 = min(rect[0] + rect[2] + pad, w), min(rect[1] + rect[3] + pad, h)
     patch = (ink[y0:y1, x0:x1] & (blob[y0:y1, x0:x1] > 0)).astype(np.float32)
     half = cv2.resize(patch, (max(1, (x1 - x0) // 2), max(1, (y1 - y0) // 2)),
                       interpolation=cv2.INTER_AREA)
@@ -644,10 +653,8 @@ def _outline_on_circles(blob: np.ndarray, circles: list[_Candidate], tol: float)
     """Whether the blob's outline runs along the circles' borders (overlapping imprints), not
     across the inside of some other shape (two circles inside an oval touch it only at its
     ends)."""
-    contours, _ = cv2.findContours(blob, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
-    pts = np.concatenate(contours)[:, 0, :].astype(np.float32)[::3]
-    h, w = blob.shape
-    pts = pts[(pts[:, 0] > 2) & (pts[:, 0] < w - 3) & (pts[:, 1] > 2) & (pts[:, 1] < h - 3)]
+    pts, clear = _outline_points(blob)
+    pts = pts[::3][clear[::3]]
     if len(pts) == 0:
         return False
     d = np.min([np.abs(np.hypot(pts[:, 0] - c.centre[0], pts[:, 1] - c.centre[1]) - c.axes[0])
@@ -867,10 +874,9 @@ def _explain_blob(blob: np.ndarray, ink: np.ndarray, px_per_mm: float, size_know
     (:func:`_seal_sized_circles`), not its outline."""
     found = _explain_once(blob, ink, px_per_mm, size_known)
     if not any(c.support >= WEAK_BORDER for c in found):
-        ys, xs = _nonzero(blob)
-        if (len(xs) and max(np.ptp(xs), np.ptp(ys)) + 1
-                > LARGE_BLOB_SEALS * SEAL_DIAMETER_MM[1] * px_per_mm):
-            return _seal_sized_circles(ink, blob, px_per_mm, (xs, ys))
+        rect = cv2.boundingRect(blob)
+        if max(rect[2:]) > LARGE_BLOB_SEALS * SEAL_DIAMETER_MM[1] * px_per_mm:
+            return _seal_sized_circles(ink, blob, px_per_mm, rect)
     if not found:
         return found
     explained = np.zeros(blob.shape, np.uint8)
@@ -950,12 +956,9 @@ def _beyond_circle(blob: np.ndarray, ink: np.ndarray, circle: _Candidate, px_per
     blob's outline where it leaves the circle (the other seal's outer arc), or None: too
     little of the outline off the circle, or a fit that is not inked along its length and
     clearly more than just outside it (a pen's strokes joined to the imprint)."""
-    h, w = blob.shape
-    contours, _ = cv2.findContours(blob, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
-    pts = np.concatenate(contours)[:, 0, :].astype(np.float32)
-    in_page = (pts[:, 0] > 2) & (pts[:, 0] < w - 3) & (pts[:, 1] > 2) & (pts[:, 1] < h - 3)
+    pts, clear = _outline_points(blob)
     off = np.hypot(pts[:, 0] - circle.centre[0], pts[:, 1] - circle.centre[1]) - circle.axes[0]
-    arc = pts[in_page & (off > max(2.0, 2.4 * px_per_mm))]
+    arc = pts[clear & (off > max(2.0, 2.4 * px_per_mm))]
     # a seal's arc, not a stroke's end: a quarter of a circle of the smallest seal's
     if len(arc) < max(12, 0.25 * math.pi * SEAL_DIAMETER_MM[0] / 2 * px_per_mm):
         return None
