@@ -1150,6 +1150,8 @@ def _grey_page_candidates(norm: np.ndarray, around: np.ndarray | None, px_per_mm
     rings = _grey_candidates(dark, px_per_mm)
     # where black print and the seal are one tone (a fax), the shapes of all dark ink
     shaped = tone if tone.mean() >= MONOCHROME_FRACTION else dark
+    if shaped is tone and px_per_mm >= TONE_RESOLVED_PX_PER_MM:
+        shaped = tone = _across_print(tone, dark, px_per_mm)
     line = max(1.0, 1.2 * px_per_mm)
     # the blurred edges of text left in the grey fall on chance rings too, but inside and
     # outside the ring alike
@@ -1161,7 +1163,53 @@ def _grey_page_candidates(norm: np.ndarray, around: np.ndarray | None, px_per_mm
              # is not that small, and holds a legend
              and (shaped is tone or (_glyph_count(dark, c, px_per_mm) >= MIN_GLYPHS and (
                  not size_known or 2 * c.axes[0] >= px_per_mm * GREY_SHAPE_MIN_MM)))]
-    return _nest(_outermost(rings) + _within_none(toned), norm.shape[:2])
+    toned = _within_none(toned)
+    if shaped is tone:
+        for oval in (c for c in toned if c.shape == "oval"):
+            rings = _without_ends(rings, oval, tone, line)
+    return _nest(_outermost(rings) + toned, norm.shape[:2])
+
+
+def _without_ends(rings: list[_Candidate], oval: _Candidate, tone: np.ndarray, line: float
+                  ) -> list[_Candidate]:
+    """``rings`` (found in all dark ink) without a chance circle through the ends of ``oval``
+    (an oval border of the seal's grey) and the print across it: the one ring centred on the
+    oval, between its axes in size, and inked in the seal's grey along its border less than
+    the oval is, and not all round in dark ink either. Two such rings are round imprints
+    over each other, whose union's outline is an oval; a round seal whose grey is fitted by
+    an oval in part is inked more along its own ring, or copied as dark as the text, all
+    round it (a circle through an oval's ends runs over paper beside its flat sides)."""
+    inside = [r for r in rings if _same_imprint(r, oval)
+              and 0.9 * min(oval.axes) <= r.axes[0] <= 1.1 * max(oval.axes)]
+    if len(inside) != 1:
+        return rings
+    (ring,) = inside
+    if (ring.support >= INKED_ALL_ROUND
+            or _ring_support(tone, ring.centre, ring.axes, 0.0, line)[0] >= oval.support):
+        return rings
+    return [r for r in rings if r is not ring]
+
+
+#: A ring inked along this share of its border in dark ink is a border, not a chance circle.
+INKED_ALL_ROUND = 0.97
+#: A working copy this fine (px per mm) is a close crop round one seal, where print across the
+#: seal's grey is bridged; on a page's reduced copy the same closing joins a seal's grey to
+#: the grey round it (the blurred edges of text, other imprints): on development pages it
+#: found no imprint more and made five false detections.
+TONE_RESOLVED_PX_PER_MM = 5.0
+#: Lines of print across a photocopied seal cut its grey into pieces this far apart (mm):
+#: bridged across the print between them.
+PRINT_ROW_MM = 5.0
+
+
+def _across_print(tone: np.ndarray, dark: np.ndarray, px_per_mm: float) -> np.ndarray:
+    """A photocopied seal's grey (``tone``) joined across the black print that cuts it into
+    pieces (``dark`` and not ``tone``): where a closing of the grey reaches over print, the
+    seal runs on under it."""
+    k = round(PRINT_ROW_MM * px_per_mm) | 1
+    closed = cv2.morphologyEx(tone.view(np.uint8), cv2.MORPH_CLOSE,
+                              cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))) > 0
+    return tone | (closed & dark)
 
 
 def _nest(cands: list[_Candidate], shape: tuple[int, int]) -> list[_Candidate]:
