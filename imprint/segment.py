@@ -1164,6 +1164,8 @@ def _grey_page_candidates(norm: np.ndarray, around: np.ndarray | None, px_per_mm
              and (shaped is tone or (_glyph_count(dark, c, px_per_mm) >= MIN_GLYPHS and (
                  not size_known or 2 * c.axes[0] >= px_per_mm * GREY_SHAPE_MIN_MM)))]
     toned = _within_none(toned)
+    # (on a fax an oval seal's ends each hold a ring of its minor axis, through the print)
+    rings = _ovals_of_pairs(dark, rings, line)
     if shaped is tone:
         for oval in (c for c in toned if c.shape == "oval"):
             rings = _without_ends(rings, oval, tone, line)
