@@ -149,6 +149,16 @@ def test_close_crops_of_copied_seals_are_found(seal, capture):
         assert len(dets) == 1 and match([truth.box], [dets[0].box]), seed
 
 
+def _name_or_invoice_seal(kind: str, square_mm: float, seed: int):
+    """A square name seal ``square_mm`` across, or a 40 mm oval invoice seal, as ``kind``
+    says."""
+    spec = (SealSpec("square_name", "", person_name="李庆国印", diameter=square_mm)
+            if kind == "square_name" else
+            SealSpec("oval_invoice", "杭州新锐电子商务有限公司", business_line="发票专用章",
+                     tax_number="91330106MA2AXXXX1Q", diameter=40.0))
+    return new_seal(layout(spec), np.random.default_rng(seed))
+
+
 @pytest.mark.parametrize(("kind", "seed"), [("oval_invoice", 0), ("oval_invoice", 10),
                                            ("oval_invoice", 14), ("square_name", 0),
                                            ("square_name", 14), ("square_name", 18)])
@@ -157,11 +167,7 @@ def test_copied_seal_cut_apart_by_lines_of_text_is_found_with_its_shape(kind, se
     black cuts the seal's grey into pieces. Joined across the print, the grey is fitted
     whole; a circle through an oval's ends and the print, found in all dark ink, gives way
     to the oval the seal's grey draws round it (these were found as circles)."""
-    spec = (SealSpec("square_name", "", person_name="李庆国印", diameter=22.0)
-            if kind == "square_name" else
-            SealSpec("oval_invoice", "杭州新锐电子商务有限公司", business_line="发票专用章",
-                     tax_number="91330106MA2AXXXX1Q", diameter=40.0))
-    face = new_seal(layout(spec), np.random.default_rng(3 if kind == "square_name" else 1))
+    face = _name_or_invoice_seal(kind, 22.0, 3 if kind == "square_name" else 1)
     rng = np.random.default_rng(seed)
     cond = StampConditions(angle=float(rng.uniform(-30, 30)), ink=float(rng.uniform(-0.3, 0.3)),
                            seed=seed)
@@ -204,11 +210,7 @@ def test_imprint_under_a_ballpoint_signature_is_found(kind, seed):
     pen's strokes, dark in their own colour, are left out before the border is fitted (the
     last three were missed, or found as a circle of the legend, while the signature was
     left out only where no border explained the whole)."""
-    spec = (SealSpec("square_name", "", person_name="李庆国印", diameter=20.0)
-            if kind == "square_name" else
-            SealSpec("oval_invoice", "杭州新锐电子商务有限公司", business_line="发票专用章",
-                     tax_number="91330106MA2AXXXX1Q", diameter=40.0))
-    face = new_seal(layout(spec), np.random.default_rng(4 if kind == "square_name" else 3))
+    face = _name_or_invoice_seal(kind, 20.0, 4 if kind == "square_name" else 3)
     rng = np.random.default_rng(seed)
     cond = StampConditions(angle=float(rng.uniform(-40, 40)), seed=seed)
     image, truth = imprint_scene(Stamping(face, cond, "red", "S", "S"), dpi=300, rng=rng,
