@@ -11,11 +11,11 @@ import json
 import sys
 from pathlib import Path
 
-from bench import cases, detect, identify, machine, service, sweep, synth, vectors, verify
+from bench import cases, crops, detect, identify, machine, service, sweep, synth, vectors, verify
 
-SECTIONS = {"synth": synth.run, "detect": detect.run, "vectors": vectors.run,
-            "identify": identify.run, "verify": verify.run, "service": service.run,
-            "sweep": sweep.run, "cases": cases.run}
+SECTIONS = {"synth": synth.run, "detect": detect.run, "crops": crops.run,
+            "vectors": vectors.run, "identify": identify.run, "verify": verify.run,
+            "service": service.run, "sweep": sweep.run, "cases": cases.run}
 OUT = Path(__file__).resolve().parent / "out"
 
 
