@@ -1150,7 +1150,7 @@ def _grey_page_candidates(norm: np.ndarray, around: np.ndarray | None, px_per_mm
     rings = _grey_candidates(dark, px_per_mm)
     # where black print and the seal are one tone (a fax), the shapes of all dark ink
     shaped = tone if tone.mean() >= MONOCHROME_FRACTION else dark
-    if shaped is tone and px_per_mm >= TONE_RESOLVED_PX_PER_MM:
+    if shaped is tone and px_per_mm >= CLOSE_CROP_PX_PER_MM:
         shaped = tone = _across_print(tone, dark, px_per_mm)
     line = max(1.0, 1.2 * px_per_mm)
     # the blurred edges of text left in the grey fall on chance rings too, but inside and
@@ -1198,7 +1198,7 @@ INKED_ALL_ROUND = 0.97
 #: seal's grey is bridged; on a page's reduced copy the same closing joins a seal's grey to
 #: the grey round it (the blurred edges of text, other imprints): on development pages it
 #: found no imprint more and made five false detections.
-TONE_RESOLVED_PX_PER_MM = 5.0
+CLOSE_CROP_PX_PER_MM = 5.0
 #: Lines of print across a photocopied seal cut its grey into pieces this far apart (mm):
 #: bridged across the print between them.
 PRINT_ROW_MM = 5.0
