@@ -16,11 +16,11 @@ from pathlib import Path
 import cv2
 from tqdm import tqdm
 
-from bench.verify import SETS, TEST_SEED
+from bench.verify import SETS, TEST_SEED, dataset
 from imprint.boxes import iou
 from imprint.io import load_page
 from imprint.segment import detect_imprints
-from imprint.synth.dataset import DatasetConfig, build_dataset, read_manifest
+from imprint.synth.dataset import read_manifest
 
 #: The shape each kind of seal is found as.
 SHAPES = {"round_official": "round", "round_government": "round", "oval_invoice": "oval",
@@ -37,11 +37,7 @@ def _detect_one(path: str) -> tuple[list[tuple[tuple, str]], float]:
 
 
 def run(out: Path, *, quick: bool = False) -> dict:
-    data = out / "verify_data" / f"test_{TEST_SEED}_300x300"
-    if not (data / "manifest.jsonl").is_file():
-        build_dataset(data, DatasetConfig(seed=TEST_SEED, n_seals=300, n_queries=300,
-                                          n_pages=0, n_unregistered=0, query_sets=SETS),
-                      workers=2)
+    data = dataset(out / "verify_data", "test", TEST_SEED, 300, 300)
     rows = read_manifest(data / "manifest.jsonl")
     rows = [r for s in SETS for r in [q for q in rows if q["set"] == s][:PER_SET[quick]]]
     with ProcessPoolExecutor(2) as pool:

@@ -59,12 +59,19 @@ TARGET_APCER = {"recarved_clear": 0.005, "recarved_subtle": 0.05, "printed": 0.0
                 "photo_engraved": 0.10}
 
 
-def _data(out: Path, name: str, seed: int, n_seals: int, n_queries: int) -> tuple[Path, list]:
+def dataset(out: Path, name: str, seed: int, n_seals: int, n_queries: int) -> Path:
+    """The directory of one generated set (every query set of :data:`SETS`), built there
+    when missing."""
     path = out / f"{name}_{seed}_{n_seals}x{n_queries}"
     if not (path / "manifest.jsonl").is_file():
         build_dataset(path, DatasetConfig(seed=seed, n_seals=n_seals, n_queries=n_queries,
                                           n_pages=0, n_unregistered=0, query_sets=SETS),
                       workers=2)
+    return path
+
+
+def _data(out: Path, name: str, seed: int, n_seals: int, n_queries: int) -> tuple[Path, list]:
+    path = dataset(out, name, seed, n_seals, n_queries)
     return path, _rectify_all(path)
 
 
