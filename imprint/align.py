@@ -24,7 +24,7 @@ import numpy as np
 from imprint.memo import per_imprint
 from imprint.rectify import CANONICAL_RADIUS, CANONICAL_SIZE, clock_angle
 from imprint.types import Alignment, Displacement, RectifiedImprint
-from models.classical import alignment_polar, circular_correlation
+from models.classical import PolarSpectrum, circular_correlation, imprint_spectrum
 
 #: Largest smooth displacement (mm) that genuine imprints of one rubber seal show against each
 #: other from the give of the material and uneven pressure; more is evidence in itself.
@@ -73,11 +73,11 @@ KEPT_REFERENCES = 32
 @dataclass(frozen=True)
 class _Reference:
     """A master's side of :func:`align`: its ink smoothed, at full size and at each size ECC
-    and the correlation of a warp work at, and its polar image."""
+    and the correlation of a warp work at, and the spectrum of its polar image."""
 
     smooth: np.ndarray
     sizes: dict[int, np.ndarray]
-    polar: np.ndarray
+    polar: PolarSpectrum
 
 
 @per_imprint(KEPT_REFERENCES)
@@ -87,7 +87,7 @@ def _reference(master: RectifiedImprint) -> _Reference:
              for size in {s for s, _, _ in _COARSE + _FINE} | {_CHECK_SIZE}
              if size != CANONICAL_SIZE}
     sizes[CANONICAL_SIZE] = m
-    return _Reference(m, sizes, alignment_polar(master))
+    return _Reference(m, sizes, imprint_spectrum(master))
 
 
 def _similarity(turn_deg: float) -> np.ndarray:
@@ -108,7 +108,7 @@ def _turns(query: RectifiedImprint, master: RectifiedImprint, n: int) -> list[fl
     """The ``n`` best turns (degrees ccw of the query) by circular correlation of the polar
     images, distinct peaks only. More than one: an imprint decentred by a phone's perspective
     or cut by the page edge can put the true turn second."""
-    corr = circular_correlation(alignment_polar(query), _reference(master).polar)
+    corr = circular_correlation(imprint_spectrum(query), _reference(master).polar)
     k = corr.size
     peaks = [i for i in np.argsort(corr)[::-1][:60]
              if corr[i] >= corr[(i - 1) % k] and corr[i] >= corr[(i + 1) % k]]
@@ -279,27 +279,33 @@ class _Patches:
     structure: np.ndarray
 
 
-def _patch_means(img: np.ndarray, centres: np.ndarray) -> np.ndarray:
+def _patch_means(img: np.ndarray, centres: np.ndarray, *, squares: bool = False):
     """The mean of ``img`` over each patch [c - h, c + h) (centred on c - 0.5), from a
-    summed-area table."""
-    s = cv2.integral(img, sdepth=cv2.CV_64F)
+    summed-area table; with ``squares``, (that, the mean of its squares) from one pass."""
     h = PATCH // 2
     cx, cy = centres[:, 0].astype(int), centres[:, 1].astype(int)
     y0, y1, x0, x1 = cy - h, cy + h, cx - h, cx + h
-    return (s[y1, x1] - s[y0, x1] - s[y1, x0] + s[y0, x0]) / (PATCH * PATCH)
+
+    def mean(s: np.ndarray) -> np.ndarray:
+        return (s[y1, x1] - s[y0, x1] - s[y1, x0] + s[y0, x0]) / (PATCH * PATCH)
+
+    if squares:
+        s, sq = cv2.integral2(img, sdepth=cv2.CV_64F, sqdepth=cv2.CV_64F)
+        return mean(s), mean(sq)
+    return mean(cv2.integral(img, sdepth=cv2.CV_64F))
 
 
 @per_imprint(KEPT_PATCHES)
 def _patches(master: RectifiedImprint) -> _Patches:
     m = _reference(master).smooth
-    mean = _patch_means(m, _CENTRES)
-    spread = np.sqrt(np.maximum(_patch_means(m * m, _CENTRES) - mean * mean, 0.0))
+    mean, mean_sq = _patch_means(m, _CENTRES, squares=True)
+    spread = np.sqrt(np.maximum(mean_sq - mean * mean, 0.0))
     # strokes, not the mottle inside a broad stroke or the star
     centres = _CENTRES[spread >= MIN_STROKE_SPREAD]
     h = PATCH // 2
-    rows = (centres[:, 1].astype(int) - h)[:, None] + np.arange(PATCH)
-    cols = (centres[:, 0].astype(int) - h)[:, None] + np.arange(PATCH)
-    mp = m[rows[:, :, None], cols[:, None, :]]
+    # each patch a window of the image, copied whole rows at a time
+    windows = np.lib.stride_tricks.sliding_window_view(m, (PATCH, PATCH))
+    mp = windows[centres[:, 1].astype(int) - h, centres[:, 0].astype(int) - h]
     mp = (mp - mp.mean(axis=(1, 2), keepdims=True)) / mp.std(axis=(1, 2), keepdims=True)
     gy, gx = np.gradient(mp, axis=(1, 2))
     sxx, sxy, syy = (np.einsum("kij,kij->k", u, v, dtype=np.float64)

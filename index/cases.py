@@ -63,7 +63,7 @@ from index.identify import Identification, SealSearch
 from index.store import append_only_ddl, guard_append_only
 from index.vectors import VectorIndex
 from index.verify import Verification, identified
-from models.classical import alignment_polar, correlate_polar, polar_spectrum
+from models.classical import correlate_polar, imprint_spectrum
 
 log = logging.getLogger(__name__)
 
@@ -207,7 +207,7 @@ class CaseIndex:
             new=lambda: VectorIndex(self.embedder.dimension, self.embedder.model_id),
             extent=self.extent, row_ids=self._row_ids, embed=self._embed, what="case index")
         self._polar = lru_cache(maxsize=4096)(
-            lambda ci: polar_spectrum(alignment_polar(self.imprint(ci))))
+            lambda ci: imprint_spectrum(self.imprint(ci)))
         self._canonical = lru_cache(maxsize=256)(self._load)
         # an earlier imprint's deviation is asked for by every later imprint of its seal
         self._deviation = lru_cache(maxsize=128)(self._deviation_of)
@@ -385,7 +385,7 @@ class CaseIndex:
         if len(index) == 0:
             return []
         found = index.search(self.embedder.embed([imprint]), shortlist)
-        query = polar_spectrum(alignment_polar(imprint))
+        query = imprint_spectrum(imprint)
         polar = []
         for cid in (int(i) for i in found.ids[0] if i >= 0 and int(i) not in skip):
             ci = self.get(cid)

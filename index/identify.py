@@ -40,9 +40,15 @@ from imprint.pipeline import single_imprint
 from imprint.types import Alignment, RectifiedImprint
 from index.errors import IndexStateError, UnknownIdError
 from index.followed import FollowedIndex
-from index.store import MasterInfo, RegistryStore, SealStatus
+from index.store import MasterInfo, RegistryStore, SealStatus, SealView
 from index.vectors import DEFAULT_FACTORY, VectorIndex
-from models.classical import PolarSpectrum, alignment_polar, correlate_polar, polar_spectrum
+from models.classical import (
+    PolarSpectrum,
+    alignment_polar,
+    correlate_polar,
+    imprint_spectrum,
+    polar_spectrum,
+)
 from models.embedder import Embedder, get_embedder
 
 log = logging.getLogger(__name__)
@@ -110,7 +116,7 @@ def _per_seal(ranked: Sequence[Candidate]) -> list[Candidate]:
 def _query_polars(imp: RectifiedImprint) -> list[PolarSpectrum]:
     """The imprint's polar images for the re-ranking: about its centre, and for an oval about
     :data:`OVAL_OFFSETS` round it too."""
-    out = [polar_spectrum(alignment_polar(imp))]
+    out = [imprint_spectrum(imp)]
     if imp.detection.shape != "oval":
         return out
     size = imp.ink.shape[::-1]
@@ -161,7 +167,8 @@ class Identification:
     None, and ``score``: the best agreement of a compared candidate (0 when none was close
     enough to compare), the open-set decision's score. ``strokes``: the imprint laid on the
     match's master (``candidates[0].master_id``) and its strokes compared, for the
-    verification to reuse; ``alignment`` its alignment."""
+    verification to reuse; ``alignment`` its alignment; ``view``: the match's seal as read
+    for its status on ``on`` (its masters too, for the verification)."""
 
     imprint: RectifiedImprint
     candidates: tuple[Candidate, ...]
@@ -169,6 +176,8 @@ class Identification:
     status: SealStatus | None = None
     score: float = 0.0
     strokes: StrokeMatch | None = None
+    view: SealView | None = None
+    on: date | datetime | None = None
 
     @property
     def alignment(self) -> Alignment | None:
@@ -202,7 +211,7 @@ class SealSearch:
         # back for every imprint of either seal (a few MB each: a few dozen pairs)
         self._laid = lru_cache(maxsize=32)(self._master_on_master)
         self._polar = lru_cache(maxsize=2048)(
-            lambda m: polar_spectrum(alignment_polar(self.canonical(m))))
+            lambda m: imprint_spectrum(self.canonical(m)))
 
     # -- derived files ----------------------------------------------------------------------
 
@@ -308,10 +317,10 @@ class SealSearch:
                                     key=lambda c: -c.score)
                     cands, strokes = self._confirm(imp, _per_seal(ranked), masters, done)
             match = cands[0].seal_id if strokes is not None else None
-            status = self.store.status(match, on) if match else None
+            view = self.store.seal_view(match, on) if match else None
             score = max((c.agreement for c in cands if c.agreement is not None), default=0.0)
-            out.append(Identification(imp, tuple(cands[:top_k]), match, status, score,
-                                      strokes))
+            out.append(Identification(imp, tuple(cands[:top_k]), match,
+                                      view.status if view else None, score, strokes, view, on))
         return out
 
     def _neighbours(self, index: VectorIndex, seal_id: str, master_id: int

@@ -53,7 +53,8 @@ def identified(search: SealSearch, ident: Identification, *, on: date | None = N
     aligned = ((ident.candidates[0].master_id, ident.strokes)
                if ident.strokes is not None else None)
     try:
-        return verify(search, ident.imprint, ident.match, on=on, aligned=aligned, rivals=False)
+        return verify(search, ident.imprint, ident.match, on=on, aligned=aligned, rivals=False,
+                      view=ident.view if ident.on == on else None)
     except NoMasterError:
         return None
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from imprint.memo import per_imprint
 from imprint.rectify import CANONICAL_RADIUS, CANONICAL_SIZE
 from imprint.types import RectifiedImprint
 
@@ -100,6 +101,18 @@ def polar_spectrum(p: np.ndarray | PolarSpectrum) -> PolarSpectrum:
     if isinstance(p, PolarSpectrum):
         return p
     return PolarSpectrum(np.fft.rfft(p, axis=1), float(np.linalg.norm(p)), p.shape[1])
+
+
+#: Imprints whose :func:`imprint_spectrum` is kept: a query is laid on each of its
+#: candidates in turn, a master on query after query.
+KEPT_SPECTRA = 16
+
+
+@per_imprint(KEPT_SPECTRA)
+def imprint_spectrum(imprint: RectifiedImprint) -> PolarSpectrum:
+    """The :func:`polar_spectrum` of the imprint's :func:`alignment_polar`, computed once
+    for the re-ranking, the alignment's choice of turn and the linking of case imprints."""
+    return polar_spectrum(alignment_polar(imprint))
 
 
 def circular_correlation(q: np.ndarray | PolarSpectrum, m: np.ndarray | PolarSpectrum
