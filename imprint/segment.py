@@ -1148,6 +1148,11 @@ def _grey_page_candidates(norm: np.ndarray, around: np.ndarray | None, px_per_mm
     dark = dark_ink(norm, off_page=around)
     tone = seal_tone(norm, off_page=around)
     rings = _grey_candidates(dark, px_per_mm)
+    if px_per_mm >= CLOSE_CROP_PX_PER_MM:
+        # a close crop is cut round its seal: a ring mostly beyond it is a chance circle
+        # through the print round the seal (a seal cut by a crop's edge is found by its grey
+        # where it has one)
+        rings = [r for r in rings if r.visible >= CHANCE_RING_VISIBLE]
     # where black print and the seal are one tone (a fax), the shapes of all dark ink
     shaped = tone if tone.mean() >= MONOCHROME_FRACTION else dark
     if shaped is tone and px_per_mm >= CLOSE_CROP_PX_PER_MM:
