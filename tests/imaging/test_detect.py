@@ -179,6 +179,18 @@ def test_copied_seal_cut_apart_by_lines_of_text_is_found_with_its_shape(kind, se
     assert det.shape == ("square" if kind == "square_name" else "oval")
 
 
+def _faxed_close_crop(face, seed: int):
+    """A close crop of ``face`` stamped in red at any turn and ink, faxed at 150 to 400 dpi:
+    (image, truth, dpi)."""
+    rng = np.random.default_rng(seed)
+    cond = StampConditions(angle=float(rng.uniform(-180, 180)),
+                           ink=float(rng.uniform(-0.5, 0.4)), seed=seed % 1000)
+    dpi = float(rng.choice([150, 200, 300, 400]))
+    image, truth = imprint_scene(Stamping(face, cond, "red", "S", "S"), dpi=dpi, rng=rng,
+                                 capture=Capture("fax"))
+    return image, truth, dpi
+
+
 @pytest.mark.parametrize(("name", "face_seed", "seed"), [
     ("北京华信科技发展有限公司", 102, 2000), ("广州市天河区明珠贸易商行", 103, 3001),
     ("上海浦东新区建设工程有限公司", 104, 4001)])
@@ -191,12 +203,7 @@ def test_a_faxed_oval_seal_is_found_as_an_oval_not_as_the_circles_of_its_ends(
     face = new_seal(layout(SealSpec("oval_invoice", name, business_line="发票专用章",
                                     tax_number="91330106MA2AXXXX1Q", diameter=40.0)),
                     np.random.default_rng(face_seed))
-    rng = np.random.default_rng(seed)
-    cond = StampConditions(angle=float(rng.uniform(-180, 180)),
-                           ink=float(rng.uniform(-0.5, 0.4)), seed=seed % 1000)
-    dpi = float(rng.choice([150, 200, 300, 400]))
-    image, truth = imprint_scene(Stamping(face, cond, "red", "S", "S"), dpi=dpi, rng=rng,
-                                 capture=Capture("fax"))
+    image, truth, dpi = _faxed_close_crop(face, seed)
     dets = detect_imprints(image, dpi=dpi)
     best = max(dets, key=lambda d: iou(d.box, truth.box), default=None)
     assert best is not None and iou(best.box, truth.box) >= 0.5 and best.shape == "oval"
@@ -220,12 +227,7 @@ def test_no_chance_ring_through_the_text_round_a_faxed_seal(spec, face_seed, see
         SealSpec("oval_invoice", name, business_line="发票专用章",
                  tax_number="91330106MA2AXXXX1Q", diameter=40.0)),
         np.random.default_rng(face_seed))
-    rng = np.random.default_rng(seed)
-    cond = StampConditions(angle=float(rng.uniform(-180, 180)),
-                           ink=float(rng.uniform(-0.5, 0.4)), seed=seed % 1000)
-    dpi = float(rng.choice([150, 200, 300, 400]))
-    image, truth = imprint_scene(Stamping(face, cond, "red", "S", "S"), dpi=dpi, rng=rng,
-                                 capture=Capture("fax"))
+    image, truth, dpi = _faxed_close_crop(face, seed)
     strays = [d for d in detect_imprints(image, dpi=dpi) if iou(d.box, truth.box) < 0.5]
     assert strays == []
 
