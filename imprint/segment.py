@@ -674,7 +674,8 @@ def _suppress(cands: list[_Candidate]) -> list[_Candidate]:
 def _colour_candidates(ink: np.ndarray, warm: np.ndarray | None, px_per_mm: float,
                        size_known: bool, lightest: np.ndarray | None = None,
                        bridged: np.ndarray | None = None, saturated: np.ndarray | None = None,
-                       squares_across: bool = False) -> list[_Candidate]:
+                       squares_across: bool = False, sides: np.ndarray | None = None
+                       ) -> list[_Candidate]:
     """Imprints on an ink mask ``(H, W) bool``: each blob explained by a border or by the
     circles of overlapping imprints; ``warm`` the red part of ``ink`` (None on grey pages),
     by which a red and a blue imprint over each other are told apart; ``lightest`` each
@@ -682,7 +683,8 @@ def _colour_candidates(ink: np.ndarray, warm: np.ndarray | None, px_per_mm: floa
     imprint are told from it (:data:`MIN_SEAL_INK_LIGHT`; judged on ``saturated``, the
     part of ``ink`` without the dull edges joined to it, where given); ``bridged`` the ink
     whose borders are fitted and measured, where it is not ``ink`` itself
-    (:func:`_bridged`; the blobs and their boxes are ``ink``'s)."""
+    (:func:`_bridged`; the blobs and their boxes are ``ink``'s); ``sides`` the ink a square's
+    straight sides are looked for on again where they are not found on that."""
     join = round(JOIN_MM * px_per_mm)
     min_d = _smallest_seal(px_per_mm, size_known, ink.shape)
     out = []
@@ -727,7 +729,12 @@ def _colour_candidates(ink: np.ndarray, warm: np.ndarray | None, px_per_mm: floa
                     rest = ink & in_blob & ~pen
                     warm_share = (0.0 if warm is None else
                                   int((warm & rest).sum()) / max(int(rest.sum()), 1))
-        found = _with_squares(found, blob, sides_ink, px_per_mm, size_known, squares_across)
+        with_sides = _with_squares(found, blob, sides_ink, px_per_mm, size_known,
+                                   squares_across)
+        if sides is not None and not any(c.sides for c in with_sides):
+            with_sides = _with_squares(found, blob, sides, px_per_mm, size_known,
+                                       squares_across)
+        found = with_sides
         ink_of.update((id(c), warm_share >= 0.5) for c in found)
         for part, red in parts:
             more = _explain_ink(part & in_blob, px_per_mm, size_known)
@@ -1160,8 +1167,14 @@ def _grey_page_candidates(norm: np.ndarray, around: np.ndarray | None, px_per_mm
     line = max(1.0, 1.2 * px_per_mm)
     # the blurred edges of text left in the grey fall on chance rings too, but inside and
     # outside the ring alike
+    # a fax's square seal: its sides dithered into dots, which the line segments a side is
+    # found by break into pieces; bridged where a close crop resolves the dots, and looked
+    # for there where none are found on the print as it is (fitting the other shapes to
+    # the bridged print as well found fewer ovals)
+    sides = (_bridged(shaped, px_per_mm) if shaped is not tone
+             and px_per_mm >= CLOSE_CROP_PX_PER_MM else None)
     toned = [c for c in _colour_candidates(shaped, None, px_per_mm, size_known,
-                                           squares_across=shaped is tone)
+                                           squares_across=shaped is tone, sides=sides)
              if c.support - _outside_support(shaped, c, line) >= RING_CONTRAST
              and (c.visible < 0.98 or _fills_box(c))
              # in one tone with the text, a signature's loop is as dark as a border: a seal
