@@ -1165,14 +1165,14 @@ def _grey_page_candidates(norm: np.ndarray, around: np.ndarray | None, px_per_mm
     if shaped is tone and px_per_mm >= CLOSE_CROP_PX_PER_MM:
         shaped = tone = _across_print(tone, dark, px_per_mm)
     line = max(1.0, 1.2 * px_per_mm)
-    # the blurred edges of text left in the grey fall on chance rings too, but inside and
-    # outside the ring alike
     # a fax's square seal: its sides dithered into dots, which the line segments a side is
     # found by break into pieces; bridged where a close crop resolves the dots, and looked
     # for there where none are found on the print as it is (fitting the other shapes to
     # the bridged print as well found fewer ovals)
     sides = (_bridged(shaped, px_per_mm) if shaped is not tone
              and px_per_mm >= CLOSE_CROP_PX_PER_MM else None)
+    # the blurred edges of text left in the grey fall on chance rings too, but inside and
+    # outside the ring alike
     toned = [c for c in _colour_candidates(shaped, None, px_per_mm, size_known,
                                            squares_across=shaped is tone, sides=sides)
              if c.support - _outside_support(shaped, c, line) >= RING_CONTRAST
