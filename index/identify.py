@@ -168,16 +168,20 @@ class Identification:
     enough to compare), the open-set decision's score. ``strokes``: the imprint laid on the
     match's master (``candidates[0].master_id``) and its strokes compared, for the
     verification to reuse; ``alignment`` its alignment; ``view``: the match's seal as read
-    for its status on ``on`` (its masters too, for the verification)."""
+    on ``on`` (its masters too, for the verification), whose ``status`` is the match's."""
 
     imprint: RectifiedImprint
     candidates: tuple[Candidate, ...]
     match: str | None
-    status: SealStatus | None = None
     score: float = 0.0
     strokes: StrokeMatch | None = None
     view: SealView | None = None
     on: date | datetime | None = None
+
+    @property
+    def status(self) -> SealStatus | None:
+        """The match's registry status now, or on ``on`` (None without a match)."""
+        return None if self.view is None else self.view.status
 
     @property
     def alignment(self) -> Alignment | None:
@@ -319,8 +323,8 @@ class SealSearch:
             match = cands[0].seal_id if strokes is not None else None
             view = self.store.seal_view(match, on) if match else None
             score = max((c.agreement for c in cands if c.agreement is not None), default=0.0)
-            out.append(Identification(imp, tuple(cands[:top_k]), match,
-                                      view.status if view else None, score, strokes, view, on))
+            out.append(Identification(imp, tuple(cands[:top_k]), match, score, strokes, view,
+                                      on))
         return out
 
     def _neighbours(self, index: VectorIndex, seal_id: str, master_id: int
