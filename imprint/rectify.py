@@ -820,6 +820,11 @@ def _turn_px(rotation: float) -> np.ndarray:
     return t
 
 
+#: A round imprint with less of its border than this on the page (a cross-page sliver) keeps
+#: the detector's circle: its arc is too short to fit an ellipse to.
+SLIVER_VISIBLE = 1 / 3
+
+
 def rectify(image: np.ndarray, detection: Detection, *, dpi: float | None = None,
             others: Sequence[Detection] = (), sheet: RectifiedImprint | None = None
             ) -> RectifiedImprint | None:
@@ -847,6 +852,9 @@ def rectify(image: np.ndarray, detection: Detection, *, dpi: float | None = None
         fit = fit or (centre, detection.axes, detection.angle)
         # photographed at a slant, the square is a quadrilateral: drawn from its corners
         quad = _square_quad(pts, rays, fit)
+    elif detection.visible < SLIVER_VISIBLE and shape == "round":
+        # a cross-page sliver: an arc this short fits ellipses of any size and turn
+        fit = (centre, detection.axes, detection.angle)
     else:
         fit = _fit_ellipse(pts)
         if fit is None:

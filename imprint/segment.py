@@ -35,6 +35,7 @@ from imprint.ink import (
 )
 from imprint.sheet import sheet_horizon
 from imprint.sides import square_borders
+from imprint.slivers import edge_arcs
 from imprint.types import Detection
 
 WORK_LONG_SIDE = 1000  # px: pages are searched at about this size (A4 at ~85 dpi)
@@ -199,9 +200,59 @@ def _candidates(norm: np.ndarray, masks: InkMasks, lightest: np.ndarray | None,
     if lightest is not None:
         found = _colour_candidates(masks.any, masks.by_colour["red"], px_per_mm, size_known,
                                    lightest, _bridged(masks.any, px_per_mm), masks.saturated)
-        return [c for c in found
-                if _ink_light(lightest, masks.saturated, c) >= MIN_SEAL_INK_LIGHT]
+        found = [c for c in found
+                 if _ink_light(lightest, masks.saturated, c) >= MIN_SEAL_INK_LIGHT]
+        if size_known and around is None:
+            found += _edge_slivers(masks.any & (lightest >= PEN_LIGHT), found, px_per_mm)
+        return found
     return _grey_page_candidates(norm, around, px_per_mm, size_known)
+
+
+#: A cross-page sliver's circle is inked along this share of its part on the band of ink
+#: (:func:`_edge_slivers`) ...
+SLIVER_SUPPORT = 0.6
+#: ... and holds at least this many marks there (its border's pieces and characters).
+SLIVER_MARKS = 3
+
+
+def _edge_slivers(ink: np.ndarray, found: list[_Candidate], px_per_mm: float
+                  ) -> list[_Candidate]:
+    """Cross-page seals cut to a sliver by the page's edge (:mod:`imprint.slivers`) on a
+    scanned page of known scale, where no imprint found already holds them: each a round
+    candidate whose ``visible`` is the share of its circle on the band of ink along the edge
+    (the rest beyond the page, or covered by the next sheet when it was stamped), and whose
+    box is the sliver's ink. Its circle is inked along :data:`SLIVER_SUPPORT` of that part,
+    clearly more than just outside it, and the band holds marks besides (characters): a
+    curve of a seal's size that runs to the edge alone is no seal's."""
+    line = max(1.0, 1.2 * px_per_mm)
+    out = []
+    for arcs in edge_arcs(ink, px_per_mm):
+        box = arcs[0].box
+        if any(_box_inside(box, c.box) >= 0.3 or _box_inside(c.box, box) >= 0.3
+               for c in found + out):
+            continue
+        bx0, by0, bx1, by1 = (round(v) for v in arcs[0].band)
+        band = ink[by0:by1, bx0:bx1]
+        if _marks(band, px_per_mm) < SLIVER_MARKS:
+            continue
+        on_band = [_Candidate((a.centre[0] - bx0, a.centre[1] - by0), (a.radius, a.radius),
+                              0.0, "round", box,
+                              *_ring_support(band, (a.centre[0] - bx0, a.centre[1] - by0),
+                                             (a.radius, a.radius), 0.0, line))
+                   for a in arcs]
+        k = max(range(len(arcs)), key=lambda i: on_band[i].support)
+        best = on_band[k]
+        if (best.support < SLIVER_SUPPORT
+                or best.support - _outside_support(band, best, line) < RING_CONTRAST):
+            continue
+        out.append(dataclasses.replace(best, centre=arcs[k].centre))
+    return out
+
+
+def _marks(ink: np.ndarray, px_per_mm: float) -> int:
+    """Separate marks of ``ink`` at least a glyph's speck in size (:data:`GLYPH_MIN_MM`)."""
+    _, _, stats, _ = cv2.connectedComponentsWithStats(ink.astype(np.uint8), connectivity=8)
+    return int((stats[1:, cv2.CC_STAT_AREA] >= max(2.0, (GLYPH_MIN_MM * px_per_mm) ** 2)).sum())
 
 
 def _bridged(ink: np.ndarray, px_per_mm: float) -> np.ndarray:

@@ -23,7 +23,9 @@ class Detection:
     along the border's own major and minor direction) of the fitted outer border, ``angle`` the
     major axis direction (deg, counter-clockwise from +x); ``shape`` one of :data:`SHAPES`,
     ``colour`` one of :data:`COLOURS`; ``confidence`` in [0, 1]; ``visible`` the fraction of the
-    border inside the page (cross-page halves are < 1); ``page`` the page index;
+    border inside the page (cross-page halves are < 1; on a sliver of a seal stamped across
+    fanned-out sheets, inside the band of the sheet that took ink, :mod:`imprint.slivers`);
+    ``page`` the page index;
     ``horizon`` the photographed sheet's vanishing line ``(a, b, c)`` in page px where one
     was seen (:mod:`imprint.sheet`), which rectification uses to undo the perspective.
     """

@@ -37,6 +37,7 @@ from imprint.report import (
     write_report,
 )
 from imprint.types import RectifiedImprint
+from imprint.verdict import QUALITY_GATE
 from index.errors import UnknownSealError
 from index.identify import Identification, SealSearch
 from index.store import RegistryStore, SealInfo
@@ -174,16 +175,22 @@ def verify_pages(search: SealSearch, pages: Iterable[Page], seal_id: str, *,
 
 
 def identification_record(found: IdentifiedImprint) -> dict:
-    """One identified imprint as JSON-ready data (``imprint identify --json``)."""
+    """One identified imprint as JSON-ready data (``imprint identify --json``). An imprint
+    that matches no filed seal with less than half its border on the page (a cross-page
+    sliver, a half cut by the sheet's edge) is ``inconclusive``: too little of the seal is
+    there to say that none is filed."""
     ident, v = found.identification, found.verification
     d = ident.imprint.detection
+    verdict = v.comparison.verdict if v else None
+    if ident.match is None and d.visible < QUALITY_GATE["border_visible"]:
+        verdict = "inconclusive"
     return {
         "page": d.page, "box": [round(x, 1) for x in d.box],
         "shape": d.shape, "colour": d.colour,
         "candidates": [c.record() for c in ident.candidates],
         "match": ident.match,
         "status": ident.status.value if ident.status else None,
-        "verdict": v.comparison.verdict if v else None,
+        "verdict": verdict,
         "log10_lr": round(v.comparison.log10_lr, 2) if v else None,
         "status_flag": v.status_flag if v else None}
 

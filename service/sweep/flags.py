@@ -11,10 +11,13 @@ flag                     tier  when
                                (now, without a date) is not active: ``seal_revoked``,
                                ``seal_lost``, ``seal_suspended``, ``seal_replaced``,
                                ``seal_not_filed`` (used before it was filed)
-``no_registered_seal``   1     matches no filed seal (open-set identification)
+``no_registered_seal``   1     matches no filed seal (open-set identification), with half
+                               or more of its border on the page
 ``different_seal``       1     the nearest filed seal cleared the identification threshold,
                                but the comparison says the imprint is not that seal's
-``inconclusive``         2     the comparison could not decide (a poor or partial imprint)
+``inconclusive``         2     the comparison could not decide (a poor or partial imprint),
+                               or it matches no filed seal with less than half of its
+                               border on the page (a cross-page sliver)
 ``not_compared``         2     matched, but the seal has no master that can be compared
 =======================  ====  ==========================================================
 
@@ -39,7 +42,8 @@ def imprint_flags(match: str | None, status: str | None, verdict: str | None
     """The flags of one identified imprint, most serious first; () when it is clean (matched,
     judged genuine, and its seal usable on the document's date)."""
     if match is None:
-        return ("no_registered_seal",)
+        # too little of the seal on the page to say that it is not filed
+        return ("inconclusive",) if verdict == "inconclusive" else ("no_registered_seal",)
     flags: list[str] = []
     if verdict == "suspected_forgery":
         flags.append("suspected_forgery")

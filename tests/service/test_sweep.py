@@ -31,6 +31,7 @@ from service.sweep import sweep
 from service.sweep.flags import imprint_flags, is_suspicious, priority
 from service.sweep.journal import JOURNAL_NAME, Journal, read_journal
 from service.sweep.worker import DocumentResult
+from tests.slivers import sliver_page
 
 DPI = 200
 SCAN = Capture("scan", 0, 0.3, 0.003)
@@ -256,6 +257,21 @@ def test_resume_after_kill_9_loses_nothing_and_repeats_nothing(archive, tmp_path
     assert again.examined == 0 and (out / "imprints.jsonl").read_bytes() == first
 
 
+def test_a_cross_page_sliver_matching_nothing_is_inconclusive_not_unregistered(archive,
+                                                                               tmp_path):
+    """A contract sheet's edge carries a sliver of a seal stamped across the sheets: too
+    little of it to tell whether it is filed, so it is for a person to look at (tier 2), not
+    an unregistered seal."""
+    page, _ = sliver_page("side")
+    write_image(tmp_path / "docs" / "contract_p3.png", page, DPI)
+    out = tmp_path / "out"
+    sweep([str(tmp_path / "docs")], out, registry=archive["registry"], workers=1,
+          progress=False)
+    (rec,) = _records(out)
+    assert rec["match"] is None and rec["verdict"] == "inconclusive"
+    assert rec["flags"] == ["inconclusive"] and not is_suspicious(rec["flags"])
+
+
 def test_flags_order_what_a_person_should_see_first():
     assert imprint_flags(None, None, None) == ("no_registered_seal",)
     assert imprint_flags("S1", "active", "genuine") == ()
@@ -264,6 +280,8 @@ def test_flags_order_what_a_person_should_see_first():
     assert imprint_flags("S1", "active", "different_seal") == ("different_seal",)
     assert imprint_flags("S1", "active", "inconclusive") == ("inconclusive",)
     assert imprint_flags("S1", "active", None) == ("not_compared",)
+    # matching nothing with too little of it on the page: no accusation of an unfiled seal
+    assert imprint_flags(None, None, "inconclusive") == ("inconclusive",)
     ranked = sorted([("inconclusive",), (), ("no_registered_seal",), ("suspected_forgery",),
                      ("seal_revoked",)], key=priority)
     assert ranked == [("suspected_forgery",), ("seal_revoked",), ("no_registered_seal",),
