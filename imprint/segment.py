@@ -202,10 +202,60 @@ def _candidates(norm: np.ndarray, masks: InkMasks, lightest: np.ndarray | None,
                                    lightest, _bridged(masks.any, px_per_mm), masks.saturated)
         found = [c for c in found
                  if _ink_light(lightest, masks.saturated, c) >= MIN_SEAL_INK_LIGHT]
-        if size_known and around is None:
-            found += _edge_slivers(masks.any & (lightest >= PEN_LIGHT), found, px_per_mm)
+        if size_known and px_per_mm < CLOSE_CROP_PX_PER_MM:
+            # a page's reduced copy (on a close crop the strokes of a seal cut by the crop
+            # hold rings and slivers of their own; without a scale, a ring of a seal's size
+            # may be a character's)
+            seal_ink = masks.any & (lightest >= PEN_LIGHT)
+            found += _rings_of_pieces(seal_ink, found, px_per_mm)
+            if around is None:
+                found += _edge_slivers(seal_ink, found, px_per_mm)
         return found
     return _grey_page_candidates(norm, around, px_per_mm, size_known)
+
+
+#: Seal ink that no imprint found explains is searched for rings where it spans this much
+#: (of the least round seal's diameter, :data:`GREY_RING_MIN_MM`) joined across gaps of
+#: PIECES_JOIN_MM.
+PIECES_SPAN, PIECES_JOIN_MM = 0.8, 5.0
+
+
+def _rings_of_pieces(ink: np.ndarray, found: list[_Candidate], px_per_mm: float
+                     ) -> list[_Candidate]:
+    """Round imprints on a colour page whose ink falls apart into pieces that no border joins
+    (a faint seal photographed, its border a dashed line broken wider than the strokes are
+    joined across): the seal ink outside every imprint found (``found``), where it makes a
+    group of a round seal's size, searched by the ring filters and verified as on a grey page
+    (:func:`_grey_candidates`: inked along its border, clearly more than just outside it,
+    characters inside)."""
+    line = max(1.0, 1.2 * px_per_mm)
+    explained = np.zeros(ink.shape, np.uint8)
+    for c in found:
+        fill_outline(explained, c.centre, (c.axes[0] + 2.5 * line, c.axes[1] + 2.5 * line),
+                     c.angle, c.shape == "square")
+    rest = ink & (explained == 0)
+    span = PIECES_SPAN * GREY_RING_MIN_MM * px_per_mm
+    h, w = ink.shape
+    out = []
+    # (the pieces are joined on the box of what is left only)
+    rx, ry, rw, rh = cv2.boundingRect(rest.view(np.uint8))
+    if max(rw, rh) < span:
+        return out
+    for blob, (bw, bh) in _blobs(rest[ry:ry + rh, rx:rx + rw], round(PIECES_JOIN_MM * px_per_mm),
+                                 0.4 * span):
+        if max(bw, bh) < span:
+            continue
+        x, y, bw, bh = cv2.boundingRect(blob)
+        x, y = x + rx, y + ry
+        pad = round(2 * PIECES_JOIN_MM * px_per_mm)
+        x0, y0 = max(x - pad, 0), max(y - pad, 0)
+        x1, y1 = min(x + bw + pad, w), min(y + bh + pad, h)
+        for c in _grey_candidates(rest[y0:y1, x0:x1], px_per_mm):
+            bx0, by0, bx1, by1 = c.box
+            out.append(dataclasses.replace(
+                c, centre=(c.centre[0] + x0, c.centre[1] + y0),
+                box=(bx0 + x0, by0 + y0, bx1 + x0, by1 + y0)))
+    return _suppress(out)
 
 
 #: A cross-page sliver's circle is inked along this share of its part on the band of ink

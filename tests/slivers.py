@@ -12,7 +12,7 @@ from imprint.synth.stamping import StampConditions
 
 
 def sliver_page(kind: str, seed: int = 3) -> tuple[np.ndarray, tuple[int, int, int, int]]:
-    """A 300-dpi scanned page whose right edge carries a sliver of a 42 mm red round seal: of
+    """A 300-dpi scanned A4 page whose right edge carries a sliver of a 42 mm red round seal: of
     sheets laid side by side (``"side"``: the centre 0.55 of a radius beyond the edge) or of
     fanned-out sheets (``"fanned"``: the centre 0.8 of a radius inside the edge, ink only on
     the band 0.35 of a radius wide along it): (page, box of the seal's ink on the page)."""
@@ -25,7 +25,7 @@ def sliver_page(kind: str, seed: int = 3) -> tuple[np.ndarray, tuple[int, int, i
     rim = np.concatenate([image[:10].reshape(-1, 3), image[-10:].reshape(-1, 3),
                           image[:, :10].reshape(-1, 3), image[:, -10:].reshape(-1, 3)])
     blank = np.median(rim, axis=0).astype(np.uint8)  # the paper round the seal
-    h, w = 1500, 900
+    h, w = 3508, 2480  # A4
     page = np.empty((h, w, 3), np.uint8)
     page[:] = blank
     cx = w + 0.55 * r if kind == "side" else w - 0.8 * r

@@ -477,6 +477,29 @@ def test_real_cross_page_slivers_are_found_with_little_of_their_border():
         assert r is not None and r.detection.box == d.box and r.quality.border_visible < 0.5
 
 
+@pytest.mark.parametrize("seed", [0, 2, 3, 4])
+def test_a_seal_whose_border_falls_apart_into_pieces_is_found_by_its_ring(seed):
+    """A blue seal stamped so unevenly that nothing is inked along eleven degrees in every
+    thirty (3 to 4 mm of its border at a time, wider than strokes are joined across): its
+    pieces make no outline of a seal, their ring does."""
+    seal = new_seal(layout(SealSpec("round_official", "江苏宏达机械制造有限公司",
+                                    code="3201050123456")), np.random.default_rng(seed))
+    image, truth = imprint_scene(Stamping(seal, StampConditions(angle=30.0, seed=seed), "blue",
+                                          "S", "S"), dpi=300, rng=np.random.default_rng(seed),
+                                 capture=Capture("scan", 95, 0.3, 0.003), clutter=False)
+    paper = np.median(np.concatenate([image[:10], image[-10:]]).reshape(-1, 3), axis=0)
+    yy, xx = np.mgrid[:image.shape[0], :image.shape[1]]
+    turn = np.degrees(np.arctan2(yy - truth.centre[1], xx - truth.centre[0])) % 30
+    image[turn < 11] = paper.astype(np.uint8)
+    page = np.empty((3508, 2480, 3), np.uint8)  # an A4 page
+    page[:] = paper.astype(np.uint8)
+    h, w = image.shape[:2]
+    page[1200:1200 + h, 900:900 + w] = np.minimum(page[1200:1200 + h, 900:900 + w], image)
+    box = np.add(truth.box, [900, 1200, 900, 1200])
+    dets = detect_imprints(page, dpi=300)
+    assert max(iou(d.box, box) for d in dets) >= 0.85
+
+
 @pytest.mark.parametrize("kind", ["side", "fanned"])
 def test_a_cross_page_sliver_is_found_by_its_arc(kind):
     """A seal stamped across two sheets' edges leaves a sliver on each: no outline of its own,
