@@ -142,13 +142,14 @@ def brightest_channel(normalised: np.ndarray) -> np.ndarray:
     return cv2.max(cv2.max(r, g), b)
 
 
-def seal_tone(normalised: np.ndarray, *, off_page: np.ndarray | None = None) -> np.ndarray:
-    """``(H, W) bool``: the pixels of a grey page darker than the paper that are not black
-    print nor its blurred edge (a photocopied seal's grey). Empty where the seal copied
-    black too."""
+def seal_tone(normalised: np.ndarray, *, off_page: np.ndarray | None = None,
+              od: float = SEAL_TONE_OD) -> np.ndarray:
+    """``(H, W) bool``: the pixels of a grey page darker than the paper (optical density
+    ``od`` and more) that are not black print nor its blurred edge (a photocopied seal's
+    grey). Empty where the seal copied black too."""
     lightest = brightest_channel(normalised)
     black = lightest < math.exp(-BLACK_PRINT_OD)
-    tone = (lightest < math.exp(-SEAL_TONE_OD)) & ~widen(black, 2)
+    tone = (lightest < math.exp(-od)) & ~widen(black, 2)
     if off_page is not None:
         tone &= ~off_page
     return tone

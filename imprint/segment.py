@@ -1288,7 +1288,15 @@ def _grey_page_candidates(norm: np.ndarray, around: np.ndarray | None, px_per_mm
     if shaped is tone:
         for oval in (c for c in toned if c.shape == "oval"):
             rings = _without_ends(rings, oval, tone, line)
-    return _nest(_outermost(rings) + toned, norm.shape[:2])
+    found = _nest(_outermost(rings) + toned, norm.shape[:2])
+    if shaped is tone:
+        # a seal copied so light that its grey is mostly under SEAL_TONE_OD: a speckle no
+        # shape is fitted to, but its ring still stands out of the lighter grey round it
+        faint = seal_tone(norm, off_page=around, od=FAINT_TONE_OD)
+        found += [c for c in _grey_candidates(faint, px_per_mm)
+                  if not any(_box_inside(c.box, k.box) >= 0.3 or _box_inside(k.box, c.box) >= 0.3
+                             for k in found)]
+    return found
 
 
 def _without_ends(rings: list[_Candidate], oval: _Candidate, tone: np.ndarray, line: float
@@ -1311,6 +1319,10 @@ def _without_ends(rings: list[_Candidate], oval: _Candidate, tone: np.ndarray, l
     return [r for r in rings if r is not ring]
 
 
+#: Optical density from which a copy's grey may be a faint seal's, looked for by its ring
+#: only (:func:`_grey_page_candidates`; a mark this light is too often the paper's own grain
+#: or a print's halo for any shape to be fitted to it).
+FAINT_TONE_OD = 0.15
 #: A ring inked along this share of its border in dark ink is a border, not a chance circle.
 INKED_ALL_ROUND = 0.97
 #: A working copy this fine (px per mm) is a close crop round one seal, where print across the

@@ -500,6 +500,37 @@ def test_a_seal_whose_border_falls_apart_into_pieces_is_found_by_its_ring(seed):
     assert max(iou(d.box, box) for d in dets) >= 0.85
 
 
+def _faintly_copied_page(seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """An A4 photocopy at 200 dpi of a red seal that copied light (optical density about 0.35
+    in its strokes, under a copy's print at 1.5 and more), lines of print across it and the
+    copier's grain over all: (page, the seal's box)."""
+    seal = new_seal(layout(SealSpec("round_official", "江苏宏达机械制造有限公司",
+                                    code="3201050123456")), np.random.default_rng(seed))
+    image, truth = imprint_scene(Stamping(seal, StampConditions(angle=30.0, seed=seed), "red",
+                                          "S", "S"), dpi=200, rng=np.random.default_rng(seed),
+                                 capture=Capture("scan", 95, 0.3, 0.003), clutter=False)
+    grey = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY).astype(np.float32)
+    ink = np.clip(1 - grey / np.median(np.concatenate([grey[:10], grey[-10:]])), 0, 1)
+    rng = np.random.default_rng(seed)
+    page = np.full((2339, 1654), 0.97, np.float32)
+    h, w = grey.shape
+    page[900:900 + h, 600:600 + w] *= 1 - 0.45 * ink
+    for y in range(200, 2200, 90):
+        page[y:y + 8, 150:1500] *= np.where(rng.random((8, 1350)) < 0.6, 0.1, 1.0)
+    page += rng.normal(0, 0.03, page.shape).astype(np.float32)
+    page = (np.clip(page, 0, 1) * 255).astype(np.uint8)
+    return np.dstack([page] * 3), np.add(truth.box, [600, 900, 600, 900])
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_a_seal_copied_light_is_found_by_its_ring(seed):
+    """Copied so light that its grey breaks into a speckle under the seal tone's bar, where
+    no outline is fitted: its ring still stands out of the lighter grey round it."""
+    page, box = _faintly_copied_page(seed)
+    (det,) = detect_imprints(page, dpi=200)
+    assert iou(det.box, box) >= 0.9 and det.shape == "round" and det.colour == "grey"
+
+
 @pytest.mark.parametrize("kind", ["side", "fanned"])
 def test_a_cross_page_sliver_is_found_by_its_arc(kind):
     """A seal stamped across two sheets' edges leaves a sliver on each: no outline of its own,
