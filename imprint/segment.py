@@ -278,8 +278,7 @@ def _edge_slivers(ink: np.ndarray, found: list[_Candidate], px_per_mm: float
     out = []
     for arcs in edge_arcs(ink, px_per_mm):
         box = arcs[0].box
-        if any(_box_inside(box, c.box) >= 0.3 or _box_inside(c.box, box) >= 0.3
-               for c in found + out):
+        if _overlaps_any(box, found + out):
             continue
         bx0, by0, bx1, by1 = (round(v) for v in arcs[0].band)
         band = ink[by0:by1, bx0:bx1]
@@ -1294,8 +1293,7 @@ def _grey_page_candidates(norm: np.ndarray, around: np.ndarray | None, px_per_mm
         # shape is fitted to, but its ring still stands out of the lighter grey round it
         faint = seal_tone(norm, off_page=around, od=FAINT_TONE_OD)
         found += [c for c in _grey_candidates(faint, px_per_mm)
-                  if not any(_box_inside(c.box, k.box) >= 0.3 or _box_inside(k.box, c.box) >= 0.3
-                             for k in found)]
+                  if not _overlaps_any(c.box, found)]
     return found
 
 
@@ -1434,6 +1432,13 @@ def _box_inside(a, b) -> float:
     """The share of box ``a`` that lies inside box ``b``."""
     inter = (max(a[0], b[0]), max(a[1], b[1]), min(a[2], b[2]), min(a[3], b[3]))
     return _box_area(inter) / max(_box_area(a), 1e-6)
+
+
+def _overlaps_any(box, cands: list[_Candidate], share: float = 0.3) -> bool:
+    """Whether ``share`` of ``box`` lies inside one of ``cands``' boxes, or of one of theirs
+    inside it: the imprint a later search finds there is one found already."""
+    return any(_box_inside(box, c.box) >= share or _box_inside(c.box, box) >= share
+               for c in cands)
 
 
 def _within_none(cands: list[_Candidate]) -> list[_Candidate]:
