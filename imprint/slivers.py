@@ -103,11 +103,13 @@ def _right_edge_arcs(m: np.ndarray, px_per_mm: float):
     share), one per envelope a circle fits) and its ink's box."""
     w = m.shape[1]
     depth = min(w, round(SLIVER_DEPTH_MM * px_per_mm))
+    reach = max(1, round(EDGE_REACH_MM * px_per_mm))
+    if depth <= reach:  # an image too narrow to hold a sliver and the ink short of its edge
+        return []
     strip = _without_specks(m[:, w - depth:], px_per_mm)
     inked = strip.any(axis=1)
     if not inked.any():
         return []
-    reach = max(1, round(EDGE_REACH_MM * px_per_mm))
     at_edge = strip[:, -reach:].any(axis=1)
     innermost = (w - depth + np.argmax(strip, axis=1)).astype(float)
     # the outermost ink short of the edge: where the border crosses a band on its way out

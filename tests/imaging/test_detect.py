@@ -26,6 +26,7 @@ from imprint.segment import (
     _ovals_of_pairs,
     detect_imprints,
 )
+from imprint.slivers import edge_arcs
 from imprint.synth.defects import new_seal
 from imprint.synth.design import SealSpec, layout
 from imprint.synth.forgery import apply_recarve
@@ -542,6 +543,11 @@ def test_a_cross_page_sliver_is_found_by_its_arc(kind):
     assert dets[0].shape == "round" and dets[0].visible < 0.5
     # the circle: a 42 mm seal
     assert 2 * dets[0].axes[0] / (300 / 25.4) == pytest.approx(42.0, rel=0.12)
+
+
+@pytest.mark.parametrize("shape", [(400, 3), (3, 400), (400, 1), (600, 5)])
+def test_an_image_too_narrow_for_a_sliver_has_none(shape):
+    assert edge_arcs(np.ones(shape, bool), 2.95) == []
 
 
 def test_an_arc_at_the_edge_without_characters_is_no_sliver():
