@@ -63,6 +63,9 @@ MIN_INK_SHARE = 0.2  # a blob with this much of each of two inks holds two impri
 #: long strokes, not a legend.
 WEAK_BORDER = 0.7
 MIN_GLYPHS = 4
+#: A round or oval seal's share of inked samples inside its border (star, characters; a
+#: starved one's dots): a drawn circle's is nothing.
+MIN_INTERIOR_INK = 0.01
 GLYPH_MIN_MM = 0.3  # smaller specks are not counted as marks
 #: The lighter part of an imprint's ink (the 90th percentile, over its ink pixels, of the
 #: brightest channel against the paper) is at least this. Seal ink is a thin film of one dye
@@ -846,9 +849,15 @@ def _colour_candidates(ink: np.ndarray, warm: np.ndarray | None, px_per_mm: floa
     # whose four straight sides were found
     kept = _outermost(_suppress(out), lambda c, k: c.across or (
         c.shape == "square" and (c.sides or ink_of[id(c)] != ink_of[id(k)])))
+    # a weak border needs a legend; a round or oval one, however well inked, some ink of its
+    # own inside (a circle drawn round a word in red holds none; a square name seal's
+    # characters may run into its border, and are not asked for)
     return [c for c in kept
-            if c.support >= WEAK_BORDER or c.visible < 0.98
-            or _glyph_count(ink, c, px_per_mm) >= MIN_GLYPHS]
+            if (c.support >= WEAK_BORDER or c.visible < 0.98
+                or _glyph_count(ink, c, px_per_mm) >= MIN_GLYPHS)
+            and (c.shape == "square"
+                 or _interior_density(ink.view(np.uint8), c.centre, min(c.axes))
+                 >= MIN_INTERIOR_INK)]
 
 
 #: How much more a square found by its sides (inside another imprint's ink, where the text

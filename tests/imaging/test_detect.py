@@ -545,6 +545,17 @@ def test_a_cross_page_sliver_is_found_by_its_arc(kind):
     assert 2 * dets[0].axes[0] / (300 / 25.4) == pytest.approx(42.0, rel=0.12)
 
 
+@pytest.mark.parametrize("radius", [120, 240])
+def test_a_circle_drawn_in_red_round_a_word_is_no_seal(radius):
+    """A reviewer's red ring round a word: a border inked all round, nothing of its ink
+    inside (the word is black print)."""
+    page = np.full((3508, 2480, 3), 245, np.uint8)
+    cv2.putText(page, "SIGNED", (1200 - radius // 2, 1510), cv2.FONT_HERSHEY_SIMPLEX,
+                radius / 120, (20, 20, 20), 4)
+    cv2.circle(page, (1200, 1500), radius, (200, 40, 50), 10)
+    assert detect_imprints(page, dpi=300) == []
+
+
 @pytest.mark.parametrize("shape", [(400, 3), (3, 400), (400, 1), (600, 5)])
 def test_an_image_too_narrow_for_a_sliver_has_none(shape):
     assert edge_arcs(np.ones(shape, bool), 2.95) == []
