@@ -142,17 +142,23 @@ def brightest_channel(normalised: np.ndarray) -> np.ndarray:
     return cv2.max(cv2.max(r, g), b)
 
 
-def seal_tone(normalised: np.ndarray, *, off_page: np.ndarray | None = None,
-              od: float = SEAL_TONE_OD) -> np.ndarray:
-    """``(H, W) bool``: the pixels of a grey page darker than the paper (optical density
-    ``od`` and more) that are not black print nor its blurred edge (a photocopied seal's
-    grey). Empty where the seal copied black too."""
+def seal_tone(normalised: np.ndarray, *, off_page: np.ndarray | None = None) -> np.ndarray:
+    """``(H, W) bool``: the pixels of a grey page darker than the paper that are not black
+    print nor its blurred edge (a photocopied seal's grey). Empty where the seal copied
+    black too."""
+    return seal_tones(normalised, (SEAL_TONE_OD,), off_page=off_page)[0]
+
+
+def seal_tones(normalised: np.ndarray, ods: tuple[float, ...], *,
+               off_page: np.ndarray | None = None) -> list[np.ndarray]:
+    """:func:`seal_tone` from each optical density of ``ods`` (a copy's grey, a fainter one),
+    the black print found once for all."""
     lightest = brightest_channel(normalised)
     black = lightest < math.exp(-BLACK_PRINT_OD)
-    tone = (lightest < math.exp(-od)) & ~widen(black, 2)
+    not_print = ~widen(black, 2)
     if off_page is not None:
-        tone &= ~off_page
-    return tone
+        not_print &= ~off_page
+    return [(lightest < math.exp(-od)) & not_print for od in ods]
 
 
 #: Paper shows within this (mm) of every pixel of print, handwriting or a seal's strokes: a

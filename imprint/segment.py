@@ -24,18 +24,19 @@ import numpy as np
 from imprint.boxes import fill_outline
 from imprint.ink import (
     PEN_LIGHT,
+    SEAL_TONE_OD,
     InkMasks,
     brightest_channel,
     dark_ink,
     ink_masks,
     normalise,
     off_page,
-    seal_tone,
+    seal_tones,
     widen,
 )
 from imprint.sheet import sheet_horizon
 from imprint.sides import square_borders
-from imprint.slivers import edge_arcs
+from imprint.slivers import find_slivers
 from imprint.types import Detection
 
 WORK_LONG_SIDE = 1000  # px: pages are searched at about this size (A4 at ~85 dpi)
@@ -231,12 +232,7 @@ def _rings_of_pieces(ink: np.ndarray, found: list[_Candidate], px_per_mm: float
     group of a round seal's size, searched by the ring filters and verified as on a grey page
     (:func:`_grey_candidates`: inked along its border, clearly more than just outside it,
     characters inside)."""
-    line = max(1.0, 1.2 * px_per_mm)
-    explained = np.zeros(ink.shape, np.uint8)
-    for c in found:
-        fill_outline(explained, c.centre, (c.axes[0] + 2.5 * line, c.axes[1] + 2.5 * line),
-                     c.angle, c.shape == "square")
-    rest = ink & (explained == 0)
+    rest = ink & ~_explained(ink.shape, found, px_per_mm)
     span = PIECES_SPAN * GREY_RING_MIN_MM * px_per_mm
     h, w = ink.shape
     out = []
@@ -279,26 +275,38 @@ def _edge_slivers(ink: np.ndarray, found: list[_Candidate], px_per_mm: float
     curve of a seal's size that runs to the edge alone is no seal's."""
     line = max(1.0, 1.2 * px_per_mm)
     out = []
-    for arcs in edge_arcs(ink, px_per_mm):
-        box = arcs[0].box
-        if _overlaps_any(box, found + out):
+    for sliver in find_slivers(ink, px_per_mm):
+        if _overlaps_any(sliver.box, found + out):
             continue
-        bx0, by0, bx1, by1 = (round(v) for v in arcs[0].band)
+        bx0, by0, bx1, by1 = (round(v) for v in sliver.band)
         band = ink[by0:by1, bx0:bx1]
         if _marks(band, px_per_mm) < SLIVER_MARKS:
             continue
-        on_band = [_Candidate((a.centre[0] - bx0, a.centre[1] - by0), (a.radius, a.radius),
-                              0.0, "round", box,
-                              *_ring_support(band, (a.centre[0] - bx0, a.centre[1] - by0),
-                                             (a.radius, a.radius), 0.0, line))
-                   for a in arcs]
-        k = max(range(len(arcs)), key=lambda i: on_band[i].support)
-        best = on_band[k]
+        # each circle weighed on the band, in the band's own px
+        weighed = []
+        for (cx, cy), r in sliver.circles:
+            local = (cx - bx0, cy - by0)
+            weighed.append((_Candidate(local, (r, r), 0.0, "round", sliver.box,
+                                       *_ring_support(band, local, (r, r), 0.0, line)),
+                            (cx, cy)))
+        best, centre = max(weighed, key=lambda w: w[0].support)
         if (best.support < SLIVER_SUPPORT
                 or best.support - _outside_support(band, best, line) < RING_CONTRAST):
             continue
-        out.append(dataclasses.replace(best, centre=arcs[k].centre))
+        out.append(dataclasses.replace(best, centre=centre))
     return out
+
+
+def _explained(shape: tuple[int, int], found: list[_Candidate], px_per_mm: float
+               ) -> np.ndarray:
+    """``(H, W) bool``: what the imprints ``found`` explain, each outline grown by 2.5 lines
+    (a border's blur and the ink spread round it)."""
+    explained = np.zeros(shape, np.uint8)
+    grow = 2.5 * max(1.0, 1.2 * px_per_mm)
+    for c in found:
+        fill_outline(explained, c.centre, (c.axes[0] + grow, c.axes[1] + grow), c.angle,
+                     c.shape == "square")
+    return explained > 0
 
 
 def _marks(ink: np.ndarray, px_per_mm: float) -> int:
@@ -975,9 +983,7 @@ def _glyph_count(ink: np.ndarray, c: _Candidate, px_per_mm: float) -> int:
     cv2.ellipse(inside, (round(c.centre[0]) - x0, round(c.centre[1]) - y0),
                 (max(1, round(0.8 * c.axes[0])), max(1, round(0.8 * c.axes[1]))), c.angle,
                 0, 360, 1, cv2.FILLED)
-    marks = (ink[y0:y1, x0:x1] & (inside > 0)).astype(np.uint8)
-    _, _, stats, _ = cv2.connectedComponentsWithStats(marks, connectivity=8)
-    return int((stats[1:, cv2.CC_STAT_AREA] >= max(2.0, (GLYPH_MIN_MM * px_per_mm) ** 2)).sum())
+    return _marks(ink[y0:y1, x0:x1] & (inside > 0), px_per_mm)
 
 
 def _explain_blob(blob: np.ndarray, ink: np.ndarray, px_per_mm: float, size_known: bool
@@ -995,12 +1001,7 @@ def _explain_blob(blob: np.ndarray, ink: np.ndarray, px_per_mm: float, size_know
             return _seal_sized_circles(ink, blob, px_per_mm, rect)
     if not found:
         return found
-    explained = np.zeros(blob.shape, np.uint8)
-    grow = 2.5 * max(1.0, 1.2 * px_per_mm)
-    for c in found:
-        fill_outline(explained, c.centre, (c.axes[0] + grow, c.axes[1] + grow), c.angle,
-                     c.shape == "square")
-    rest = ink & (blob > 0) & (explained == 0)
+    rest = ink & (blob > 0) & ~_explained(blob.shape, found, px_per_mm)
     min_d = _smallest_seal(px_per_mm, size_known, ink.shape)
     ys, xs = _nonzero(rest)
     if len(xs) == 0 or max(np.ptp(xs), np.ptp(ys)) + 1 < 0.7 * min_d:
@@ -1262,7 +1263,8 @@ def _grey_page_candidates(norm: np.ndarray, around: np.ndarray | None, px_per_mm
     searched like a colour page's ink (any shape); rings of all dark ink are searched too,
     for seals copied as dark as the text."""
     dark = dark_ink(norm, off_page=around)
-    tone = seal_tone(norm, off_page=around)
+    # (a fainter grey too: a seal copied too light for a shape, looked for by its ring below)
+    tone, faint = seal_tones(norm, (SEAL_TONE_OD, FAINT_TONE_OD), off_page=around)
     rings = _grey_candidates(dark, px_per_mm)
     if px_per_mm >= CLOSE_CROP_PX_PER_MM:
         # a close crop is cut round its seal: a ring mostly beyond it is a chance circle
@@ -1300,7 +1302,6 @@ def _grey_page_candidates(norm: np.ndarray, around: np.ndarray | None, px_per_mm
     if shaped is tone:
         # a seal copied so light that its grey is mostly under SEAL_TONE_OD: a speckle no
         # shape is fitted to, but its ring still stands out of the lighter grey round it
-        faint = seal_tone(norm, off_page=around, od=FAINT_TONE_OD)
         found += [c for c in _grey_candidates(faint, px_per_mm)
                   if not _overlaps_any(c.box, found)]
     return found

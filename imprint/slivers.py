@@ -52,32 +52,28 @@ SPECK_MM = 0.8
 
 
 @dataclass(frozen=True)
-class EdgeArc:
-    """A circle fitted to a sliver along one of a page's edges, in the mask's px: ``centre``
-    (x, y) and ``radius``; ``box`` (x0, y0, x1, y1) the sliver's ink; ``band`` the
-    rectangle (x0, y0, x1, y1) of the page along the edge that took ink (its inner side at
-    the sliver's innermost ink); ``inliers`` the share of the fitted envelope on the arc.
-    A sliver gives one arc for each envelope a circle fits ("(" and ")")."""
+class Sliver:
+    """A sliver along one of a page's edges, in the mask's px: ``box`` (x0, y0, x1, y1) its
+    ink; ``band`` the rectangle (x0, y0, x1, y1) of the page along the edge that took ink (its
+    inner side at the sliver's innermost ink); ``circles`` ((cx, cy), radius) fitted to it,
+    one for each envelope a circle fits ("(" and ")"), which the caller weighs on the ink."""
 
-    centre: tuple[float, float]
-    radius: float
     box: tuple[float, float, float, float]
     band: tuple[float, float, float, float]
-    inliers: float
+    circles: tuple[tuple[tuple[float, float], float], ...]
 
 
-def edge_arcs(ink: np.ndarray, px_per_mm: float) -> list[list[EdgeArc]]:
-    """The seal-sized arcs of ``ink`` ``(H, W) bool`` along each of the four edges: for each
-    sliver, the arcs fitted to it (one or two), which the caller weighs on the ink."""
+def find_slivers(ink: np.ndarray, px_per_mm: float) -> list[Sliver]:
+    """The slivers of ``ink`` ``(H, W) bool`` along each of the four edges that a circle of a
+    seal's size fits."""
     h, w = ink.shape
     out = []
     for side in range(4):
         m = _turned(ink, side)
-        for fits, box in _right_edge_arcs(m, px_per_mm):
+        for circles, box in _right_edge_arcs(m, px_per_mm):
             band = (box[0], 0.0, float(m.shape[1]), float(m.shape[0]))
-            out.append([EdgeArc(_back(centre, side, (h, w)), r, _back_box(box, side, (h, w)),
-                                _back_box(band, side, (h, w)), share)
-                        for centre, r, share in fits])
+            out.append(Sliver(_back_box(box, side, (h, w)), _back_box(band, side, (h, w)),
+                              tuple((_back(centre, side, (h, w)), r) for centre, r in circles)))
     return out
 
 
@@ -99,8 +95,8 @@ def _back_box(box, side: int, shape: tuple[int, int]) -> tuple[float, float, flo
 
 
 def _right_edge_arcs(m: np.ndarray, px_per_mm: float):
-    """Each sliver along the right edge of ``m``: its fitted arcs ((centre, radius, inlier
-    share), one per envelope a circle fits) and its ink's box."""
+    """Each sliver along the right edge of ``m``: its fitted circles ((centre, radius), one
+    per envelope a circle fits) and its ink's box."""
     w = m.shape[1]
     depth = min(w, round(SLIVER_DEPTH_MM * px_per_mm))
     reach = max(1, round(EDGE_REACH_MM * px_per_mm))
@@ -170,9 +166,9 @@ def _circles(p: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 def _ransac_circle(pts: np.ndarray, r_lo: float, r_hi: float, tol: float, bulge: float):
     """The circle of radius ``r_lo``..``r_hi`` whose points lie left of its centre (``bulge``
-    1: a "(") or right of it (-1: a ")"), on which most of ``pts`` lie: ((cx, cy), r,
-    inlier share), refined by least squares on its inliers; None if none holds MIN_INLIERS of
-    them. Deterministic (the triples are drawn by a fixed seed)."""
+    1: a "(") or right of it (-1: a ")"), on which most of ``pts`` lie: ((cx, cy), r),
+    refined by least squares on its inliers; None if none holds MIN_INLIERS of them.
+    Deterministic (the triples are drawn by a fixed seed)."""
     n = len(pts)
     if n < 9:
         return None
@@ -193,16 +189,7 @@ def _ransac_circle(pts: np.ndarray, r_lo: float, r_hi: float, tol: float, bulge:
     refined = _least_squares_circle(pts[best_in])
     if refined is not None and r_lo <= refined[2] <= r_hi:
         fit = refined
-    cx, cy, r = fit
-    return (cx, cy), r, float(_on(pts, cx, cy, r, tol, bulge).mean())
-
-
-def _on(pts: np.ndarray, cx: float, cy: float, r: float, tol: float, bulge: float
-        ) -> np.ndarray:
-    """Which points lie on the circle, on its side ``bulge`` (1 left of its centre, -1
-    right)."""
-    near = np.abs(np.hypot(pts[:, 0] - cx, pts[:, 1] - cy) - r) <= tol
-    return near & (bulge * (cx - pts[:, 0]) > 0)
+    return fit[:2], fit[2]
 
 
 def _least_squares_circle(p: np.ndarray) -> tuple[float, float, float] | None:

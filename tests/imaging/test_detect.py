@@ -26,7 +26,7 @@ from imprint.segment import (
     _ovals_of_pairs,
     detect_imprints,
 )
-from imprint.slivers import edge_arcs
+from imprint.slivers import find_slivers
 from imprint.synth.defects import new_seal
 from imprint.synth.design import SealSpec, layout
 from imprint.synth.forgery import apply_recarve
@@ -558,7 +558,7 @@ def test_a_circle_drawn_in_red_round_a_word_is_no_seal(radius):
 
 @pytest.mark.parametrize("shape", [(400, 3), (3, 400), (400, 1), (600, 5)])
 def test_an_image_too_narrow_for_a_sliver_has_none(shape):
-    assert edge_arcs(np.ones(shape, bool), 2.95) == []
+    assert find_slivers(np.ones(shape, bool), 2.95) == []
 
 
 def test_an_arc_at_the_edge_without_characters_is_no_sliver():
