@@ -49,6 +49,9 @@ REFIT_SEARCH = (0.9, 1.1)  # the second pass, from a fitted outline
 BORDER_STEP_COST = 0.02  # ink strength a border path gives up per step of radius it moves
 STAR_BAND = (0.12, 0.3)  # radii (fraction of the border radius) where the star's tips are
 STAR_INK, STAR_FIVEFOLD = 0.05, 0.15  # a star: this much ink in its band, this five-fold
+#: the least share of the directions in which a star's band must be seen to read its tips
+#: (a quarter of the circle: any 72 degrees show all five tips' phase, with some to spare)
+STAR_SEEN = 0.15
 #: an oval border with a star this five-fold inside is a round seal seen obliquely (a star
 #: gives 0.4 and more; an oval seal's business line, drawn out to a circle, up to 0.2)
 OBLIQUE_STAR_FIVEFOLD = 0.3
@@ -99,11 +102,14 @@ CUT_MIN_SHARE, CUT_EMPTY, CUT_EDGE, CUT_EDGE_BAND = 0.15, 0.1, 0.5, 0.1
 QUAD_MIN_POINTS, QUAD_RESIDUAL, QUAD_MIN_SKEW, QUAD_GAIN, QUAD_MIN_TURN = 12, 0.02, 0.03, 0.5, 1.5
 # another imprint over this one (see :func:`_neighbours`): its outline, widened by its border
 # line, is left out of the orientation search unless its centre lies within NEIGHBOUR_APART
-# radii of this one's (the same imprint found twice) or it covers more than
-# NEIGHBOUR_MAX_SHARE of this one (a seal inside another)
+# radii of this one's (the same imprint found twice) or this one lies inside it
+# (NEIGHBOUR_INSIDE of it covered: a seal inside another); where it covers more than
+# NEIGHBOUR_MAX_SHARE of this one, only its ring and its middle are left out
 NEIGHBOUR_MARGIN = 1.05
 NEIGHBOUR_APART = 0.25
 NEIGHBOUR_MAX_SHARE = 0.5
+NEIGHBOUR_INSIDE = 0.9
+NEIGHBOUR_RING, NEIGHBOUR_MIDDLE = 0.85, 0.35  # of a heavy overlap: radii of its ring, its star
 
 
 def _roi(image: np.ndarray, det: Detection) -> tuple[np.ndarray, np.ndarray, tuple[int, int]]:
@@ -602,17 +608,18 @@ def _polar(ink: np.ndarray, n_angles: int = 720, n_radii: int = 256) -> np.ndarr
     return cv2.remap(ink, xs, ys, cv2.INTER_LINEAR, borderValue=0.0)
 
 
-def _polar_known(ink: np.ndarray, occluded: np.ndarray) -> np.ndarray:
+def _polar_known(ink: np.ndarray, occluded: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """:func:`_polar` of ``ink`` with what is covered (text, off the page) filled with its
     ring's mean: a hole the text leaves reads as neither ink nor paper, so the layout's
-    symmetry and the star are judged on what is seen."""
+    symmetry is judged on what is seen; and the (n_angles, n_radii) bool mask of the samples
+    covered."""
     polar = _polar(ink)
     if not occluded.any():
-        return polar
+        return polar, np.zeros(polar.shape, bool)
     hidden = _polar(occluded.astype(np.float32)) > 0.5
     seen = np.maximum((~hidden).sum(axis=0, keepdims=True), 1)
     ring_mean = np.where(hidden, 0.0, polar).sum(axis=0, keepdims=True) / seen
-    return np.where(hidden, ring_mean, polar).astype(np.float32)
+    return np.where(hidden, ring_mean, polar).astype(np.float32), hidden
 
 
 def _band(polar: np.ndarray, band) -> np.ndarray:
@@ -627,7 +634,8 @@ def _circular_smooth(p: np.ndarray, sigma_bins: float) -> np.ndarray:
     return sm[k:k + len(p)]
 
 
-def _round_up(polar: np.ndarray, whole: bool = True) -> float:
+def _round_up(polar: np.ndarray, whole: bool = True, hidden: np.ndarray | None = None
+              ) -> float:
     """Clock angle (deg) at which the seal's up direction points in an unrotated canonical
     image. A seal's layout is mirror-symmetric about its up axis (name arc, star, the text
     and code along the bottom); the star, where there is one, says which of its five tips is
@@ -639,7 +647,7 @@ def _round_up(polar: np.ndarray, whole: bool = True) -> float:
     n = polar.shape[0]
     step = 360.0 / n
     mirror = _mirror_symmetry(polar)
-    phase = _star_tip(polar)
+    phase = _star_tip(polar, hidden=hidden)
     if phase is not None:
         t = np.radians(np.arange(n) * step)
         tips = np.radians([(phase + 72 * k) % 360 for k in range(5)])
@@ -682,17 +690,35 @@ def _layout_axis(mirror: np.ndarray, up: float, step: float) -> float:
     return (up + shift) % 360
 
 
-def _star_tip(polar: np.ndarray, fivefold: float = STAR_FIVEFOLD) -> float | None:
+def _star_tip(polar: np.ndarray, fivefold: float = STAR_FIVEFOLD,
+              hidden: np.ndarray | None = None) -> float | None:
     """Clock angle (deg) of one of the five tips of a star in the seal's middle, or None
-    where there is none: ink in the star's band, ``fivefold`` five-fold round the circle."""
-    star = _band(polar, STAR_BAND)
+    where there is none: ink in the star's band, ``fivefold`` five-fold round the circle.
+    ``hidden``: the polar samples not seen (covered by text, under another imprint); the
+    five-fold wave is fitted to the directions seen, where the star's band is seen over
+    half its width: the tips repeat every 72 degrees, so any such stretch shows the phase
+    of all five. (Filling what is hidden with its ring's mean instead weakens the wave in
+    proportion, and a star half under another imprint was taken for none.)"""
+    n, n_radii = polar.shape
+    lo, hi = int(STAR_BAND[0] * n_radii), int(STAR_BAND[1] * n_radii)
+    t = np.radians(np.arange(n) * 360.0 / n)
+    if hidden is None or not hidden[:, lo:hi].any():
+        star, seen = polar[:, lo:hi].mean(axis=1), np.ones(n, bool)
+    else:
+        covered = hidden[:, lo:hi]
+        shown = np.maximum((~covered).sum(axis=1), 1)
+        star = np.where(covered, 0.0, polar[:, lo:hi]).sum(axis=1) / shown
+        seen = covered.mean(axis=1) < 0.5
+        if seen.sum() < STAR_SEEN * n:
+            return None
+    star, t = star[seen], t[seen]
     if star.mean() <= STAR_INK:
         return None
-    n = polar.shape[0]
-    z = np.sum(star * np.exp(1j * 5 * np.radians(np.arange(n) * 360.0 / n)))
-    if abs(z) <= fivefold * star.sum():
+    basis = np.stack([np.ones_like(t), np.cos(5 * t), np.sin(5 * t)], axis=1)
+    (mean, c, s), *_ = np.linalg.lstsq(basis, star, rcond=None)
+    if math.hypot(c, s) / 2 <= fivefold * mean:
         return None
-    return math.degrees(np.angle(z)) / 5 % 72
+    return math.degrees(math.atan2(s, c)) / 5 % 72
 
 
 def _mirror_symmetry(polar: np.ndarray) -> np.ndarray:
@@ -936,9 +962,11 @@ def rectify(image: np.ndarray, detection: Detection, *, dpi: float | None = None
     cut = _cut_away(unturned, unturned_occ | overlapped) if shape == "round" else None
     if cut is not None:
         unturned_occ = unturned_occ | cut
-    polar = _polar_known(unturned, unturned_occ | overlapped)
+    polar, hidden = _polar_known(unturned, unturned_occ | overlapped)
     if shape == "round":
-        up_clock = _round_up(polar, whole=cut is None and not overlapped.any())
+        # under another imprint, the star is read from the directions where it is seen
+        up_clock = _round_up(polar, whole=cut is None and not overlapped.any(),
+                             hidden=hidden if overlapped.any() else None)
         rotation = -up_clock  # its up at clock u means turned u clockwise, -u ccw
     elif shape == "oval":
         up_clock = _flip_up(polar, [0.0, 180.0])
@@ -1061,16 +1089,29 @@ def _neighbours(detection: Detection, others: Sequence[Detection], shape, offset
             and (o.colour == detection.colour or "grey" in (o.colour, detection.colour))]
     if not over:
         return None
-    mask = np.zeros(shape, np.uint8)
-    for o in over:
-        fill_outline(mask, (o.centre[0] - offset[0], o.centre[1] - offset[1]),
-                     (o.axes[0] * NEIGHBOUR_MARGIN, o.axes[1] * NEIGHBOUR_MARGIN), -o.angle,
-                     o.shape == "square")
+
+    def outlines(scale: float) -> np.ndarray:
+        mask = np.zeros(shape, np.uint8)
+        for o in over:
+            fill_outline(mask, (o.centre[0] - offset[0], o.centre[1] - offset[1]),
+                         (o.axes[0] * scale, o.axes[1] * scale), -o.angle, o.shape == "square")
+        return mask.astype(bool)
+
     own = fill_outline(np.zeros(shape, np.uint8), (detection.centre[0] - offset[0],
                        detection.centre[1] - offset[1]), detection.axes, -detection.angle,
                        detection.shape == "square").astype(bool)
-    if not own.any() or mask[own].mean() > NEIGHBOUR_MAX_SHARE:
+    if not own.any():
         return None
+    mask = outlines(NEIGHBOUR_MARGIN)
+    share = mask[own].mean()
+    if share >= NEIGHBOUR_INSIDE:
+        return None
+    if share > NEIGHBOUR_MAX_SHARE:
+        # lying over most of this one: only what pulls hardest is left out, the other's
+        # border ring and its middle (a star), so that this one's own star stays in sight
+        mask = (mask & ~outlines(NEIGHBOUR_RING)) | outlines(NEIGHBOUR_MIDDLE)
+        if mask[own].mean() > NEIGHBOUR_MAX_SHARE:
+            return None
     return mask.astype(np.float32)
 
 

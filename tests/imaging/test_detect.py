@@ -429,6 +429,38 @@ def test_an_imprint_over_a_seal_is_left_out_of_its_orientation():
     for other in (det(330, 200, 100, "blue"), det(205, 195, 98), det(230, 200, 160),
                   det(600, 200, 100)):
         assert rectify_module._neighbours(seal_, [other], crop, offset) is None
+    # one lying over most of it: only the other's ring and middle (its star) are left out,
+    # and this one's own middle stays in sight
+    heavy = rectify_module._neighbours(seal_, [det(280, 200, 100)], crop, offset)
+    assert heavy[200, 280] == 1 and heavy[200, 182] == 1 and heavy[200, 200] == 0
+    assert heavy[200, 230] == 0 and heavy[200, 100] == 0
+
+
+def test_a_star_half_hidden_is_read_from_the_directions_seen(seal):
+    """A star under another imprint is read from the directions where it is seen: its tips
+    repeat every 72 degrees, so a fifth of the circle shows where all five point (filled
+    with its ring's mean, the hidden part weakened the star until it was taken for none)."""
+    cond = StampConditions(angle=33.0, ink=0.1, seed=5)
+    image, _ = imprint_scene(Stamping(seal, cond, "red", "S", "S"), dpi=300,
+                             rng=np.random.default_rng(3), capture=Capture("scan"))
+    (det,) = detect_imprints(image, dpi=300)
+    canonical = rectify(image, det, dpi=300).ink
+    whole = rectify_module._star_tip(rectify_module._polar(canonical))
+    assert whole is not None
+    for seen in ((100, 180), (250, 320), (0, 200)):
+        covered = np.ones(canonical.shape, bool)
+        yy, xx = np.mgrid[0:512, 0:512]
+        clock = np.degrees(np.arctan2(xx - 255.5, 255.5 - yy)) % 360
+        covered[(clock >= seen[0]) & (clock < seen[1])] = False
+        polar, hidden = rectify_module._polar_known(canonical, covered)
+        tip = rectify_module._star_tip(polar, hidden=hidden)
+        assert tip is not None and abs((tip - whole + 36) % 72 - 36) <= 1.5
+    # under a seventh of the circle seen: too little to read
+    covered = np.ones(canonical.shape, bool)
+    covered[:, 300:] = False
+    covered[:200] = True
+    polar, hidden = rectify_module._polar_known(canonical, covered)
+    assert rectify_module._star_tip(polar, hidden=hidden) is None
 
 
 def _real_recall(folders: set[str] | None = None) -> tuple[int, int]:
