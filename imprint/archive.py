@@ -72,7 +72,9 @@ def packed_from_bytes(data: bytes, *, source: str = "data") -> Packed:
                         homography, tuple(g["size_mm"]) if g["size_mm"] else None)
     detection = Detection(**{**d, "box": tuple(d["box"]), "centre": tuple(d["centre"]),
                              "axes": tuple(d["axes"]),
-                             "horizon": tuple(d["horizon"]) if d.get("horizon") else None})
+                             "horizon": tuple(d["horizon"]) if d.get("horizon") else None,
+                             "sheet_sides": (tuple(tuple(v) for v in d["sheet_sides"])
+                                             if d.get("sheet_sides") else None)})
     return Packed(ink, occlusion, geometry, Quality(**meta["quality"]), detection)
 
 

@@ -849,6 +849,9 @@ def _turn_px(rotation: float) -> np.ndarray:
 #: A round imprint with less of its border than this on the page (a cross-page sliver) keeps
 #: the detector's circle: its arc is too short to fit an ellipse to.
 SLIVER_VISIBLE = 1 / 3
+#: a photographed sheet's sides: the step (page px) along each at an imprint's centre, and how far
+#: from a right angle (degrees) the canonical frame may leave them to be trusted
+SIDES_STEP_PX, SIDES_SQUARE = 8.0, 6.0
 
 
 def rectify(image: np.ndarray, detection: Detection, *, dpi: float | None = None,
@@ -985,6 +988,11 @@ def rectify(image: np.ndarray, detection: Detection, *, dpi: float | None = None
     hom = hom / hom[2, 2]
     mid = hom @ (CANONICAL_SIZE / 2 - 0.5, CANONICAL_SIZE / 2 - 0.5, 1.0)
     page_centre = (float(mid[0] / mid[2]) + 0.5, float(mid[1] / mid[2]) + 0.5)
+    if detection.sheet_sides is not None:
+        # recorded against the photographed sheet's own sides, not the photograph's frame
+        sides = _sides_turn(hom, detection.sheet_sides)
+        if sides is not None:
+            rotation = rotation + (sides - rotation + 45) % 90 - 45
     size_mm = (2 * axes[0] / dpi * 25.4, 2 * axes[1] / dpi * 25.4) if dpi else None
     geometry = Geometry(centre=page_centre, axes=axes, rotation=float(rotation),
                         scale=float(axes[0] / _canonical_half(shape)), homography=hom,
@@ -997,6 +1005,35 @@ def rectify(image: np.ndarray, detection: Detection, *, dpi: float | None = None
         print_told_apart=sep.print_told_apart, colour_jitter=sep.colour_jitter,
         dot_periodicity=dots)
     return RectifiedImprint(canon_ink, occluded, geometry, quality, detection)
+
+
+def _sides_turn(hom: np.ndarray, sides) -> float | None:
+    """Degrees (modulo 90) by which a photographed sheet's sides are turned in the canonical
+    frame of ``hom`` (canonical px -> page px), from the two points ``sides`` where its
+    opposite sides meet (:attr:`Detection.sheet_sides`): their directions at the imprint's
+    centre, carried back into the canonical frame. On the sheet the two meet at a right
+    angle; where the canonical frame leaves them further from one than
+    :data:`SIDES_SQUARE` (a view not undone to a similarity), None."""
+    inv = np.linalg.inv(hom)
+    c = CANONICAL_SIZE / 2 - 0.5
+    mid = hom @ (c, c, 1.0)
+    at = mid[:2] / mid[2]
+    turns = []
+    for v in sides:
+        towards = np.asarray(v[:2], float) - at * v[2]
+        length = float(np.hypot(*towards))
+        if length == 0:
+            return None
+        step = at + towards / length * SIDES_STEP_PX
+        a, b = inv @ (*at, 1.0), inv @ (*step, 1.0)
+        d = b[:2] / b[2] - a[:2] / a[2]
+        turns.append(math.degrees(math.atan2(d[1], d[0])))
+    apart = (turns[0] - turns[1]) % 180
+    if abs(apart - 90) > SIDES_SQUARE:
+        return None
+    # the mean of the two, each taken modulo 90, as the angle of a four-fold direction
+    z = sum(np.exp(4j * math.radians(t)) for t in turns)
+    return math.degrees(np.angle(z)) / 4
 
 
 def _cut_away(unturned: np.ndarray, hidden: np.ndarray) -> np.ndarray | None:

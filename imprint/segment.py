@@ -34,7 +34,7 @@ from imprint.ink import (
     seal_tones,
     widen,
 )
-from imprint.sheet import sheet_horizon
+from imprint.sheet import sheet_view
 from imprint.sides import square_borders
 from imprint.slivers import find_slivers
 from imprint.types import Detection
@@ -148,7 +148,7 @@ def _detect_at(image: np.ndarray, n: int, dpi: float | None, page: int) -> list[
     # what surrounds a photographed sheet: its own outline gives the horizon; widened, it is
     # kept out of the ink masks
     around = off_page(small, 0, px_per_mm=px_per_mm)
-    horizon = _page_horizon(small, n, around) if around is not None else None
+    horizon, sides = _page_sheet(small, n, around) if around is not None else (None, None)
     if around is not None:
         around = widen(around, round(JOIN_MM * px_per_mm))
     masks = ink_masks(norm, off_page=around)
@@ -169,7 +169,8 @@ def _detect_at(image: np.ndarray, n: int, dpi: float | None, page: int) -> list[
             box=(x0 / f, y0 / f, x1 / f, y1 / f), centre=(c.centre[0] / f, c.centre[1] / f),
             axes=(c.axes[0] / f, c.axes[1] / f), angle=(-c.angle) % 180, shape=c.shape,
             colour=colour,
-            confidence=conf, visible=c.visible, page=page, horizon=horizon))
+            confidence=conf, visible=c.visible, page=page, horizon=horizon,
+            sheet_sides=sides))
     return sorted(out, key=lambda d: -d.confidence)
 
 
@@ -370,18 +371,25 @@ def _as_crop(norm: np.ndarray, masks: InkMasks, lightest: np.ndarray | None,
         _same_imprint(c, k) or _box_inside(c.box, k.box) >= 0.85 for k in whole)]
 
 
-def _page_horizon(small: np.ndarray, n: int, around: np.ndarray
-                  ) -> tuple[float, float, float] | None:
-    """The sheet's horizon found on the working copy (every ``n``-th pixel from ``n // 2``;
-    ``around`` what surrounds the sheet there), in page px."""
-    line = sheet_horizon(small, around)
-    if line is None:
-        return None
-    # a line l on the copy is l T on the page, T taking page px to the copy's
+def _page_sheet(small: np.ndarray, n: int, around: np.ndarray):
+    """The photographed sheet's horizon and vanishing points (:class:`imprint.sheet.SheetView`)
+    found on the working copy (every ``n``-th pixel from ``n // 2``; ``around`` what surrounds
+    the sheet there), in page px: ``(horizon or None, vanishing points or None)``."""
+    view = sheet_view(small, around)
+    if view is None:
+        return None, None
+    # T takes page px to the copy's: a line l on the copy is l T on the page, a point p
+    # on the copy is T^-1 p there
     t = np.array([[1 / n, 0, -(n // 2) / n], [0, 1 / n, -(n // 2) / n], [0, 0, 1]])
-    a, b, c = np.asarray(line) @ t
-    s = float(np.hypot(a, b))
-    return float(a / s), float(b / s), float(c / s)
+    horizon = None
+    if view.horizon is not None:
+        a, b, c = np.asarray(view.horizon) @ t
+        s = float(np.hypot(a, b))
+        horizon = (float(a / s), float(b / s), float(c / s))
+    back = np.linalg.inv(t)
+    vanishing = tuple(tuple(float(x) for x in q / np.linalg.norm(q))
+                      for q in (back @ np.asarray(v) for v in view.vanishing))
+    return horizon, vanishing
 
 
 # --- colour pages ----------------------------------------------------------------------------

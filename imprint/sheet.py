@@ -10,9 +10,16 @@ itself (see :mod:`imprint.rectify`).
 The horizon comes from the sheet's outline where the photograph shows it: its two pairs of
 opposite edges meet at two vanishing points, and the horizon joins them. It does not depend on
 the sheet's size or aspect. Scans, and photographs that do not show four edges, have none.
+
+The same two vanishing points give the sheet's own directions (its sides) anywhere on the
+photograph: an imprint's turn is recorded against them, as it lies on the sheet, rather than
+against the photograph's frame, which the perspective turns by a few degrees away from the
+image's centre (and a camera held askew by any amount).
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
@@ -27,12 +34,34 @@ MIN_HORIZON_DISTANCE = 1.0
 FRONTAL_DISTANCE = 1e4
 
 
+Point = tuple[float, float, float]
+
+
+@dataclass(frozen=True)
+class SheetView:
+    """A photographed sheet's outline as perspective left it: the ``horizon`` ``(a, b, c)``
+    (the line ``a x + b y + c = 0`` in image px, ``a^2 + b^2 = 1``; None where the view is
+    frontal) and the two ``vanishing`` points ``(x, y, w)`` (homogeneous image px, unit length)
+    where each pair of opposite sides meet, ``w`` 0 where a pair is parallel in the image."""
+
+    horizon: tuple[float, float, float] | None
+    vanishing: tuple[Point, Point]
+
+
 def sheet_horizon(image: np.ndarray, around: np.ndarray | None = None
                   ) -> tuple[float, float, float] | None:
     """Horizon ``(a, b, c)`` (the line ``a x + b y + c = 0`` in ``image`` px, ``a^2 + b^2 =
     1``) of the sheet photographed on ``image`` ``(H, W, 3) uint8``, or None when no
     four-sided outline is seen or the view is frontal. ``around`` ``(H, W) bool``, where
     known, marks what surrounds the sheet."""
+    view = sheet_view(image, around)
+    return view.horizon if view is not None else None
+
+
+def sheet_view(image: np.ndarray, around: np.ndarray | None = None) -> SheetView | None:
+    """The outline of the sheet photographed on ``image`` (:class:`SheetView`), or None when
+    no four-sided outline is seen (a scan, a close-up) or its horizon runs through the
+    picture (no sheet is seen that steeply)."""
     h, w = image.shape[:2]
     if around is None:
         around = off_page(image, 0)
@@ -82,14 +111,17 @@ def sheet_horizon(image: np.ndarray, around: np.ndarray | None = None
             [0, 0, 1]))  # a x + b y + c = 0, in full-size px
     v1 = np.cross(sides[0], sides[2])
     v2 = np.cross(sides[1], sides[3])
+    vanishing = tuple(tuple(float(x) for x in v / np.linalg.norm(v)) for v in (v1, v2))
     line = np.cross(v1, v2)
     norm = float(np.hypot(line[0], line[1]))
     diag = float(np.hypot(h, w))
     centre = np.array([w / 2, h / 2, 1.0])
     if norm == 0:
-        return None  # both pairs of edges parallel: a frontal view
+        return SheetView(None, vanishing)  # both pairs of edges parallel: a frontal view
     line = line / norm
     distance = abs(float(line @ centre)) / diag
-    if distance < MIN_HORIZON_DISTANCE or distance > FRONTAL_DISTANCE:
+    if distance < MIN_HORIZON_DISTANCE:
         return None
-    return float(line[0]), float(line[1]), float(line[2])
+    if distance > FRONTAL_DISTANCE:
+        return SheetView(None, vanishing)
+    return SheetView((float(line[0]), float(line[1]), float(line[2])), vanishing)

@@ -27,7 +27,10 @@ class Detection:
     fanned-out sheets, inside the band of the sheet that took ink, :mod:`imprint.slivers`);
     ``page`` the page index;
     ``horizon`` the photographed sheet's vanishing line ``(a, b, c)`` in page px where one
-    was seen (:mod:`imprint.sheet`), which rectification uses to undo the perspective.
+    was seen (:mod:`imprint.sheet`), which rectification uses to undo the perspective;
+    ``sheet_sides`` the two points ``(x, y, w)`` (homogeneous page px) where the photographed
+    sheet's opposite sides meet (``w`` 0: parallel on the photograph), where its outline was
+    seen: the sheet's own directions, against which rectification records the imprint's turn.
     """
 
     box: tuple[float, float, float, float]
@@ -40,6 +43,7 @@ class Detection:
     visible: float
     page: int = 0
     horizon: tuple[float, float, float] | None = None
+    sheet_sides: tuple[tuple[float, float, float], tuple[float, float, float]] | None = None
 
 
 @dataclass(frozen=True)
@@ -49,7 +53,9 @@ class Geometry:
     ``homography`` (3, 3) maps canonical pixels -> page pixels (apply to ``(u, v, 1)``).
     ``centre`` (x, y) page px of the seal's centre; ``axes`` (a, b) page px of the outer
     border; ``rotation`` the seal's orientation on the page: degrees counter-clockwise from
-    upright (canonical = the page image turned clockwise by this much); ``scale`` page px per
+    upright (canonical = the page image turned clockwise by this much; on a photographed
+    sheet whose outline was seen, against the sheet's sides rather than the photograph's
+    frame, see :attr:`Detection.sheet_sides`); ``scale`` page px per
     canonical px along the major axis; ``size_mm`` (width, height) of the outer border when
     the dpi is known.
     """
