@@ -8,6 +8,7 @@ the seal's status are the caller's (:mod:`index.verify`).
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from functools import lru_cache
 
@@ -49,5 +50,9 @@ def compare(query: RectifiedImprint, master: RectifiedImprint,
     evidence = Evidence(tuple(scores), measured.measurements, measured.displacements,
                         measured.difference, measured.deformation_percent,
                         measured.deformation_band, measured.features)
+    # the rubber's give is measured with the local shifts, after the registration
+    elastic = measured.features["elastic_mm"]
+    if elastic == elastic:
+        alignment = dataclasses.replace(alignment, elastic_mm=float(elastic))
     return Comparison(decision.verdict, decision.score, decision.log10_lr, decision.reasons,
                       alignment, evidence, master, query, decision.against)

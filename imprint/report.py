@@ -19,6 +19,7 @@ import functools
 import html
 import io
 import json
+import logging
 import math
 import textwrap
 import unicodedata
@@ -68,6 +69,10 @@ _MAGNIFICATIONS = (50, 20, 10, 5, 2, 1)
 _KEY_MM = (0.05, 0.1, 0.2, 0.5, 1.0, 2.0)
 _CJK_FONTS = ("Noto Sans CJK SC", "Source Han Sans SC", "WenQuanYi Zen Hei", "AR PL UMing CN",
               "Noto Serif CJK SC")
+#: Bundled with the engine (``data/fonts``, see its README): the fallback where no CJK font is
+#: installed.
+BUNDLED_CJK_FONT = (Path(__file__).resolve().parents[1] / "data" / "fonts"
+                    / "NotoSerifCJKsc-Regular-subset.otf")
 _BAND_RULE = "GA 241.8: ≤ 2 % valid, 2–4 % suspect, > 4 % invalid"
 
 
@@ -212,9 +217,18 @@ def render_figure(c: Comparison, context: ReportContext | None = None) -> Figure
 
 @functools.cache
 def _fonts() -> tuple[str, ...]:
-    """DejaVu for Latin text, with a CJK font as fallback for unit names where one is
-    installed (without one, Chinese characters show as boxes in the figure, not in HTML)."""
+    """DejaVu for Latin text, with a CJK font as fallback for unit names and reasons: one
+    installed on the machine, else the Song face bundled with the engine (its subset holds
+    the 3,755 common characters of GB 2312 level 1; a rarer one shows as a box in the
+    figure, not in HTML)."""
     installed = {f.name for f in font_manager.fontManager.ttflist}
+    if not any(n in installed for n in _CJK_FONTS) and BUNDLED_CJK_FONT.is_file():
+        font_manager.fontManager.addfont(str(BUNDLED_CJK_FONT))
+        installed = {f.name for f in font_manager.fontManager.ttflist}
+        # it has a regular weight only: bold text in it is drawn regular, said once per
+        # figure element otherwise
+        logging.getLogger("matplotlib.font_manager").addFilter(
+            lambda record: "Failed to find font weight" not in record.getMessage())
     return ("DejaVu Sans", *[n for n in _CJK_FONTS if n in installed][:1])
 
 

@@ -121,7 +121,9 @@ class Alignment:
     ``scale`` query size / master size after rectification, ``shift`` (dx, dy) canonical px.
     ``correlation`` normalised correlation of the aligned ink maps in [-1, 1], over the pixels
     known in both. ``elastic_mm`` the largest smooth (rubber) displacement that was allowed
-    for, in mm. ``query_ink`` (S, S) float32 the query's ink resampled into the master's frame;
+    for, in mm (measured with the local shifts: 0 from the registration alone, set by
+    :func:`imprint.compare.compare`). ``query_ink`` (S, S) float32 the query's ink resampled
+    into the master's frame;
     ``unknown`` (S, S) bool where the comparison has no data: occluded in either imprint,
     off the query's page, or outside the seal.
     """

@@ -123,6 +123,9 @@ def test_genuine_recarved_and_other_seal(seals):
     for c in (same, fake, other):
         assert c.verdict in VERDICTS and c.reasons
         assert c.evidence.difference.shape == (CANONICAL_SIZE, CANONICAL_SIZE)
+    # the rubber's give the comparison allowed for is the one it measured (the report and
+    # the JSON read it off the alignment, which had said 0 for every comparison)
+    assert same.alignment.elastic_mm == same.evidence.features["elastic_mm"] > 0
 
 
 def test_a_look_alike_name_is_another_seal(seals):

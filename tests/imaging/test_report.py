@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import json
 import math
+import warnings
 from dataclasses import replace
 from pathlib import Path
 
@@ -13,6 +14,7 @@ import cv2
 import numpy as np
 import pytest
 
+from imprint import report as report_module
 from imprint.errors import InvalidParameterError, OutputError
 from imprint.rectify import CANONICAL_RADIUS, CANONICAL_SIZE
 from imprint.report import ReportContext, comparison_record, render_figure, write_report
@@ -229,3 +231,16 @@ def test_overlay_png_is_the_overlay_in_a_palette(comparison):
         assert err.max() < 0.08 and err.mean() < 0.01
     with pytest.raises(InvalidParameterError):
         inks_png(None, None, a.unknown)
+
+
+def test_a_unit_name_in_chinese_is_drawn_without_an_installed_cjk_font(comparison, tmp_path):
+    """Where the machine has no CJK font, the report page draws the unit's name and the
+    reasons with the Song face bundled with the engine, not as boxes (matplotlib warns of
+    each glyph it cannot draw)."""
+    assert report_module.BUNDLED_CJK_FONT.is_file()
+    context = ReportContext(seal_id="3201050123456", unit_name="徐州汇丰印刷有限公司合同专用章",
+                            status="active", document="合同.pdf")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        write_report(comparison, tmp_path / "r.png", context)
+    assert (tmp_path / "r.png").stat().st_size > 0
