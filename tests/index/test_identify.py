@@ -78,7 +78,11 @@ def test_a_genuine_imprint_is_identified_as_its_seal(registry, seals):
             # what a verification of its own would
             reused = identified(search, ident).comparison
             assert reused.verdict == "genuine"
-            assert reused.alignment is ident.alignment is ident.strokes.alignment
+            # (the same registration, not laid again; the comparison adds the elastic give
+            # it measured)
+            assert ident.alignment is ident.strokes.alignment
+            assert reused.alignment.query_ink is ident.alignment.query_ink
+            assert reused.alignment.elastic_mm == reused.evidence.features["elastic_mm"]
             assert reused.evidence.features["substituted_ink"] == ident.strokes.substituted
             afresh = verify(search, ident.imprint, ident.match).comparison
             assert afresh.evidence.features == pytest.approx(reused.evidence.features)
