@@ -12,6 +12,7 @@ verified as seal borders count.
 
 from __future__ import annotations
 
+import contextvars
 import dataclasses
 import itertools
 import math
@@ -157,9 +158,15 @@ def _detect_at(image: np.ndarray, n: int, dpi: float | None, page: int) -> list[
     lightest = (brightest_channel(norm) if masks.any.mean() >= MONOCHROME_FRACTION
                 else None)
     colour_of = _colour_vote(masks, lightest) if lightest is not None else None
-    candidates = _candidates(norm, masks, lightest, around, px_per_mm, dpi is not None)
-    if dpi is None:
-        candidates = _as_crop(norm, masks, lightest, around, candidates)
+    token = _ON_SHEET.set(None if around is None else ~around)
+    try:
+        candidates = _candidates(norm, masks, lightest, around, px_per_mm, dpi is not None)
+        if dpi is None:
+            candidates = _as_crop(norm, masks, lightest, around, candidates)
+    finally:
+        _ON_SHEET.reset(token)
+    if around is not None:
+        candidates = [_box_on_sheet(c, ~around) for c in candidates]
     out = []
     for c in candidates:
         colour = colour_of(c) if colour_of else "grey"
@@ -172,6 +179,44 @@ def _detect_at(image: np.ndarray, n: int, dpi: float | None, page: int) -> list[
             confidence=conf, visible=c.visible, page=page, horizon=horizon,
             sheet_sides=sides))
     return sorted(out, key=lambda d: -d.confidence)
+
+
+#: The working copy's sheet, where a photograph shows what surrounds it (True on the sheet;
+#: None: the whole image is the page). An outline's border beyond the sheet's edge is off the
+#: page as one beyond the image's edge is: a seal stamped across the sheet's edge is an edge
+#: half there too. Set for one working copy's search by :func:`_detect_at`.
+_ON_SHEET: contextvars.ContextVar[np.ndarray | None] = contextvars.ContextVar("_ON_SHEET",
+                                                                              default=None)
+
+
+def _on_page(mask: np.ndarray, xi: np.ndarray, yi: np.ndarray) -> np.ndarray:
+    """Which samples (integer px ``xi``, ``yi`` on an image of ``mask``'s shape) lie on the
+    page: inside the image, and on the sheet where one is set for that image."""
+    h, w = mask.shape
+    ok = (xi >= 0) & (xi < w) & (yi >= 0) & (yi < h)
+    sheet = _ON_SHEET.get()
+    if sheet is not None and sheet.shape == mask.shape:
+        ok[ok] = sheet[yi[ok], xi[ok]]
+    return ok
+
+
+def _box_on_sheet(c: _Candidate, sheet: np.ndarray) -> _Candidate:
+    """``c`` with its box cut to the part of its outline on the photographed ``sheet`` (a
+    seal stamped across the sheet's edge shows only that part)."""
+    if c.visible >= 0.98:
+        return c
+    x0, y0, x1, y1 = (int(math.floor(c.box[0])), int(math.floor(c.box[1])),
+                      int(math.ceil(c.box[2])), int(math.ceil(c.box[3])))
+    if x1 <= x0 or y1 <= y0:
+        return c
+    shape = np.zeros((y1 - y0, x1 - x0), np.uint8)
+    fill_outline(shape, (c.centre[0] - x0, c.centre[1] - y0), c.axes, c.angle,
+                 c.shape == "square")
+    ys, xs = np.nonzero(shape.astype(bool) & sheet[y0:y1, x0:x1])
+    if xs.size == 0:
+        return c
+    return dataclasses.replace(c, box=(float(x0 + xs.min()), float(y0 + ys.min()),
+                                       float(x0 + xs.max() + 1), float(y0 + ys.max() + 1)))
 
 
 def _every_nth(image: np.ndarray, n: int) -> np.ndarray:
@@ -445,7 +490,6 @@ def _outline_support(mask: np.ndarray, centres, axes, angle_deg: float, line_px:
     """For K ellipses at once (``centres`` and ``axes`` (K, 2), one ``angle_deg``): (K,)
     fractions of the in-page border that have ink within ``line_px`` of the ellipse, (K,)
     fractions of the border inside the page."""
-    h, w = mask.shape
     cos_t, sin_t = _OUTLINE_COS, _OUTLINE_SIN
     c, ax = np.asarray(centres, float), np.asarray(axes, float)
     ca, sa = math.cos(math.radians(angle_deg)), math.sin(math.radians(angle_deg))
@@ -455,7 +499,7 @@ def _outline_support(mask: np.ndarray, centres, axes, angle_deg: float, line_px:
     x = c[:, 0, None, None] + ra * cos_t * ca - rb * sin_t * sa
     y = c[:, 1, None, None] + ra * cos_t * sa + rb * sin_t * ca
     xi, yi = np.floor(x).astype(int), np.floor(y).astype(int)
-    ok = (xi >= 0) & (xi < w) & (yi >= 0) & (yi < h)
+    ok = _on_page(mask, xi, yi)
     inked = np.zeros(ok.shape, bool)
     inked[ok] = mask[yi[ok], xi[ok]] > 0
     hit, inside = inked.any(axis=1), ok.any(axis=1)  # (K, n)
@@ -629,7 +673,6 @@ def _square_support(mask: np.ndarray, rect, line_px: float) -> tuple[float, floa
     ``line_px`` inside it, stepping toward its centre; share of the outline in the image).
     A rectangle, not only a square: a blob's minimum-area rectangle."""
     box = cv2.boxPoints(rect)
-    h, w = mask.shape
     centre = box.mean(axis=0)
     p, q = box, np.roll(box, -1, axis=0)
     pt = p[:, None, :] + (q - p)[:, None, :] * _SIDE_T[None, :, None]  # (4, 30, 2)
@@ -638,7 +681,7 @@ def _square_support(mask: np.ndarray, rect, line_px: float) -> tuple[float, floa
     pk = pt[:, :, None, :] + (v / norm)[:, :, None, :] * _INWARD_K[None, None, :, None] * line_px
     # (truncated toward zero, as int() does)
     xi, yi = pk[..., 0].astype(int), pk[..., 1].astype(int)
-    ok = (xi >= 0) & (xi < w) & (yi >= 0) & (yi < h)
+    ok = _on_page(mask, xi, yi)
     inked = np.zeros(ok.shape, bool)
     inked[ok] = mask[yi[ok], xi[ok]] > 0
     hits, inside = inked.any(axis=2).ravel(), ok.any(axis=2).ravel()
@@ -680,6 +723,11 @@ def _blob_circles(ink: np.ndarray, blob: np.ndarray, px_per_mm: float) -> list[_
                        interpolation=cv2.INTER_AREA)
     line = max(1.0, 1.2 * px_per_mm, 0.02 * extent)
     touches_edge = xs.min() <= 2 or ys.min() <= 2 or xs.max() >= w - 3 or ys.max() >= h - 3
+    sheet = _ON_SHEET.get()
+    if not touches_edge and sheet is not None and sheet.shape == blob.shape:
+        # (or the photographed sheet's edge)
+        near = cv2.dilate(blob[y0:y1, x0:x1].astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
+        touches_edge = bool((near & ~sheet[y0:y1, x0:x1]).any())
     found = []
     for x, y, r, _ in _ring_peaks(small, radii, band, (x0 * f, y0 * f), (h * f, w * f), 20):
         # where the reduced copy is coarser than half size, its peak is a few px off

@@ -122,3 +122,24 @@ def test_a_scanned_seal_is_not_moved_off_its_border_centre():
     r = rectify(image, det, dpi=DPI)
     assert r.geometry.homography[2, :2] == pytest.approx((0.0, 0.0), abs=1e-12)
     assert math.dist(r.geometry.centre, truth.centre) / truth.axes[0] <= 0.01
+
+
+@pytest.mark.parametrize("seed", [0, 3, 6])
+def test_a_seal_cut_by_a_photographed_sheets_edge_is_an_edge_half(seed):
+    """A seal stamped across the edge of a photographed sheet ends at the sheet's edge, not
+    the photograph's: its border beyond it is off the page, as beyond an image's edge (it had
+    been found as a whole seal, visible all round), and its box holds only its part on the
+    sheet."""
+    from imprint.boxes import iou
+
+    spec = SealSpec("round_official", "杭州天目山茶叶有限公司", code="3301060098765")
+    seal = new_seal(layout(spec), np.random.default_rng(21))
+    stamping = Stamping(seal, StampConditions(angle=30.0 * seed, ink=0.1, seed=seed), "red",
+                        "S", "S", labels={"placement": "edge"})
+    image, (truth,), _ = page_scene(
+        [stamping], dpi=DPI, rng=np.random.default_rng(seed),
+        capture=Capture("phone", 92, 0.5, 0.01, tilt=25.0, tilt_axis=20.0 * seed))
+    (det,) = detect_imprints(image, dpi=DPI)
+    assert truth.visible < 0.75
+    assert iou(det.box, truth.box) >= 0.8
+    assert abs(det.visible - truth.visible) <= 0.15
