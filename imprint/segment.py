@@ -416,7 +416,8 @@ def _as_crop(norm: np.ndarray, masks: InkMasks, lightest: np.ndarray | None,
         _same_imprint(c, k) or _box_inside(c.box, k.box) >= 0.85 for k in whole)]
 
 
-def _page_sheet(small: np.ndarray, n: int, around: np.ndarray):
+def _page_sheet(small: np.ndarray, n: int, around: np.ndarray
+                ) -> tuple[tuple[float, float, float] | None, tuple | None]:
     """The photographed sheet's horizon and vanishing points (:class:`imprint.sheet.SheetView`)
     found on the working copy (every ``n``-th pixel from ``n // 2``; ``around`` what surrounds
     the sheet there), in page px: ``(horizon or None, vanishing points or None)``."""
