@@ -50,8 +50,9 @@ BORDER_STEP_COST = 0.02  # ink strength a border path gives up per step of radiu
 STAR_BAND = (0.12, 0.3)  # radii (fraction of the border radius) where the star's tips are
 STAR_INK, STAR_FIVEFOLD = 0.05, 0.15  # a star: this much ink in its band, this five-fold
 #: the least share of the directions in which a star's band must be seen to read its tips
-#: (a quarter of the circle: any 72 degrees show all five tips' phase, with some to spare)
-STAR_SEEN = 0.15
+#: (54 degrees: most of one 72-degree period of its tips), and the share under which the wave
+#: must stand out more than over the whole circle (by the square root of the shortfall)
+STAR_SEEN, STAR_SEEN_FULL = 0.15, 0.35
 #: an oval border with a star this five-fold inside is a round seal seen obliquely (a star
 #: gives 0.4 and more; an oval seal's business line, drawn out to a circle, up to 0.2)
 OBLIQUE_STAR_FIVEFOLD = 0.3
@@ -716,7 +717,9 @@ def _star_tip(polar: np.ndarray, fivefold: float = STAR_FIVEFOLD,
         return None
     basis = np.stack([np.ones_like(t), np.cos(5 * t), np.sin(5 * t)], axis=1)
     (mean, c, s), *_ = np.linalg.lstsq(basis, star, rcond=None)
-    if math.hypot(c, s) / 2 <= fivefold * mean:
+    # over part of the circle a five-fold wave fits anything more easily (text, the print
+    # across it): the wave must stand out more the less of the circle is seen
+    if math.hypot(c, s) / 2 <= fivefold * mean / math.sqrt(min(1.0, seen.mean() / STAR_SEEN_FULL)):
         return None
     return math.degrees(math.atan2(s, c)) / 5 % 72
 
@@ -993,6 +996,7 @@ def rectify(image: np.ndarray, detection: Detection, *, dpi: float | None = None
         sides = _sides_turn(hom, detection.sheet_sides)
         if sides is not None:
             rotation = rotation + (sides - rotation + 45) % 90 - 45
+            rotation = (rotation + 180) % 360 - 180
     size_mm = (2 * axes[0] / dpi * 25.4, 2 * axes[1] / dpi * 25.4) if dpi else None
     geometry = Geometry(centre=page_centre, axes=axes, rotation=float(rotation),
                         scale=float(axes[0] / _canonical_half(shape)), homography=hom,
@@ -1127,28 +1131,29 @@ def _neighbours(detection: Detection, others: Sequence[Detection], shape, offset
     if not over:
         return None
 
-    def outlines(scale: float) -> np.ndarray:
-        mask = np.zeros(shape, np.uint8)
-        for o in over:
-            fill_outline(mask, (o.centre[0] - offset[0], o.centre[1] - offset[1]),
-                         (o.axes[0] * scale, o.axes[1] * scale), -o.angle, o.shape == "square")
-        return mask.astype(bool)
+    def outline(o: Detection, scale: float) -> np.ndarray:
+        return fill_outline(np.zeros(shape, np.uint8), (o.centre[0] - offset[0],
+                            o.centre[1] - offset[1]), (o.axes[0] * scale, o.axes[1] * scale),
+                            -o.angle, o.shape == "square").astype(bool)
 
-    own = fill_outline(np.zeros(shape, np.uint8), (detection.centre[0] - offset[0],
-                       detection.centre[1] - offset[1]), detection.axes, -detection.angle,
-                       detection.shape == "square").astype(bool)
+    own = outline(detection, 1.0)
     if not own.any():
         return None
-    mask = outlines(NEIGHBOUR_MARGIN)
-    share = mask[own].mean()
-    if share >= NEIGHBOUR_INSIDE:
+    mask = np.zeros(shape, bool)
+    for o in over:  # each judged on its own: two beside it may cover most of it together
+        whole = outline(o, NEIGHBOUR_MARGIN)
+        share = whole[own].mean()
+        if share >= NEIGHBOUR_INSIDE:
+            continue
+        if share > NEIGHBOUR_MAX_SHARE:
+            # lying over most of this one: only what pulls hardest is left out, the other's
+            # border ring and its middle (a star), so that this one's own star stays in sight
+            whole = (whole & ~outline(o, NEIGHBOUR_RING)) | outline(o, NEIGHBOUR_MIDDLE)
+            if whole[own].mean() > NEIGHBOUR_MAX_SHARE:
+                continue
+        mask |= whole
+    if not mask.any():
         return None
-    if share > NEIGHBOUR_MAX_SHARE:
-        # lying over most of this one: only what pulls hardest is left out, the other's
-        # border ring and its middle (a star), so that this one's own star stays in sight
-        mask = (mask & ~outlines(NEIGHBOUR_RING)) | outlines(NEIGHBOUR_MIDDLE)
-        if mask[own].mean() > NEIGHBOUR_MAX_SHARE:
-            return None
     return mask.astype(np.float32)
 
 

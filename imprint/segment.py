@@ -205,8 +205,9 @@ def _box_on_sheet(c: _Candidate, sheet: np.ndarray) -> _Candidate:
     seal stamped across the sheet's edge shows only that part)."""
     if c.visible >= 0.98:
         return c
-    x0, y0, x1, y1 = (int(math.floor(c.box[0])), int(math.floor(c.box[1])),
-                      int(math.ceil(c.box[2])), int(math.ceil(c.box[3])))
+    h, w = sheet.shape
+    x0, y0 = max(int(math.floor(c.box[0])), 0), max(int(math.floor(c.box[1])), 0)
+    x1, y1 = min(int(math.ceil(c.box[2])), w), min(int(math.ceil(c.box[3])), h)
     if x1 <= x0 or y1 <= y0:
         return c
     shape = np.zeros((y1 - y0, x1 - x0), np.uint8)

@@ -434,6 +434,12 @@ def test_an_imprint_over_a_seal_is_left_out_of_its_orientation():
     heavy = rectify_module._neighbours(seal_, [det(280, 200, 100)], crop, offset)
     assert heavy[200, 280] == 1 and heavy[200, 182] == 1 and heavy[200, 200] == 0
     assert heavy[200, 230] == 0 and heavy[200, 100] == 0
+    # each judged on its own: two on either side cover most of it together, yet neither
+    # holds it inside; each is hidden as it would be alone
+    both = rectify_module._neighbours(seal_, [det(130, 200, 100), det(270, 200, 100)], crop,
+                                      offset)
+    assert both is not None and both[200, 110] == 1 and both[200, 290] == 1
+    assert both[200, 200] == 0
 
 
 def test_a_star_half_hidden_is_read_from_the_directions_seen(seal):
