@@ -970,9 +970,10 @@ def rectify(image: np.ndarray, detection: Detection, *, dpi: float | None = None
         unturned_occ = unturned_occ | cut
     polar, hidden = _polar_known(unturned, unturned_occ | overlapped)
     if shape == "round":
+        under = bool(overlapped.any())
         # under another imprint, the star is read from the directions where it is seen
-        up_clock = _round_up(polar, whole=cut is None and not overlapped.any(),
-                             hidden=hidden if overlapped.any() else None)
+        up_clock = _round_up(polar, whole=cut is None and not under,
+                             hidden=hidden if under else None)
         rotation = -up_clock  # its up at clock u means turned u clockwise, -u ccw
     elif shape == "oval":
         up_clock = _flip_up(polar, [0.0, 180.0])

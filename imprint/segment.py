@@ -158,15 +158,16 @@ def _detect_at(image: np.ndarray, n: int, dpi: float | None, page: int) -> list[
     lightest = (brightest_channel(norm) if masks.any.mean() >= MONOCHROME_FRACTION
                 else None)
     colour_of = _colour_vote(masks, lightest) if lightest is not None else None
-    token = _ON_SHEET.set(None if around is None else ~around)
+    sheet = None if around is None else ~around
+    token = _ON_SHEET.set(sheet)
     try:
         candidates = _candidates(norm, masks, lightest, around, px_per_mm, dpi is not None)
         if dpi is None:
             candidates = _as_crop(norm, masks, lightest, around, candidates)
     finally:
         _ON_SHEET.reset(token)
-    if around is not None:
-        candidates = [_box_on_sheet(c, ~around) for c in candidates]
+    if sheet is not None:
+        candidates = [_box_on_sheet(c, sheet) for c in candidates]
     out = []
     for c in candidates:
         colour = colour_of(c) if colour_of else "grey"
