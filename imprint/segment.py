@@ -102,6 +102,7 @@ class _Candidate:
     #: a seal found by its outline beyond a round imprint it was stamped across
     #: (:func:`_beyond_circle`): its centre may lie inside that one's circle
     across: bool = False
+    ring: bool = False  # a circle found by the ring filters (:func:`_verify_ring`)
 
 
 def _estimate_dpi(shape: tuple[int, int]) -> float:
@@ -493,9 +494,21 @@ def _outline_support(mask: np.ndarray, centres, axes, angle_deg: float, line_px:
     """For K ellipses at once (``centres`` and ``axes`` (K, 2), one ``angle_deg``): (K,)
     fractions of the in-page border that have ink within ``line_px`` of the ellipse, (K,)
     fractions of the border inside the page."""
-    cos_t, sin_t = _OUTLINE_COS, _OUTLINE_SIN
+    hit, inside = _outline_hits(mask, centres, axes, angle_deg, line_px)
+    n_in = inside.sum(axis=1)
+    support = np.where(n_in > 0, (hit & inside).sum(axis=1) / np.maximum(n_in, 1), 0.0)
+    return support, inside.mean(axis=1)
+
+
+def _outline_hits(mask: np.ndarray, centres, axes, angle_deg, line_px: float,
+                  every: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """For K ellipses at once (``angle_deg`` one for all, or (K,)): (K, n) whether ink lies
+    within ``line_px`` of each sample of the border (:data:`_OUTLINE_T`, every ``every``-th),
+    (K, n) whether the sample lies on the page."""
+    cos_t, sin_t = _OUTLINE_COS[::every], _OUTLINE_SIN[::every]
     c, ax = np.asarray(centres, float), np.asarray(axes, float)
-    ca, sa = math.cos(math.radians(angle_deg)), math.sin(math.radians(angle_deg))
+    turn = np.radians(np.broadcast_to(np.asarray(angle_deg, float), (len(c),)))
+    ca, sa = np.cos(turn)[:, None, None], np.sin(turn)[:, None, None]
     k = _OUTLINE_OFFSETS
     ra = np.maximum(ax[:, 0, None, None] + k * line_px, 1)  # (K, 4, 1)
     rb = np.maximum(ax[:, 1, None, None] + k * line_px, 1)
@@ -505,10 +518,7 @@ def _outline_support(mask: np.ndarray, centres, axes, angle_deg: float, line_px:
     ok = _on_page(mask, xi, yi)
     inked = np.zeros(ok.shape, bool)
     inked[ok] = mask[yi[ok], xi[ok]] > 0
-    hit, inside = inked.any(axis=1), ok.any(axis=1)  # (K, n)
-    n_in = inside.sum(axis=1)
-    support = np.where(n_in > 0, (hit & inside).sum(axis=1) / np.maximum(n_in, 1), 0.0)
-    return support, inside.mean(axis=1)
+    return inked.any(axis=1), ok.any(axis=1)  # (K, n)
 
 
 def _ring_support(mask: np.ndarray, centre, axes, angle_deg, line_px: float) -> tuple[float, float]:
@@ -1083,6 +1093,34 @@ def _explain_blob(blob: np.ndarray, ink: np.ndarray, px_per_mm: float, size_know
 
 def _explain_once(blob: np.ndarray, ink: np.ndarray, px_per_mm: float, size_known: bool
                   ) -> list[_Candidate]:
+    """One border for the blob, or the circles of several overlapping imprints, each circle
+    that is the end of an oval seal (:func:`_oval_of_end`) replaced by that oval."""
+    found = _borders_or_circles(blob, ink, px_per_mm, size_known)
+    if not all(c.ring for c in found):
+        # (one border, or a round imprint and the seal found beyond it)
+        return found
+    # (weakest first: an oval's end circle is inked along less of its length than a round
+    # imprint's border, and the oval once found counts in the outline that the round
+    # imprint's circle, stretched into an oval through both, would have to explain better)
+    for c in sorted(found, key=lambda c: c.support):
+        if not any(k is c for k in found):
+            continue
+        oval = _oval_of_end(ink, blob, c, [k for k in found if k is not c], px_per_mm)
+        if oval is None or not _plausible(oval, px_per_mm, size_known, ink.shape):
+            continue
+        # the circles centred inside it, no larger than it, are chance rings through its
+        # legend and flat sides, unless one is inked along more of its border than the
+        # oval: then the oval is a chance one through that imprint's
+        held = [k for k in found if k is not c and k.ring and k.axes[0] <= oval.axes[0]
+                and _ellipse_radius(k.centre, oval.centre, oval.axes, oval.angle) < 1.0]
+        if all(k.support < oval.support for k in held):
+            found = [k for k in found if k is not c and not any(k is h for h in held)]
+            found.append(oval)
+    return found
+
+
+def _borders_or_circles(blob: np.ndarray, ink: np.ndarray, px_per_mm: float,
+                        size_known: bool) -> list[_Candidate]:
     """One border for the blob, or the circles of several overlapping round imprints."""
     single = _fit_blob(blob, ink, px_per_mm)
     fits = single is not None and _plausible(single, px_per_mm, size_known, ink.shape)
@@ -1124,6 +1162,121 @@ def _explain_once(blob: np.ndarray, ink: np.ndarray, px_per_mm: float, size_know
         if beyond is not None and _plausible(beyond, px_per_mm, size_known, ink.shape):
             return [strong[0], beyond]
     return [single] if fits else []
+
+
+#: An oval seal whose ink joins another imprint's is fitted by the circle of one end's
+#: curvature (radius b**2 / a for axes a > b), which the ring filters find; the ovals
+#: ending on such a circle are tried (major over minor axis, the circle's radius against
+#: the end's, turns of the major axis), first on a coarse grid, then round its best.
+OVAL_ASPECTS = (np.arange(1.2, 1.76, 0.07), np.arange(1.2, 1.76, 0.05))
+OVAL_END_SCALES = (np.array([0.88, 1.0, 1.12]), np.array([0.85, 0.92, 1.0, 1.08, 1.16]))
+OVAL_TURN_STEP = (10, 5)  # degrees
+#: An oval is taken for the seal where it is inked along its border nearly as much as the
+#: circle is (OVAL_SLACK less: a round imprint over another is inked all round, the oval
+#: through both far less), its border beyond the circle along OVAL_BEYOND_SUPPORT and
+#: clearly more (RING_CONTRAST) than just outside it, and the blob's outline runs along
+#: it on OVAL_EXPLAINS more of its length than along the circle.
+OVAL_SLACK = 0.05
+OVAL_BEYOND_SUPPORT = 0.85
+OVAL_EXPLAINS = 0.05
+
+
+@dataclass(frozen=True)
+class _OvalFit:
+    """One oval ending on a circle: its border samples' ink (:func:`_outline_hits`) and
+    which of them lie off the circle (more than two lines out of it) on the page."""
+
+    centre: tuple[float, float]
+    axes: tuple[float, float]
+    turn: float  # degrees, from the circle toward the oval's centre
+    support: float
+    hit: np.ndarray
+    off: np.ndarray
+
+    @property
+    def beyond(self) -> float:
+        return float((self.hit & self.off).sum() / max(1, self.off.sum()))
+
+
+def _ovals_on_end(ink: np.ndarray, circle: _Candidate, turns, scales: np.ndarray,
+                  aspects: np.ndarray, line: float, every: int = 1) -> _OvalFit:
+    """Of the ovals ending on ``circle`` at the given turns, scales and aspects, the one
+    inked most along its border and beyond the circle (judged on every ``every``-th
+    sample of its border)."""
+    r = circle.axes[0]
+    end = np.repeat(r * scales, len(aspects))  # the end's radius of curvature
+    q = np.tile(aspects, len(scales))
+    turn = np.repeat(np.asarray(turns, float), len(end))
+    end, q = np.tile(end, len(turns)), np.tile(q, len(turns))
+    minor, major = end * q, end * q * q
+    u = np.stack([np.cos(np.radians(turn)), np.sin(np.radians(turn))], axis=1)
+    centres = np.asarray(circle.centre) + (major - end)[:, None] * u
+    hit, inside = _outline_hits(ink, centres, np.stack([major, minor], axis=1), turn, line,
+                                every)
+    cos_t, sin_t = _OUTLINE_COS[::every], _OUTLINE_SIN[::every]
+    x = (centres[:, 0, None] + major[:, None] * cos_t * u[:, :1]
+         - minor[:, None] * sin_t * u[:, 1:])
+    y = (centres[:, 1, None] + major[:, None] * cos_t * u[:, 1:]
+         + minor[:, None] * sin_t * u[:, :1])
+    off = inside & (np.hypot(x - circle.centre[0], y - circle.centre[1]) > r + 2 * line)
+    support = (hit & inside).sum(axis=1) / np.maximum(inside.sum(axis=1), 1)
+    beyond = (hit & off).sum(axis=1) / np.maximum(off.sum(axis=1), 1)
+    k = int(np.argmax(support + beyond))
+    return _OvalFit((float(centres[k, 0]), float(centres[k, 1])),
+                    (float(major[k]), float(minor[k])), float(turn[k]), float(support[k]),
+                    hit[k], off[k])
+
+
+def _oval_of_end(ink: np.ndarray, blob: np.ndarray, circle: _Candidate,
+                 others: list[_Candidate], px_per_mm: float) -> _Candidate | None:
+    """The oval border whose end ``circle`` is (an oval seal whose ink joins that of
+    another imprint, one of ``others``), or None (see :data:`OVAL_SLACK`)."""
+    line = max(1.0, 1.2 * px_per_mm)
+    coarse = _ovals_on_end(ink, circle, range(0, 360, OVAL_TURN_STEP[0]), OVAL_END_SCALES[0],
+                           OVAL_ASPECTS[0], line, every=3)
+    step = OVAL_TURN_STEP[1]
+    fit = _ovals_on_end(ink, circle, (coarse.turn - step, coarse.turn, coarse.turn + step),
+                        OVAL_END_SCALES[1], OVAL_ASPECTS[1], line)
+    if (fit.support < max(circle.support - OVAL_SLACK, UNION_CIRCLE_SUPPORT)
+            or fit.beyond < OVAL_BEYOND_SUPPORT):
+        return None
+    grown = [(fit.axes[0] + k * line, fit.axes[1] + k * line) for k in (2.0, 3.5, 5.0)]
+    hit_out, _ = _outline_hits(ink, [fit.centre] * 3, grown, fit.turn, line)
+    outside = float((hit_out & fit.off).sum() / max(1, 3 * fit.off.sum()))
+    if fit.beyond - outside < RING_CONTRAST:
+        return None
+    # the blob's outline, with the other imprints' (not a circle whose centre the oval
+    # holds: a chance ring through its legend), runs along the oval more than the circle
+    pts, clear = _outline_points(blob)
+    pts = pts[::2][clear[::2]]
+    tol = max(2.0, 2.4 * px_per_mm)
+    rest = np.zeros(len(pts), bool)
+    for k in others:
+        if not k.ring or _ellipse_radius(k.centre, fit.centre, fit.axes, fit.turn) >= 1.0:
+            rest |= _near_ellipse(pts, k.centre, k.axes, k.angle, tol)
+    on_circle = (rest | _near_ellipse(pts, circle.centre, circle.axes, 0.0, tol)).mean()
+    on_oval = (rest | _near_ellipse(pts, fit.centre, fit.axes, fit.turn, tol)).mean()
+    if len(pts) == 0 or on_oval < on_circle + OVAL_EXPLAINS:
+        return None
+    visible = _ring_support(ink, fit.centre, fit.axes, fit.turn, line)[1]
+    return _Candidate(fit.centre, fit.axes, fit.turn % 180, "oval",
+                      _ellipse_box(fit.centre, fit.axes, fit.turn, ink.shape), fit.support,
+                      visible)
+
+
+def _ellipse_radius(p, centre, axes, angle_deg: float) -> np.ndarray:
+    """Points ``p`` ((..., 2), or one (x, y)) in units of the ellipse's axes: 1 on its
+    border."""
+    p = np.asarray(p, float)
+    t = math.radians(angle_deg)
+    dx, dy = p[..., 0] - centre[0], p[..., 1] - centre[1]
+    return np.hypot((dx * math.cos(t) + dy * math.sin(t)) / axes[0],
+                    (-dx * math.sin(t) + dy * math.cos(t)) / axes[1])
+
+
+def _near_ellipse(pts: np.ndarray, centre, axes, angle_deg: float, tol: float) -> np.ndarray:
+    """Which of the points (N, 2) lie within about ``tol`` of the ellipse's border."""
+    return np.abs(_ellipse_radius(pts, centre, axes, angle_deg) - 1) * min(axes) <= tol
 
 
 def _beyond_circle(blob: np.ndarray, ink: np.ndarray, circle: _Candidate, px_per_mm: float
@@ -1589,4 +1742,4 @@ def _verify_ring(mask: np.ndarray, c0, r0: float, line: float, *, reach: int = 2
         return None
     h, w = mask.shape
     box = (max(c[0] - r, 0), max(c[1] - r, 0), min(c[0] + r, w), min(c[1] + r, h))
-    return _Candidate(c, (float(r), float(r)), 0.0, "round", box, support, visible)
+    return _Candidate(c, (float(r), float(r)), 0.0, "round", box, support, visible, ring=True)
