@@ -531,6 +531,20 @@ DOTS_INK_LEVEL = 0.3
 DOTS_JPEG_BINS = 1.5
 
 
+def _smooth_size(n: int) -> int:
+    """The largest size up to ``n`` with no prime factor above 7: a Fourier transform of a
+    size with a large prime factor (a window 431 px wide) takes tens of times longer (23 ms
+    against 0.4 ms at 420)."""
+    for m in range(n, 0, -1):
+        k = m
+        for p in (2, 3, 5, 7):
+            while k % p == 0:
+                k //= p
+        if k == 1:
+            return m
+    return n
+
+
 @lru_cache(maxsize=16)
 def _dots_band(size: int, start: float) -> np.ndarray:
     """(size, size // 2 + 1) bool: the frequencies :func:`dot_periodicity` looks at."""
@@ -554,7 +568,7 @@ def dot_periodicity(ink: np.ndarray, known: np.ndarray, centre: tuple[float, flo
     stroke."""
     start = round(DOTS_MIN_CYCLES_PER_MM / px_per_mm, 3)
     h, w = ink.shape
-    side = int(min(2 * radius, DOTS_WINDOW, h, w))
+    side = _smooth_size(int(min(2 * radius, DOTS_WINDOW, h, w)))
     if start > DOTS_MAX_START or side < 64:
         return None
     x0 = min(max(int(round(centre[0] - side / 2)), 0), w - side)
