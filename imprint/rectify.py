@@ -211,28 +211,26 @@ def _ring_path(edge: np.ndarray, step_cost: float) -> np.ndarray:
     n, n_steps = edge.shape
     total, start = n + n // 2, n // 4
     rows = (np.arange(total) - start) % n
-    # score[i]: the best total of a path ending at each step before ray pass step i; the
-    # moves are read back from it (cheaper than keeping them: the pass is ray by ray)
-    score = np.empty((total + 1, n_steps))
-    score[0] = 0.0
-    moved = np.empty(n_steps - 1)
+    # score[i, 1 + k]: the best total of a path ending at step k before ray pass step i
+    # (a column of -inf each side: no step beyond the ends); the moves are read back from
+    # it (cheaper than keeping them: the pass is ray by ray, four array operations a ray)
+    score = np.full((total + 1, n_steps + 2), -np.inf)
+    score[0, 1:-1] = 0.0
     for i in range(total):
-        s, best = score[i], score[i + 1]
-        best[:] = s
-        np.subtract(s[:-1], step_cost, out=moved)  # from step k - 1 to k
-        np.maximum(best[1:], moved, out=best[1:])
-        np.subtract(s[1:], step_cost, out=moved)  # from step k + 1 to k
-        np.maximum(best[:-1], moved, out=best[:-1])
+        s, best = score[i], score[i + 1, 1:-1]
+        np.maximum(s[:-2], s[2:], out=best)  # from step k - 1 or k + 1 to k
+        best -= step_cost
+        np.maximum(best, s[1:-1], out=best)
         best += edge[rows[i]]
     path = np.empty(total, int)
-    k = path[-1] = int(score[total].argmax())
+    k = path[-1] = int(score[total, 1:-1].argmax())
     for i in range(total - 1, 0, -1):
         # the move that gave step k its best: staying wins ties, then inward
         s = score[i]
-        best, move = s[k], 0
-        if k > 0 and s[k - 1] - step_cost > best:
-            best, move = s[k - 1] - step_cost, -1
-        if k < n_steps - 1 and s[k + 1] - step_cost > best:
+        best, move = s[k + 1], 0
+        if s[k] - step_cost > best:
+            best, move = s[k] - step_cost, -1
+        if s[k + 2] - step_cost > best:
             move = 1
         k = path[i - 1] = k + move
     return path[start:start + n]  # ray r was solved at pass step r + start
