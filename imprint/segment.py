@@ -16,6 +16,8 @@ import contextvars
 import dataclasses
 import itertools
 import math
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -1380,11 +1382,49 @@ def _torus_distance(shape: tuple[int, int]) -> np.ndarray:
     return np.hypot(dy[:, None], dx[None, :])
 
 
-# a page's bank is reused page after page; a blob's radii follow its own size and rarely
-# recur, so a few entries are enough and keep memory bounded (a bank is megabytes)
-@lru_cache(maxsize=4)
+class _BankCache:
+    """Ring filter banks kept by their (shape, radii, band), the least recently used dropped
+    beyond ``max_bytes``: a page's bank (megabytes) is reused page after page, and a count
+    of entries would let the many small banks of the blobs met between push it out (a blob's
+    radii follow its own size, and recur less), or let large ones hold hundreds of MB."""
+
+    def __init__(self, max_bytes: int):
+        self.max_bytes = max_bytes
+        self._banks: OrderedDict[tuple, list[np.ndarray]] = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+
+    def get(self, shape: tuple[int, int], radii: tuple[float, ...], band: float
+            ) -> list[np.ndarray]:
+        key = (shape, radii, band)
+        with self._lock:
+            bank = self._banks.get(key)
+            if bank is not None:
+                self._banks.move_to_end(key)
+                return bank
+        bank = _make_ring_bank(shape, radii, band)
+        with self._lock:
+            if key not in self._banks:
+                self._banks[key] = bank
+                self._bytes += sum(k.nbytes for k in bank)
+            while self._bytes > self.max_bytes and len(self._banks) > 1:
+                _, dropped = self._banks.popitem(last=False)
+                self._bytes -= sum(k.nbytes for k in dropped)
+        return bank
+
+
+#: Ring filter banks kept (bytes): a page's working copy needs one of 10 to 20 MB.
+_RING_BANKS = _BankCache(64 << 20)
+
+
 def _ring_bank(shape: tuple[int, int], radii: tuple[float, ...], band: float
                ) -> list[np.ndarray]:
+    """:func:`_make_ring_bank`, kept (:class:`_BankCache`)."""
+    return _RING_BANKS.get(shape, radii, band)
+
+
+def _make_ring_bank(shape: tuple[int, int], radii: tuple[float, ...], band: float
+                    ) -> list[np.ndarray]:
     """Spectra (OpenCV packed, float32) of zero-mean ring filters: +1/area on the border band
     just inside radius r, -1/area on a band outside it. Text and paper noise cover both
     alike and cancel; a seal's border covers only the first."""
