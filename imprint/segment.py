@@ -1486,21 +1486,26 @@ def _ring_peaks(img: np.ndarray, radii: tuple[float, ...], band: float, origin, 
     padded = np.zeros(size, np.float32)
     padded[:h, :w] = img
     spectrum = cv2.dft(padded)
-    resp = np.empty((len(radii), h, w), np.float32)
+    # the best radius at each pixel, kept as each radius is answered (numpy's argmax across
+    # a stack of responses is several times slower); the first of equal answers, as argmax
+    best = np.full((h, w), -np.inf, np.float32)
+    best_i = np.zeros((h, w), np.intp)
+    better = np.empty((h, w), bool)
     near_edge = (origin[0] < radii[-1] or origin[1] < radii[-1]
                  or origin[0] + w > page[1] - radii[-1] or origin[1] + h > page[0] - radii[-1])
     if near_edge:
         cut_x, cut_y = _edge_cuts((h, w), radii, origin, page)
     for i, k in enumerate(_ring_bank(size, radii, band)):
         out = cv2.idft(cv2.mulSpectrums(spectrum, k, 0), flags=cv2.DFT_SCALE | cv2.DFT_REAL_OUTPUT)
-        resp[i] = out[:h, :w]
+        resp = out[:h, :w]
         if near_edge:
             vis = _visible_fraction(cut_x[i], cut_y[i])
             hidden = vis < 0.3
-            np.divide(resp[i], np.maximum(vis, 0.3, out=vis), out=resp[i])
-            resp[i][hidden] = -1
-    best_i = resp.argmax(axis=0)
-    best = np.take_along_axis(resp, best_i[None], 0)[0]
+            np.divide(resp, np.maximum(vis, 0.3, out=vis), out=resp)
+            resp[hidden] = -1
+        np.greater(resp, best, out=better)
+        np.copyto(best, resp, where=better)
+        np.copyto(best_i, i, where=better)
     peaks = (best >= min_score) & (best == cv2.dilate(best, np.ones((5, 5), np.uint8)))
     ys, xs = np.nonzero(peaks)
     order = np.argsort(-best[ys, xs])[:max_peaks]
