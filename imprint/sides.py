@@ -7,7 +7,10 @@ long straight edges of seal ink: line segments (OpenCV's LSD on the ink mask), p
 parallel one a seal's width away, placed along the pair by a perpendicular segment between
 them, refined by a couple of px, and kept where ink runs along its outline and three of its
 sides are inked on the outline itself: the strokes of characters (the text round a round
-seal, a square seal's own legend) line up for a stretch, not along a whole square.
+seal, a square seal's own legend) line up for a stretch, not along a whole square. Where no
+side has a parallel one seen (a name seal across a round seal's edge, two of its sides running
+through that seal's ink), two sides meeting at a corner place it, kept where all four of its
+sides are inked on the outline.
 """
 
 from __future__ import annotations
@@ -187,7 +190,76 @@ def square_borders(ink: np.ndarray, side_px: tuple[float, float], line_px: float
                 and _runs_on(ink, centre, half, angle, line_px) < MAX_RUN_ON):
             found.append(SquareBorder((float(centre[0]), float(centre[1])), half, angle,
                                       support))
+    if not found:
+        # (a square placed from a parallel pair is placed better than from a corner)
+        found = _from_corners(ink, segments, length, (lo, hi), line_px)
     return _largest_each(found)
+
+
+def _from_corners(ink: np.ndarray, segments: _Segments, length: np.ndarray,
+                  side_px: tuple[float, float], line_px: float) -> list[SquareBorder]:
+    """Squares placed from two sides that meet at a corner, where neither has a parallel
+    side seen (a name seal stamped across a round imprint's edge: its other two sides run
+    through that imprint's ink): the side length the one inked most along its outline."""
+    p, q, theta = segments.p, segments.q, segments.theta
+    lo, hi = side_px
+    # every pair at once: at a right angle, the lines crossing within two lines of an end
+    # of each (the corner), each running away from it
+    perpendicular = np.triu(np.abs(_turns(theta[:, None], theta[None, :]) - 90)
+                            <= SIDE_ANGLE_TOL, 1)
+    out = []
+    for i, j in zip(*np.nonzero(perpendicular), strict=True):
+        corner = _meeting(p[i], q[i], p[j], q[j])
+        if corner is None:
+            continue
+        away = []
+        for a, b in ((p[i], q[i]), (p[j], q[j])):
+            near, far = (a, b) if np.hypot(*(a - corner)) <= np.hypot(*(b - corner)) else (b, a)
+            if np.hypot(*(near - corner)) > 2 * line_px:
+                break
+            away.append((far - corner) / max(float(np.hypot(*(far - corner))), 1e-6))
+        if len(away) < 2:
+            continue
+        u, v = away
+        # a border's sides are strokes (as for a pair: one of the two has its stroke's
+        # other edge inside it), each seen along MIN_SIDE_OVERLAP of the side at least
+        inside = corner + 2 * line_px * (u + v)
+        if max(_other_edge(i, inside, segments, line_px),
+               _other_edge(j, inside, segments, line_px)) < MIN_OTHER_EDGE:
+            continue
+        halves = np.arange(max(lo, length[i], length[j]) / 2,
+                           min(hi, min(length[i], length[j]) / MIN_SIDE_OVERLAP) / 2 + 1, 1.0)
+        if len(halves) == 0:
+            continue
+        # the square's direction: side i's, with j's turned by a right angle, by length
+        turn = (theta[j] - theta[i]) % 180 - 90
+        angle = (theta[i] + turn * length[j] / (length[i] + length[j])) % 180
+        centres = corner[None] + halves[:, None] * (u + v)[None]
+        support, _ = square_support(ink, centres, halves, angle, line_px)
+        b = int(np.argmax(support))
+        if support[b] < REFINE_SUPPORT:
+            continue
+        centre, half = _refined(ink, centres[b], float(halves[b]), angle, line_px)
+        support = float(square_support(ink, centre[None], np.array([half]), angle,
+                                       line_px)[0][0])
+        # (all four sides inked on the outline itself: the two not seen as segments run
+        # through the other imprint's ink, and are inked there too)
+        if (support >= MIN_SIDE_SUPPORT
+                and side_supports(ink, centre, half, angle, line_px).min() >= MIN_STROKE_SIDE
+                and _runs_on(ink, centre, half, angle, line_px) < MAX_RUN_ON):
+            out.append(SquareBorder((float(centre[0]), float(centre[1])), half, angle,
+                                    support))
+    return out
+
+
+def _meeting(p1, q1, p2, q2) -> np.ndarray | None:
+    """Where the lines through two segments cross, or None where they are parallel."""
+    d1, d2 = q1 - p1, q2 - p2
+    den = d1[0] * d2[1] - d1[1] * d2[0]
+    if abs(den) < 1e-9:
+        return None
+    t = ((p2[0] - p1[0]) * d2[1] - (p2[1] - p1[1]) * d2[0]) / den
+    return p1 + t * d1
 
 
 def _runs_on(ink: np.ndarray, centre: np.ndarray, half: float, angle: float, line_px: float

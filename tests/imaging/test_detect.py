@@ -909,6 +909,24 @@ def test_a_name_seal_stamped_across_a_round_seal_of_the_same_ink_is_found_by_its
     assert found >= 3
 
 
+@pytest.mark.parametrize("k", [8, 15, 35])
+def test_a_name_seal_across_a_round_seals_edge_is_found_by_a_corner(seal, k):
+    # two of its sides run through the round seal's ink and are no line segments of their
+    # own, so no side has a parallel one seen; the two that meet at a corner outside place
+    # it (measured on 40 such stampings: 16 -> 19 found, none lost)
+    name = new_seal(layout(SealSpec("square_name", "", person_name="王建国", diameter=20.0)),
+                    np.random.default_rng(5))
+    stampings = [Stamping(seal, StampConditions(angle=20.0, seed=k), "red", "S", "S"),
+                 Stamping(name, StampConditions(angle=12.0 + 7 * k, seed=k), "red", "N", "N",
+                          labels={"placement": "overlap"})]
+    page, truths, _ = page_scene(stampings, dpi=200, rng=np.random.default_rng(100 + k),
+                                 capture=Capture("scan", 90, 0.4, 0.004))
+    dets = detect_imprints(page, dpi=200)
+    assert len(dets) == 2
+    assert max(iou(truths[0].box, d.box) for d in dets) >= 0.9
+    assert any(d.shape == "square" and iou(truths[1].box, d.box) >= 0.75 for d in dets)
+
+
 @pytest.mark.parametrize("seed", [0, 3, 7])
 def test_faint_square_seal_is_not_taken_for_the_circles_inside_it(seed):
     # the curves of a starved name seal's characters and corners make circles inked along
