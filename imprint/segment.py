@@ -1175,7 +1175,8 @@ OVAL_END_SCALES = (np.array([0.88, 1.0, 1.12]), np.array([0.85, 0.92, 1.0, 1.08,
 OVAL_TURN_STEP = (10, 5)  # degrees
 #: An oval is taken for the seal where it is inked along its border nearly as much as the
 #: circle is (OVAL_SLACK less: a round imprint over another is inked all round, the oval
-#: through both far less), its border beyond the circle along OVAL_BEYOND_SUPPORT and
+#: through both far less) and along UNION_CIRCLE_SUPPORT at least (as a circle of a union
+#: of imprints must be), its border beyond the circle along OVAL_BEYOND_SUPPORT and
 #: clearly more (RING_CONTRAST) than just outside it, and the blob's outline runs along
 #: it on OVAL_EXPLAINS more of its length than along the circle.
 OVAL_SLACK = 0.05
@@ -1251,6 +1252,8 @@ def _oval_of_end(ink: np.ndarray, blob: np.ndarray, circle: _Candidate,
     # holds: a chance ring through its legend), runs along the oval more than the circle
     pts, clear = _outline_points(blob)
     pts = pts[::2][clear[::2]]
+    if len(pts) == 0:
+        return None
     tol = max(2.0, 2.4 * px_per_mm)
     rest = np.zeros(len(pts), bool)
     for k in others:
@@ -1258,7 +1261,7 @@ def _oval_of_end(ink: np.ndarray, blob: np.ndarray, circle: _Candidate,
             rest |= _near_ellipse(pts, k.centre, k.axes, k.angle, tol)
     on_circle = (rest | _near_ellipse(pts, circle.centre, circle.axes, 0.0, tol)).mean()
     on_oval = (rest | _near_ellipse(pts, fit.centre, fit.axes, fit.turn, tol)).mean()
-    if len(pts) == 0 or on_oval < on_circle + OVAL_EXPLAINS:
+    if on_oval < on_circle + OVAL_EXPLAINS:
         return None
     visible = _ring_support(ink, fit.centre, fit.axes, fit.turn, line)[1]
     return _Candidate(fit.centre, fit.axes, fit.turn % 180, "oval",

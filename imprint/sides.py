@@ -203,8 +203,8 @@ def _from_corners(ink: np.ndarray, segments: _Segments, length: np.ndarray,
     through that imprint's ink): the side length the one inked most along its outline."""
     p, q, theta = segments.p, segments.q, segments.theta
     lo, hi = side_px
-    # every pair at once: at a right angle, the lines crossing within two lines of an end
-    # of each (the corner), each running away from it
+    # pairs at a right angle (all at once), then those whose lines cross within two lines
+    # of an end of each (the corner), each running away from it
     perpendicular = np.triu(np.abs(_turns(theta[:, None], theta[None, :]) - 90)
                             <= SIDE_ANGLE_TOL, 1)
     out = []

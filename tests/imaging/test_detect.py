@@ -1047,3 +1047,19 @@ def test_an_oval_on_a_photographed_sheet_is_turned_by_a_round_seal_beside_it(sea
     (r,) = [r for r in found if iou(r.detection.box, truths[1].box) >= 0.5]
     assert r.detection.shape == "oval"
     assert abs((r.geometry.rotation - truths[1].angle + 180) % 360 - 180) <= 4.0
+
+
+def test_ring_filter_banks_are_kept_within_their_bytes_and_a_page_bank_outlives_small_ones():
+    from imprint.segment import _BankCache, _make_ring_bank
+
+    page_key = ((256, 256), (20.0, 21.4), 2.0)
+    page_bytes = sum(k.nbytes for k in _make_ring_bank(*page_key))
+    cache = _BankCache(page_bytes + 40 * 64 * 64 * 4 * 2)
+    page = cache.get(*page_key)
+    for r in range(8):  # the blobs of the page, each its own small bank
+        cache.get((64, 64), (3.0 + r, 3.2 + r), 1.0)
+    assert cache.get(*page_key) is page  # kept, not made again
+    for r in range(200):
+        cache.get((64, 64), (3.0 + r, 3.2 + r), 1.0)
+    assert cache._bytes <= cache.max_bytes
+    assert cache.get(*page_key) is not page  # dropped once the least recently used

@@ -315,3 +315,17 @@ def test_jpeg_blocks_do_not_read_as_dots_and_coarse_captures_are_not_read(seal_f
     coarse, centre, radius = _imprint_at(seal_face, 150, seed=4)
     assert dot_periodicity(coarse, np.ones(coarse.shape, bool), centre, radius,
                            150 / 25.4) is None
+
+
+@pytest.mark.parametrize("n", [64, 77, 100, 431, 496, 497, 512, 1009])
+def test_the_dot_window_is_cut_to_a_size_without_large_prime_factors(n):
+    from imprint.ink import _smooth_size
+
+    def smooth(m):
+        for p in (2, 3, 5, 7):
+            while m % p == 0:
+                m //= p
+        return m == 1
+    m = _smooth_size(n)
+    assert m <= n and smooth(m)
+    assert not any(smooth(k) for k in range(m + 1, n + 1))  # the largest such
