@@ -1741,12 +1741,21 @@ def _grey_candidates(dark: np.ndarray, px_per_mm: float) -> list[_Candidate]:
 
 
 def _outermost(cands: list[_Candidate], apart=None) -> list[_Candidate]:
-    """Drop rings well inside a larger one: the star or an inner ring of the same seal
-    (overlapping seals are of like size and off-centre), unless ``apart(inner, outer)``
-    says they are separate imprints."""
+    """Drop rings well inside a larger one: the star or an inner ring of the same seal,
+    centred inside it and reaching no further than OUTERMOST_REACH of its radius (a
+    42 mm seal over a 58 mm government seal is smaller by as much, and reaches well
+    beyond it) or, beyond that, inked along less than UNION_CIRCLE_SUPPORT of its border (a
+    chance ring through the larger one's legend); unless ``apart(inner, outer)`` says they
+    are separate imprints."""
     return [c for c in cands if not any(
         k.axes[0] > 1.3 * c.axes[0] and math.dist(c.centre, k.centre) < k.axes[0]
+        and (math.dist(c.centre, k.centre) + c.axes[0] <= OUTERMOST_REACH * k.axes[0]
+             or c.support < UNION_CIRCLE_SUPPORT)
         and not (apart and apart(c, k)) for k in cands)]
+
+
+#: A ring reaching no further than this share of a larger one's radius lies within it.
+OUTERMOST_REACH = 1.15
 
 
 def _interior_density(mask: np.ndarray, c, r: float) -> float:
