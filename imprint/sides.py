@@ -175,21 +175,9 @@ def square_borders(ink: np.ndarray, side_px: tuple[float, float], line_px: float
         for a in _dot(mid[square_on], ua):
             at += [float(a) - half, float(a) + half]
         centres = np.array([off * na + a * ua for a in at])
-        support, _ = square_support(ink, centres, np.full(len(at), half), angle, line_px)
-        b = int(np.argmax(support))
-        if support[b] < REFINE_SUPPORT:
-            continue
-        # the pair may be one side's outer edge and the other's inner, the perpendicular
-        # side's inner edge: a couple of px either way, each way
-        centre, half = _refined(ink, centres[b], half, angle, line_px)
-        support = float(square_support(ink, centre[None], np.array([half]), angle,
-                                       line_px)[0][0])
-        if (support >= MIN_SIDE_SUPPORT
-                and side_supports(ink, centre, half, angle, line_px)[1:].min()
-                >= MIN_STROKE_SIDE
-                and _runs_on(ink, centre, half, angle, line_px) < MAX_RUN_ON):
-            found.append(SquareBorder((float(centre[0]), float(centre[1])), half, angle,
-                                      support))
+        square = _placed(ink, centres, np.full(len(at), half), angle, line_px, inked_sides=3)
+        if square is not None:
+            found.append(square)
     if not found:
         # (a square placed from a parallel pair is placed better than from a corner)
         found = _from_corners(ink, segments, length, (lo, hi), line_px)
@@ -235,21 +223,35 @@ def _from_corners(ink: np.ndarray, segments: _Segments, length: np.ndarray,
         turn = (theta[j] - theta[i]) % 180 - 90
         angle = (theta[i] + turn * length[j] / (length[i] + length[j])) % 180
         centres = corner[None] + halves[:, None] * (u + v)[None]
-        support, _ = square_support(ink, centres, halves, angle, line_px)
-        b = int(np.argmax(support))
-        if support[b] < REFINE_SUPPORT:
-            continue
-        centre, half = _refined(ink, centres[b], float(halves[b]), angle, line_px)
-        support = float(square_support(ink, centre[None], np.array([half]), angle,
-                                       line_px)[0][0])
         # (all four sides inked on the outline itself: the two not seen as segments run
         # through the other imprint's ink, and are inked there too)
-        if (support >= MIN_SIDE_SUPPORT
-                and side_supports(ink, centre, half, angle, line_px).min() >= MIN_STROKE_SIDE
-                and _runs_on(ink, centre, half, angle, line_px) < MAX_RUN_ON):
-            out.append(SquareBorder((float(centre[0]), float(centre[1])), half, angle,
-                                    support))
+        square = _placed(ink, centres, halves, angle, line_px, inked_sides=4)
+        if square is not None:
+            out.append(square)
     return out
+
+
+def _placed(ink: np.ndarray, centres: np.ndarray, halves: np.ndarray, angle: float,
+            line_px: float, inked_sides: int) -> SquareBorder | None:
+    """Of the squares tried (``centres`` (K, 2), ``halves`` (K,), at ``angle``), the one
+    inked most along its outline, refined, or None: kept where inked along
+    :data:`MIN_SIDE_SUPPORT` of its outline, ``inked_sides`` of its sides on the outline
+    itself (:data:`MIN_STROKE_SIDE`), and fewer than MAX_RUN_ON running on past a corner."""
+    support, _ = square_support(ink, centres, halves, angle, line_px)
+    b = int(np.argmax(support))
+    if support[b] < REFINE_SUPPORT:
+        return None
+    # the sides seen may be one side's outer edge and another's inner: a couple of px
+    # either way, each way
+    centre, half = _refined(ink, centres[b], float(halves[b]), angle, line_px)
+    support = float(square_support(ink, centre[None], np.array([half]), angle,
+                                   line_px)[0][0])
+    if (support >= MIN_SIDE_SUPPORT
+            and side_supports(ink, centre, half, angle, line_px)[4 - inked_sides:].min()
+            >= MIN_STROKE_SIDE
+            and _runs_on(ink, centre, half, angle, line_px) < MAX_RUN_ON):
+        return SquareBorder((float(centre[0]), float(centre[1])), half, angle, support)
+    return None
 
 
 def _meeting(p1, q1, p2, q2) -> np.ndarray | None:
