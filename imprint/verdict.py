@@ -49,7 +49,7 @@ MODEL_PATH = Path(__file__).resolve().parent.parent / "models" / "weights" / "ve
 FUSION_FEATURES = ("correlation", "extra_ink", "missing_ink", "substituted_ink", "chamfer_mm",
                    "local_shift_mm", "local_shift_p90_mm", "elastic_mm", "size_change",
                    "border_width_abs_mm", "edge_sharpness", "edge_core", "texture",
-                   "periodicity")
+                   "periodicity", "pressure_pattern")
 
 #: The questioned imprint's own quality below which it cannot carry a decision at all.
 QUALITY_GATE = {"border_visible": 0.5, "occluded_max": 0.5}
@@ -75,6 +75,7 @@ SUBSCORES = {
     "border_width_abs_mm": ("above", "border width differs", "mm"),
     "edge_sharpness": ("below", "stroke edges softer than the master's", "ratio"),
     "periodicity": ("above", "periodic dots of a printer (halftone, dither)", "log10"),
+    "pressure_pattern": ("below", "ink laid flat over the seal, as a printer lays it", "log"),
 }
 
 

@@ -373,3 +373,30 @@ def test_a_verifier_model_of_another_shape_is_a_clear_error(tmp_path):
         path.write_text(json.dumps(content), encoding="utf-8")
         with pytest.raises(ResourceError, match=f"{name}.json"):
             VerifierModel.load(path)
+
+
+def test_a_printers_flat_colour_shows_no_pressure_pattern():
+    """The same strokes stamped (the default rubber pattern: a lighter middle, darker edges)
+    and laid flat, as a printer redraws a scanned imprint: the stamped ink's amount varies
+    over the seal, the flat colour's does not, and a lightly tilted stamping varies more."""
+    from imprint.evidence import _pressure_pattern, _strokes
+    from imprint.synth.stamping import stamp
+
+    rec = next(r for r in make_registry(10, np.random.default_rng(4301), lookalike_rate=0,
+                                        sibling_rate=0) if r.spec.kind == "round_official")
+    dpi = 2 * CANONICAL_RADIUS / max(rec.face().design.extent) * 25.4  # canonical scale
+    c = (CANONICAL_SIZE / 2, CANONICAL_SIZE / 2)
+
+    def reading(conditions: StampConditions, flat: bool = False) -> float:
+        density, _ = stamp(rec.face(), conditions, dpi=dpi, shape=(CANONICAL_SIZE,) * 2,
+                           centre=c)
+        ink = np.clip(density / max(float(np.percentile(density[density > 0.05], 95)), 1e-3),
+                      0, 1).astype(np.float32)
+        if flat:
+            ink = cv2.GaussianBlur((ink > 0.35).astype(np.float32) * 0.8, (0, 0), 0.7)
+        return _pressure_pattern(ink, _strokes(ink, np.ones(ink.shape, bool)))
+
+    stamped = reading(StampConditions(seed=1))
+    tilted = reading(StampConditions(pressure_tilt=0.5, seed=1))
+    flat = reading(StampConditions(seed=1), flat=True)
+    assert flat < 0.1 < stamped < tilted
