@@ -1346,7 +1346,10 @@ LARGE_BLOB_SEALS = 2.0
 RING_SCORE = 0.25  # ring coverage minus the coverage just outside it, to be a candidate
 RING_COVERAGE = 0.5  # verified: fraction of the visible border that is inked
 RING_CONTRAST = 0.3  # ... minus the mean of the bands just outside it
-RING_MIN_CONTENT = 0.06  # share of the inside that is inked (characters, star)
+#: share of the inside that is inked (characters, star); a fax's dithered legend is a sparse
+#: scatter inked over 0.05 to 0.07 of it (0.06 lost two such seals on development pages),
+#: a signature's loop or a drawn circle next to nothing
+RING_MIN_CONTENT = 0.045
 # smaller rings on a grey page are chance circles through text as often as not (measured on
 # generated photocopies and faxes); round official seals are 38 mm and more, and small
 # personal seals are mostly square
@@ -1356,6 +1359,13 @@ GREY_RING_MIN_MM = 26.0
 #: (their rings on the working copy inked along 0.7 to 0.9 of their length): a lower bar for
 #: a candidate, each still verified on the working copy (RING_COVERAGE, RING_CONTRAST).
 GREY_RING_SCORE = 0.18
+#: A fax dithers a seal into a sparse scatter, border and legend alike: such a ring answers
+#: 0.15 to 0.18 (three on development pages; 0.12 found none more), and is kept where what
+#: it holds is as sparse (inked over at most GREY_SPARSE_CONTENT of the inside: the
+#: development faxes' 0.06 to 0.11). A ring as weak through text or another imprint holds
+#: them (a 44 mm ring through a copied oval seal and the print round it: 0.3).
+GREY_SPARSE_RING_SCORE = 0.15
+GREY_SPARSE_CONTENT = 0.15
 #: ... but only for rings of a round seal's size (an official seal is 38 mm and more): below
 #: RING_SCORE, smaller rings are chance circles through rows of text nine times in ten
 #: (fitted radii of 11 to 16 mm on development pages; the seals missed there 17 mm and more).
@@ -1731,11 +1741,12 @@ def _grey_candidates(dark: np.ndarray, px_per_mm: float) -> list[_Candidate]:
     found = []
     weak_r = GREY_WEAK_RING_MIN_MM / 2 * px_per_mm
     for x, y, r, score in _ring_peaks(half, radii, band, (0, 0), half.shape, 60,
-                                      GREY_RING_SCORE):
+                                      GREY_SPARSE_RING_SCORE):
         if score < RING_SCORE and 2 * r < weak_r:
             continue
         cand = _verify_ring(dark, (2 * x, 2 * y), 2 * r, line)
-        if cand is not None:
+        if cand is not None and (score >= GREY_RING_SCORE or _interior_density(
+                dark, cand.centre, cand.axes[0]) <= GREY_SPARSE_CONTENT):
             found.append(cand)
     return _outermost(_suppress(_without_chance_rings(found, dark.shape)))
 

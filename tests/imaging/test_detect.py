@@ -1079,3 +1079,19 @@ def test_ring_filter_banks_are_kept_within_their_bytes_and_a_page_bank_outlives_
         cache.get((64, 64), (3.0 + r, 3.2 + r), 1.0)
     assert cache._bytes <= cache.max_bytes
     assert cache.get(*page_key) is not page  # dropped once the least recently used
+
+
+def test_a_faxed_seals_sparse_legend_holds_a_ring_a_drawn_circle_does_not():
+    """A fax dithers a seal's legend into a sparse scatter, inked over 5 to 7 % of the inside
+    (two such seals had been refused as rings with nothing in them); a drawn circle, or a
+    signature's loop, holds next to nothing."""
+    from imprint.segment import _verify_ring
+
+    rng = np.random.default_rng(0)
+    size, c, r, line = 200, (100.0, 100.0), 70.0, 2.4
+    yy, xx = np.mgrid[0:size, 0:size]
+    d = np.hypot(xx + 0.5 - c[0], yy + 0.5 - c[1])
+    border = (d > r - 2 * line) & (d <= r) & (rng.random((size, size)) < 0.7)
+    legend = (d < 0.75 * r) & (rng.random((size, size)) < 0.055)
+    assert _verify_ring((border | legend).astype(np.uint8), c, r, line) is not None
+    assert _verify_ring(border.astype(np.uint8), c, r, line) is None
