@@ -83,7 +83,8 @@ FEATURES = {
                         "lighter middle against a printer's flat colour (an electronic "
                         "seal's master is as flat as its images)",
     "periodicity": "strongest periodic dot pattern in the questioned ink at the capture's "
-                   "resolution (log10 peak/median of its spectrum; colour captures only)",
+                   "resolution (log10 of the spectrum's strongest peak over the typical "
+                   "power at its frequency; colour captures only)",
     "colour_jitter": "change of the questioned ink's colour from pixel to pixel inside the "
                      "strokes, over its density (log10): a printer's magenta and yellow dots "
                      "(colour images only); shown, not weighed: a heavily compressed JPEG's "

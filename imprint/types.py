@@ -84,9 +84,10 @@ class Quality:
     #: (:func:`imprint.ink.colour_jitter`): process-colour dots of a printer; None without
     #: colour
     colour_jitter: float | None = None
-    #: how periodic the ink is at the capture's resolution (log10 peak over median of its
-    #: spectrum, :func:`imprint.ink.dot_periodicity`): a printer's halftone or dither; None
-    #: on grey copies and faxes (a copier's or fax's own screen) or with too little ink
+    #: how periodic the ink is at the capture's resolution (log10 of its spectrum's strongest
+    #: peak over the typical power at that frequency, :func:`imprint.ink.dot_periodicity`):
+    #: a printer's halftone or dither; None on grey copies and faxes (a copier's or fax's
+    #: own screen) or with too little ink
     dot_periodicity: float | None = None
 
 
