@@ -232,6 +232,14 @@ def _clock(features: dict) -> str:
     return f" at about {clock_hour(clock_angle(x, y))}"
 
 
+#: Said with a genuine verdict where a printer's dots could not be looked for: a printed
+#: imitation is then told only by its flat ink and edges, and half of them pass on such
+#: captures (see the README's "A printer's flat colour").
+DOTS_UNREAD = ("a printer's dots could not be looked for on this capture (under about 200 "
+               "dpi, a grey copy or fax, or too little ink): a printed imitation is not ruled "
+               "out by them; a colour scan of the original at 300 dpi or more would show them")
+
+
 def decide(features: dict, model: VerifierModel, flagged: list[str]) -> Decision:
     """The verdict for an aligned, measured pair. ``flagged`` names the sub-scores past their
     own thresholds, for the reasons."""
@@ -284,8 +292,10 @@ def decide(features: dict, model: VerifierModel, flagged: list[str]) -> Decision
     llr = against_any_kind(per_kind)
     score = 1 / (1 + 10 ** (-llr))
     if llr >= th["forgery_log10_lr"]:
-        return Decision("genuine", llr, score, (
-            f"the evidence favours the master's seal (log10 LR {llr:+.1f})",), per_kind)
+        reasons = [f"the evidence favours the master's seal (log10 LR {llr:+.1f})"]
+        if features.get("periodicity", math.nan) != features.get("periodicity", math.nan):
+            reasons.append(DOTS_UNREAD)
+        return Decision("genuine", llr, score, tuple(reasons), per_kind)
     likeliest = min(per_kind, key=per_kind.get)
     reasons = [f"the evidence favours a forgery (log10 LR {llr:+.1f}, threshold "
                f"{th['forgery_log10_lr']:+.1f}), most like "

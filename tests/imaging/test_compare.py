@@ -340,6 +340,24 @@ def test_the_ratio_against_any_forgery_is_ruled_by_the_likeliest_kind():
     assert decide({**quality, **typical}, model, []).verdict == "genuine"
 
 
+def test_a_genuine_verdict_says_when_a_printers_dots_could_not_be_looked_for():
+    """On a capture too coarse for dots (or grey, or with too little ink) a printed imitation
+    is told only by its flat ink and edges: a genuine verdict says so; where the dots were
+    looked for and none found, it does not."""
+    from imprint.verdict import DOTS_UNREAD
+
+    model = VerifierModel(
+        features=["correlation", "periodicity"], median=[0.9, 2.0], scale=[0.1, 0.5],
+        kinds={"printed": {"weights": [0.0, -3.0], "bias": 1.0, "platt": [0.5, 0.0]}},
+        thresholds={"different_seal_correlation": 0.5, "forgery_log10_lr": -0.5})
+    quality = {"border_visible": 1.0, "occluded": 0.0, "known": 1.0, "print_told_apart": 1.0,
+               "substituted_ink": 0.0, "extra_ink": 0.0, "correlation": 0.9}
+    unread = decide({**quality, "periodicity": float("nan")}, model, [])
+    read = decide({**quality, "periodicity": 1.9}, model, [])
+    assert unread.verdict == read.verdict == "genuine"
+    assert DOTS_UNREAD in unread.reasons and DOTS_UNREAD not in read.reasons
+
+
 def test_a_fax_refused_only_by_its_print_is_inconclusive_not_another_seal():
     """A faxed imprint's print reads as strokes: one correlating above every calibration fax
     of another seal but below the different-seal rules is left undecided; the same figures
