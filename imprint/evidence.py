@@ -35,7 +35,7 @@ from imprint.align import (
 )
 from imprint.ink import spread_sample
 from imprint.memo import per_imprint
-from imprint.rectify import CANONICAL_RADIUS, CANONICAL_SIZE
+from imprint.rectify import CANONICAL_RADIUS, CANONICAL_SIZE, _polar, _star_tip
 from imprint.types import Alignment, Displacement, Measurement, RectifiedImprint
 
 #: Canonical px per mm assumed when the master's dpi is unknown: a 42 mm round seal.
@@ -89,6 +89,10 @@ FEATURES = {
                      "strokes, over its density (log10): a printer's magenta and yellow dots "
                      "(colour images only); shown, not weighed: a heavily compressed JPEG's "
                      "colour blocks read as much",
+    "star_size_mm": "diameter of the star (tip to tip) of the questioned imprint, minus the "
+                    "master's, mm (canonical px / 11.4 where the dpi is not known)",
+    "star_angle_deg": "turn of the questioned star against the seal, minus the master's, deg "
+                      "(within +-36: its tips repeat every 72)",
     "border_visible": "share of the questioned border visible",
     "occluded": "share of the questioned imprint covered by text or signatures, or cut off "
                 "by a sheet's edge",
@@ -348,6 +352,80 @@ def _master_pressure_pattern(master: RectifiedImprint) -> float:
     return _pressure_pattern(ink, _strokes(ink, ~master.occlusion))
 
 
+#: Half the width (deg) of the fan of directions round each tip of the star over which its
+#: reach is read; the radii (of the border radius) along which a tip's ray is solid ink in
+#: any star (its inner vertices lie at 0.13, its tips at 0.33 on a 42 mm seal), and beyond
+#: which its reach is not looked for.
+STAR_TIP_FAN = 2.0
+STAR_SOLID = (0.1, 0.22)
+STAR_REACH_MAX = 0.5
+#: Along a tip's ray the ink must stay above this share of its level in the solid stretch
+#: (a printed outline, characters or a chance five-fold wave are not solid there).
+STAR_SOLID_SHARE = 0.5
+
+
+@dataclass(frozen=True)
+class StarReading:
+    """A round seal's star in the canonical frame: ``phase`` the clock angle (deg, within
+    [0, 72)) of its tips, ``reach`` their radius as a share of the border's."""
+
+    phase: float
+    reach: float
+
+
+def read_star(ink: np.ndarray, unknown: np.ndarray) -> StarReading | None:
+    """The star of an imprint in the canonical frame, or None where there is none, too little
+    of it is seen, or its tips' rays are not solid ink: its tips' phase from the five-fold
+    wave of its band (:func:`imprint.rectify._star_tip`, what is unknown left out); their
+    reach where the ink averaged over a narrow fan round each tip falls to half its level
+    along the solid stretch of the rays (linear between samples: a fraction of a canonical
+    px)."""
+    polar = _polar(ink.astype(np.float32))
+    hidden = _polar(unknown.astype(np.float32)) > 0.5
+    phase = _star_tip(polar, hidden=hidden if hidden.any() else None)
+    if phase is None:
+        return None
+    n, n_radii = polar.shape
+    step = 360.0 / n
+    fan = np.arange(-STAR_TIP_FAN, STAR_TIP_FAN + step / 2, step)
+    rows = (np.round((phase + 72 * np.arange(5)[:, None] + fan[None]) / step).astype(int)
+            % n).ravel()
+    seen = ~hidden[rows]
+    count = seen.sum(axis=0)
+    profile = np.where(seen, polar[rows], 0).sum(axis=0) / np.maximum(count, 1)
+    lo, hi, top = (int(f * n_radii) for f in (*STAR_SOLID, STAR_REACH_MAX))
+    solid = profile[lo:hi][count[lo:hi] > 0]
+    if solid.size < (hi - lo) // 2:
+        return None
+    level = float(np.median(solid))
+    if level <= 0 or float(np.percentile(solid, 10)) < STAR_SOLID_SHARE * level:
+        return None
+    half = 0.5 * level
+    # (radii where nothing is seen are passed over, not read as paper)
+    beyond = np.flatnonzero((profile[hi:top] < half) & (count[hi:top] > 0))
+    if not beyond.size:
+        return None
+    j = hi + int(beyond[0])
+    a, b = float(profile[j - 1]), float(profile[j])
+    reach = (j - 1 + float(np.clip((a - half) / max(a - b, 1e-9), 0, 1))) / n_radii
+    return StarReading(float(phase), float(reach))
+
+
+@per_imprint(KEPT_REFERENCES)
+def _master_star(master: RectifiedImprint) -> StarReading | None:
+    return read_star(master.ink, master.occlusion)
+
+
+def _star_differences(query: StarReading | None, master: StarReading | None, px_mm: float
+                      ) -> tuple[float, float]:
+    """(star diameter difference in mm, star turn in deg within +-36), NaN where either has
+    no star read."""
+    if query is None or master is None:
+        return float("nan"), float("nan")
+    turn = (query.phase - master.phase + 36.0) % 72.0 - 36.0
+    return 2 * (query.reach - master.reach) * CANONICAL_RADIUS * px_mm, turn
+
+
 def measure(query: RectifiedImprint, master: RectifiedImprint, alignment: Alignment,
             strokes: StrokeMatch | None = None) -> Measured:
     """Every measurement of ``query`` against ``master`` under ``alignment``; ``strokes``:
@@ -380,6 +458,9 @@ def measure(query: RectifiedImprint, master: RectifiedImprint, alignment: Alignm
     qq = query.quality
     tex_q, tex_m = _texture(q_ink, q_str), _texture(m_ink, m_str)
     pressure = _pressure_pattern(q_ink, q_str) - _master_pressure_pattern(master)
+    m_star = _master_star(master)
+    q_star = read_star(q_ink, alignment.unknown) if m_star is not None else None
+    star_mm, star_deg = _star_differences(q_star, m_star, px_mm)
     compared = known & _IDENTITY_BAND
     if not qq.print_told_apart:
         compared &= ~_print_beyond(q_str, m_str)
@@ -405,6 +486,8 @@ def measure(query: RectifiedImprint, master: RectifiedImprint, alignment: Alignm
                         else float("nan")),
         # in log: a printer's jitter runs to twenty times a stamp's
         "colour_jitter": (math.log10(qq.colour_jitter) if qq.colour_jitter else float("nan")),
+        "star_size_mm": star_mm,
+        "star_angle_deg": star_deg,
         "border_visible": qq.border_visible,
         "occluded": qq.occluded,
         "known": float(known[_DISC].mean()),
@@ -425,6 +508,12 @@ def measure(query: RectifiedImprint, master: RectifiedImprint, alignment: Alignm
                     unit),
         Measurement("rotation against master", 0.0, alignment.rotation, "deg"),
         Measurement("scale after rectification", 1.0, alignment.scale, "ratio"),
+        Measurement("star diameter", None if m_star is None else
+                    2 * m_star.reach * CANONICAL_RADIUS * px_mm,
+                    None if q_star is None else 2 * q_star.reach * CANONICAL_RADIUS * px_mm,
+                    unit),
+        Measurement("star turn against master", None if m_star is None else 0.0,
+                    None if math.isnan(star_deg) else star_deg, "deg"),
         Measurement("largest elastic displacement", 0.0, elastic_mm, unit),
         Measurement("local shift (2nd largest)", 0.0, None if math.isnan(local2) else local2,
                     unit),

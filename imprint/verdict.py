@@ -46,6 +46,8 @@ MODEL_PATH = Path(__file__).resolve().parent.parent / "models" / "weights" / "ve
 #: The features the fusion weighs (all measured by :func:`imprint.evidence.measure`).
 #: Quality (border visible, occlusion, blur) is left out on purpose: it says how far the
 #: evidence can be trusted, not which way it points, and decides only through the gates.
+#: The star's size and turn against the master's are shown as sub-scores, not weighed:
+#: fused, they changed nothing beyond noise (see the README's "The star's size and turn").
 FUSION_FEATURES = ("correlation", "extra_ink", "missing_ink", "substituted_ink", "chamfer_mm",
                    "local_shift_mm", "local_shift_p90_mm", "elastic_mm", "size_change",
                    "border_width_abs_mm", "edge_sharpness", "edge_core", "texture",
@@ -73,6 +75,8 @@ SUBSCORES = {
     "local_shift_mm": ("above", "a patch sits elsewhere after the elastic allowance", "mm"),
     "elastic_mm": ("above", "smooth deformation beyond a rubber's give", "mm"),
     "border_width_abs_mm": ("above", "border width differs", "mm"),
+    "star_size_abs_mm": ("above", "the star is of another size", "mm"),
+    "star_angle_abs_deg": ("above", "the star is turned against the seal", "deg"),
     "edge_sharpness": ("below", "stroke edges softer than the master's", "ratio"),
     "periodicity": ("above", "periodic dots of a printer (halftone, dither)", "log10"),
     "pressure_pattern": ("below", "ink laid flat over the seal, as a printer lays it", "log"),
@@ -82,8 +86,9 @@ SUBSCORES = {
 def derived(features: dict) -> dict:
     """The features plus those computed from them."""
     out = dict(features)
-    bw = features.get("border_width_mm", float("nan"))
-    out["border_width_abs_mm"] = abs(bw) if bw == bw else float("nan")
+    for name in ("border_width_mm", "star_size_mm"):
+        out[name.replace("_mm", "_abs_mm")] = abs(features.get(name, float("nan")))
+    out["star_angle_abs_deg"] = abs(features.get("star_angle_deg", float("nan")))
     return out
 
 

@@ -418,3 +418,26 @@ def test_a_printers_flat_colour_shows_no_pressure_pattern():
     tilted = reading(StampConditions(pressure_tilt=0.5, seed=1))
     flat = reading(StampConditions(seed=1), flat=True)
     assert flat < 0.1 < stamped < tilted
+
+
+def test_a_re_carved_star_is_measured_against_the_masters(seals):
+    """The star's size and turn, read on the aligned imprints: a genuine imprint's agree with
+    the master's; a seal re-carved with its star turned by 6 degrees, or 1.5 mm larger,
+    reads so (within a degree and a half, half a mm)."""
+    from imprint.synth.forgery import apply_recarve
+
+    s = seals[0]
+    rec, master = s["record"], s["rect"]["master"]
+    genuine = measure(s["rect"]["genuine"], master, align(s["rect"]["genuine"], master))
+    assert abs(genuine.features["star_angle_deg"]) < 1.5
+    assert abs(genuine.features["star_size_mm"]) < 0.5
+    for ops, name, value, tolerance in (({"star_angle_deg": 6.0}, "star_angle_deg", 6.0, 1.5),
+                                        ({"star_diameter_mm": 1.5}, "star_size_mm", 1.5, 0.5)):
+        face = new_seal(apply_recarve(rec.face().design, ops), np.random.default_rng(9))
+        image = _scene(Stamping(face, StampConditions(angle=25.0, seed=3), rec.spec.ink, None,
+                                rec.seal_id), 90)
+        fake = single_imprint(image, dpi=DPI)
+        f = measure(fake, master, align(fake, master)).features
+        assert abs(f[name] - value) < tolerance, (name, f[name])
+    table = {m.name: m for m in genuine.measurements}
+    assert table["star diameter"].master and table["star turn against master"].query is not None
