@@ -6,10 +6,12 @@ What an examiner looks at, as numbers (:data:`FEATURES`, each explained there):
   none says "another seal"; master strokes missing from the query may be starved ink only;
 - local shifts patch by patch after the elastic allowance (:func:`imprint.align.local_shifts`):
   a re-carved seal has characters elsewhere, a genuine imprint has almost none;
-- geometry in mm: outer size (when both dpi are known), border width;
+- geometry in mm: outer size (when both dpi are known), border width, a round seal's star
+  (its size and turn against the master's; shown, not weighed);
 - how the ink was laid: edge sharpness against the master's, the ink at stroke edges against
-  their cores (a rubber stamp leaves darker edges; a printer lays flat colour), fine texture
-  and periodic dot patterns (halftone or dither of a printed imitation), the ink's colour
+  their cores (a rubber stamp leaves darker edges; a printer lays flat colour), how unevenly
+  the ink lies over the seal (a stamp's pressure against a printer's flat colour), fine
+  texture and periodic dot patterns (halftone or dither of a printed imitation), the ink's colour
   changing from dot to dot (a colour printer's magenta and yellow screens; measured and
   shown, not yet weighed);
 - the query's quality (border visible, occluded, blur), which decides whether any of it can
@@ -89,10 +91,12 @@ FEATURES = {
                      "strokes, over its density (log10): a printer's magenta and yellow dots "
                      "(colour images only); shown, not weighed: a heavily compressed JPEG's "
                      "colour blocks read as much",
-    "star_size_mm": "diameter of the star (tip to tip) of the questioned imprint, minus the "
-                    "master's, mm (canonical px / 11.4 where the dpi is not known)",
+    "star_size_mm": "diameter of the circle through the star's tips (where the ink along "
+                    "the tips' rays falls to half) of the questioned imprint, minus the "
+                    "master's, mm (canonical px / 11.4 where the dpi is not known); round "
+                    "seals only",
     "star_angle_deg": "turn of the questioned star against the seal, minus the master's, deg "
-                      "(within +-36: its tips repeat every 72)",
+                      "clockwise (within +-36: its tips repeat every 72); round seals only",
     "border_visible": "share of the questioned border visible",
     "occluded": "share of the questioned imprint covered by text or signatures, or cut off "
                 "by a sheet's edge",
@@ -406,6 +410,8 @@ def read_star(ink: np.ndarray, unknown: np.ndarray) -> StarReading | None:
     if not beyond.size:
         return None
     j = hi + int(beyond[0])
+    if count[j - 1] == 0:  # the crossing falls in a stretch not seen: not read
+        return None
     a, b = float(profile[j - 1]), float(profile[j])
     reach = (j - 1 + float(np.clip((a - half) / max(a - b, 1e-9), 0, 1))) / n_radii
     return StarReading(float(phase), float(reach))
@@ -413,6 +419,10 @@ def read_star(ink: np.ndarray, unknown: np.ndarray) -> StarReading | None:
 
 @per_imprint(KEPT_REFERENCES)
 def _master_star(master: RectifiedImprint) -> StarReading | None:
+    """The master's star; none on an oval or square seal, whose middle line of characters
+    can pass for one (a real e-receipt's oval seal read as starred)."""
+    if master.detection.shape != "round":
+        return None
     return read_star(master.ink, master.occlusion)
 
 
@@ -502,18 +512,19 @@ def measure(query: RectifiedImprint, master: RectifiedImprint, alignment: Alignm
     deformation = 100 * max(elastic_mm, local90 if good else 0.0) / radius_mm
     band = next(name for limit, name in GA_BANDS if deformation <= limit)
     unit = "mm" if known_scale else "px/11.4"
+    star_rows = () if m_star is None else (
+        Measurement("star diameter", 2 * m_star.reach * CANONICAL_RADIUS * px_mm,
+                    None if q_star is None else 2 * q_star.reach * CANONICAL_RADIUS * px_mm,
+                    unit),
+        Measurement("star turn against master, clockwise", 0.0,
+                    None if math.isnan(star_deg) else star_deg, "deg"))
     measurements = (
         Measurement("outer size", max(ms) if ms else None, max(qs) if qs else None, "mm"),
         Measurement("border width", bw_m * px_mm, None if math.isnan(bw_q) else bw_q * px_mm,
                     unit),
         Measurement("rotation against master", 0.0, alignment.rotation, "deg"),
         Measurement("scale after rectification", 1.0, alignment.scale, "ratio"),
-        Measurement("star diameter", None if m_star is None else
-                    2 * m_star.reach * CANONICAL_RADIUS * px_mm,
-                    None if q_star is None else 2 * q_star.reach * CANONICAL_RADIUS * px_mm,
-                    unit),
-        Measurement("star turn against master", None if m_star is None else 0.0,
-                    None if math.isnan(star_deg) else star_deg, "deg"),
+        *star_rows,
         Measurement("largest elastic displacement", 0.0, elastic_mm, unit),
         Measurement("local shift (2nd largest)", 0.0, None if math.isnan(local2) else local2,
                     unit),

@@ -574,10 +574,10 @@ def dot_periodicity(ink: np.ndarray, known: np.ndarray, centre: tuple[float, flo
     a stamp pad's ink does not. Each frequency is weighed against its own ring because the
     strokes' edges spread power that falls with frequency: against one median for the whole
     band, a fine capture's lowest screen frequencies stood out by that slope alone (stamped
-    imprints read 2.0 to 2.6 at 600 dpi, 1.4 to 2.4 at 300). Measured before the imprint is
-    resampled to the canonical size, which averages a 600-dpi capture's dots away. None where
-    the capture is too coarse for dots or too little of the window round ``centre`` (px of
-    ``ink``) is known stroke."""
+    imprints read 2.0 to 2.6 at 600 dpi, 1.4 to 2.4 at 300, so measured). Measured before
+    the imprint is resampled to the canonical size, which averages a 600-dpi capture's dots
+    away. None where the capture is too coarse for dots or too little of the window round
+    ``centre`` (px of ``ink``) is known stroke."""
     start = round(DOTS_MIN_CYCLES_PER_MM / px_per_mm, 3)
     h, w = ink.shape
     side = _smooth_size(int(min(2 * radius, DOTS_WINDOW, h, w)))
@@ -596,11 +596,14 @@ def dot_periodicity(ink: np.ndarray, known: np.ndarray, centre: tuple[float, flo
     # OpenCV's transform in single precision: a quarter of the time of numpy's (in double)
     spectrum = cv2.dft(fine, flags=cv2.DFT_COMPLEX_OUTPUT)[:, :side // 2 + 1]
     power = spectrum[..., 0] ** 2 + spectrum[..., 1] ** 2
-    band, ring = _dots_band(side, start), _dots_rings(side)
-    rings = ring[band]
-    if not rings.size or not np.any(power[band] > 0):
+    looked = _dots_band(side, start)
+    band, rings = power[looked], _dots_rings(side)[looked]
+    seen = band > 0  # (a frequency with no power at all is no evidence of a level)
+    if not seen.any():
         return None
-    level = np.log10(np.maximum(power[band], np.float32(1e-30)))
+    if not seen.all():
+        band, rings = band[seen], rings[seen]
+    level = np.log10(band)
     typical = np.bincount(rings, level) / np.maximum(np.bincount(rings), 1)
     return float((level - typical[rings]).max())
 

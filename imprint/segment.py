@@ -1346,9 +1346,9 @@ LARGE_BLOB_SEALS = 2.0
 RING_SCORE = 0.25  # ring coverage minus the coverage just outside it, to be a candidate
 RING_COVERAGE = 0.5  # verified: fraction of the visible border that is inked
 RING_CONTRAST = 0.3  # ... minus the mean of the bands just outside it
-#: share of the inside that is inked (characters, star); a fax's dithered legend is a sparse
-#: scatter inked over 0.05 to 0.07 of it (0.06 lost two such seals on development pages),
-#: a signature's loop or a drawn circle next to nothing
+#: share of the inside that is inked (characters, star), for every ring verified, on any page;
+#: a fax's dithered legend is a sparse scatter, inked over 0.058 of it on two development
+#: faxes (0.06 lost them), a signature's loop or a drawn circle next to nothing
 RING_MIN_CONTENT = 0.045
 # smaller rings on a grey page are chance circles through text as often as not (measured on
 # generated photocopies and faxes); round official seals are 38 mm and more, and small

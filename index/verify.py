@@ -19,7 +19,7 @@ from imprint.compare import compare
 from imprint.errors import ImprintError
 from imprint.evidence import StrokeMatch
 from imprint.types import Comparison, RectifiedImprint
-from imprint.verdict import VerifierModel
+from imprint.verdict import DOTS_UNREAD, VerifierModel
 from index.errors import RegistryError
 from index.identify import Identification, SealSearch
 from index.store import SealInfo, SealStatus, SealView
@@ -114,6 +114,6 @@ def verify(search: SealSearch, imprint: RectifiedImprint, seal_id: str, *,
                     f"another filed seal of the same design, {other[0]} (a numbered sibling "
                     f"or a look-alike name): where the two differ, the imprint's ink follows "
                     f"its master ({other[1]:.2f} better correlated), not this seal's",
-                    *comparison.reasons))
+                    *(r for r in comparison.reasons if r != DOTS_UNREAD)))
     return Verification(view.seal, master_id, view.status, status_flag(view.status, on),
                         comparison, on)

@@ -440,4 +440,21 @@ def test_a_re_carved_star_is_measured_against_the_masters(seals):
         f = measure(fake, master, align(fake, master)).features
         assert abs(f[name] - value) < tolerance, (name, f[name])
     table = {m.name: m for m in genuine.measurements}
-    assert table["star diameter"].master and table["star turn against master"].query is not None
+    diameter = table["star diameter"]  # a 14 mm star on this 42 mm seal, read near its tips
+    assert 12.5 < diameter.master < 14.5 and abs(diameter.query - diameter.master) < 0.5
+    assert abs(table["star turn against master, clockwise"].query) < 1.5
+
+
+def test_an_oval_seals_middle_line_is_no_star():
+    """An oval seal has no star, and the line of characters through its middle must not be
+    read as one (a real e-receipt's was): no star measured, no star rows in the table."""
+    face = new_seal(layout(SealSpec("oval_invoice", "杭州新锐电子商务有限公司",
+                                    business_line="发票专用章", tax_number="91330106MA2AXXXX1Q",
+                                    diameter=40.0)), np.random.default_rng(3))
+    master, query = (single_imprint(_scene(Stamping(face, StampConditions(angle=a, seed=k),
+                                                    "red", "S", "S"), k), dpi=DPI)
+                     for a, k in ((0.0, 1), (20.0, 2)))
+    measured = measure(query, master, align(query, master))
+    assert math.isnan(measured.features["star_size_mm"])
+    assert math.isnan(measured.features["star_angle_deg"])
+    assert not any("star" in m.name for m in measured.measurements)
