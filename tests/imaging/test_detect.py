@@ -1095,3 +1095,33 @@ def test_a_faxed_seals_sparse_legend_holds_a_ring_a_drawn_circle_does_not():
     legend = (d < 0.75 * r) & (rng.random((size, size)) < 0.055)
     assert _verify_ring((border | legend).astype(np.uint8), c, r, line) is not None
     assert _verify_ring(border.astype(np.uint8), c, r, line) is None
+
+
+def test_a_weak_ring_holding_a_sparse_scatter_is_kept_on_a_grey_page(monkeypatch):
+    """A faxed seal dithered into dots, border and legend alike: its ring answers the ring
+    filters between the sparse bar and a grey page's usual one, and it is kept because what
+    it holds is as sparse (it was not found with the usual bar alone)."""
+    import imprint.segment as segment
+
+    px_per_mm, r = 2.95, 62.0
+    yy, xx = np.mgrid[0:400, 0:400]
+    d = np.hypot(xx + 0.5 - 200, yy + 0.5 - 200)
+
+    def faxed(seed: int) -> np.ndarray:
+        rng = np.random.default_rng(seed)
+        border = (d > r - 1.2 * px_per_mm) & (d <= r) & (rng.random(d.shape) < 0.3)
+        return border | ((d < 0.75 * r) & (rng.random(d.shape) < 0.06))
+
+    def found(mask: np.ndarray) -> bool:
+        return any(abs(c.axes[0] - r) < 3 and math.dist(c.centre, (200, 200)) < 3
+                   for c in segment._grey_candidates(mask, px_per_mm))
+
+    masks = [faxed(seed) for seed in range(6)]
+    for mask in masks:
+        half = cv2.resize(mask.astype(np.float32), (200, 200), interpolation=cv2.INTER_AREA)
+        radii, band = segment._ring_radii(px_per_mm / 2, segment.GREY_RING_MIN_MM)
+        (peak,) = segment._ring_peaks(half, radii, band, (0, 0), half.shape, 1, 0.0)
+        assert segment.GREY_SPARSE_RING_SCORE <= peak[3] < segment.GREY_RING_SCORE
+    assert sum(found(m) for m in masks) >= 5
+    monkeypatch.setattr(segment, "GREY_SPARSE_RING_SCORE", segment.GREY_RING_SCORE)
+    assert not any(found(m) for m in masks)
