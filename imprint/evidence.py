@@ -376,6 +376,10 @@ class StarReading:
     phase: float
     reach: float
 
+    def diameter(self, px_mm: float) -> float:
+        """The circle through its tips, across, in the unit of ``px_mm`` per canonical px."""
+        return 2 * self.reach * CANONICAL_RADIUS * px_mm
+
 
 def read_star(ink: np.ndarray, unknown: np.ndarray) -> StarReading | None:
     """The star of an imprint in the canonical frame, or None where there is none, too little
@@ -386,7 +390,7 @@ def read_star(ink: np.ndarray, unknown: np.ndarray) -> StarReading | None:
     px)."""
     polar = _polar(ink.astype(np.float32))
     hidden = _polar(unknown.astype(np.float32)) > 0.5
-    phase = _star_tip(polar, hidden=hidden if hidden.any() else None)
+    phase = _star_tip(polar, hidden=hidden)
     if phase is None:
         return None
     n, n_radii = polar.shape
@@ -433,7 +437,7 @@ def _star_differences(query: StarReading | None, master: StarReading | None, px_
     if query is None or master is None:
         return float("nan"), float("nan")
     turn = (query.phase - master.phase + 36.0) % 72.0 - 36.0
-    return 2 * (query.reach - master.reach) * CANONICAL_RADIUS * px_mm, turn
+    return query.diameter(px_mm) - master.diameter(px_mm), turn
 
 
 def measure(query: RectifiedImprint, master: RectifiedImprint, alignment: Alignment,
@@ -513,9 +517,8 @@ def measure(query: RectifiedImprint, master: RectifiedImprint, alignment: Alignm
     band = next(name for limit, name in GA_BANDS if deformation <= limit)
     unit = "mm" if known_scale else "px/11.4"
     star_rows = () if m_star is None else (
-        Measurement("star diameter", 2 * m_star.reach * CANONICAL_RADIUS * px_mm,
-                    None if q_star is None else 2 * q_star.reach * CANONICAL_RADIUS * px_mm,
-                    unit),
+        Measurement("star diameter", m_star.diameter(px_mm),
+                    None if q_star is None else q_star.diameter(px_mm), unit),
         Measurement("star turn against master, clockwise", 0.0,
                     None if math.isnan(star_deg) else star_deg, "deg"))
     measurements = (

@@ -298,7 +298,7 @@ def decide(features: dict, model: VerifierModel, flagged: list[str]) -> Decision
     score = 1 / (1 + 10 ** (-llr))
     if llr >= th["forgery_log10_lr"]:
         reasons = [f"the evidence favours the master's seal (log10 LR {llr:+.1f})"]
-        if features.get("periodicity", math.nan) != features.get("periodicity", math.nan):
+        if math.isnan(features.get("periodicity", math.nan)):
             reasons.append(DOTS_UNREAD)
         return Decision("genuine", llr, score, tuple(reasons), per_kind)
     likeliest = min(per_kind, key=per_kind.get)
