@@ -1549,15 +1549,21 @@ def _grey_page_candidates(norm: np.ndarray, around: np.ndarray | None, px_per_mm
     # a fax's square seal: its sides dithered into dots, which the line segments a side is
     # found by break into pieces; bridged where a close crop resolves the dots, and looked
     # for there where none are found on the print as it is (fitting the other shapes to
-    # the bridged print as well found fewer ovals)
+    # the bridged print as well found fewer ovals). A photocopy's square seal under lines
+    # of text: the print cuts its grey into strips no side is found on, while its sides run
+    # on through the print in all dark ink; looked for there round the grey's pieces
     sides = (_bridged(shaped, px_per_mm) if shaped is not tone
-             and px_per_mm >= CLOSE_CROP_PX_PER_MM else None)
+             and px_per_mm >= CLOSE_CROP_PX_PER_MM else dark if shaped is tone else None)
     # the blurred edges of text left in the grey fall on chance rings too, but inside and
     # outside the ring alike
     toned = [c for c in _colour_candidates(shaped, None, px_per_mm, size_known,
                                            squares_across=shaped is tone, sides=sides)
              if c.support - _outside_support(shaped, c, line) >= RING_CONTRAST
              and (c.visible < 0.98 or _fills_box(c))
+             # (a square's sides found in all dark ink are the seal's grey where no print
+             # crosses them: a block of text or a table's rules are black all along)
+             and not (c.sides and shaped is tone
+                      and _square_support(tone, _square_rect(c), line)[0] < SIDES_TONE)
              # in one tone with the text, a signature's loop is as dark as a border: a seal
              # is not that small, and holds a legend
              and (shaped is tone or (_glyph_count(dark, c, px_per_mm) >= MIN_GLYPHS and (
@@ -1597,6 +1603,10 @@ def _without_ends(rings: list[_Candidate], oval: _Candidate, tone: np.ndarray, l
     return [r for r in rings if r is not ring]
 
 
+#: A square's outline found by its straight sides on a photocopy lies in the seal's grey
+#: along at least this share of it (development pages: seals 0.42 and 0.6, the blocks of
+#: text and tables' rules taken for squares 0.03 to 0.19).
+SIDES_TONE = 0.3
 #: Optical density from which a copy's grey may be a faint seal's, looked for by its ring
 #: only (:func:`_grey_page_candidates`; a mark this light is too often the paper's own grain
 #: or a print's halo for any shape to be fitted to it).

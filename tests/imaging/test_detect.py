@@ -1125,3 +1125,20 @@ def test_a_weak_ring_holding_a_sparse_scatter_is_kept_on_a_grey_page(monkeypatch
     assert sum(found(m) for m in masks) >= 5
     monkeypatch.setattr(segment, "GREY_SPARSE_RING_SCORE", segment.GREY_RING_SCORE)
     assert not any(found(m) for m in masks)
+
+
+@pytest.mark.parametrize(("seed", "angle", "dpi"), [(4, 20.0, 300), (7, 40.0, 200),
+                                                    (8, 20.0, 200)])
+def test_a_copied_square_seal_under_lines_of_text_is_found_by_its_sides_in_the_print(
+        seed, angle, dpi):
+    """A photocopied page: lines of text cut a square name seal's grey into strips on which
+    no side is found. Its sides run on through the print in all dark ink, where they are
+    looked for round the grey's pieces, and kept where the outline lies in the seal's grey
+    (a block of text is black all round): the seal is found as a square, and nothing else."""
+    face = new_seal(layout(SealSpec("square_name", "", person_name="李庆国印", diameter=22.0)),
+                    np.random.default_rng(3))
+    st = [Stamping(face, StampConditions(angle=angle, seed=seed), "red", "S", "S")]
+    page, truths, _ = page_scene(st, dpi=dpi, rng=np.random.default_rng(seed),
+                                 capture=Capture("photocopy"))
+    (det,) = detect_imprints(page, dpi=dpi)
+    assert det.shape == "square" and iou(det.box, truths[0].box) >= 0.5
