@@ -164,7 +164,11 @@ def _detect_at(image: np.ndarray, n: int, dpi: float | None, page: int) -> list[
     sheet = None if around is None else ~around
     token = _ON_SHEET.set(sheet)
     try:
-        candidates = _candidates(norm, masks, lightest, around, px_per_mm, dpi is not None)
+        # a fax's seal dithered into dots that every n-th pixel mostly misses
+        dots = (_dither_dots(image, n, small.shape[:2]) if lightest is None and n >= 2
+                and around is None and _bilevel(image) else None)
+        candidates = _candidates(norm, masks, lightest, around, px_per_mm, dpi is not None,
+                                 dots)
         if dpi is None:
             candidates = _as_crop(norm, masks, lightest, around, candidates)
     finally:
@@ -191,6 +195,30 @@ def _detect_at(image: np.ndarray, n: int, dpi: float | None, page: int) -> list[
 #: half there too. Set for one working copy's search by :func:`_detect_at`.
 _ON_SHEET: contextvars.ContextVar[np.ndarray | None] = contextvars.ContextVar("_ON_SHEET",
                                                                               default=None)
+
+
+def _bilevel(image: np.ndarray) -> bool:
+    """Whether ``image`` is black and white only (a fax, a bilevel scan), judged on a sparse
+    sample of its pixels."""
+    return bool(np.isin(image[::7, ::7, 0], (0, 255)).mean() >= BILEVEL_SHARE)
+
+
+def _dither_dots(image: np.ndarray, n: int, shape: tuple[int, int]) -> np.ndarray:
+    """``shape`` bool: the working-copy cells (every ``n``-th pixel of a bilevel ``image``)
+    holding a dither's dot. A fax renders a seal's grey as scattered black dots, print as solid
+    strokes: a dot is a black pixel with at most DITHER_NEIGHBOURS black neighbours, which
+    picking one pixel of each cell mostly misses, and which any dot in the cell keeps."""
+    h, w = shape
+    black = (image[: h * n, : w * n, 0] < 128).view(np.uint8)
+    count = cv2.boxFilter(black, -1, (3, 3), normalize=False)
+    dots = np.where(count <= DITHER_NEIGHBOURS + 1, black, 0) * np.uint8(255)
+    return cv2.resize(dots, (w, h), interpolation=cv2.INTER_AREA) > 0
+
+
+#: A page whose sampled pixels are this much pure black or white is bilevel (a fax).
+BILEVEL_SHARE = 0.999
+#: A black pixel with no more black neighbours than this (of 8) is a dither's dot.
+DITHER_NEIGHBOURS = 3
 
 
 def _on_page(mask: np.ndarray, xi: np.ndarray, yi: np.ndarray) -> np.ndarray:
@@ -247,11 +275,11 @@ def _nonzero(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _candidates(norm: np.ndarray, masks: InkMasks, lightest: np.ndarray | None,
-                around: np.ndarray | None, px_per_mm: float, size_known: bool
-                ) -> list[_Candidate]:
+                around: np.ndarray | None, px_per_mm: float, size_known: bool,
+                dots: np.ndarray | None = None) -> list[_Candidate]:
     """The imprints of a working copy at an assumed scale: by their ink's colour
     (``lightest`` given: a page with seal colours), or on a page without colour by tone and
-    rings."""
+    rings (``dots``: a bilevel page's dither dots, :func:`_dither_dots`)."""
     if lightest is not None:
         found = _colour_candidates(masks.any, masks.by_colour["red"], px_per_mm, size_known,
                                    lightest, _bridged(masks.any, px_per_mm), masks.saturated)
@@ -266,7 +294,7 @@ def _candidates(norm: np.ndarray, masks: InkMasks, lightest: np.ndarray | None,
             if around is None:
                 found += _edge_slivers(seal_ink, found, px_per_mm)
         return found
-    return _grey_page_candidates(norm, around, px_per_mm, size_known)
+    return _grey_page_candidates(norm, around, px_per_mm, size_known, dots)
 
 
 #: Seal ink that no imprint found explains is searched for rings where it spans this much
@@ -1527,11 +1555,12 @@ def _ring_peaks(img: np.ndarray, radii: tuple[float, ...], band: float, origin, 
 
 
 def _grey_page_candidates(norm: np.ndarray, around: np.ndarray | None, px_per_mm: float,
-                          size_known: bool) -> list[_Candidate]:
+                          size_known: bool, dots: np.ndarray | None = None
+                          ) -> list[_Candidate]:
     """Imprints on a page without colour (a photocopy, a fax). A seal's ink copies as a mid
     grey, black print as black: where the two tones are told apart, the seal's grey is
     searched like a colour page's ink (any shape); rings of all dark ink are searched too,
-    for seals copied as dark as the text."""
+    for seals copied as dark as the text, and rings of a fax's dither ``dots`` where given."""
     dark = dark_ink(norm, off_page=around)
     # (a fainter grey too: a seal copied too light for a shape, looked for by its ring below)
     tone, faint = seal_tones(norm, (SEAL_TONE_OD, FAINT_TONE_OD), off_page=around)
@@ -1579,6 +1608,11 @@ def _grey_page_candidates(norm: np.ndarray, around: np.ndarray | None, px_per_mm
         # a seal copied so light that its grey is mostly under SEAL_TONE_OD: a speckle no
         # shape is fitted to, but its ring still stands out of the lighter grey round it
         found += [c for c in _grey_candidates(faint, px_per_mm)
+                  if not _overlaps_any(c.box, found)]
+    if dots is not None:
+        # a fax's seal ink dithered into dots, sampled too sparsely for its ring to show in
+        # the dark ink; on the dots alone (print is solid strokes) its ring stands out
+        found += [c for c in _grey_candidates(dots, px_per_mm)
                   if not _overlaps_any(c.box, found)]
     return found
 

@@ -1142,3 +1142,24 @@ def test_a_copied_square_seal_under_lines_of_text_is_found_by_its_sides_in_the_p
                                  capture=Capture("photocopy"))
     (det,) = detect_imprints(page, dpi=dpi)
     assert det.shape == "square" and iou(det.box, truths[0].box) >= 0.5
+
+
+@pytest.mark.parametrize("seed", [4, 10])
+def test_a_faxed_seal_dithered_past_the_working_copy_is_found_by_its_dots(seal, seed):
+    """A starved seal on a 300-dpi fax: its ink dithered into scattered dots, of which the
+    page's working copy (every fourth pixel) keeps too few for its ring to show. Black print
+    stays solid strokes, so the dots alone, any in each cell of the working copy, draw the
+    ring (these were missed)."""
+    st = [Stamping(seal, StampConditions(angle=30.0, ink=-0.5, seed=seed), "red", "S", "S")]
+    page, truths, _ = page_scene(st, dpi=300, rng=np.random.default_rng(seed),
+                                 capture=Capture("fax"))
+    (det,) = detect_imprints(page, dpi=300)
+    assert iou(det.box, truths[0].box) >= 0.5
+
+
+@pytest.mark.parametrize("seed", [3, 12])
+def test_a_faxed_page_without_a_seal_gives_nothing(seed):
+    """Print, tables and signatures on a fax: solid strokes, no dither's dots to draw a ring."""
+    page, truths, _ = page_scene([], dpi=300, rng=np.random.default_rng(seed),
+                                 capture=Capture("fax"))
+    assert truths == [] and detect_imprints(page, dpi=300) == []
