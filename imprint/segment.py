@@ -209,9 +209,10 @@ def _dither_dots(image: np.ndarray, n: int, shape: tuple[int, int]) -> np.ndarra
     strokes: a dot is a black pixel with at most DITHER_NEIGHBOURS black neighbours, which
     picking one pixel of each cell mostly misses, and which any dot in the cell keeps."""
     h, w = shape
-    black = (image[: h * n, : w * n, 0] < 128).view(np.uint8)
-    count = cv2.boxFilter(black, -1, (3, 3), normalize=False)
-    dots = np.where(count <= DITHER_NEIGHBOURS + 1, black, 0) * np.uint8(255)
+    black = cv2.compare(cv2.extractChannel(image[: h * n, : w * n], 0), 128, cv2.CMP_LT)
+    count = cv2.boxFilter(black, cv2.CV_16U, (3, 3), normalize=False)  # 255 a black pixel
+    dots = cv2.bitwise_and(black, cv2.compare(count, 255 * (DITHER_NEIGHBOURS + 1),
+                                              cv2.CMP_LE))
     return cv2.resize(dots, (w, h), interpolation=cv2.INTER_AREA) > 0
 
 
