@@ -207,19 +207,28 @@ def _dither_dots(image: np.ndarray, n: int, shape: tuple[int, int]) -> np.ndarra
     """``shape`` bool: the working-copy cells (every ``n``-th pixel of a bilevel ``image``)
     holding a dither's dot. A fax renders a seal's grey as scattered black dots, print as solid
     strokes: a dot is a black pixel with at most DITHER_NEIGHBOURS black neighbours, which
-    picking one pixel of each cell mostly misses, and which any dot in the cell keeps."""
+    picking one pixel of each cell mostly misses, and which any dot in the cell keeps. Read
+    in strips of DOTS_STRIP working rows, so that a large page costs a strip's memory."""
     h, w = shape
-    black = cv2.compare(cv2.extractChannel(image[: h * n, : w * n], 0), 128, cv2.CMP_LT)
-    count = cv2.boxFilter(black, cv2.CV_16U, (3, 3), normalize=False)  # 255 a black pixel
-    dots = cv2.bitwise_and(black, cv2.compare(count, 255 * (DITHER_NEIGHBOURS + 1),
-                                              cv2.CMP_LE))
-    return cv2.resize(dots, (w, h), interpolation=cv2.INTER_AREA) > 0
+    out = np.empty((h, w), bool)
+    for top in range(0, h, DOTS_STRIP):
+        rows = min(DOTS_STRIP, h - top)
+        # one row of the strips above and below: a dot's neighbours
+        y0, y1 = max(top * n - 1, 0), min((top + rows) * n + 1, image.shape[0])
+        black = cv2.compare(cv2.extractChannel(image[y0:y1, : w * n], 0), 128, cv2.CMP_LT)
+        count = cv2.boxFilter(black, cv2.CV_16U, (3, 3), normalize=False)  # 255 a black px
+        dots = cv2.bitwise_and(black, cv2.compare(count, 255 * (DITHER_NEIGHBOURS + 1),
+                                                  cv2.CMP_LE))
+        own = dots[top * n - y0:top * n - y0 + rows * n]
+        out[top:top + rows] = cv2.resize(own, (w, rows), interpolation=cv2.INTER_AREA) > 0
+    return out
 
 
 #: A page whose sampled pixels are this much pure black or white is bilevel (a fax).
 BILEVEL_SHARE = 0.999
 #: A black pixel with no more black neighbours than this (of 8) is a dither's dot.
 DITHER_NEIGHBOURS = 3
+DOTS_STRIP = 128  # working rows of a page read at once for its dots
 
 
 def _on_page(mask: np.ndarray, xi: np.ndarray, yi: np.ndarray) -> np.ndarray:
