@@ -18,6 +18,7 @@ import itertools
 import math
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -204,23 +205,33 @@ def _bilevel(image: np.ndarray) -> bool:
 
 
 def _dither_dots(image: np.ndarray, n: int, shape: tuple[int, int]) -> np.ndarray:
-    """``shape`` bool: the working-copy cells (every ``n``-th pixel of a bilevel ``image``)
-    holding a dither's dot. A fax renders a seal's grey as scattered black dots, print as solid
-    strokes: a dot is a black pixel with at most DITHER_NEIGHBOURS black neighbours, which
-    picking one pixel of each cell mostly misses, and which any dot in the cell keeps. Read
-    in strips of DOTS_STRIP working rows, so that a large page costs a strip's memory."""
+    """``shape`` bool: the working-copy cells (every ``n``-th pixel of a bilevel ``image``,
+    each the middle of an ``n`` x ``n`` cell) holding an isolated black pixel. A fax breaks a
+    seal's lighter ink into scattered dots (its dither, or its threshold on a starved
+    stamping), while print stays solid strokes: a dot is a black pixel with at most
+    DITHER_NEIGHBOURS black neighbours, which picking one pixel of each cell mostly misses,
+    and which any dot in the cell keeps. (A line one pixel thin counts as dots too: a rule
+    or a hairline; a ring of them must still hold a legend.) Read in strips of DOTS_STRIP
+    working rows, so that a large page costs a strip's memory."""
     h, w = shape
+    height, width = image.shape[:2]
     out = np.empty((h, w), bool)
     for top in range(0, h, DOTS_STRIP):
         rows = min(DOTS_STRIP, h - top)
-        # one row of the strips above and below: a dot's neighbours
-        y0, y1 = max(top * n - 1, 0), min((top + rows) * n + 1, image.shape[0])
-        black = cv2.compare(cv2.extractChannel(image[y0:y1, : w * n], 0), 128, cv2.CMP_LT)
-        count = cv2.boxFilter(black, cv2.CV_16U, (3, 3), normalize=False)  # 255 a black px
+        # with a row above and below and a column beyond: a dot's neighbours (outside the
+        # image, paper)
+        y0, y1 = max(top * n - 1, 0), min((top + rows) * n + 1, height)
+        x1 = min(w * n + 1, width)
+        black = cv2.compare(cv2.extractChannel(image[y0:y1, :x1], 0), 128, cv2.CMP_LT)
+        count = cv2.boxFilter(black, cv2.CV_16U, (3, 3), normalize=False,
+                              borderType=cv2.BORDER_CONSTANT)  # 255 a black pixel
         dots = cv2.bitwise_and(black, cv2.compare(count, 255 * (DITHER_NEIGHBOURS + 1),
                                                   cv2.CMP_LE))
-        own = dots[top * n - y0:top * n - y0 + rows * n]
-        out[top:top + rows] = cv2.resize(own, (w, rows), interpolation=cv2.INTER_AREA) > 0
+        own = dots[top * n - y0:top * n - y0 + rows * n, :w * n]
+        # the working copy's last row or column may sample a cell cut by the image's edge
+        own = cv2.copyMakeBorder(own, 0, rows * n - own.shape[0], 0, w * n - own.shape[1],
+                                 cv2.BORDER_CONSTANT, value=0)
+        out[top:top + rows] = own.reshape(rows, n, w, n).max(axis=(1, 3)) > 0
     return out
 
 
@@ -894,7 +905,8 @@ def _suppress(cands: list[_Candidate]) -> list[_Candidate]:
 def _colour_candidates(ink: np.ndarray, warm: np.ndarray | None, px_per_mm: float,
                        size_known: bool, lightest: np.ndarray | None = None,
                        bridged: np.ndarray | None = None, saturated: np.ndarray | None = None,
-                       squares_across: bool = False, sides: np.ndarray | None = None
+                       squares_across: bool = False, sides: np.ndarray | None = None,
+                       sides_keep: Callable[[_Candidate], bool] | None = None
                        ) -> list[_Candidate]:
     """Imprints on an ink mask ``(H, W) bool``: each blob explained by a border or by the
     circles of overlapping imprints; ``warm`` the red part of ``ink`` (None on grey pages),
@@ -904,7 +916,8 @@ def _colour_candidates(ink: np.ndarray, warm: np.ndarray | None, px_per_mm: floa
     part of ``ink`` without the dull edges joined to it, where given); ``bridged`` the ink
     whose borders are fitted and measured, where it is not ``ink`` itself
     (:func:`_bridged`; the blobs and their boxes are ``ink``'s); ``sides`` the ink a square's
-    straight sides are looked for on again where they are not found on that."""
+    straight sides are looked for on again where they are not found on that, a square found
+    there kept where ``sides_keep`` allows it (before it replaces what it covers)."""
     join = round(JOIN_MM * px_per_mm)
     min_d = _smallest_seal(px_per_mm, size_known, ink.shape)
     out = []
@@ -953,7 +966,7 @@ def _colour_candidates(ink: np.ndarray, warm: np.ndarray | None, px_per_mm: floa
                                    squares_across)
         if sides is not None and not any(c.sides for c in with_sides):
             with_sides = _with_squares(found, blob, sides, px_per_mm, size_known,
-                                       squares_across)
+                                       squares_across, sides_keep)
         found = with_sides
         ink_of.update((id(c), warm_share >= 0.5) for c in found)
         for part, red in parts:
@@ -984,8 +997,8 @@ SIDES_CONTRAST = 0.4
 
 
 def _with_squares(found: list[_Candidate], blob: np.ndarray, ink: np.ndarray,
-                  px_per_mm: float, size_known: bool, across: bool = False
-                  ) -> list[_Candidate]:
+                  px_per_mm: float, size_known: bool, across: bool = False,
+                  keep: Callable[[_Candidate], bool] | None = None) -> list[_Candidate]:
     """``found`` (a blob's imprints) with the square borders its straight sides draw
     (:mod:`imprint.sides`): a square stamped across a round imprint of the same ink, or
     under a signature, whose joined ink no outline fitted. Each replaces what was fitted to
@@ -1022,7 +1035,8 @@ def _with_squares(found: list[_Candidate], blob: np.ndarray, ink: np.ndarray,
                 or not _plausible(c, px_per_mm, size_known, ink.shape)
                 or c.support - _outside_support(ink, c, line) < SIDES_CONTRAST
                 # (its characters may join the other imprint's strokes: not counted apart)
-                or _interior_density(ink, centre, sq.half) < RING_MIN_CONTENT):
+                or _interior_density(ink, centre, sq.half) < RING_MIN_CONTENT
+                or (keep is not None and not keep(c))):
             continue
         if any(k.shape == "square" and (
                 (_same_imprint(c, k) and abs(k.axes[0] - sq.half) <= 0.15 * sq.half)
@@ -1595,14 +1609,16 @@ def _grey_page_candidates(norm: np.ndarray, around: np.ndarray | None, px_per_mm
              and px_per_mm >= CLOSE_CROP_PX_PER_MM else dark if shaped is tone else None)
     # the blurred edges of text left in the grey fall on chance rings too, but inside and
     # outside the ring alike
+    def in_grey(c: _Candidate) -> bool:
+        # a square's sides found in all dark ink are the seal's grey where no print crosses
+        # them: a block of text or a table's rules are black all along
+        return _square_support(tone, _square_rect(c), line)[0] >= SIDES_TONE
+
     toned = [c for c in _colour_candidates(shaped, None, px_per_mm, size_known,
-                                           squares_across=shaped is tone, sides=sides)
+                                           squares_across=shaped is tone, sides=sides,
+                                           sides_keep=in_grey if shaped is tone else None)
              if c.support - _outside_support(shaped, c, line) >= RING_CONTRAST
              and (c.visible < 0.98 or _fills_box(c))
-             # (a square's sides found in all dark ink are the seal's grey where no print
-             # crosses them: a block of text or a table's rules are black all along)
-             and not (c.sides and shaped is tone
-                      and _square_support(tone, _square_rect(c), line)[0] < SIDES_TONE)
              # in one tone with the text, a signature's loop is as dark as a border: a seal
              # is not that small, and holds a legend
              and (shaped is tone or (_glyph_count(dark, c, px_per_mm) >= MIN_GLYPHS and (
@@ -1623,7 +1639,8 @@ def _grey_page_candidates(norm: np.ndarray, around: np.ndarray | None, px_per_mm
         # a fax's seal ink dithered into dots, sampled too sparsely for its ring to show in
         # the dark ink; on the dots alone (print is solid strokes) its ring stands out
         found += [c for c in _grey_candidates(dots, px_per_mm)
-                  if not _overlaps_any(c.box, found)]
+                  if not _overlaps_any(c.box, found) and (
+                      px_per_mm < CLOSE_CROP_PX_PER_MM or c.visible >= CHANCE_RING_VISIBLE)]
     return found
 
 

@@ -20,6 +20,7 @@ from imprint.pipeline import once_each, rectify_all
 from imprint.rectify import CANONICAL_RADIUS, rectify
 from imprint.segment import (
     _Candidate,
+    _dither_dots,
     _edge_slivers,
     _every_nth,
     _nonzero,
@@ -1163,3 +1164,23 @@ def test_a_faxed_page_without_a_seal_gives_nothing(seed):
     page, truths, _ = page_scene([], dpi=300, rng=np.random.default_rng(seed),
                                  capture=Capture("fax"))
     assert truths == [] and detect_imprints(page, dpi=300) == []
+
+
+def test_dither_dots_mark_each_working_cell_holding_an_isolated_black_pixel():
+    """Against a direct count: a black pixel with at most three black neighbours (none beyond
+    the image) marks the cell of the working copy it lies in, whatever the image's size, the
+    sampling step and the strips it is read in; cells cut by the image's edge included."""
+    rng = np.random.default_rng(7)
+    for _ in range(40):
+        h, w, n = int(rng.integers(1, 400)), int(rng.integers(1, 120)), int(rng.integers(1, 6))
+        grey = np.where(rng.random((h, w)) < rng.uniform(0.02, 0.5), 0, 255).astype(np.uint8)
+        image = np.repeat(grey[..., None], 3, axis=2)
+        shape = _every_nth(image, n).shape[:2]
+        black = np.pad(grey == 0, 1).astype(int)
+        count = sum(black[1 + dy:1 + dy + h, 1 + dx:1 + dx + w]
+                    for dy in (-1, 0, 1) for dx in (-1, 0, 1))
+        ys, xs = np.nonzero((grey == 0) & (count <= 4))
+        want = np.zeros(shape, bool)
+        inside = (ys // n < shape[0]) & (xs // n < shape[1])
+        want[ys[inside] // n, xs[inside] // n] = True
+        assert np.array_equal(_dither_dots(image, n, shape), want)
