@@ -231,7 +231,9 @@ def _dither_dots(image: np.ndarray, n: int, shape: tuple[int, int]) -> np.ndarra
         # the working copy's last row or column may sample a cell cut by the image's edge
         own = cv2.copyMakeBorder(own, 0, rows * n - own.shape[0], 0, w * n - own.shape[1],
                                  cv2.BORDER_CONSTANT, value=0)
-        out[top:top + rows] = own.reshape(rows, n, w, n).max(axis=(1, 3)) > 0
+        # (the cell's mean, exact in floating point however large the cell: any dot is > 0)
+        out[top:top + rows] = cv2.resize(own.astype(np.float32), (w, rows),
+                                         interpolation=cv2.INTER_AREA) > 0
     return out
 
 
