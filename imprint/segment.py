@@ -1609,13 +1609,14 @@ def _grey_page_candidates(norm: np.ndarray, around: np.ndarray | None, px_per_mm
     # on through the print in all dark ink; looked for there round the grey's pieces
     sides = (_bridged(shaped, px_per_mm) if shaped is not tone
              and px_per_mm >= CLOSE_CROP_PX_PER_MM else dark if shaped is tone else None)
-    # the blurred edges of text left in the grey fall on chance rings too, but inside and
-    # outside the ring alike
+
     def in_grey(c: _Candidate) -> bool:
         # a square's sides found in all dark ink are the seal's grey where no print crosses
         # them: a block of text or a table's rules are black all along
         return _square_support(tone, _square_rect(c), line)[0] >= SIDES_TONE
 
+    # the blurred edges of text left in the grey fall on chance rings too, but inside and
+    # outside the ring alike
     toned = [c for c in _colour_candidates(shaped, None, px_per_mm, size_known,
                                            squares_across=shaped is tone, sides=sides,
                                            sides_keep=in_grey if shaped is tone else None)
