@@ -1632,6 +1632,11 @@ def _grey_page_candidates(norm: np.ndarray, around: np.ndarray | None, px_per_mm
     if shaped is tone:
         for oval in (c for c in toned if c.shape == "oval"):
             rings = _without_ends(rings, oval, tone, line)
+    if shaped is tone:
+        # a copied seal's ring, however dark, holds some of the seal's grey along it (the
+        # soft edges of its strokes); a chance ring through rows of black text next to none
+        rings = [r for r in rings if _ring_support(tone, r.centre, r.axes, r.angle, line)[0]
+                 >= RING_TONE]
     found = _nest(_outermost(rings) + toned, norm.shape[:2])
     if shaped is tone:
         # a seal copied so light that its grey is mostly under SEAL_TONE_OD: a speckle no
@@ -1671,6 +1676,9 @@ def _without_ends(rings: list[_Candidate], oval: _Candidate, tone: np.ndarray, l
 #: along at least this share of it (development pages: seals 0.42 and 0.6, the blocks of
 #: text and tables' rules taken for squares 0.03 to 0.19).
 SIDES_TONE = 0.3
+#: A ring found in all dark ink on a photocopy lies in the seal's grey along at least this
+#: share of it (development pages: seals 0.12 and more, chance rings through text 0.02).
+RING_TONE = 0.06
 #: Optical density from which a copy's grey may be a faint seal's, looked for by its ring
 #: only (:func:`_grey_page_candidates`; a mark this light is too often the paper's own grain
 #: or a print's halo for any shape to be fitted to it).

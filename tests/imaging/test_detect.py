@@ -1184,3 +1184,15 @@ def test_dither_dots_mark_each_working_cell_holding_an_isolated_black_pixel():
         inside = (ys // n < shape[0]) & (xs // n < shape[1])
         want[ys[inside] // n, xs[inside] // n] = True
         assert np.array_equal(_dither_dots(image, n, shape), want)
+
+
+@pytest.mark.parametrize(("seed", "dpi"), [(1, 150), (4, 200), (22, 150)])
+def test_no_chance_ring_through_black_text_on_a_photocopy(seal, seed, dpi):
+    """On a photocopy rings are looked for in all dark ink too (a seal copied as dark as the
+    text); a ring through rows of black text holds next to none of the seal's grey along it,
+    a copied seal's some: only the seal is found (each page gave a chance ring as well)."""
+    st = [Stamping(seal, StampConditions(angle=20.0, seed=seed), "red", "S", "S")]
+    page, truths, _ = page_scene(st, dpi=dpi, rng=np.random.default_rng(seed),
+                                 capture=Capture("photocopy"))
+    (det,) = detect_imprints(page, dpi=dpi)
+    assert iou(det.box, truths[0].box) >= 0.5
