@@ -1590,12 +1590,7 @@ def _grey_page_candidates(norm: np.ndarray, around: np.ndarray | None, px_per_mm
     dark = dark_ink(norm, off_page=around)
     # (a fainter grey too: a seal copied too light for a shape, looked for by its ring below)
     tone, faint = seal_tones(norm, (SEAL_TONE_OD, FAINT_TONE_OD), off_page=around)
-    rings = _grey_candidates(dark, px_per_mm)
-    if px_per_mm >= CLOSE_CROP_PX_PER_MM:
-        # a close crop is cut round its seal: a ring mostly beyond it is a chance circle
-        # through the print round the seal (a seal cut by a crop's edge is found by its grey
-        # where it has one)
-        rings = [r for r in rings if r.visible >= CHANCE_RING_VISIBLE]
+    rings = _grey_rings(dark, px_per_mm)
     # where black print and the seal are one tone (a fax), the shapes of all dark ink
     shaped = tone if tone.mean() >= MONOCHROME_FRACTION else dark
     if shaped is tone and px_per_mm >= CLOSE_CROP_PX_PER_MM:
@@ -1607,8 +1602,12 @@ def _grey_page_candidates(norm: np.ndarray, around: np.ndarray | None, px_per_mm
     # the bridged print as well found fewer ovals). A photocopy's square seal under lines
     # of text: the print cuts its grey into strips no side is found on, while its sides run
     # on through the print in all dark ink; looked for there round the grey's pieces
-    sides = (_bridged(shaped, px_per_mm) if shaped is not tone
-             and px_per_mm >= CLOSE_CROP_PX_PER_MM else dark if shaped is tone else None)
+    if shaped is tone:
+        sides = dark
+    elif px_per_mm >= CLOSE_CROP_PX_PER_MM:
+        sides = _bridged(shaped, px_per_mm)
+    else:
+        sides = None
 
     def in_grey(c: _Candidate) -> bool:
         # a square's sides found in all dark ink are the seal's grey where no print crosses
@@ -1632,7 +1631,6 @@ def _grey_page_candidates(norm: np.ndarray, around: np.ndarray | None, px_per_mm
     if shaped is tone:
         for oval in (c for c in toned if c.shape == "oval"):
             rings = _without_ends(rings, oval, tone, line)
-    if shaped is tone:
         # a copied seal's ring, however dark, holds some of the seal's grey along it (the
         # soft edges of its strokes); a chance ring through rows of black text next to none
         rings = [r for r in rings if _ring_support(tone, r.centre, r.axes, r.angle, line)[0]
@@ -1646,10 +1644,19 @@ def _grey_page_candidates(norm: np.ndarray, around: np.ndarray | None, px_per_mm
     if dots is not None:
         # a fax's seal ink dithered into dots, sampled too sparsely for its ring to show in
         # the dark ink; on the dots alone (print is solid strokes) its ring stands out
-        found += [c for c in _grey_candidates(dots, px_per_mm)
-                  if not _overlaps_any(c.box, found) and (
-                      px_per_mm < CLOSE_CROP_PX_PER_MM or c.visible >= CHANCE_RING_VISIBLE)]
+        found += [c for c in _grey_rings(dots, px_per_mm) if not _overlaps_any(c.box, found)]
     return found
+
+
+def _grey_rings(mask: np.ndarray, px_per_mm: float) -> list[_Candidate]:
+    """:func:`_grey_candidates` of ``mask``; on a close crop (``px_per_mm``) only those
+    mostly on it: a close crop is cut round its seal, and a ring mostly beyond it is a chance
+    circle through the print round the seal (a seal cut by a crop's edge is found by its grey
+    where it has one)."""
+    rings = _grey_candidates(mask, px_per_mm)
+    if px_per_mm >= CLOSE_CROP_PX_PER_MM:
+        rings = [r for r in rings if r.visible >= CHANCE_RING_VISIBLE]
+    return rings
 
 
 def _without_ends(rings: list[_Candidate], oval: _Candidate, tone: np.ndarray, line: float
