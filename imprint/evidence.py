@@ -225,16 +225,21 @@ def preference(master: RectifiedImprint, match: StrokeMatch, rival: StrokeMatch)
     ink) adds some, while its shape still follows its own master's. The whole imprint's
     agreement barely moves between two such masters (a digit in a bracket is a few hundred
     pixels among tens of thousands); here it is all that is counted."""
-    known = ~match.alignment.unknown & ~rival.alignment.unknown & _IDENTITY_BAND
-    a_str, b_str = match.master_strokes & known, rival.query_strokes & known
+    # the strokes one master has and the other lacks: the two masters' own, wherever the
+    # questioned imprint hides them
+    both = ~rival.alignment.unknown & _IDENTITY_BAND
+    a_str, b_str = rival.master_strokes & both, rival.query_strokes & both
     only_a = a_str & (cv2.distanceTransform((~b_str).astype(np.uint8), cv2.DIST_L2, 5)
                       > STROKE_TOLERANCE_PX)
     only_b = b_str & (cv2.distanceTransform((~a_str).astype(np.uint8), cv2.DIST_L2, 5)
                       > STROKE_TOLERANCE_PX)
-    if max(int(only_a.sum()), int(only_b.sum())) < TELL_APART_MIN_PX:
+    own = only_a | only_b
+    seen = ~match.alignment.unknown
+    if (max(np.count_nonzero(only_a & seen), np.count_nonzero(only_b & seen))
+            < TELL_APART_MIN_PX):
         return 0.0
-    differ = cv2.dilate((only_a | only_b).view(np.uint8), np.ones((5, 5), np.uint8)).view(
-        bool) & known
+    differ = cv2.dilate(own.view(np.uint8), np.ones((5, 5), np.uint8)).view(
+        bool) & both & seen
     q = match.alignment.query_ink
     return (masked_correlation(master.ink, q, differ)
             - masked_correlation(rival.alignment.query_ink, q, differ))

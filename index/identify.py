@@ -346,12 +346,13 @@ class SealSearch:
               laid: Alignment | StrokeMatch) -> tuple[str, float] | None:
         """The filed seal the imprint rather is, where it agrees with ``seal_id``'s master
         ``master_id`` (``laid``: its alignment on it, or its strokes compared there): one of
-        that seal's numbered siblings or nearest filed neighbours (:meth:`_neighbours`) that
-        re-ranks near it, agrees too, and whose master the imprint's ink follows where the
-        two differ by more than :data:`PREFERENCE_MARGIN`. Returns (its seal id, that
-        margin), or None."""
+        that seal's numbered siblings (wherever it re-ranks) or nearest filed neighbours
+        (:meth:`_neighbours`, re-ranking near it) that agrees too, and whose master the
+        imprint's ink follows where the two differ by more than :data:`PREFERENCE_MARGIN`.
+        Returns (its seal id, that margin), or None."""
         index = self.index()
         near = [mid for mid, _ in self._neighbours(index, seal_id, master_id)]
+        siblings = {m.id for m in self.store.sibling_masters(seal_id)}
         masters = self.store.get_masters([master_id, *near])
         near = [mid for mid in near if mid in masters and masters[mid].seal_id != seal_id]
         if not near or master_id not in masters:
@@ -364,7 +365,8 @@ class SealSearch:
         found: tuple[str, float] | None = None
         for mid in near:
             c = ranked.get(mid)
-            if c is None or ranked[master_id].score - c.score > RIVAL_MARGIN:
+            if c is None or (ranked[master_id].score - c.score > RIVAL_MARGIN
+                             and mid not in siblings):
                 continue
             try:
                 other = self.canonical(masters[mid])
@@ -385,7 +387,8 @@ class SealSearch:
                  ) -> tuple[list[Candidate], StrokeMatch | None]:
         """Lay the imprint on the masters of the best :data:`CONFIRMED` candidates, in order;
         once one agrees, on the next (up to :data:`RIVALS` beyond them) only while it re-ranks
-        within :data:`RIVAL_MARGIN` of it (a numbered sibling, a look-alike). Of those that
+        within :data:`RIVAL_MARGIN` of it (a numbered sibling, a look-alike), and on the
+        agreeing seal's numbered siblings wherever they re-rank. Of those that
         agree, the one the imprint sides with where their masters differ is the match
         (:func:`imprint.evidence.preference`), put first.
         Returns the candidates with their agreements and the match's strokes compared (None:
@@ -393,24 +396,43 @@ class SealSearch:
         # the imprint's comparisons already made (``done``, by master) are not made again
         cands = [dataclasses.replace(c, agreement=1.0 - done[c.master_id].substituted)
                  if c.master_id in done else c for c in cands]
-        agreeing: list[tuple[int, StrokeMatch]] = []
-        for k, c in enumerate(cands[:CONFIRMED + RIVALS]):
-            best = max(agreeing, key=lambda a: cands[a[0]].agreement, default=None)
-            if c.score < COMPARE_FLOOR or (k >= CONFIRMED and best is None) or (
-                    best is not None and cands[best[0]].score - c.score > RIVAL_MARGIN):
-                break
+        # ... and one that agreed stays in the running, wherever it now ranks: a look-alike
+        # brought in later can re-rank above it without agreeing
+        agreeing = [(k, done[c.master_id]) for k, c in enumerate(cands)
+                    if c.master_id in done and c.agreement >= self.threshold]
+
+        def compare(k: int) -> None:
+            c = cands[k]
+            if any(k == a[0] for a in agreeing):
+                return
             if c.master_id not in done:
                 try:
                     master = self.canonical(masters[c.master_id])
                 except ImprintError as exc:
                     log.warning("master %d skipped in confirming: %s", c.master_id, exc)
-                    continue
+                    return
                 done[c.master_id] = match_strokes(master, align(imp, master))
                 cands[k] = dataclasses.replace(c, agreement=1.0 - done[c.master_id].substituted)
             if cands[k].agreement >= self.threshold:
                 agreeing.append((k, done[c.master_id]))
+
+        for k, c in enumerate(cands[:CONFIRMED + RIVALS]):
+            best = max(agreeing, key=lambda a: cands[a[0]].agreement, default=None)
+            if c.score < COMPARE_FLOOR or (k >= CONFIRMED and best is None) or (
+                    best is not None and cands[best[0]].score - c.score > RIVAL_MARGIN):
+                break
+            compare(k)
         if not agreeing:
             return cands, None
+        # the agreeing seal's numbered siblings, however far behind they re-rank: the polar
+        # correlation barely tells a "(1)" from a "(2)", and blur or print across the rest of
+        # the face moves it more than that
+        best = max(agreeing, key=lambda a: cands[a[0]].agreement)
+        siblings = {m.id for m in self.store.sibling_masters(cands[best[0]].seal_id)}
+        agreed = {k for k, _ in agreeing}
+        for k, c in enumerate(cands):
+            if c.master_id in siblings and k not in agreed and c.score >= COMPARE_FLOOR:
+                compare(k)  # (one compared already is not compared again)
         agreeing.sort(key=lambda a: -cands[a[0]].agreement)
         k, strokes = agreeing[0]
         for k2, strokes2 in agreeing[1:]:

@@ -208,6 +208,50 @@ def test_a_seal_ranked_low_by_its_embedding_is_still_found(registry, seals, monk
         assert narrow.match is None and narrow.candidates[0].seal_id != record.seal_id
 
 
+def test_an_agreeing_seal_is_kept_when_look_alikes_re_rank_above_it(registry, seals,
+                                                                   monkeypatch):
+    """The match's nearest filed neighbours are re-ranked once it agrees; where they re-rank
+    above it without agreeing (a look-alike name whose polar image correlates better with a
+    hurt imprint), the match still stands."""
+    import dataclasses
+
+    from imprint.io import load_page
+    from imprint.pipeline import single_imprint
+
+    record, _, probe = seals[0]
+    imp = single_imprint(load_page(probe)[0].image, dpi=DPI)
+    with RegistryStore.open(registry) as store:
+        search = SealSearch(store, "classical")
+        others = [m.id for r, _, _ in seals[1:3] for m in store.masters_of(r.seal_id)]
+        plain_rerank = SealSearch.rerank
+
+        def others_on_top(self, imp, shortlist, masters=None):
+            return sorted([dataclasses.replace(c, score=c.score + 1.0)
+                           if c.master_id in others else c
+                           for c in plain_rerank(self, imp, shortlist, masters)],
+                          key=lambda c: -c.score)
+
+        plain_search = VectorIndex.search
+        own = store.masters_of(record.seal_id)[0].id
+
+        def own_only(self, queries, k):  # the shortlist holds the seal itself alone
+            found = plain_search(self, queries, k)
+            if np.ndim(queries) == 2:
+                found.ids[:] = -1
+                found.ids[:, 0] = own
+            return found
+
+        monkeypatch.setattr(VectorIndex, "search", own_only)
+        monkeypatch.setattr(SealSearch, "rerank", others_on_top)
+        monkeypatch.setattr(SealSearch, "_neighbours",
+                            lambda self, index, seal_id, master_id:
+                            [(m, index.reconstruct(m)) for m in others])
+        (ident,) = search.identify([imp], top_k=3, shortlist=1)
+        assert ident.match == record.seal_id
+        assert {c.seal_id for c in ident.candidates[1:]} == {r.seal_id for r, _, _ in seals[1:3]}
+        assert all(c.agreement < search.threshold for c in ident.candidates[1:])
+
+
 def _sibling_records():
     """A numbered pair (合同专用章(1) and (2)) of a small generated registry: (first,
     second)."""
@@ -275,6 +319,32 @@ def test_a_numbered_sibling_beyond_the_shortlist_is_weighed_against_the_match(
             (ident,) = search.identify([imp], top_k=2, shortlist=1)
             assert ident.match == second.seal_id
             assert {c.seal_id for c in ident.candidates} == {first.seal_id, second.seal_id}
+
+
+def test_a_numbered_sibling_re_ranked_far_behind_is_still_compared(tmp_path, monkeypatch):
+    """Both siblings in the shortlist, the first re-ranked well ahead of the second (blur or
+    print across the face moves the polar correlation more than a digit does): the second is
+    compared all the same, and a probe of it is identified as it."""
+    import dataclasses
+
+    import index.identify as ident_mod
+
+    with RegistryStore.open(tmp_path / "registry") as store:
+        search = SealSearch(store, "classical")
+        first, second, _, probes = _filed_siblings(search, tmp_path)
+        plain_rerank = SealSearch.rerank
+
+        def second_behind(self, imp, shortlist, masters=None):
+            return sorted([dataclasses.replace(c, score=c.score - 2 * ident_mod.RIVAL_MARGIN)
+                           if c.seal_id == second.seal_id else c
+                           for c in plain_rerank(self, imp, shortlist, masters)],
+                          key=lambda c: -c.score)
+
+        monkeypatch.setattr(SealSearch, "rerank", second_behind)
+        for imp in probes:
+            (ident,) = search.identify([imp], top_k=2)
+            assert [c.seal_id for c in ident.candidates] == [second.seal_id, first.seal_id]
+            assert ident.match == second.seal_id
 
 
 def test_numbered_siblings_are_told_apart_where_their_masters_differ(siblings):
