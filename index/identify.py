@@ -388,9 +388,9 @@ class SealSearch:
         """Lay the imprint on the masters of the best :data:`CONFIRMED` candidates, in order;
         once one agrees, on the next (up to :data:`RIVALS` beyond them) only while it re-ranks
         within :data:`RIVAL_MARGIN` of it (a numbered sibling, a look-alike), and on the
-        agreeing seal's numbered siblings wherever they re-rank. Of those that
-        agree, the one the imprint sides with where their masters differ is the match
-        (:func:`imprint.evidence.preference`), put first.
+        agreeing seal's numbered siblings wherever they re-rank. Of those that agree, the
+        best agreeing one the imprint sides with against every other where their masters
+        differ is the match (:func:`imprint.evidence.preference`), put first.
         Returns the candidates with their agreements and the match's strokes compared (None:
         no match)."""
         # the imprint's comparisons already made (``done``, by master) are not made again
@@ -434,14 +434,18 @@ class SealSearch:
             if c.master_id in siblings and k not in agreed and c.score >= COMPARE_FLOOR:
                 compare(k)  # (one compared already is not compared again)
         agreeing.sort(key=lambda a: -cands[a[0]].agreement)
-        k, strokes = agreeing[0]
-        for k2, strokes2 in agreeing[1:]:
-            # the better agreeing one, unless the imprint follows the other's master where
-            # the two differ by :data:`PREFERENCE_MARGIN`
-            held = masters[cands[k].master_id]
-            rival = self._laid(masters[cands[k2].master_id], held)
-            if preference(self.canonical(held), strokes, rival) < -PREFERENCE_MARGIN:
-                k, strokes = k2, strokes2
+
+        def beaten(a: tuple[int, StrokeMatch], b: tuple[int, StrokeMatch]) -> bool:
+            # the imprint follows b's master rather than a's, where the two differ
+            held = masters[cands[a[0]].master_id]
+            rival = self._laid(masters[cands[b[0]].master_id], held)
+            return preference(self.canonical(held), a[1], rival) < -PREFERENCE_MARGIN
+
+        # the best agreeing one that no other beats where their masters differ (by
+        # :data:`PREFERENCE_MARGIN`); where each is beaten by another, the best agreeing
+        k, strokes = next((a for a in agreeing
+                           if not any(beaten(a, b) for b in agreeing if b is not a)),
+                          agreeing[0])
         return [cands[k], *cands[:k], *cands[k + 1:]], strokes
 
     def _master_on_master(self, rival: MasterInfo, master: MasterInfo) -> StrokeMatch:

@@ -252,6 +252,42 @@ def test_an_agreeing_seal_is_kept_when_look_alikes_re_rank_above_it(registry, se
         assert all(c.agreement < search.threshold for c in ident.candidates[1:])
 
 
+def test_the_match_is_the_agreeing_seal_no_other_is_preferred_to(registry, seals,
+                                                                 monkeypatch):
+    """Three seals agree with the imprint (a name with two look-alikes): the best agreeing
+    one is beaten by the third where their masters differ, and the third by the second; the
+    second, which none beats, is the match (not the last one a chain of pairwise
+    preferences ends on)."""
+    from types import SimpleNamespace
+
+    import index.identify as ident_mod
+    from index.identify import Candidate
+
+    a, b, c = (r.seal_id for r, _, _ in seals[:3])
+    agreement = {a: 0.95, b: 0.93, c: 0.90}
+    # the imprint's preference for the first seal's master over the second's, where they
+    # differ (> 0: the first)
+    prefer = {(a, b): -0.05, (a, c): -0.2, (b, a): 0.05, (b, c): 0.4, (c, a): 0.2, (c, b): -0.4}
+    monkeypatch.setattr(SealSearch, "canonical", lambda self, master: master.seal_id)
+    monkeypatch.setattr(ident_mod, "align", lambda imp, seal: seal)
+    monkeypatch.setattr(ident_mod, "match_strokes",
+                        lambda seal, laid: SimpleNamespace(substituted=1 - agreement[seal]))
+    monkeypatch.setattr(ident_mod, "preference",
+                        lambda held, strokes, rival: prefer[(held, rival)])
+    with RegistryStore.open(registry) as store:
+        search = SealSearch(store, "classical")
+        search._laid = lambda rival, held: rival.seal_id
+        masters = {m.id: m for s in (a, b, c) for m in store.masters_of(s)}
+        cands = [Candidate(m.seal_id, mid, 0.9 - 0.01 * k, 0.5, 0.0)
+                 for k, (mid, m) in enumerate(masters.items())]
+        ranked, strokes = search._confirm(None, cands, masters, {})
+        assert ranked[0].seal_id == b and strokes.substituted == pytest.approx(0.07)
+        # where each is beaten by another, the best agreeing
+        prefer[(b, a)] = -0.2
+        ranked, _ = search._confirm(None, cands, masters, {})
+        assert ranked[0].seal_id == a
+
+
 def _sibling_records():
     """A numbered pair (合同专用章(1) and (2)) of a small generated registry: (first,
     second)."""
