@@ -327,12 +327,13 @@ class SealSearch:
                                       on))
         return out
 
-    def _neighbours(self, index: VectorIndex, seal_id: str, master_id: int
-                    ) -> list[tuple[int, np.ndarray]]:
-        """The masters of the seal's numbered siblings (the registry's) and the
-        :data:`NEIGHBOURS` nearest its master ``master_id``'s own vector (look-alikes), with
-        their vectors."""
-        ids = [m.id for m in self.store.sibling_masters(seal_id)]
+    def _neighbours(self, index: VectorIndex, seal_id: str, master_id: int,
+                    siblings: Sequence[int] | None = None) -> list[tuple[int, np.ndarray]]:
+        """The masters of the seal's numbered siblings (the registry's; ``siblings``, their
+        ids, where already read) and the :data:`NEIGHBOURS` nearest its master
+        ``master_id``'s own vector (look-alikes), with their vectors."""
+        ids = (list(siblings) if siblings is not None
+               else [m.id for m in self.store.sibling_masters(seal_id)])
         try:
             found = index.search(index.reconstruct(master_id), NEIGHBOURS + 1)
             ids += [int(i) for i in found.ids[0] if i >= 0]
@@ -351,8 +352,8 @@ class SealSearch:
         imprint's ink follows where the two differ by more than :data:`PREFERENCE_MARGIN`.
         Returns (its seal id, that margin), or None."""
         index = self.index()
-        near = [mid for mid, _ in self._neighbours(index, seal_id, master_id)]
-        siblings = {m.id for m in self.store.sibling_masters(seal_id)}
+        siblings = [m.id for m in self.store.sibling_masters(seal_id)]
+        near = [mid for mid, _ in self._neighbours(index, seal_id, master_id, siblings)]
         masters = self.store.get_masters([master_id, *near])
         near = [mid for mid in near if mid in masters and masters[mid].seal_id != seal_id]
         if not near or master_id not in masters:
@@ -429,10 +430,9 @@ class SealSearch:
         # the face moves it more than that
         best = max(agreeing, key=lambda a: cands[a[0]].agreement)
         siblings = {m.id for m in self.store.sibling_masters(cands[best[0]].seal_id)}
-        agreed = {k for k, _ in agreeing}
         for k, c in enumerate(cands):
-            if c.master_id in siblings and k not in agreed and c.score >= COMPARE_FLOOR:
-                compare(k)  # (one compared already is not compared again)
+            if c.master_id in siblings and c.score >= COMPARE_FLOOR:
+                compare(k)  # (one compared or agreeing already is not compared again)
         agreeing.sort(key=lambda a: -cands[a[0]].agreement)
 
         def beaten(a: tuple[int, StrokeMatch], b: tuple[int, StrokeMatch]) -> bool:
