@@ -62,6 +62,12 @@ def file_master(search: SealSearch, image_path: str | Path, *, seal_id: str, uni
     except RegistryError:
         seal = None
     new_seal = seal is None
+
+    def keep(sha256: str) -> None:
+        # the canonical imprint before the master's row: a service worker that sees the row
+        # finds it, rather than rectifying the master again itself
+        search.keep_canonical(sha256, imprint)
+
     if not new_seal:
         if seal.unit_name != unit.strip():
             raise InvalidParameterError(
@@ -69,7 +75,7 @@ def file_master(search: SealSearch, image_path: str | Path, *, seal_id: str, uni
         if kind and kind != seal.kind:
             raise InvalidParameterError(f"seal {seal_id} is filed as {seal.kind!r}, not {kind!r}")
         unit_info = store.get_unit(seal.unit_id)
-        master = store.add_master(seal.seal_id, data, dpi=page_dpi)
+        master = store.add_master(seal.seal_id, data, dpi=page_dpi, prepare=keep)
         warnings: list[Lookalike] = []
     else:
         # searched before filing, so the seal is never its own look-alike
@@ -78,7 +84,7 @@ def file_master(search: SealSearch, image_path: str | Path, *, seal_id: str, uni
         units = [u for u in store.find_units(name=unit, uscc=uscc) if u.name == unit.strip()]
         unit_info, seal, master = store.file_with_master(
             seal_id, units[0] if units else unit, kind or _kind_of(imprint), data,
-            dpi=page_dpi, code=code, uscc=uscc)
+            dpi=page_dpi, code=code, uscc=uscc, prepare=keep)
         if warnings:
             LookalikeLog(store.engine).record(seal.seal_id, warnings)
     # the index is derived: brought in line with the store whenever it is opened, so a crash

@@ -7,7 +7,10 @@ longer has are removed, and the file is saved if anything changed. Row ids are n
 so the rows' count and highest id (their *extent*) tell, in one query, whether anything changed
 since the last sync, by this process or another (a second service worker, the command line).
 One thread at a time loads or syncs (a lock), one process at a time writes the file
-(:func:`index.vectors.writer_lock`).
+(:func:`index.vectors.writer_lock`). Once loaded, an index that only follows the store (a
+service's verification worker) takes in what another process filed in memory and leaves the
+file to that process: it never waits on the file's writer, which may be a filing process at a
+lower priority, holding the file for as long as the processor leaves it.
 """
 
 from __future__ import annotations
@@ -50,10 +53,14 @@ class FollowedIndex:
         when nothing changed)."""
         if self._index is not None and self._extent_of() == self._extent:
             return self._index
-        with self._guard, writer_lock(self.path):
+        with self._guard:
             if self._index is None:
-                self._index = self._load_or_new()
-            self._sync()
+                with writer_lock(self.path):
+                    self._index = self._load_or_new()
+                    if self._sync():
+                        self._index.save(self.path)
+            else:  # in memory: whoever added the rows saves them
+                self._sync()
         return self._index
 
     def reload(self) -> VectorIndex:
@@ -61,14 +68,16 @@ class FollowedIndex:
         this process added a row."""
         with self._guard, writer_lock(self.path):
             self._index = self._load_or_new()
-            self._sync()
+            if self._sync():
+                self._index.save(self.path)
         return self._index
 
     def rebuild(self) -> VectorIndex:
         """A fresh index of every row, saved in place of the old one."""
         with self._guard, writer_lock(self.path):
             self._index = self._new()
-            self._sync(save=True)
+            self._sync()
+            self._index.save(self.path)
         return self._index
 
     def _load_or_new(self) -> VectorIndex:
@@ -82,16 +91,14 @@ class FollowedIndex:
             log.info("rebuilding the %s: %s", self._what, exc)
             return empty
 
-    def _sync(self, *, save: bool = False) -> None:
-        """Add the rows the index lacks and drop ids the store no longer has; save if anything
-        changed (or ``save``). Called under the locks."""
+    def _sync(self) -> bool:
+        """Add the rows the index lacks and drop ids the store no longer has; whether anything
+        changed. Called under the thread lock."""
         index = self._index
         count, top = self._extent = self._extent_of()
         ids = index.ids()
         if len(ids) == count and (count == 0 or int(ids.max()) == top):
-            if save:
-                index.save(self.path)
-            return  # same count and same highest id: the same rows
+            return False  # same count and same highest id: the same rows
         in_store = set(self._row_ids())
         in_index = set(ids.tolist())
         stale = sorted(in_index - in_store)
@@ -111,8 +118,7 @@ class FollowedIndex:
                 if vecs:
                     index.add(list(vecs), np.stack(list(vecs.values())))
                     added += len(vecs)
-        if save or stale or added:
-            index.save(self.path)
+        return bool(stale or added)
 
     def _searchable(self, vecs: dict[int, np.ndarray]) -> dict[int, np.ndarray]:
         """``vecs`` without zero embeddings (an imprint with no ink left to describe): such a

@@ -273,10 +273,15 @@ class SealSearch:
         vecs = self.embedder.embed(list(imprints.values()))
         return dict(zip(imprints, vecs, strict=True))
 
+    def keep_canonical(self, sha256: str, imprint: RectifiedImprint) -> None:
+        """Keep ``imprint`` as the rectified imprint of the master image with this hash."""
+        archive.save(self.canonical_path(sha256), imprint)
+
     def add_master(self, master: MasterInfo, imprint: RectifiedImprint) -> None:
-        """File a just-stored master's canonical imprint and add it to the index, without a
-        rebuild."""
-        archive.save(self.canonical_path(master.sha256), imprint)
+        """Add a just-stored master to the index, without a rebuild; its canonical imprint
+        kept first where it is not yet (:meth:`keep_canonical`)."""
+        if not self.canonical_path(master.sha256).is_file():
+            self.keep_canonical(master.sha256, imprint)
         self._vectors.reload()  # re-read: another process may have saved since
 
     # -- search -----------------------------------------------------------------------------

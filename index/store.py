@@ -29,7 +29,7 @@ import hashlib
 import io
 import os
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from pathlib import Path
@@ -568,16 +568,21 @@ class RegistryStore:
 
     def file_with_master(self, seal_id: str, unit: UnitInfo | str, kind: str,
                          image: bytes | np.ndarray, *, dpi: float | None = None,
-                         code: str | None = None, uscc: str | None = None
+                         code: str | None = None, uscc: str | None = None,
+                         prepare: Callable[[str], None] | None = None
                          ) -> tuple[UnitInfo, SealInfo, MasterInfo]:
         """File a new seal with its first master, and its unit when ``unit`` is the name of one
         not yet registered, in one transaction: a refusal or a crash leaves none of them (at
-        most an unreferenced image file at its content address, which is harmless)."""
+        most an unreferenced image file at its content address, which is harmless).
+        ``prepare``: called with the image's sha256 once the image is stored and before the
+        records are written (see :meth:`add_master`)."""
         data, width, height, dpi = _encode_master(image, dpi)
         sha = hashlib.sha256(data).hexdigest()
         unit_row = (None if isinstance(unit, UnitInfo) else
                     UnitRow(name=_text(unit, "name", required=True), uscc=_uscc(uscc)))
         rel = self._store_blob(sha, data)
+        if prepare is not None:
+            prepare(sha)
         with self._writing() as s:
             if unit_row is not None:
                 self._insert_unit(s, unit_row)
@@ -645,14 +650,20 @@ class RegistryStore:
     # masters ------------------------------------------------------------------------------------
 
     def add_master(self, seal_id: str, image: bytes | np.ndarray,
-                   dpi: float | None = None) -> MasterInfo:
+                   dpi: float | None = None, *, prepare: Callable[[str], None] | None = None
+                   ) -> MasterInfo:
         """Store a master imprint of a filed seal; the same image twice for a seal returns the
-        first record. ``image``: encoded bytes, or a uint8 array (RGB, RGBA or grey)."""
+        first record. ``image``: encoded bytes, or a uint8 array (RGB, RGBA or grey).
+        ``prepare``: called with the image's sha256 once the image is stored and before the
+        record is written, for what derives from the image (its rectified imprint) to be in
+        place when another process sees the master; if it raises, nothing is recorded."""
         data, width, height, dpi = _encode_master(image, dpi)
         sha = hashlib.sha256(data).hexdigest()
         with self._read() as s:
             self._seal(s, seal_id)  # before writing a file for a seal that does not exist
         rel = self._store_blob(sha, data)
+        if prepare is not None:
+            prepare(sha)
         with self._writing() as s:
             self._seal(s, seal_id)
             row = s.scalar(select(MasterRow).where(MasterRow.seal_id == seal_id,

@@ -145,6 +145,46 @@ def test_a_search_follows_filings_made_elsewhere(registry, seals, tmp_path):
     assert ident.candidates[0].seal_id == record.seal_id
 
 
+def test_a_filing_elsewhere_costs_a_following_search_no_rectification_and_no_wait(
+        registry, seals, tmp_path, monkeypatch):
+    """The filing keeps the master's rectified imprint before the master's row is written, so a
+    service worker that sees the row does not rectify the master again itself; and the worker
+    takes the master into its index in memory, without waiting on the index file, which a
+    filing process at a lower priority may hold for as long as the processor leaves it."""
+    import threading
+
+    import index.identify as identify
+    from index.vectors import writer_lock
+
+    home = tmp_path / "registry"
+    shutil.copytree(registry, home)
+    record, master, _ = seals[3]  # not filed yet
+    with RegistryStore.open(home) as serving, RegistryStore.open(home) as elsewhere:
+        search = SealSearch(serving, "classical")
+        search.index()
+        filer = SealSearch(elsewhere, "classical")
+        kept, keep = [], filer.keep_canonical
+        monkeypatch.setattr(filer, "keep_canonical", lambda sha, imprint: (
+            kept.append(elsewhere.master_extent()), keep(sha, imprint)))
+        extent = elsewhere.master_extent()
+        filed = file_master(filer, master, seal_id=record.seal_id, unit=record.unit_name)
+        assert kept == [extent]  # before the row was written
+
+        def rectify_again(*_args, **_kwargs):
+            raise AssertionError("the worker rectified a filed master again")
+
+        monkeypatch.setattr(identify, "single_imprint", rectify_again)
+        followed = []
+        with writer_lock(search.index_path):  # the filing process holds the file
+            worker = threading.Thread(target=lambda: followed.append(
+                filed.master.id in search.index()), daemon=True)
+            worker.start()
+            worker.join(20)
+            assert followed == [True]
+        saved = VectorIndex.load(search.index_path, expect_model_id=search.embedder.model_id)
+        assert filed.master.id in saved  # saved by the filer, not by the worker
+
+
 def _cli(*args, home: Path) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "service.cli", *args, "--registry", str(home)],
                           capture_output=True, text=True, timeout=300,

@@ -331,6 +331,35 @@ def test_a_new_seal_is_filed_with_its_master_or_not_at_all(store, seal):
     assert store.find_units(name="广州某某") == [] and store.find_units(name="深圳某某") == []
 
 
+def test_what_derives_from_a_master_is_prepared_before_its_record(store, seal):
+    """``prepare`` runs once the image is stored and before the master's row is written (what
+    another process sees); if it fails, nothing is recorded."""
+    seen = []
+
+    def prepare(sha):
+        seen.append((sha, store.master_extent(), store.counts()["seals"]))
+
+    png = _png(_rgb(1))
+    extent, seals = store.master_extent(), store.counts()["seals"]
+    master = store.add_master(seal.seal_id, png, prepare=prepare)
+    assert seen == [(master.sha256, extent, seals)] and master.path.read_bytes() == png
+    extent = store.master_extent()
+    _, _, first = store.file_with_master("110108-0002", "上海某某贸易有限公司", "round_official",
+                                         _png(_rgb(2)), prepare=prepare)
+    assert seen[-1] == (first.sha256, extent, seals)
+
+    def refuse(_sha):
+        raise OutputError("the derived file cannot be written")
+
+    before = store.counts()
+    with pytest.raises(OutputError):
+        store.add_master(seal.seal_id, _png(_rgb(3)), prepare=refuse)
+    with pytest.raises(OutputError):
+        store.file_with_master("110108-0003", "深圳某某电子有限公司", "round_official",
+                               _png(_rgb(4)), prepare=refuse)
+    assert store.counts() == before and len(store.masters_of(seal.seal_id)) == 1
+
+
 def test_sibling_masters_are_the_units_other_seals_of_the_same_kind(store, seal):
     other_unit = store.add_unit("上海华信科技发展有限公司", "91310115MA1H7XK24R")
     second = store.file_seal("110108-0002", seal.unit_id, "round_official", number=2)
