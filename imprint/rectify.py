@@ -77,6 +77,15 @@ ELLIPSE_TRIES = 300  # random five-point ellipses tried where it does not
 SQUARE_GAIN = 0.08  # the share of rays a square outline must take in beyond the ellipse
 SIDE_BAND = (0.7, 1.5)  # radii (of the fitted circle) where a square's sides are looked for
 SQUARE_SEARCH = (0.75, 1.3)  # where a square's sides are searched, in nominal half sides
+#: A square's sides read straight from the ink (:func:`_square_by_profiles`): each side's
+#: ink averaged along SIDE_PROFILE_SPAN of the half side either way of the middle, at offsets
+#: SIDE_PROFILE_REACH (in half sides) from the detection's centre; the border is the
+#: outermost peak of at least SIDE_PEAK of the side's strongest, a side is seen where that
+#: peak holds SIDE_SEEN of the best side's. The square stands where its two pairs of sides
+#: agree within SIDE_SKEW (of the half side), and replaces the fit from the border's path
+#: where the two lie farther apart than SIDE_APART (of the half side, centre or size)
+SIDE_PROFILE_SPAN, SIDE_PROFILE_REACH = 0.7, (0.55, 1.5)
+SIDE_PEAK, SIDE_SEEN, SIDE_SKEW, SIDE_APART = 0.6, 0.35, 0.05, 0.02
 #: ... and one flatter than this is an oval seal, whatever found it: the ring filters that find
 #: overlapping and grey imprints look for circles, and find one inside an oval too. A round
 #: seal's border comes this flat only photographed more than 35 degrees off square.
@@ -283,6 +292,110 @@ def _fit_square(pts: np.ndarray, rays: np.ndarray, half: float, angle_ccw: float
     if not 0.8 < h / half < 1.25 or abs(hu - hv) > 0.1 * h:
         return None
     return (float(c[0]), float(c[1])), (float(h), float(h)), float((-math.degrees(th)) % 180)
+
+
+def _square_by_profiles(ink: np.ndarray, off: np.ndarray, centre, half: float,
+                        angle_ccw: float):
+    """A square border from its four sides read as straight lines: each side's ink averaged
+    along the side at every offset from ``centre`` (a straight side is one offset wherever the
+    centre lies), its outer edge where that average, coming in from outside, reaches half of
+    the outermost strong peak. The border's path round the seal (:func:`_border_points`) can
+    move only a step from ray to ray, so from a centre well off the seal's (a detection made
+    on an imprint faded out along one side) it keeps to one distance on every side and takes
+    a row of characters, or a thick border's inner edge, for the sides nearer the centre.
+    One side may be missing, as in :func:`_fit_square`. Returns (centre, (h, h), angle_ccw)
+    with the given turn, or None where too few sides are seen or the two pairs of sides do
+    not make a square."""
+    th = math.radians(-angle_ccw)
+    offsets = np.arange(SIDE_PROFILE_REACH[0] * half, SIDE_PROFILE_REACH[1] * half, 1.0)
+    along = np.linspace(-SIDE_PROFILE_SPAN * half, SIDE_PROFILE_SPAN * half,
+                        max(16, int(SIDE_PROFILE_SPAN * half)))
+    normals = [np.array([math.cos(th + i * math.pi / 2), math.sin(th + i * math.pi / 2)])
+               for i in range(4)]
+    xs = np.concatenate([centre[0] - 0.5 + offsets[:, None] * n[0] - along[None] * n[1]
+                         for n in normals]).astype(np.float32)
+    ys = np.concatenate([centre[1] - 0.5 + offsets[:, None] * n[1] + along[None] * n[0]
+                         for n in normals]).astype(np.float32)
+    values = cv2.remap(ink, xs, ys, cv2.INTER_LINEAR, borderValue=0.0)
+    seen = cv2.remap(off.astype(np.uint8), xs, ys, cv2.INTER_NEAREST, borderValue=1) == 0
+    profiles = ((values * seen).sum(axis=1) / np.maximum(seen.sum(axis=1), 1)).reshape(4, -1)
+    profiles = cv2.blur(profiles, (3, 1))  # along the offsets only
+    edges, peaks = [], []
+    for prof in profiles:
+        inner = (prof[1:-1] >= prof[:-2]) & (prof[1:-1] >= prof[2:]) & (
+            prof[1:-1] >= SIDE_PEAK * prof.max()) & (prof[1:-1] > 0)
+        if not inner.any():
+            edges.append(math.nan)
+            peaks.append(0.0)
+            continue
+        k = int(np.flatnonzero(inner)[-1]) + 1  # the outermost strong peak
+        level = 0.5 * prof[k]
+        below = np.flatnonzero(prof[k:] < level)
+        if not len(below):
+            edges.append(math.nan)
+            peaks.append(0.0)
+            continue
+        j = k + int(below[0])  # the first offset outside the border below half its ink
+        f = (prof[j - 1] - level) / max(prof[j - 1] - prof[j], 1e-9)
+        edges.append(float(offsets[j - 1] + f))
+        peaks.append(float(prof[k]))
+    seen_sides = [p > 0 and p >= SIDE_SEEN * max(peaks) for p in peaks]
+    if sum(seen_sides) < 3:
+        return None
+    if not all(seen_sides):
+        i = seen_sides.index(False)
+        edges[i] = edges[(i + 1) % 4] + edges[(i + 3) % 4] - edges[(i + 2) % 4]
+    hu, hv = (edges[0] + edges[2]) / 2, (edges[1] + edges[3]) / 2
+    h = (hu + hv) / 2
+    if not h > 0 or abs(hu - hv) > SIDE_SKEW * h:
+        return None
+    c = (np.asarray(centre, float) + normals[0] * (edges[0] - edges[2]) / 2
+         + normals[1] * (edges[1] - edges[3]) / 2)
+    return (float(c[0]), float(c[1])), (float(h), float(h)), float(angle_ccw)
+
+
+def _inked_near(detection: Detection, others: Sequence[Detection]) -> bool:
+    """Whether another imprint of the same ink (or a grey one) lies within the reach of
+    :func:`_square_by_profiles` round ``detection``."""
+    reach = SIDE_PROFILE_REACH[1] * max(detection.axes)
+    return any(o is not detection and math.hypot(o.centre[0] - detection.centre[0],
+                                                  o.centre[1] - detection.centre[1])
+               < reach + max(o.axes)
+               and (o.colour == detection.colour or "grey" in (o.colour, detection.colour))
+               for o in others)
+
+
+#: Where :func:`_ink_beyond` looks, in half sides outside a square's outline
+BEYOND = (1.03, 1.08)
+
+
+def _ink_beyond(ink: np.ndarray, off: np.ndarray, fit, quad: np.ndarray | None) -> float:
+    """Mean ink just outside a square's outline (:data:`BEYOND`, the middle 80 % of each
+    side), the square ``fit`` (centre, (h, h), angle) or, where drawn, its quadrilateral
+    ``quad`` (3 x 3, canonical px -> ROI px)."""
+    c, axes, angle = fit
+    m = quad if quad is not None else _projective(
+        _affine_to_page(c, axes, angle, "square", angle))
+    mid = CANONICAL_SIZE / 2
+    along = np.linspace(-0.8, 0.8, 64) * SQUARE_HALF_SIDE
+    pts = []
+    for k in BEYOND:
+        d = k * SQUARE_HALF_SIDE
+        for x, y in ((d, along), (-d, along), (along, d), (along, -d)):
+            pts.append(np.stack(np.broadcast_arrays(mid + x, mid + y), axis=1))
+    roi = cv2.perspectiveTransform(np.concatenate(pts)[None].astype(np.float64), m)[0]
+    xs, ys = roi[:, 0].astype(np.float32)[None], roi[:, 1].astype(np.float32)[None]
+    values = cv2.remap(ink, xs - 0.5, ys - 0.5, cv2.INTER_LINEAR, borderValue=0.0)
+    seen = cv2.remap(off.astype(np.uint8), xs - 0.5, ys - 0.5, cv2.INTER_NEAREST,
+                     borderValue=1) == 0
+    return float((values * seen).sum() / max(int(seen.sum()), 1))
+
+
+def _squares_apart(a, b) -> float:
+    """How far two squares (centre, (h, h), angle) lie apart: the larger of the centres'
+    distance and the half sides' difference, in half sides of ``a``."""
+    return max(math.hypot(b[0][0] - a[0][0], b[0][1] - a[0][1]), abs(b[1][0] - a[1][0])
+               ) / a[1][0]
 
 
 def _square_quad(pts: np.ndarray, rays: np.ndarray, fit) -> np.ndarray | None:
@@ -880,8 +993,26 @@ def rectify(image: np.ndarray, detection: Detection, *, dpi: float | None = None
         # the square's own sides, or the detection's square where too few of them are seen
         fit = _fit_square(pts, rays, detection.axes[0], detection.angle)
         fit = fit or (centre, detection.axes, detection.angle)
+        # the sides read straight (not on a photographed sheet, whose squares are
+        # quadrilaterals with sides not parallel, nor where another imprint of its ink lies
+        # within reach: its sides would read as well): where the border's path kept off them,
+        # it is followed again from there
+        by_sides = (None if detection.horizon is not None or _inked_near(detection, others)
+                    else _square_by_profiles(ink, off, centre, detection.axes[0],
+                                             detection.angle))
         # photographed at a slant, the square is a quadrilateral: drawn from its corners
         quad = _square_quad(pts, rays, fit)
+        if by_sides is not None and _squares_apart(fit, by_sides) > SIDE_APART:
+            pts2, rays2 = _border_points(ink, off, *by_sides, "square", REFIT_SEARCH)
+            again = _fit_square(pts2, rays2, by_sides[1][0], by_sides[2])
+            if again is not None and _squares_apart(by_sides, again) <= SIDE_APART:
+                fit2, quad2 = again, _square_quad(pts2, rays2, again)
+            else:
+                fit2, quad2 = by_sides, None
+            # the outline with less ink just outside it is the border's outer edge (a
+            # border's inner edge, or a row of characters, has the border's ink outside it)
+            if _ink_beyond(ink, off, fit2, quad2) < _ink_beyond(ink, off, fit, quad):
+                fit, quad = fit2, quad2
     elif detection.visible < SLIVER_VISIBLE and shape == "round":
         # a cross-page sliver: an arc this short fits ellipses of any size and turn
         fit = (centre, detection.axes, detection.angle)

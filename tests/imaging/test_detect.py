@@ -693,6 +693,26 @@ def test_square_seal_is_fitted_on_its_own_sides(angle):
     assert abs(err) <= 1.0
 
 
+@pytest.mark.parametrize(("angle", "side"), [(12.0, 0), (-30.0, 1)])
+def test_a_square_seal_is_fitted_on_its_sides_from_a_centre_well_off_its_own(angle, side):
+    """A detection made on an imprint faded out along one side lies off the seal's centre and
+    inside its border (here a fifth of the half side off, 0.85 of its size): from there the
+    border's path round the seal keeps one distance from that centre and takes the border's
+    inner edge or a row of characters for the nearer sides (centre 0.2 and size -0.15 to -0.26
+    of the half side off before). Read side by side, the sides give the seal's centre and
+    size."""
+    image, truth = _square_seal_page(angle)
+    (det,) = detect_imprints(image, dpi=300)
+    half = truth.axes[0]
+    t = math.radians(-det.angle) + side * math.pi / 2
+    off_centre = dataclasses.replace(
+        det, centre=(truth.centre[0] - 0.2 * half * math.cos(t),
+                     truth.centre[1] - 0.2 * half * math.sin(t)), axes=(0.85 * half,) * 2)
+    r = rectify(image, off_centre, dpi=300)
+    assert math.dist(r.geometry.centre, truth.centre) <= 0.01 * half
+    assert abs(r.geometry.axes[0] / half - 1) <= 0.01
+
+
 @pytest.mark.parametrize(("tilt", "axis", "seed"), [(28.0, 120.0, 2), (22.0, 200.0, 3),
                                                    (28.0, 300.0, 5)])
 def test_a_square_seal_photographed_at_a_slant_is_drawn_from_its_four_corners(
