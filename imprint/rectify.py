@@ -82,8 +82,9 @@ SQUARE_SEARCH = (0.75, 1.3)  # where a square's sides are searched, in nominal h
 #: SIDE_PROFILE_REACH (in half sides) from the detection's centre; the border is the
 #: outermost peak of at least SIDE_PEAK of the side's strongest, a side is seen where that
 #: peak holds SIDE_SEEN of the best side's. The square stands where its two pairs of sides
-#: agree within SIDE_SKEW (of the half side), and replaces the fit from the border's path
-#: where the two lie farther apart than SIDE_APART (of the half side, centre or size)
+#: agree within SIDE_SKEW (of the half side); where it lies farther than SIDE_APART (of the
+#: half side, centre or size) from the fit on the border's path, the path is followed again
+#: from it, and of the two the outline with less ink just outside it is kept
 SIDE_PROFILE_SPAN, SIDE_PROFILE_REACH = 0.7, (0.55, 1.5)
 SIDE_PEAK, SIDE_SEEN, SIDE_SKEW, SIDE_APART = 0.6, 0.35, 0.05, 0.02
 #: ... and one flatter than this is an oval seal, whatever found it: the ring filters that find
@@ -376,7 +377,7 @@ def _ink_beyond(ink: np.ndarray, off: np.ndarray, fit, quad: np.ndarray | None) 
     c, axes, angle = fit
     m = quad if quad is not None else _projective(
         _affine_to_page(c, axes, angle, "square", angle))
-    mid = CANONICAL_SIZE / 2
+    mid = CANONICAL_SIZE / 2 - 0.5  # (the maps take px indices to px indices)
     along = np.linspace(-0.8, 0.8, 64) * SQUARE_HALF_SIDE
     pts = []
     for k in BEYOND:
@@ -385,9 +386,8 @@ def _ink_beyond(ink: np.ndarray, off: np.ndarray, fit, quad: np.ndarray | None) 
             pts.append(np.stack(np.broadcast_arrays(mid + x, mid + y), axis=1))
     roi = cv2.perspectiveTransform(np.concatenate(pts)[None].astype(np.float64), m)[0]
     xs, ys = roi[:, 0].astype(np.float32)[None], roi[:, 1].astype(np.float32)[None]
-    values = cv2.remap(ink, xs - 0.5, ys - 0.5, cv2.INTER_LINEAR, borderValue=0.0)
-    seen = cv2.remap(off.astype(np.uint8), xs - 0.5, ys - 0.5, cv2.INTER_NEAREST,
-                     borderValue=1) == 0
+    values = cv2.remap(ink, xs, ys, cv2.INTER_LINEAR, borderValue=0.0)
+    seen = cv2.remap(off.astype(np.uint8), xs, ys, cv2.INTER_NEAREST, borderValue=1) == 0
     return float((values * seen).sum() / max(int(seen.sum()), 1))
 
 
