@@ -176,8 +176,13 @@ def _figures(results: list[dict], threshold: float) -> dict:
                 shortlist[tag].append(r["in_shortlist"])
     fnir, fpir = _rates(results, threshold)
     ms = [r["ms"] for r in results if r["ms"] is not None]
+    # the error that misleads: a registered probe matched, above the threshold, to another
+    # filed seal (a sibling, a look-alike), where "no registered seal" would send a person on
+    wrong = [r for r in results if r["set"] in REGISTERED_SETS]
     return {"top1": {k: float(np.mean(v)) for k, v in top1.items()},
             "top1_counts": {k: [int(np.sum(v)), len(v)] for k, v in top1.items()},
+            "matched_to_another": [sum(r["score"] >= threshold and r["top"] != r["truth"]
+                                       for r in wrong), len(wrong)],
             "in_top5": {k: float(np.mean(v)) for k, v in shortlist.items()},
             "found": float(np.mean([r["found"] for r in results])),
             "threshold": threshold, "fnir": fnir, "fpir": fpir,
@@ -263,6 +268,11 @@ def _print(r: dict) -> None:
             m, t = r["embedders"][n]["top1_counts"].get(k, [0, 0])
             cells.append(f"{m / t:.4f} ({m}/{t})" if t else "-")
         print(f"| top-1 {k} | " + " | ".join(cells) + " |")
+    cells = []
+    for n in names:
+        m, t = r["embedders"][n]["matched_to_another"]
+        cells.append(f"{m / t:.4f} ({m}/{t})" if t else "-")
+    print("| registered probes matched to another filed seal | " + " | ".join(cells) + " |")
     for label, key in (("FNIR (genuine)", "fnir"), ("FPIR (unregistered)", "fpir"),
                        ("threshold", "threshold"), ("imprint found", "found"),
                        ("ms per probe (median)", "ms_per_probe"),
