@@ -178,11 +178,11 @@ def _figures(results: list[dict], threshold: float) -> dict:
     ms = [r["ms"] for r in results if r["ms"] is not None]
     # the error that misleads: a registered probe matched, above the threshold, to another
     # filed seal (a sibling, a look-alike), where "no registered seal" would send a person on
-    wrong = [r for r in results if r["set"] in REGISTERED_SETS]
+    registered = [r for r in results if r["set"] in REGISTERED_SETS]
     return {"top1": {k: float(np.mean(v)) for k, v in top1.items()},
             "top1_counts": {k: [int(np.sum(v)), len(v)] for k, v in top1.items()},
             "matched_to_another": [sum(r["score"] >= threshold and r["top"] != r["truth"]
-                                       for r in wrong), len(wrong)],
+                                       for r in registered), len(registered)],
             "in_top5": {k: float(np.mean(v)) for k, v in shortlist.items()},
             "found": float(np.mean([r["found"] for r in results])),
             "threshold": threshold, "fnir": fnir, "fpir": fpir,

@@ -161,6 +161,15 @@ def _rays(centre, axes, angle_ccw: float, shape: str):
     return ux, uy, r_nom
 
 
+def _sampled(ink: np.ndarray, off: np.ndarray, xs: np.ndarray, ys: np.ndarray
+             ) -> tuple[np.ndarray, np.ndarray]:
+    """The ink at the points ``xs``, ``ys`` (float32 px; 0 beyond the image) and whether each
+    is seen (on the image and not ``off``)."""
+    values = cv2.remap(ink, xs, ys, cv2.INTER_LINEAR, borderValue=0.0)
+    seen = cv2.remap(off.astype(np.uint8), xs, ys, cv2.INTER_NEAREST, borderValue=1) == 0
+    return values, seen
+
+
 def _border_points(ink: np.ndarray, off: np.ndarray, centre, axes, angle_ccw: float,
                    shape: str = "round", search: tuple[float, float] = BORDER_SEARCH
                    ) -> tuple[np.ndarray, np.ndarray]:
@@ -178,8 +187,8 @@ def _border_points(ink: np.ndarray, off: np.ndarray, centre, axes, angle_ccw: fl
     n_steps = len(steps)
     xs = (centre[0] - 0.5 + ux[:, None] * r_nom[:, None] * steps[None]).astype(np.float32)
     ys = (centre[1] - 0.5 + uy[:, None] * r_nom[:, None] * steps[None]).astype(np.float32)
-    prof = cv2.remap(ink, xs, ys, cv2.INTER_LINEAR, borderValue=0.0)
-    offp = cv2.remap(off.astype(np.uint8), xs, ys, cv2.INTER_NEAREST, borderValue=1) > 0
+    prof, seen = _sampled(ink, off, xs, ys)
+    offp = ~seen
     # edge strength going inward: the mean ink of the few steps inside minus outside
     w = 3
     csum = np.cumsum(np.pad(prof, ((0, 0), (1, 0))), axis=1)
@@ -317,8 +326,7 @@ def _square_by_profiles(ink: np.ndarray, off: np.ndarray, centre, half: float,
                          for n in normals]).astype(np.float32)
     ys = np.concatenate([centre[1] - 0.5 + offsets[:, None] * n[1] + along[None] * n[0]
                          for n in normals]).astype(np.float32)
-    values = cv2.remap(ink, xs, ys, cv2.INTER_LINEAR, borderValue=0.0)
-    seen = cv2.remap(off.astype(np.uint8), xs, ys, cv2.INTER_NEAREST, borderValue=1) == 0
+    values, seen = _sampled(ink, off, xs, ys)
     profiles = ((values * seen).sum(axis=1) / np.maximum(seen.sum(axis=1), 1)).reshape(4, -1)
     profiles = cv2.blur(profiles, (3, 1))  # along the offsets only
     edges, peaks = [], []
@@ -359,11 +367,13 @@ def _inked_near(detection: Detection, others: Sequence[Detection]) -> bool:
     """Whether another imprint of the same ink (or a grey one) lies within the reach of
     :func:`_square_by_profiles` round ``detection``."""
     reach = SIDE_PROFILE_REACH[1] * max(detection.axes)
-    return any(o is not detection and math.hypot(o.centre[0] - detection.centre[0],
-                                                  o.centre[1] - detection.centre[1])
-               < reach + max(o.axes)
-               and (o.colour == detection.colour or "grey" in (o.colour, detection.colour))
-               for o in others)
+    return any(math.hypot(o.centre[0] - detection.centre[0], o.centre[1] - detection.centre[1])
+               < reach + max(o.axes) and _same_ink(o, detection) for o in others)
+
+
+def _same_ink(a: Detection, b: Detection) -> bool:
+    """Whether two imprints' inks are not told apart by colour (the same, or one grey)."""
+    return a.colour == b.colour or "grey" in (a.colour, b.colour)
 
 
 #: Where :func:`_ink_beyond` looks, in half sides outside a square's outline
@@ -386,8 +396,7 @@ def _ink_beyond(ink: np.ndarray, off: np.ndarray, fit, quad: np.ndarray | None) 
             pts.append(np.stack(np.broadcast_arrays(mid + x, mid + y), axis=1))
     roi = cv2.perspectiveTransform(np.concatenate(pts)[None].astype(np.float64), m)[0]
     xs, ys = roi[:, 0].astype(np.float32)[None], roi[:, 1].astype(np.float32)[None]
-    values = cv2.remap(ink, xs, ys, cv2.INTER_LINEAR, borderValue=0.0)
-    seen = cv2.remap(off.astype(np.uint8), xs, ys, cv2.INTER_NEAREST, borderValue=1) == 0
+    values, seen = _sampled(ink, off, xs, ys)
     return float((values * seen).sum() / max(int(seen.sum()), 1))
 
 
@@ -1257,7 +1266,7 @@ def _neighbours(detection: Detection, others: Sequence[Detection], shape, offset
                                                  o.centre[1] - detection.centre[1])
             < r + max(o.axes)
             # (another ink is told apart from this one's by its colour already)
-            and (o.colour == detection.colour or "grey" in (o.colour, detection.colour))]
+            and _same_ink(o, detection)]
     if not over:
         return None
 

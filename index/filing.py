@@ -89,7 +89,7 @@ def file_master(search: SealSearch, image_path: str | Path, *, seal_id: str, uni
             LookalikeLog(store.engine).record(seal.seal_id, warnings)
     # the index is derived: brought in line with the store whenever it is opened, so a crash
     # here loses nothing
-    search.add_master(master, imprint)
+    search.follow()
     return Filed(unit_info, seal, master, imprint, new_seal, tuple(warnings))
 
 

@@ -55,10 +55,7 @@ class FollowedIndex:
             return self._index
         with self._guard:
             if self._index is None:
-                with writer_lock(self.path):
-                    self._index = self._load_or_new()
-                    if self._sync():
-                        self._index.save(self.path)
+                self._read_file()
             else:  # in memory: whoever added the rows saves them
                 self._sync()
         return self._index
@@ -66,11 +63,17 @@ class FollowedIndex:
     def reload(self) -> VectorIndex:
         """Re-read the saved file (another process may have saved since) and sync it: after
         this process added a row."""
-        with self._guard, writer_lock(self.path):
+        with self._guard:
+            self._read_file()
+        return self._index
+
+    def _read_file(self) -> None:
+        """The saved index (or an empty one), synced, and saved again if that changed it.
+        Called under the thread lock."""
+        with writer_lock(self.path):
             self._index = self._load_or_new()
             if self._sync():
                 self._index.save(self.path)
-        return self._index
 
     def rebuild(self) -> VectorIndex:
         """A fresh index of every row, saved in place of the old one."""

@@ -250,9 +250,10 @@ class SealSearch:
         return self._vectors.current()
 
     def follow(self) -> VectorIndex:
-        """The index re-read from its file and brought in line with the store: after another
-        process (the service's filing process) filed and saved, without embedding again what
-        it embedded."""
+        """The index re-read from its file and brought in line with the store, and saved:
+        after this process filed a master (its canonical imprint kept before its row,
+        :meth:`keep_canonical`), or another process (the service's filing process) filed and
+        saved, without embedding again what it embedded."""
         return self._vectors.reload()
 
     def rebuild(self) -> VectorIndex:
@@ -276,13 +277,6 @@ class SealSearch:
     def keep_canonical(self, sha256: str, imprint: RectifiedImprint) -> None:
         """Keep ``imprint`` as the rectified imprint of the master image with this hash."""
         archive.save(self.canonical_path(sha256), imprint)
-
-    def add_master(self, master: MasterInfo, imprint: RectifiedImprint) -> None:
-        """Add a just-stored master to the index, without a rebuild; its canonical imprint
-        kept first where it is not yet (:meth:`keep_canonical`)."""
-        if not self.canonical_path(master.sha256).is_file():
-            self.keep_canonical(master.sha256, imprint)
-        self._vectors.reload()  # re-read: another process may have saved since
 
     # -- search -----------------------------------------------------------------------------
 

@@ -82,9 +82,9 @@ def open_paused(*args) -> None:
         RegistryStore._insert_seal = staticmethod(stall(RegistryStore._insert_seal,
                                                         before=False))
     elif phase == "before_index":
-        SealSearch.add_master = stall(SealSearch.add_master, before=True)
+        SealSearch.follow = stall(SealSearch.follow, before=True)
     elif phase == "before_response":
-        SealSearch.add_master = stall(SealSearch.add_master, before=False)
+        SealSearch.follow = stall(SealSearch.follow, before=False)
     workers._open(*args)
 
 
