@@ -29,6 +29,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="identify: filed seals in the test registry (default 10,000)")
     parser.add_argument("--queries", type=int, default=None,
                         help="identify: probes per query set (default 500)")
+    parser.add_argument("--runs", type=int, default=None,
+                        help="service: load tests run, each from a fresh server; the target is "
+                             "read on their median p99 (default 3, --quick 1)")
     parser.add_argument("--fit", action="store_true",
                         help="verify: refit the evidence fusion on the training sets and "
                              "recalibrate it (writes models/weights/verifier.json)")
@@ -44,6 +47,8 @@ def main(argv: list[str] | None = None) -> int:
         sizes = {"seals": args.seals, "queries": args.queries} if name == "identify" else {}
         if name == "verify":
             sizes = {"refit": args.fit}
+        if name == "service":
+            sizes = {"runs": args.runs}
         record = SECTIONS[name](out, quick=args.quick, **sizes)
         record["machine"] = speed
         (out / f"{name}.json").write_text(json.dumps(record, indent=2), encoding="utf-8")

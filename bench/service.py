@@ -22,6 +22,12 @@ trail is checked: one row per request and the hash chain intact. Errors: any ver
 not answered 2xx (transport failures included) and any 5xx. Target: p99 <=
 :data:`TARGET_P99_MS` ms, no errors and no filing lost. Writes ``service_latency.png``
 (latency over time, histogram).
+
+A run's p99 rests on its slowest dozen requests, which the machine's own noise moves by a
+tenth from one minute to the next; so the whole test (a fresh registry, a fresh server) runs
+:data:`RUNS` times (``--runs``; ``--quick``: once), each run's table is printed, and the
+target is read on the median of the runs' p99, with no error and no filing lost in any run.
+Each run writes ``service_latency_N.png``.
 """
 
 from __future__ import annotations
@@ -62,6 +68,7 @@ CLIENTS = 8  # concurrent bank clients
 FILERS = 2  # registrar threads
 FILING_START_S = 5.0
 DURATION_S = {True: 15.0, False: 60.0}  # by quick
+RUNS = {True: 1, False: 3}  # by quick
 TARGET_P99_MS = 500.0
 DPI = 300
 EMBEDDER = "classical"
@@ -312,7 +319,72 @@ def _pct(ms: np.ndarray, q: float) -> float | None:
 
 
 def run(out: Path, *, quick: bool = True, duration: float | None = None,
-        filings: int | None = None) -> dict:
+        filings: int | None = None, runs: int | None = None) -> dict:
+    """The load test :data:`RUNS` times (``runs``), each from a fresh registry and server;
+    with more than one, the record holds every run and the target is read on their median
+    p99."""
+    runs = RUNS[quick] if runs is None else runs
+    if runs < 1:
+        raise ValueError(f"runs must be at least 1, got {runs}")
+    if runs == 1:
+        return _run_once(out, quick=quick, duration=duration, filings=filings,
+                         plot=out / "service_latency.png")
+    done = []
+    for k in range(1, runs + 1):
+        print(f"\n# run {k} of {runs}")
+        done.append(_run_once(out, quick=quick, duration=duration, filings=filings,
+                              plot=out / f"service_latency_{k}.png"))
+    summary = _over_runs(done)
+    _print_runs(summary)
+    return summary
+
+
+def _over_runs(done: list[dict]) -> dict:
+    """The runs' figures side by side, their medians, and the target read on the median p99
+    (every run without an error, a lost filing or a broken audit trail)."""
+    def median(key: str) -> float | None:
+        vals = [d[key] for d in done if d[key] is not None]
+        return float(np.median(vals)) if vals else None
+
+    p99 = median("p99_ms")
+    sound = all(d["errors"] == 0 and d["filings_lost"] == 0 and d["check"]["audit_intact"]
+                for d in done)
+    return {"runs": done, "n_runs": len(done),
+            "p99_ms_runs": [d["p99_ms"] for d in done],
+            "p50_ms_runs": [d["p50_ms"] for d in done],
+            "throughput_rps_runs": [d["throughput_rps"] for d in done],
+            "p99_ms_median": p99, "p50_ms_median": median("p50_ms"),
+            "throughput_rps_median": median("throughput_rps"),
+            "runs_within_target": sum(d["p99_ms"] is not None
+                                      and d["p99_ms"] <= TARGET_P99_MS for d in done),
+            "errors": sum(d["errors"] for d in done),
+            "filings_lost": sum(d["filings_lost"] for d in done),
+            "target_p99_ms": TARGET_P99_MS,
+            "passed": bool(p99 is not None and p99 <= TARGET_P99_MS and sound)}
+
+
+def _print_runs(s: dict) -> None:
+    print(f"\n## service: {s['n_runs']} runs\n")
+    print("| run | requests | req/s | p50 ms | p90 ms | p99 ms | max ms | errors | "
+          "filings lost |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for k, d in enumerate(s["runs"], 1):
+        rps = "-" if d["throughput_rps"] is None else f"{d['throughput_rps']:.2f}"
+        print(f"| {k} | {d['requests']} | {rps} | {_ms(d['p50_ms'])} | {_ms(d['p90_ms'])} | "
+              f"{_ms(d['p99_ms'])} | {_ms(d['max_ms'])} | {d['errors']} | "
+              f"{d['filings_lost']} of {d['filings_sent']} |")
+    rps = s["throughput_rps_median"]
+    print(f"| median | | {'-' if rps is None else f'{rps:.2f}'} | {_ms(s['p50_ms_median'])} | "
+          f"| {_ms(s['p99_ms_median'])} | | {s['errors']} | {s['filings_lost']} |")
+    print(f"\ntarget: median p99 over the runs <= {s['target_p99_ms']:.0f} ms "
+          f"({s['runs_within_target']} of {s['n_runs']} runs within it), no errors, no filing "
+          f"lost, audit trail intact in every run: {'PASS' if s['passed'] else 'FAIL'}")
+
+
+def _run_once(out: Path, *, quick: bool, duration: float | None, filings: int | None,
+              plot: Path) -> dict:
+    """One load test: a fresh registry and server, the load, the checks; its table printed
+    and its plot written to ``plot``."""
     duration = DURATION_S[quick] if duration is None else duration
     n_filings = N_FILINGS if filings is None else filings
     data = out / "service_data"
@@ -381,8 +453,8 @@ def run(out: Path, *, quick: bool = True, duration: float | None = None,
                                 for f in filed]},
     }
     _print(summary)
-    _plot(summary, out / "service_latency.png")
-    print(f"\nplot: {out / 'service_latency.png'}")
+    _plot(summary, plot)
+    print(f"\nplot: {plot}")
     return summary
 
 
