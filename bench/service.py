@@ -27,7 +27,8 @@ A run's p99 rests on its slowest dozen requests, which the machine's own noise m
 tenth from one minute to the next; so the whole test (a fresh registry, a fresh server) runs
 :data:`RUNS` times (``--runs``; ``--quick``: once), each run's table is printed, and the
 target is read on the median of the runs' p99, with no error and no filing lost in any run.
-Each run writes ``service_latency_N.png``.
+Each run writes ``service_latency_N.png``, and ``service_latency.png`` shows the runs side by
+side.
 """
 
 from __future__ import annotations
@@ -336,6 +337,8 @@ def run(out: Path, *, quick: bool = True, duration: float | None = None,
                               plot=out / f"service_latency_{k}.png"))
     summary = _over_runs(done)
     _print_runs(summary)
+    _plot_runs(summary, out / "service_latency.png")
+    print(f"\nplot of the runs: {out / 'service_latency.png'}")
     return summary
 
 
@@ -497,6 +500,54 @@ def _print(s: dict) -> None:
           f" {s['server_log_error_lines']} error lines in its log")
     print(f"target: p99 <= {s['target_p99_ms']:.0f} ms, no errors: "
           f"{'PASS' if s['passed'] else 'FAIL'}")
+
+
+def _plot_runs(s: dict, path: Path) -> None:
+    """Each run's latencies as a distribution (the share of requests answered within a
+    time) and each run's p50 and p99 against the target, with their medians."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (cx, bx) = plt.subplots(1, 2, figsize=(11, 4.5), gridspec_kw={"width_ratios": [3, 2]})
+    target = s["target_p99_ms"]
+    for k, d in enumerate(s["runs"], 1):
+        ms = np.sort([row[1] for row in d["timeline"]["verify"]])
+        if ms.size:
+            cx.plot(ms, np.arange(1, ms.size + 1) / ms.size, lw=1.2,
+                    label=f"run {k}: p99 {_ms(d['p99_ms'])} ms")
+    cx.axvline(target, color="grey", ls=":", label="p99 target")
+    cx.axhline(0.99, color="0.7", lw=0.8)
+    lows = [np.percentile([row[1] for row in d["timeline"]["verify"]], 40)
+            for d in s["runs"] if d["timeline"]["verify"]]
+    if lows:
+        cx.set_xlim(left=0.95 * min(lows))
+    cx.set_ylim(0.5, 1.002)
+    cx.set_xlabel("latency at the client (ms)")
+    cx.set_ylabel("share of verifications answered within it")
+    cx.set_title(f"{s['n_runs']} runs, each {s['runs'][0]['clients']} bank clients for "
+                 f"{s['runs'][0]['duration_s']:g} s")
+    cx.legend(fontsize=7, loc="lower right")
+    cx.grid(True, alpha=0.3)
+    x = np.arange(1, s["n_runs"] + 1)
+    p50 = [np.nan if v is None else v for v in s["p50_ms_runs"]]
+    p99 = [np.nan if v is None else v for v in s["p99_ms_runs"]]
+    bx.bar(x - 0.2, p50, 0.4, label="p50")
+    bx.bar(x + 0.2, p99, 0.4, label="p99")
+    bx.axhline(target, color="grey", ls=":", label="p99 target")
+    if s["p99_ms_median"] is not None:
+        bx.axhline(s["p99_ms_median"], color="tab:orange", ls="--", lw=1,
+                   label=f"median p99 {_ms(s['p99_ms_median'])} ms")
+    bx.set_ylim(0, 1.3 * max([target, *[v for v in p99 if v == v]]))
+    bx.set_xticks(x)
+    bx.set_xlabel("run")
+    bx.set_ylabel("ms")
+    bx.set_title("PASS" if s["passed"] else "FAIL")
+    bx.legend(fontsize=7, loc="upper right", ncol=2)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
 
 
 def _plot(s: dict, path: Path) -> None:
