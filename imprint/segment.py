@@ -60,6 +60,7 @@ STARVED_GAP_MM = 1.2
 WEAK_CONFIDENCE = 0.8
 JOIN_MM = 2.2  # gaps an imprint's strokes leave between them (character to border)
 MIN_SEAL_PX = 20  # working px: anything smaller is a speck, whatever the scale
+WHOLE_VISIBLE = 0.98  # share of its outline on the page from which an imprint is whole
 MIN_RING_SUPPORT = 0.45  # fraction of the visible border that must carry ink
 MIN_INK_SHARE = 0.2  # a blob with this much of each of two inks holds two imprints
 #: A round or oval border wholly on the page but inked along less than this much of its
@@ -258,7 +259,7 @@ def _on_page(mask: np.ndarray, xi: np.ndarray, yi: np.ndarray) -> np.ndarray:
 def _box_on_sheet(c: _Candidate, sheet: np.ndarray) -> _Candidate:
     """``c`` with its box cut to the part of its outline on the photographed ``sheet`` (a
     seal stamped across the sheet's edge shows only that part)."""
-    if c.visible >= 0.98:
+    if c.visible >= WHOLE_VISIBLE:
         return c
     h, w = sheet.shape
     x0, y0 = max(int(math.floor(c.box[0])), 0), max(int(math.floor(c.box[1])), 0)
@@ -759,6 +760,11 @@ def _plausible(c: _Candidate, px_per_mm: float, size_known: bool, page_shape) ->
     d_mm = 2 * c.axes[0] / px_per_mm
     if size_known and not (lo * 0.8 <= d_mm <= hi * 1.15):
         return False
+    # no seal is narrower than the smallest name seal either way: a whole oval of a seal's
+    # length but a few mm across is a stroke's loop or a row of print (not an imprint cut by
+    # the page's edge, whose outline may be fitted to what is left of it)
+    if size_known and c.visible >= WHOLE_VISIBLE and 2 * c.axes[1] / px_per_mm < lo * 0.8:
+        return False
     if 2 * c.axes[0] < MIN_SEAL_PX or (
             not size_known and 2 * c.axes[0] < MIN_SEAL_FRACTION * max(page_shape)):
         return False
@@ -799,7 +805,7 @@ def _blob_circles(ink: np.ndarray, blob: np.ndarray, px_per_mm: float) -> list[_
         # where the reduced copy is coarser than half size, its peak is a few px off
         cand = _verify_ring(ink, (x / f, y / f), r / f, line, reach=max(2, round(0.5 / f)))
         # a border running off the page needs ink that reaches the page's edge
-        if cand is not None and (cand.visible > 0.98 or touches_edge):
+        if cand is not None and (cand.visible > WHOLE_VISIBLE or touches_edge):
             found.append(cand)
     return _suppress(found)
 
@@ -822,7 +828,7 @@ def _seal_sized_circles(ink: np.ndarray, blob: np.ndarray, px_per_mm: float, rec
     found = []
     for x, y, r, _ in _ring_peaks(half, radii, band, (x0 / 2, y0 / 2), (h / 2, w / 2), 20):
         cand = _verify_ring(ink, (2 * x, 2 * y), 2 * r, line)
-        if cand is not None and cand.visible > 0.98:
+        if cand is not None and cand.visible > WHOLE_VISIBLE:
             found.append(cand)
     # (inked along nearly all of their border: the print round them holds chance circles,
     # through a legend's letters, inked along most of theirs)
@@ -985,7 +991,7 @@ def _colour_candidates(ink: np.ndarray, warm: np.ndarray | None, px_per_mm: floa
     # own inside (a circle drawn round a word in red holds none; a square name seal's
     # characters may run into its border, and are not asked for)
     return [c for c in kept
-            if (c.support >= WEAK_BORDER or c.visible < 0.98
+            if (c.support >= WEAK_BORDER or c.visible < WHOLE_VISIBLE
                 or _glyph_count(ink, c, px_per_mm) >= MIN_GLYPHS)
             and (c.shape == "square"
                  or _interior_density(ink.view(np.uint8), c.centre, min(c.axes))
@@ -1620,7 +1626,7 @@ def _grey_page_candidates(norm: np.ndarray, around: np.ndarray | None, px_per_mm
                                            squares_across=shaped is tone, sides=sides,
                                            sides_keep=in_grey if shaped is tone else None)
              if c.support - _outside_support(shaped, c, line) >= RING_CONTRAST
-             and (c.visible < 0.98 or _fills_box(c))
+             and (c.visible < WHOLE_VISIBLE or _fills_box(c))
              # in one tone with the text, a signature's loop is as dark as a border: a seal
              # is not that small, and holds a legend
              and (shaped is tone or (_glyph_count(dark, c, px_per_mm) >= MIN_GLYPHS and (
@@ -1745,7 +1751,7 @@ def _without_chance_rings(cands: list[_Candidate], shape: tuple[int, int]
     hold a whole imprint as its inner ring either."""
     h, w = shape
     # (not a seal found across a round imprint: that imprint is the ring it was found by)
-    whole = [k for k in cands if k.visible >= 0.98 and k.box[0] >= 1 and k.box[1] >= 1
+    whole = [k for k in cands if k.visible >= WHOLE_VISIBLE and k.box[0] >= 1 and k.box[1] >= 1
              and k.box[2] <= w - 1 and k.box[3] <= h - 1 and not k.across]
     return [c for c in cands if not (
         c.shape == "round" and c.visible < CHANCE_RING_VISIBLE

@@ -25,6 +25,7 @@ from imprint.segment import (
     _every_nth,
     _nonzero,
     _ovals_of_pairs,
+    _plausible,
     detect_imprints,
 )
 from imprint.slivers import find_slivers
@@ -1216,3 +1217,17 @@ def test_no_chance_ring_through_black_text_on_a_photocopy(seal, seed, dpi):
                                  capture=Capture("photocopy"))
     (det,) = detect_imprints(page, dpi=dpi)
     assert iou(det.box, truths[0].box) >= 0.5
+
+
+@pytest.mark.parametrize(("axes_mm", "visible", "kept"), [
+    ((10.4, 6.8), 1.0, False),   # a whole oval a seal's length but a few mm across
+    ((40.0, 30.0), 1.0, True),   # an invoice seal
+    ((12.0, 12.0), 1.0, True),   # the smallest name seal
+    ((17.3, 8.8), 0.5, True),    # an imprint cut by the page's edge, fitted to what is left
+])
+def test_an_imprint_is_no_narrower_than_the_smallest_seal(axes_mm, visible, kept):
+    px_mm = 150 / 25.4
+    a, b = (v / 2 * px_mm for v in axes_mm)
+    c = _Candidate((300.0, 300.0), (a, b), 0.0, "oval", (300 - a, 300 - b, 300 + a, 300 + b),
+                   0.9, visible)
+    assert _plausible(c, px_mm, True, (1754, 1240)) is kept
