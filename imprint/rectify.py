@@ -366,14 +366,19 @@ def _square_by_profiles(ink: np.ndarray, off: np.ndarray, centre, half: float,
 def _inked_near(detection: Detection, others: Sequence[Detection]) -> bool:
     """Whether another imprint of the same ink (or a grey one) lies within the reach of
     :func:`_square_by_profiles` round ``detection``."""
-    reach = SIDE_PROFILE_REACH[1] * max(detection.axes)
-    return any(math.hypot(o.centre[0] - detection.centre[0], o.centre[1] - detection.centre[1])
-               < reach + max(o.axes) and _same_ink(o, detection) for o in others)
+    return bool(_same_ink_within(detection, others,
+                                 SIDE_PROFILE_REACH[1] * max(detection.axes)))
 
 
-def _same_ink(a: Detection, b: Detection) -> bool:
-    """Whether two imprints' inks are not told apart by colour (the same, or one grey)."""
-    return a.colour == b.colour or "grey" in (a.colour, b.colour)
+def _same_ink_within(detection: Detection, others: Sequence[Detection], reach: float,
+                     beyond: float = 0.0) -> list[Detection]:
+    """The imprints of ``others`` whose outline comes within ``reach`` (px) of
+    ``detection``'s centre, centred at least ``beyond`` from it, and whose ink is not told
+    apart from its ink by colour (the same, or one of them grey)."""
+    return [o for o in others
+            if beyond <= math.hypot(o.centre[0] - detection.centre[0],
+                                    o.centre[1] - detection.centre[1]) < reach + max(o.axes)
+            and (o.colour == detection.colour or "grey" in (o.colour, detection.colour))]
 
 
 #: Where :func:`_ink_beyond` looks, in half sides outside a square's outline
@@ -1261,12 +1266,8 @@ def _neighbours(detection: Detection, others: Sequence[Detection], shape, offset
     and star tip off its own); None where none does, or they would cover most of it (the same
     imprint found twice, or one inside a larger seal)."""
     r = max(detection.axes)
-    over = [o for o in others
-            if NEIGHBOUR_APART * r <= math.hypot(o.centre[0] - detection.centre[0],
-                                                 o.centre[1] - detection.centre[1])
-            < r + max(o.axes)
-            # (another ink is told apart from this one's by its colour already)
-            and _same_ink(o, detection)]
+    # (another ink is told apart from this one's by its colour already)
+    over = _same_ink_within(detection, others, r, NEIGHBOUR_APART * r)
     if not over:
         return None
 
