@@ -45,7 +45,10 @@ from imprint.synth.dataset import (
     QUERY_DPIS,
     DatasetConfig,
     build_dataset,
+    file_dpi,
+    mark_format,
     read_manifest,
+    reusable,
     write_image,
     write_jsonl,
 )
@@ -71,7 +74,7 @@ STREAM_FAKE, STREAM_USE, STREAM_GENUINE, STREAM_PLAN = 101, 102, 103, 104
 def _registry_data(root: Path, seed: int, n_seals: int) -> tuple[Path, list[dict]]:
     """A generated registry with its masters, rectified (look-alike units among its seals)."""
     path = root / f"registry_{seed}_{n_seals}"
-    if not (path / "manifest.jsonl").is_file():
+    if not reusable(path):
         build_dataset(path, DatasetConfig(seed=seed, n_seals=n_seals, n_queries=0, n_pages=0,
                                           n_unregistered=0, query_sets=()), workers=2,
                       progress=False)
@@ -156,8 +159,9 @@ def _build_item(args: tuple) -> dict:
     image, truth = imprint_scene(st, dpi=dpi, rng=rng, capture=capture)
     ext = "jpg" if capture.jpeg_quality else "png"
     rel = f"documents/doc_{item['index']:05d}.{ext}"
-    write_image(Path(out) / rel, image, dpi, capture.jpeg_quality)
-    return {"set": "document", "file": rel, "dpi": dpi, "capture": capture.mode,
+    write_image(Path(out) / rel, image, file_dpi(capture, dpi), capture.jpeg_quality)
+    return {"set": "document", "file": rel, "dpi": file_dpi(capture, dpi), "page_dpi": dpi,
+            "capture": capture.mode,
             "imprints": [truth.to_json()], **item}
 
 
@@ -165,7 +169,7 @@ def _link_data(root: Path, seed: int, n_fakes: int, registry: Path) -> list[dict
     """The case documents of one seed: generated once, rectified once (cached)."""
     path = root / f"links_{seed}_{n_fakes}"
     records = read_manifest(registry / "registry.jsonl")
-    if not (path / "manifest.jsonl").is_file():
+    if not reusable(path):
         plan = _plan([SealRecord.from_json(r) for r in records], seed, n_fakes)
         path.mkdir(parents=True, exist_ok=True)
         # the uses of one counterfeit seal together: each worker makes the seal once
@@ -177,6 +181,7 @@ def _link_data(root: Path, seed: int, n_fakes: int, registry: Path) -> list[dict
                              desc=f"documents {seed}", unit="doc"))
         rows.sort(key=lambda r: r["index"])
         write_jsonl(path / "manifest.jsonl", rows)
+        mark_format(path, seed=seed, fakes=n_fakes)
     return _rectify_all(path)
 
 

@@ -20,7 +20,7 @@ from imprint.boxes import iou, match
 from imprint.io import load_page
 from imprint.pipeline import once_each, rectify_all
 from imprint.segment import detect_imprints
-from imprint.synth.dataset import DatasetConfig, build_dataset, read_manifest
+from imprint.synth.dataset import DatasetConfig, build_dataset, read_manifest, reusable
 
 BENCH_SEED = 20261123  # held out: never used while developing
 
@@ -47,7 +47,7 @@ def run(out: Path, *, quick: bool = False, data: Path | None = None) -> dict:
     cv2.setNumThreads(1)
     data = data or out / ("detect_quick" if quick else "detect_data")
     n_pages = 60 if quick else 520
-    if not (data / "manifest.jsonl").is_file():
+    if not reusable(data):
         build_dataset(data, DatasetConfig(seed=BENCH_SEED, n_seals=200, n_queries=0,
                                           n_pages=n_pages, n_unregistered=40), workers=2)
     rows = [r for r in read_manifest(data / "manifest.jsonl") if r["set"] == "page"]

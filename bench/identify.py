@@ -26,7 +26,7 @@ from imprint import archive
 from imprint.errors import ImprintError
 from imprint.io import load_page
 from imprint.pipeline import rectified_imprints
-from imprint.synth.dataset import DatasetConfig, build_dataset, read_manifest
+from imprint.synth.dataset import DatasetConfig, build_dataset, read_manifest, reusable
 from index.identify import SealSearch, canonical_path
 from index.store import RegistryStore
 from models.embedder import EMBEDDERS, get_embedder
@@ -39,7 +39,7 @@ GENUINE_SETS = ("genuine", "genuine_poor")
 
 
 def _dataset(path: Path, seed: int, n_seals: int, n_queries: int, sets: tuple[str, ...]) -> None:
-    if (path / "manifest.jsonl").is_file():
+    if reusable(path):
         return
     build_dataset(path, DatasetConfig(seed=seed, n_seals=n_seals, n_queries=n_queries,
                                       n_pages=0, n_unregistered=max(50, n_queries),

@@ -31,7 +31,7 @@ from imprint import archive
 from imprint.align import align
 from imprint.compare import compare
 from imprint.evidence import measure
-from imprint.synth.dataset import DatasetConfig, build_dataset, read_manifest
+from imprint.synth.dataset import DatasetConfig, build_dataset, read_manifest, reusable
 from imprint.verdict import (
     COMPARED_MIN,
     FORGERY_KINDS,
@@ -63,7 +63,7 @@ def dataset(out: Path, name: str, seed: int, n_seals: int, n_queries: int) -> Pa
     """The directory of one generated set (every query set of :data:`SETS`), built there
     when missing."""
     path = out / f"{name}_{seed}_{n_seals}x{n_queries}"
-    if not (path / "manifest.jsonl").is_file():
+    if not reusable(path):
         build_dataset(path, DatasetConfig(seed=seed, n_seals=n_seals, n_queries=n_queries,
                                           n_pages=0, n_unregistered=0, query_sets=SETS),
                       workers=2)

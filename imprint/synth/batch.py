@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from imprint.errors import InvalidParameterError
-from imprint.synth.dataset import ensure_writable_dir, write_image, write_jsonl
+from imprint.synth.dataset import ensure_writable_dir, file_dpi, write_image, write_jsonl
 from imprint.synth.design import SEAL_KINDS
 from imprint.synth.forgery import FORGERY_KINDS, LEVELS, make_forgery
 from imprint.synth.medium import CAPTURES, sample_capture
@@ -58,8 +58,9 @@ def make_imprints(out_dir: str | Path, *, kind: str, count: int, seed: int,
         image, truth = imprint_scene(st, dpi=dpi, rng=rng, capture=cap)
         ext = "jpg" if cap.jpeg_quality else "png"
         rel = f"{kind}_{i:06d}.{ext}"
-        write_image(out / rel, image, dpi, cap.jpeg_quality)
-        rows.append({"file": rel, "dpi": dpi, "capture": cap.mode, "seal": rec.to_json(),
+        write_image(out / rel, image, file_dpi(cap, dpi), cap.jpeg_quality)
+        rows.append({"file": rel, "dpi": file_dpi(cap, dpi), "page_dpi": dpi,
+                     "capture": cap.mode, "seal": rec.to_json(),
                      "imprints": [truth.to_json()]})
     write_jsonl(out / "manifest.jsonl", rows)
     return rows

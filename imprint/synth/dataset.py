@@ -3,10 +3,11 @@ images plus JSON Lines manifests, reproducible from one seed.
 
 Layout of the output directory::
 
-    dataset.json        seed, counts, dpi, generator version
+    dataset.json        seed, counts, dpi, generator version, format (:data:`FORMAT`)
     registry.jsonl      one SealRecord per filed seal
     unregistered.jsonl  seals that were never filed (their imprints must match nothing)
-    manifest.jsonl      one line per image: set, file, dpi, capture, imprints (ground truth)
+    manifest.jsonl      one line per image: set, file, dpi (the file's; None for a phone
+                        photo), page_dpi (the page's), capture, imprints (ground truth)
     masters/ queries/ pages/
 
 Every item draws from its own generator, ``default_rng([seed, stream, index])``, so items can
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Iterable
 from concurrent.futures import ProcessPoolExecutor
@@ -87,6 +89,45 @@ def _dpi(fixed: int, mix, rng: np.random.Generator) -> int:
     return fixed or pick(rng, mix)
 
 
+#: What a generated dataset's files hold, raised when that changes so that sets built before
+#: are built again (:func:`reusable`): 2, phone photos state no resolution.
+FORMAT = 2
+
+
+def file_dpi(capture: Capture, dpi: float) -> float | None:
+    """The resolution an image file of a page composed at ``dpi`` states: none for a phone
+    photo, whose scale is its framing's (a camera writes none, or 72 dpi, which says nothing),
+    as an examiner's or a counter's photo comes; the scanner's for the others."""
+    return None if capture.mode == "phone" else dpi
+
+
+def reusable(path: str | Path) -> bool:
+    """Whether a dataset built earlier under ``path`` can be used as it is: complete (its
+    manifest written) and of the current :data:`FORMAT`. A set of an older format is removed,
+    to be built again."""
+    path = Path(path)
+    try:
+        current = json.loads((path / "dataset.json").read_text(encoding="utf-8")).get(
+            "format") == FORMAT
+    except (OSError, ValueError):
+        current = False
+    if current and (path / "manifest.jsonl").is_file():
+        return True
+    if path.exists():
+        shutil.rmtree(path)
+    return False
+
+
+def mark_format(path: str | Path, **meta) -> None:
+    """Write ``dataset.json`` (``meta`` and the current :data:`FORMAT`) atomically: the last
+    step of building a set, after its manifest."""
+    path = Path(path)
+    tmp = path / "dataset.json.part"
+    tmp.write_text(json.dumps({**meta, "format": FORMAT}, ensure_ascii=False, indent=2),
+                   encoding="utf-8")
+    os.replace(tmp, path / "dataset.json")
+
+
 def ensure_writable_dir(path: Path) -> None:
     """Create ``path`` if needed and check that files can be written in it."""
     try:
@@ -99,17 +140,20 @@ def ensure_writable_dir(path: Path) -> None:
                           ) from exc
 
 
-def write_image(path: Path, rgb: np.ndarray, dpi: float, jpeg_quality: int = 0) -> None:
-    """Write atomically (temporary file, then rename), with the dpi in the file's metadata."""
+def write_image(path: Path, rgb: np.ndarray, dpi: float | None, jpeg_quality: int = 0
+                ) -> None:
+    """Write atomically (temporary file, then rename), with the dpi in the file's metadata
+    (None: no resolution stated)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".part")
     os.close(fd)
+    stated = {} if dpi is None else {"dpi": (dpi, dpi)}
     try:
         img = Image.fromarray(rgb)
         if jpeg_quality:
-            img.save(tmp, format="JPEG", quality=jpeg_quality, dpi=(dpi, dpi))
+            img.save(tmp, format="JPEG", quality=jpeg_quality, **stated)
         else:
-            img.save(tmp, format="PNG", dpi=(dpi, dpi))
+            img.save(tmp, format="PNG", **stated)
         os.replace(tmp, path)
     except OSError as exc:
         Path(tmp).unlink(missing_ok=True)
@@ -202,8 +246,9 @@ def _build_query(args) -> dict | None:
     image, truth = imprint_scene(st, dpi=dpi, rng=rng, capture=capture)
     ext = "jpg" if capture.jpeg_quality else "png"
     rel = f"queries/{qset}/{qset}_{index:06d}.{ext}"
-    write_image(Path(out_dir) / rel, image, dpi, capture.jpeg_quality)
-    return {"set": qset, "file": rel, "dpi": dpi, "capture": capture.mode,
+    write_image(Path(out_dir) / rel, image, file_dpi(capture, dpi), capture.jpeg_quality)
+    return {"set": qset, "file": rel, "dpi": file_dpi(capture, dpi), "page_dpi": dpi,
+            "capture": capture.mode,
             "jpeg_quality": capture.jpeg_quality, "homography": capture.homography,
             "imprints": [truth.to_json()]}
 
@@ -218,7 +263,8 @@ def _build_master(args) -> dict:
                                  capture=Capture("scan", 0, 0.3, 0.003))
     rel = f"masters/{rec.seal_id}.png"
     write_image(Path(out_dir) / rel, image, cfg.master_dpi)
-    return {"set": "master", "file": rel, "dpi": cfg.master_dpi, "capture": "scan",
+    return {"set": "master", "file": rel, "dpi": cfg.master_dpi, "page_dpi": cfg.master_dpi,
+            "capture": "scan",
             "jpeg_quality": 0, "homography": None, "imprints": [truth.to_json()]}
 
 
@@ -247,8 +293,9 @@ def _build_page(args) -> dict:
                                         capture=sample_capture(rng))
     ext = "jpg" if capture.jpeg_quality else "png"
     rel = f"pages/page_{index:06d}.{ext}"
-    write_image(Path(out_dir) / rel, image, dpi, capture.jpeg_quality)
-    return {"set": "page", "file": rel, "dpi": dpi, "capture": capture.mode,
+    write_image(Path(out_dir) / rel, image, file_dpi(capture, dpi), capture.jpeg_quality)
+    return {"set": "page", "file": rel, "dpi": file_dpi(capture, dpi), "page_dpi": dpi,
+            "capture": capture.mode,
             "jpeg_quality": capture.jpeg_quality, "homography": capture.homography,
             "imprints": [t.to_json() for t in truths]}
 
@@ -311,11 +358,8 @@ def build_dataset(out_dir: str | Path, config: DatasetConfig, *, workers: int = 
     write_jsonl(out / "manifest.jsonl", rows)
     summary = DatasetSummary(str(out), config.seed, len(registry), len(registry), counts,
                              len(pages), sum(len(p["imprints"]) for p in pages))
-    meta = {"generator": f"imprint {imprint.__version__}", "config": asdict(config),
-            "summary": asdict(summary)}
-    tmp = out / "dataset.json.part"
-    tmp.write_text(json.dumps(meta, ensure_ascii=False, indent=2), encoding="utf-8")
-    os.replace(tmp, out / "dataset.json")
+    mark_format(out, generator=f"imprint {imprint.__version__}", config=asdict(config),
+                summary=asdict(summary))
     return summary
 
 

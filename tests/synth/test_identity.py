@@ -4,12 +4,14 @@ stable defects, and a seal's defects print in every one of its imprints."""
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
-from imprint.synth.dataset import DatasetConfig, build_dataset, read_manifest
+from imprint.io import load_page
+from imprint.synth.dataset import FORMAT, DatasetConfig, build_dataset, read_manifest, reusable
 from imprint.synth.defects import new_seal
 from imprint.synth.design import SealSpec, layout
 from imprint.synth.render import MM_PER_INCH, SealFace
@@ -50,6 +52,35 @@ def test_manifest_states_every_imprint(tmp_path):
             if row["set"] in ("recarved_clear", "recarved_subtle", "photo_engraved", "printed"):
                 assert truth["forgery"]["kind"] and truth["seal_id"] is None
                 assert truth["claimed_seal_id"]
+
+
+def test_phone_photos_state_no_resolution(tmp_path):
+    """A scanner writes its resolution into the file, a camera none that says anything: a
+    generated phone photo must not hand the engine a scale a real one would not."""
+    config = DatasetConfig(seed=5, n_seals=4, n_queries=12, n_pages=0, n_unregistered=0,
+                           query_sets=("genuine",))
+    build_dataset(tmp_path, config, progress=False)
+    rows = [r for r in read_manifest(tmp_path / "manifest.jsonl") if r["set"] == "genuine"]
+    assert {r["capture"] for r in rows} >= {"scan", "phone"}
+    for row in rows:
+        (page,) = load_page(tmp_path / row["file"])
+        if row["capture"] == "phone":
+            assert page.dpi is None and row["dpi"] is None
+        else:
+            assert page.dpi is not None and round(page.dpi[0]) == row["dpi"] == row["page_dpi"]
+        assert row["page_dpi"] in (150, 200, 300, 400, 600)
+
+
+def test_a_set_of_an_older_format_is_built_again(tmp_path):
+    path = tmp_path / "set"
+    assert not reusable(path)
+    build_dataset(path, DatasetConfig(seed=2, n_seals=2, n_queries=0, n_pages=0,
+                                      n_unregistered=0, query_sets=()), progress=False)
+    assert reusable(path)
+    meta = json.loads((path / "dataset.json").read_text())
+    assert meta["format"] == FORMAT
+    (path / "dataset.json").write_text(json.dumps({**meta, "format": FORMAT - 1}))
+    assert not reusable(path) and not path.exists()  # removed, to be built afresh
 
 
 def test_two_seals_never_share_their_stable_defects():
