@@ -86,9 +86,8 @@ MIN_PEN_PX = 20  # fewer working px of the other ink than this are not judged by
 PEN_SHARE = 0.05
 MIN_SQUARE_ASPECT = 0.5  # short side over long side of a square or rectangular seal
 MONOCHROME_FRACTION = 0.0005  # fewer seal-coloured pixels than this: a grey page
-#: Without a dpi, an image where nothing is found at the scale of an A4 page is searched
-#: again as a close crop about this wide (mm): one seal with a margin, as a bank counter or a
-#: phone crops it.
+#: Without a dpi, an image is searched again as a close crop about this wide (mm): one seal
+#: with a margin, as a bank counter or a phone crops it (not a photograph of a whole sheet).
 CROP_SPAN_MM = 60.0
 CROP_FILL = 0.4  # ... where an imprint spans at least this much of the crop's short side
 
@@ -119,8 +118,9 @@ def detect_imprints(image: np.ndarray, *, dpi: float | None = None, page: int = 
     """Every seal imprint on ``image`` ``(H, W, 3) uint8`` RGB.
 
     ``dpi`` (from the file) sets the plausible seal size; without it the image is searched
-    both as a page of at most A4 and as a close crop of one seal. Returns detections sorted
-    by confidence, highest first; boxes in page px.
+    both as a page of at most A4 and, unless it is a photograph of a whole sheet, as a close
+    crop of one seal. Returns detections sorted by confidence, highest first; boxes in page
+    px.
     """
     if image.ndim != 3 or image.shape[2] != 3:
         raise ValueError("image must be (H, W, 3) RGB")
@@ -171,7 +171,9 @@ def _detect_at(image: np.ndarray, n: int, dpi: float | None, page: int) -> list[
                 and around is None and _bilevel(image) else None)
         candidates = _candidates(norm, masks, lightest, around, px_per_mm, dpi is not None,
                                  dots)
-        if dpi is None:
+        # (a photograph that shows the sheet's four edges is of a page, not a close crop of
+        # one seal: no seal fills most of a frame round a whole sheet)
+        if dpi is None and sides is None:
             candidates = _as_crop(norm, masks, lightest, around, candidates)
     finally:
         _ON_SHEET.reset(token)
