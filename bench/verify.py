@@ -56,6 +56,9 @@ GENUINE_SETS = ("genuine", "genuine_poor")
 FORGERY_SETS = FORGERY_KINDS
 SETS = GENUINE_SETS + FORGERY_SETS
 TARGET_BPCER = 0.01
+#: Genuine imprints a sweep's review threshold sends to a person (its ``weak_evidence`` flag):
+#: a registry sweeping its archive would rather look at more imprints than miss an imitation.
+REVIEW_BPCER = 0.05
 DIFFERENT_SEAL_BPCER = 0.005  # genuine imprints a substituted character may refuse
 #: Genuine imprints of the calibration seed on which the forgery threshold and the sub-scores'
 #: are set: the 1 % quantile of the 176 of the calibration set that reach the fusion is its
@@ -263,6 +266,7 @@ def fit(train: list[dict], calibration: list[dict],
     llr_gen = np.sort([model.log10_lr(f) for f in gen
                        if compared(f) and f.get("print_told_apart", 1.0)])
     model.thresholds["forgery_log10_lr"] = float(np.quantile(llr_gen, TARGET_BPCER))
+    model.thresholds["review_log10_lr"] = float(np.quantile(llr_gen, REVIEW_BPCER))
     for name, (side, _, _) in SUBSCORES.items():
         v = np.array([f.get(name, np.nan) for f in gen], float)
         v = v[~np.isnan(v)]
@@ -293,6 +297,9 @@ def fit(train: list[dict], calibration: list[dict],
             "forgery_log10_lr": f"{TARGET_BPCER:.0%} of {len(llr_gen)} calibration genuine "
                                 "imprints (typical quality, print told from their ink) below "
                                 "it",
+            "review_log10_lr": f"{REVIEW_BPCER:.0%} of the same calibration genuine imprints "
+                               "below it: a sweep flags a genuine verdict below it for review "
+                               "(weak_evidence)",
             "subscores": "each at the value 1 % of calibration genuine imprints pass; "
                          "substituted_ink at its different-seal threshold",
         },

@@ -19,6 +19,10 @@ flag                     tier  when
                                or it matches no filed seal with less than half of its
                                border on the page (a cross-page sliver)
 ``not_compared``         2     matched, but the seal has no master that can be compared
+``weak_evidence``        2     judged genuine, but its log10 LR against forgery lies below
+                               the verifier's review threshold (``review_log10_lr``: where 5 %
+                               of calibration genuine imprints lie): a forgery the evidence
+                               does not rule out, for a person to look at
 =======================  ====  ==========================================================
 
 Tier 1 is listed before tier 2; within a tier, imprints are ordered by their first flag in
@@ -31,16 +35,19 @@ from collections.abc import Iterable
 
 #: Flag name -> rank (lower first); ``seal_<status>`` flags share one rank.
 FLAG_RANK = {"suspected_forgery": 0, "seal_status": 1, "no_registered_seal": 2,
-             "different_seal": 3, "inconclusive": 10, "not_compared": 11}
+             "different_seal": 3, "inconclusive": 10, "not_compared": 11,
+             "weak_evidence": 12}
 #: Ranks below this are tier 1 (suspicious); at or above, tier 2 (to review).
 TIER_2_RANK = 10
 CLEAN_RANK = 100
 
 
-def imprint_flags(match: str | None, status: str | None, verdict: str | None
+def imprint_flags(match: str | None, status: str | None, verdict: str | None,
+                  log10_lr: float | None = None, review_below: float | None = None
                   ) -> tuple[str, ...]:
     """The flags of one identified imprint, most serious first; () when it is clean (matched,
-    judged genuine, and its seal usable on the document's date)."""
+    judged genuine with a log10 LR of at least ``review_below`` where that is given, and its
+    seal usable on the document's date)."""
     if match is None:
         # too little of the seal on the page to say that it is not filed
         return ("inconclusive",) if verdict == "inconclusive" else ("no_registered_seal",)
@@ -55,6 +62,9 @@ def imprint_flags(match: str | None, status: str | None, verdict: str | None
         flags.append("inconclusive")
     elif verdict is None:
         flags.append("not_compared")
+    elif (verdict == "genuine" and review_below is not None and log10_lr is not None
+          and log10_lr < review_below):
+        flags.append("weak_evidence")
     return tuple(sorted(flags, key=flag_rank))
 
 

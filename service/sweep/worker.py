@@ -201,6 +201,7 @@ class Examiner:
                               round(time.perf_counter() - t0, 3))
 
     def _page(self, page: Page, on: date | None) -> list[SweptImprint]:
+        from imprint.compare import default_model
         from service.engine import identification_record, identify_pages
 
         out = []
@@ -210,7 +211,9 @@ class Examiner:
                 rec["page"], tuple(rec["box"]), rec["shape"], rec["colour"],
                 tuple(CandidateScore.from_record(c) for c in rec["candidates"]),
                 rec["match"], rec["status"], rec["verdict"], rec["log10_lr"],
-                rec["status_flag"], imprint_flags(rec["match"], rec["status"], rec["verdict"]),
+                rec["status_flag"],
+                imprint_flags(rec["match"], rec["status"], rec["verdict"], rec["log10_lr"],
+                              default_model().thresholds.get("review_log10_lr")),
                 imprint_thumbnail(page.image, found.identification.imprint.detection)))
         return out
 

@@ -289,6 +289,32 @@ def test_flags_order_what_a_person_should_see_first():
     assert is_suspicious(("seal_suspended",)) and not is_suspicious(("inconclusive",))
 
 
+def test_a_genuine_verdict_on_weak_evidence_is_sent_for_review():
+    """Below the verifier's review threshold a genuine verdict is flagged for a person (tier
+    2, after every accusation); at or above it, or without a threshold, it is clean."""
+    assert imprint_flags("S1", "active", "genuine", -0.5, -0.27) == ("weak_evidence",)
+    assert imprint_flags("S1", "active", "genuine", 0.1, -0.27) == ()
+    assert imprint_flags("S1", "active", "genuine", -0.27, -0.27) == ()
+    assert imprint_flags("S1", "active", "genuine", -0.5, None) == ()
+    # a seal used while revoked is the reason to look first, the weak evidence beside it
+    assert imprint_flags("S1", "revoked", "genuine", -0.5, -0.27) == ("seal_revoked",
+                                                                      "weak_evidence")
+    # only a genuine verdict: the others carry their own flag
+    assert imprint_flags("S1", "active", "inconclusive", -2.0, -0.27) == ("inconclusive",)
+    assert not is_suspicious(("weak_evidence",))
+    assert sorted([("weak_evidence",), ("inconclusive",)], key=priority) == [
+        ("inconclusive",), ("weak_evidence",)]
+
+
+def test_the_committed_verifier_has_a_review_threshold_below_its_operating_point():
+    """The sweep reads its review threshold from the verifier: set on calibration genuine
+    imprints at a larger share of them than the forgery threshold."""
+    from imprint.compare import default_model
+
+    t = default_model().thresholds
+    assert t["forgery_log10_lr"] < t["review_log10_lr"] < 0.5
+
+
 def test_the_journal_ignores_a_torn_line_and_refuses_to_be_overwritten(tmp_path):
     header = {"registry": "r", "model_id": "m", "threshold": 0.5}
     result = DocumentResult("ab" * 32, "a.png", None, "done", 1, (), None, 0.1)
