@@ -68,6 +68,24 @@ def imprint_flags(match: str | None, status: str | None, verdict: str | None,
     return tuple(sorted(flags, key=flag_rank))
 
 
+#: What each flag means, in a sentence a person reading the summary can act on.
+FLAG_MEANING = {
+    "suspected_forgery": "the comparison with the seal's masters judges this imprint a forgery",
+    "seal_status": "the matched seal was not usable on the document's date",
+    "no_registered_seal": "the imprint matches no filed seal",
+    "different_seal": "the nearest filed seal was matched, but the comparison says it is "
+                      "another seal",
+    "inconclusive": "the comparison could not decide (a poor or partial imprint)",
+    "not_compared": "the matched seal has no master that can be compared",
+    "weak_evidence": "judged genuine, but on evidence weaker than 95 % of genuine imprints "
+                     "show: a forgery is not ruled out",
+}
+
+
+def flag_meaning(flag: str) -> str:
+    return FLAG_MEANING["seal_status" if flag.startswith("seal_") else flag]
+
+
 def flag_rank(flag: str) -> int:
     return FLAG_RANK["seal_status" if flag.startswith("seal_") else flag]
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import base64
 from html import escape
 
-from service.sweep.flags import is_suspicious, priority
+from service.sweep.flags import flag_meaning, is_suspicious, priority
 from service.sweep.outputs import SweptDocument
 from service.sweep.worker import SweptImprint
 
@@ -81,7 +81,8 @@ def _imprint_table(items: list[tuple[SweptDocument, SweptImprint]]) -> str:
                  f"{base64.b64encode(imp.thumbnail_jpeg).decode('ascii')}'>"
                  if imp.thumbnail_jpeg else "")
         flags = "".join(
-            f"<span class='flag {'t1' if is_suspicious([f]) else 't2'}'>"
+            f"<span class='flag {'t1' if is_suspicious([f]) else 't2'}' "
+            f"title='{escape(flag_meaning(f))}'>"
             f"{escape(f.replace('_', ' '))}</span>" for f in imp.flags)
         if imp.status_flag:
             flags += f"<div class='muted'>{escape(imp.status_flag)}</div>"

@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from imprint.compare import default_model
 from imprint.synth.dataset import write_image
 from imprint.synth.forgery import make_forgery
 from imprint.synth.medium import Capture
@@ -28,7 +29,7 @@ from index.identify import SealSearch
 from index.store import RegistryStore
 from service.cli import main
 from service.sweep import sweep
-from service.sweep.flags import imprint_flags, is_suspicious, priority
+from service.sweep.flags import flag_meaning, imprint_flags, is_suspicious, priority
 from service.sweep.journal import JOURNAL_NAME, Journal, read_journal
 from service.sweep.worker import DocumentResult
 from tests.slivers import sliver_page
@@ -173,8 +174,10 @@ def test_flags_and_dates(archive, local_sweep):
     # a re-carving is examined like any imprint; whether it is caught is the verifier's
     # accuracy (python -m bench verify), not the sweep's: its flags are tested below
     (forged,) = by_file["forgery_of_3.png"]
+    review_below = default_model().thresholds.get("review_log10_lr")
     assert forged["candidates"] and forged["flags"] == list(
-        imprint_flags(forged["match"], forged["status"], forged["verdict"]))
+        imprint_flags(forged["match"], forged["status"], forged["verdict"], forged["log10_lr"],
+                      review_below))
     for r in by_file["genuine_0.png"] + by_file["genuine_1.png"]:
         assert r["verdict"] is not None and r["score"] == r["candidates"][0]["score"]
 
@@ -185,6 +188,8 @@ def test_flags_and_dates(archive, local_sweep):
     assert flagged_at < html.index("revoked_seal_after.png") < clean_at
     assert flagged_at < html.index("unregistered.png") < clean_at
     assert html.index("revoked_seal_before.png") > flagged_at
+    # each flag says what it means where it is shown
+    assert f"title='{flag_meaning('no_registered_seal')}'" in html
 
 
 def test_two_workers_give_the_same_records(archive, local_sweep):
