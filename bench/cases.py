@@ -159,8 +159,9 @@ def _build_item(args: tuple) -> dict:
     image, truth = imprint_scene(st, dpi=dpi, rng=rng, capture=capture)
     ext = "jpg" if capture.jpeg_quality else "png"
     rel = f"documents/doc_{item['index']:05d}.{ext}"
-    write_image(Path(out) / rel, image, file_dpi(capture, dpi), capture.jpeg_quality)
-    return {"set": "document", "file": rel, "dpi": file_dpi(capture, dpi), "page_dpi": dpi,
+    stated = file_dpi(capture, dpi)
+    write_image(Path(out) / rel, image, stated, capture.jpeg_quality)
+    return {"set": "document", "file": rel, "dpi": stated, "page_dpi": dpi,
             "capture": capture.mode,
             "imprints": [truth.to_json()], **item}
 

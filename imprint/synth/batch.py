@@ -58,8 +58,9 @@ def make_imprints(out_dir: str | Path, *, kind: str, count: int, seed: int,
         image, truth = imprint_scene(st, dpi=dpi, rng=rng, capture=cap)
         ext = "jpg" if cap.jpeg_quality else "png"
         rel = f"{kind}_{i:06d}.{ext}"
-        write_image(out / rel, image, file_dpi(cap, dpi), cap.jpeg_quality)
-        rows.append({"file": rel, "dpi": file_dpi(cap, dpi), "page_dpi": dpi,
+        stated = file_dpi(cap, dpi)
+        write_image(out / rel, image, stated, cap.jpeg_quality)
+        rows.append({"file": rel, "dpi": stated, "page_dpi": dpi,
                      "capture": cap.mode, "seal": rec.to_json(),
                      "imprints": [truth.to_json()]})
     write_jsonl(out / "manifest.jsonl", rows)

@@ -246,8 +246,9 @@ def _build_query(args) -> dict | None:
     image, truth = imprint_scene(st, dpi=dpi, rng=rng, capture=capture)
     ext = "jpg" if capture.jpeg_quality else "png"
     rel = f"queries/{qset}/{qset}_{index:06d}.{ext}"
-    write_image(Path(out_dir) / rel, image, file_dpi(capture, dpi), capture.jpeg_quality)
-    return {"set": qset, "file": rel, "dpi": file_dpi(capture, dpi), "page_dpi": dpi,
+    stated = file_dpi(capture, dpi)
+    write_image(Path(out_dir) / rel, image, stated, capture.jpeg_quality)
+    return {"set": qset, "file": rel, "dpi": stated, "page_dpi": dpi,
             "capture": capture.mode,
             "jpeg_quality": capture.jpeg_quality, "homography": capture.homography,
             "imprints": [truth.to_json()]}
@@ -293,8 +294,9 @@ def _build_page(args) -> dict:
                                         capture=sample_capture(rng))
     ext = "jpg" if capture.jpeg_quality else "png"
     rel = f"pages/page_{index:06d}.{ext}"
-    write_image(Path(out_dir) / rel, image, file_dpi(capture, dpi), capture.jpeg_quality)
-    return {"set": "page", "file": rel, "dpi": file_dpi(capture, dpi), "page_dpi": dpi,
+    stated = file_dpi(capture, dpi)
+    write_image(Path(out_dir) / rel, image, stated, capture.jpeg_quality)
+    return {"set": "page", "file": rel, "dpi": stated, "page_dpi": dpi,
             "capture": capture.mode,
             "jpeg_quality": capture.jpeg_quality, "homography": capture.homography,
             "imprints": [t.to_json() for t in truths]}

@@ -314,8 +314,6 @@ def test_a_genuine_verdict_on_weak_evidence_is_sent_for_review():
 def test_the_committed_verifier_has_a_review_threshold_below_its_operating_point():
     """The sweep reads its review threshold from the verifier: set on calibration genuine
     imprints at a larger share of them than the forgery threshold."""
-    from imprint.compare import default_model
-
     t = default_model().thresholds
     assert t["forgery_log10_lr"] < t["review_log10_lr"] < 0.5
 
