@@ -835,6 +835,20 @@ def test_faintly_stamped_seal_on_a_photocopy_is_found(seal, seed):
     assert len(dets) == 1
 
 
+@pytest.mark.parametrize("seed", [2, 7, 13])
+def test_turned_square_seal_in_a_phone_close_up_without_a_dpi_is_found_whole(seed):
+    """A phone close-up of an 18 mm name seal turned 30 degrees over lines of text, the file
+    stating no dpi: the seal is found whole, as a square, and nothing else (these were broken
+    into pieces: the crop's scale kept only an imprint whose side spans 0.4 of the frame)."""
+    face = new_seal(layout(SealSpec("square_name", "", person_name="李庆国印", diameter=18.0)),
+                    np.random.default_rng(4))
+    rng = np.random.default_rng(seed)
+    image, truth = imprint_scene(Stamping(face, StampConditions(angle=30.0, seed=seed), "red",
+                                          "S", "S"), dpi=300, rng=rng, capture=Capture("phone"))
+    (det,) = detect_imprints(image)
+    assert iou(det.box, truth.box) >= 0.9 and det.shape == "square"
+
+
 @pytest.mark.parametrize("seed", [0, 4, 7])
 def test_starved_imprint_on_a_close_crop_is_found(seal, seed):
     # too little ink prints the strokes as a stipple of dots: a counter's scan resolves them
