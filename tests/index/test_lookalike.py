@@ -90,3 +90,32 @@ def test_an_unrelated_seal_and_a_further_master_are_not_warned(registry):
                             seal_id=registry["original"].seal_id,
                             unit=registry["original"].unit_name)
         assert not again.new_seal and again.warnings == ()
+
+
+def test_a_filing_runs_its_heavy_work_through_run_and_writes_outside_it(registry):
+    """``run`` takes the imaging and the look-alike search (a service runs them at a lower
+    priority); every write transaction happens outside it, in the caller's thread."""
+    look = replace(registry["lookalike"], seal_id="LOOK-RUN")
+    inside, ran, writes = [False], [], []
+    with RegistryStore.open(registry["home"]) as store:
+        writing = store._writing
+
+        def watched_writing():
+            writes.append(inside[0])
+            return writing()
+
+        store._writing = watched_writing
+
+        def run(work):
+            inside[0] = True
+            try:
+                ran.append(work())
+            finally:
+                inside[0] = False
+            return ran[-1]
+
+        filed = file_master(SealSearch(store, "classical"),
+                            _master(registry["files"] / "look_run.png", look, 31),
+                            seal_id=look.seal_id, unit=look.unit_name, run=run)
+    assert len(ran) == 2 and ran[0][2] is filed.imprint and list(ran[1]) == list(filed.warnings)
+    assert filed.warnings and writes and not any(writes)
