@@ -5,10 +5,8 @@ as warnings, kept with the record, and do not stop the filing."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol, TypeVar
 
 from imprint.errors import InvalidParameterError, SeveralImprintsError
 from imprint.io import LoadLimits, load_page
@@ -17,21 +15,9 @@ from imprint.types import RectifiedImprint
 from index.errors import RegistryError
 from index.identify import SealSearch
 from index.lookalike import Lookalike, LookalikeLog, find_lookalikes
-from index.store import MasterInfo, SealInfo, UnitInfo
+from index.store import MasterInfo, Runner, SealInfo, UnitInfo, here
 
 DEFAULT_KIND = "round_official"
-
-T = TypeVar("T")
-
-
-class Runner(Protocol):
-    """Runs a piece of work and returns its result (somewhere: this thread, another)."""
-
-    def __call__(self, work: Callable[[], T]) -> T: ...
-
-
-def _here(work: Callable[[], T]) -> T:
-    return work()
 
 
 @dataclass(frozen=True)
@@ -50,31 +36,25 @@ class Filed:
 def file_master(search: SealSearch, image_path: str | Path, *, seal_id: str, unit: str,
                 kind: str | None = None, code: str | None = None, dpi: float | None = None,
                 uscc: str | None = None, limits: LoadLimits | None = None,
-                run: Runner = _here) -> Filed:
+                write: Runner = here) -> Filed:
     """File the imprint in ``image_path`` as a master of seal ``seal_id`` of unit ``unit``.
 
     A seal already filed gets one more master, provided it belongs to ``unit``; a new seal is
     filed (with the unit, if no unit of that exact name exists). The image may be a whole page:
     it must hold exactly one imprint (:class:`SeveralImprintsError` otherwise). ``limits``:
-    what the file may cost to load (the loader's defaults when None). ``run``: calls the
-    filing's processor-heavy work (loading and rectifying the image, the look-alike search)
-    and returns its result; the store's writes and the index's update stay in the caller's
-    thread (the service runs the heavy work at a lower priority, never a write transaction).
+    what the file may cost to load (the loader's defaults when None). ``write`` runs the
+    store's write transactions (a service's filing process runs them at its own priority).
     """
     if dpi is not None and not 50 <= dpi <= 9600:
         raise InvalidParameterError(f"dpi: {dpi} is outside 50..9600")
     store = search.store
-
-    def imaged() -> tuple:
-        pages = load_page(image_path, limits=limits)
-        if len(pages) != 1:
-            raise SeveralImprintsError(f"{image_path} has {len(pages)} pages; file one page "
-                                       f"per master")
-        page = pages[0]
-        page_dpi = dpi or (page.dpi[0] if page.dpi else None)
-        return page, page_dpi, single_imprint(page.image, dpi=page_dpi, what=str(image_path))
-
-    page, page_dpi, imprint = run(imaged)
+    pages = load_page(image_path, limits=limits)
+    if len(pages) != 1:
+        raise SeveralImprintsError(f"{image_path} has {len(pages)} pages; file one page per "
+                                   f"master")
+    page = pages[0]
+    page_dpi = dpi or (page.dpi[0] if page.dpi else None)
+    imprint = single_imprint(page.image, dpi=page_dpi, what=str(image_path))
     # the filed file as it came (PNG byte for byte, other images losslessly re-encoded); a
     # PDF as its rendered page
     raw = Path(image_path).read_bytes()
@@ -97,18 +77,19 @@ def file_master(search: SealSearch, image_path: str | Path, *, seal_id: str, uni
         if kind and kind != seal.kind:
             raise InvalidParameterError(f"seal {seal_id} is filed as {seal.kind!r}, not {kind!r}")
         unit_info = store.get_unit(seal.unit_id)
-        master = store.add_master(seal.seal_id, data, dpi=page_dpi, prepare=keep)
+        master = store.add_master(seal.seal_id, data, dpi=page_dpi, prepare=keep,
+                                  write=write)
         warnings: list[Lookalike] = []
     else:
         # searched before filing, so the seal is never its own look-alike
-        warnings = run(lambda: find_lookalikes(search, imprint, unit=unit))
+        warnings = find_lookalikes(search, imprint, unit=unit)
         # unit, seal and master in one transaction: no seal is ever filed without its master
         units = [u for u in store.find_units(name=unit, uscc=uscc) if u.name == unit.strip()]
         unit_info, seal, master = store.file_with_master(
             seal_id, units[0] if units else unit, kind or _kind_of(imprint), data,
-            dpi=page_dpi, code=code, uscc=uscc, prepare=keep)
+            dpi=page_dpi, code=code, uscc=uscc, prepare=keep, write=write)
         if warnings:
-            LookalikeLog(store.engine).record(seal.seal_id, warnings)
+            LookalikeLog(store.engine).record(seal.seal_id, warnings, write=write)
     # the index is derived: brought in line with the store whenever it is opened, so a crash
     # here loses nothing
     search.follow()

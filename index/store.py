@@ -33,7 +33,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -74,6 +74,21 @@ from index.errors import (
     UnknownSealError,
     UnknownUnitError,
 )
+
+T = TypeVar("T")
+
+
+class Runner(Protocol):
+    """Runs a piece of work and returns its result: in this thread, or in another (a filing
+    process runs its write transactions in a thread at the service's priority)."""
+
+    def __call__(self, work: Callable[[], T]) -> T: ...
+
+
+def here(work: Callable[[], T]) -> T:
+    """:class:`Runner` in the calling thread."""
+    return work()
+
 
 DEFAULT_DIR = Path("data/registry")
 DB_NAME = "registry.sqlite"
@@ -569,13 +584,13 @@ class RegistryStore:
     def file_with_master(self, seal_id: str, unit: UnitInfo | str, kind: str,
                          image: bytes | np.ndarray, *, dpi: float | None = None,
                          code: str | None = None, uscc: str | None = None,
-                         prepare: Callable[[str], None] | None = None
-                         ) -> tuple[UnitInfo, SealInfo, MasterInfo]:
+                         prepare: Callable[[str], None] | None = None,
+                         write: Runner = here) -> tuple[UnitInfo, SealInfo, MasterInfo]:
         """File a new seal with its first master, and its unit when ``unit`` is the name of one
         not yet registered, in one transaction: a refusal or a crash leaves none of them (at
         most an unreferenced image file at its content address, which is harmless).
         ``prepare``: called with the image's sha256 once the image is stored and before the
-        records are written (see :meth:`add_master`)."""
+        records are written (see :meth:`add_master`); ``write`` runs the transaction."""
         data, width, height, dpi = _encode_master(image, dpi)
         sha = hashlib.sha256(data).hexdigest()
         unit_row = (None if isinstance(unit, UnitInfo) else
@@ -583,19 +598,23 @@ class RegistryStore:
         rel = self._store_blob(sha, data)
         if prepare is not None:
             prepare(sha)
-        with self._writing() as s:
-            if unit_row is not None:
-                self._insert_unit(s, unit_row)
-            unit_id = unit_row.id if unit_row is not None else unit.id
-            row, event = _seal_rows(seal_id, unit_id, kind, code, None, None, None, None, None,
-                                    None)
-            self._insert_seal(s, row, event)
-            master = MasterRow(seal_id=row.seal_id, sha256=sha, path=rel, dpi=dpi, width=width,
-                               height=height)
-            s.add(master)
-            s.flush()
-            return (_unit_info(s.get(UnitRow, unit_id)), _seal_info(row),
-                    self._master_info(master))
+
+        def records() -> tuple[UnitInfo, SealInfo, MasterInfo]:
+            with self._writing() as s:
+                if unit_row is not None:
+                    self._insert_unit(s, unit_row)
+                unit_id = unit_row.id if unit_row is not None else unit.id
+                row, event = _seal_rows(seal_id, unit_id, kind, code, None, None, None, None,
+                                        None, None)
+                self._insert_seal(s, row, event)
+                master = MasterRow(seal_id=row.seal_id, sha256=sha, path=rel, dpi=dpi,
+                                   width=width, height=height)
+                s.add(master)
+                s.flush()
+                return (_unit_info(s.get(UnitRow, unit_id)), _seal_info(row),
+                        self._master_info(master))
+
+        return write(records)
 
     @staticmethod
     def _insert_seal(s: Session, row: SealRow, event: EventRow) -> SealRow:
@@ -650,13 +669,14 @@ class RegistryStore:
     # masters ------------------------------------------------------------------------------------
 
     def add_master(self, seal_id: str, image: bytes | np.ndarray,
-                   dpi: float | None = None, *, prepare: Callable[[str], None] | None = None
-                   ) -> MasterInfo:
+                   dpi: float | None = None, *, prepare: Callable[[str], None] | None = None,
+                   write: Runner = here) -> MasterInfo:
         """Store a master imprint of a filed seal; the same image twice for a seal returns the
         first record. ``image``: encoded bytes, or a uint8 array (RGB, RGBA or grey).
         ``prepare``: called with the image's sha256 once the image is stored and before the
         record is written, for what derives from the image (its rectified imprint) to be in
-        place when another process sees the master; if it raises, nothing is recorded."""
+        place when another process sees the master; if it raises, nothing is recorded.
+        ``write`` runs the transaction."""
         data, width, height, dpi = _encode_master(image, dpi)
         sha = hashlib.sha256(data).hexdigest()
         with self._read() as s:
@@ -664,16 +684,20 @@ class RegistryStore:
         rel = self._store_blob(sha, data)
         if prepare is not None:
             prepare(sha)
-        with self._writing() as s:
-            self._seal(s, seal_id)
-            row = s.scalar(select(MasterRow).where(MasterRow.seal_id == seal_id,
-                                                   MasterRow.sha256 == sha))
-            if row is None:
-                row = MasterRow(seal_id=seal_id, sha256=sha, path=rel, dpi=dpi, width=width,
-                                height=height)
-                s.add(row)
-                s.flush()
-            return self._master_info(row)
+
+        def record() -> MasterInfo:
+            with self._writing() as s:
+                self._seal(s, seal_id)
+                row = s.scalar(select(MasterRow).where(MasterRow.seal_id == seal_id,
+                                                       MasterRow.sha256 == sha))
+                if row is None:
+                    row = MasterRow(seal_id=seal_id, sha256=sha, path=rel, dpi=dpi,
+                                    width=width, height=height)
+                    s.add(row)
+                    s.flush()
+                return self._master_info(row)
+
+        return write(record)
 
     def _store_blob(self, sha: str, data: bytes) -> str:
         """Write ``data`` at its content address, atomically; return the relative path."""

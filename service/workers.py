@@ -12,15 +12,14 @@ A job is a plain function of picklable arguments run in a worker (:func:`verify_
 :func:`file_document`), and answers picklable data: the service does the rest (audit,
 metrics, the response).
 
-Filings run in a pool of their own, one process whose processor-heavy work (the image
-rectified, the look-alike search) runs at a lower scheduling priority (``nice``): a
+Filings run in a pool of their own, one process at a lower scheduling priority (``nice``): a
 registrar's filing waits a little longer for the processor while a bank counter's
 verification, with a customer at the counter, is not held up by it. It takes no engine slot,
-so the verifications keep every core. Its writes to the store stay at the service's priority
-(Linux sets priorities per thread): a write transaction holds the database's write lock, and
-the service appends an audit row before every answer; held by a thread the scheduler keeps
-waiting, the lock kept every answer waiting with it (under load, a filing's transaction of
-2-5 ms held the lock for up to 45 ms at ``nice`` 10, 160 ms at 19).
+so the verifications keep every core. Its write transactions run in a thread of their own at
+the service's priority (Linux sets priorities per thread): a transaction holds the database's
+write lock, and the service appends an audit row before every answer; a filing the scheduler
+kept waiting mid-transaction kept every answer waiting with it (under load, a transaction of
+2 to 5 ms held the lock for up to 45 ms at ``nice`` 10, 160 ms at 19).
 """
 
 from __future__ import annotations
@@ -68,42 +67,34 @@ class WorkerRegistry:
 
 
 _SEARCH: SealSearch | None = None
-#: The thread a worker with a lowered priority runs its heavy work in (:func:`heavy`); None
-#: where the whole worker runs at one priority.
-_LOWERED: ThreadPoolExecutor | None = None
-
-
-def _lower_this_thread(nice: int) -> None:
-    """Lower the calling thread's scheduling priority by ``nice`` (Linux: per thread)."""
-    tid = threading.get_native_id()
-    os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + nice))
+#: Where a worker at a lowered priority runs its write transactions: a thread started before
+#: the priority was lowered, which keeps the service's (None: in the job's own thread).
+_WRITER: ThreadPoolExecutor | None = None
 
 
 def _open(registry: WorkerRegistry, nice: int = 0) -> None:
     """Pool initializer: one thread for each library (the parallelism is the workers'), the
-    heap kept between requests, the scheduling priority of the heavy work lowered by ``nice``
-    (:func:`heavy`; the whole worker's where priorities are per process), and the registry
-    opened once."""
-    global _SEARCH, _LOWERED
+    heap kept between requests, the scheduling priority lowered by ``nice`` (on Linux all but
+    the write transactions', :func:`writes`), and the registry opened once."""
+    global _SEARCH, _WRITER
     single_threaded()
     exit_with_parent()
     keep_heap()
     if nice > 0:
         if sys.platform.startswith("linux"):
-            _LOWERED = ThreadPoolExecutor(1, thread_name_prefix="lowered",
-                                          initializer=_lower_this_thread, initargs=(nice,))
-        else:
-            os.nice(nice)
+            _WRITER = ThreadPoolExecutor(1, thread_name_prefix="store-writes")
+            _WRITER.submit(int).result()  # its thread started now, before the priority falls
+        os.nice(nice)  # on Linux this thread's alone
     store = RegistryStore.open(registry.url, masters_dir=registry.home)
     _SEARCH = SealSearch(store, registry.embedder)
 
 
-def heavy(work: Callable[[], T]) -> T:
-    """``work()`` at the worker's lowered priority (in its lowered thread where it has one,
-    else here); its errors raised here."""
-    if _LOWERED is None:
+def writes(work: Callable[[], T]) -> T:
+    """``work()``, a write transaction, at the service's priority where this worker keeps a
+    thread for them, else here; its errors raised here."""
+    if _WRITER is None:
         return work()
-    return _LOWERED.submit(work).result()
+    return _WRITER.submit(work).result()
 
 
 def _ready() -> bool:
@@ -187,7 +178,7 @@ def file_document(job: FileJob) -> FiledAnswer:
     """Run in the filing worker: ``POST /v1/seals`` and ``POST /v1/seals/{id}/masters``."""
     filed = file_master(_search(), job.path, seal_id=job.seal_id, unit=job.unit,
                         kind=job.kind, code=job.code, dpi=job.dpi, uscc=job.uscc,
-                        limits=job.limits, run=heavy)
+                        limits=job.limits, write=writes)
     return FiledAnswer(filed.unit, filed.seal, filed.master, filed.new_seal,
                        imprint_record(filed.imprint.detection, filed.imprint), filed.warnings)
 

@@ -92,30 +92,33 @@ def test_an_unrelated_seal_and_a_further_master_are_not_warned(registry):
         assert not again.new_seal and again.warnings == ()
 
 
-def test_a_filing_runs_its_heavy_work_through_run_and_writes_outside_it(registry):
-    """``run`` takes the imaging and the look-alike search (a service runs them at a lower
-    priority); every write transaction happens outside it, in the caller's thread."""
-    look = replace(registry["lookalike"], seal_id="LOOK-RUN")
+def test_a_filings_write_transactions_run_through_write(registry):
+    """``write`` runs every write transaction of a filing (the seal with its master, the
+    warnings kept, a further master) and nothing else: a service's filing process runs them
+    at its own priority while the imaging runs at a lower one."""
+    look = replace(registry["lookalike"], seal_id="LOOK-W")
     inside, ran, writes = [False], [], []
+
+    def write(work):
+        inside[0] = True
+        try:
+            ran.append(work.__name__)
+            return work()
+        finally:
+            inside[0] = False
+
     with RegistryStore.open(registry["home"]) as store:
         writing = store._writing
 
-        def watched_writing():
+        def watched():
             writes.append(inside[0])
             return writing()
 
-        store._writing = watched_writing
-
-        def run(work):
-            inside[0] = True
-            try:
-                ran.append(work())
-            finally:
-                inside[0] = False
-            return ran[-1]
-
-        filed = file_master(SealSearch(store, "classical"),
-                            _master(registry["files"] / "look_run.png", look, 31),
-                            seal_id=look.seal_id, unit=look.unit_name, run=run)
-    assert len(ran) == 2 and ran[0][2] is filed.imprint and list(ran[1]) == list(filed.warnings)
-    assert filed.warnings and writes and not any(writes)
+        store._writing = watched
+        search = SealSearch(store, "classical")
+        filed = file_master(search, _master(registry["files"] / "look_w.png", look, 32),
+                            seal_id=look.seal_id, unit=look.unit_name, write=write)
+        again = file_master(search, _master(registry["files"] / "look_w2.png", look, 33),
+                            seal_id=look.seal_id, unit=look.unit_name, write=write)
+    assert filed.warnings and not again.new_seal
+    assert ran == ["records", "kept", "record"] and writes == [True, True]

@@ -43,24 +43,24 @@ def test_a_job_runs_in_a_worker_on_the_same_registry(pool, tmp_path):
 
 
 def _priorities(_: object) -> tuple[int, int]:
-    """(the job's own thread's niceness, its heavy work's)."""
-    from service.workers import heavy
+    """(the job's own thread's niceness, its write transactions')."""
+    from service.workers import writes
 
-    return os.nice(0), heavy(lambda: os.nice(0))
+    return os.nice(0), writes(lambda: os.nice(0))
 
 
-def test_the_filing_pool_runs_its_heavy_work_at_a_lower_priority_than_the_service(tmp_path,
-                                                                                   pool):
-    """A filing's imaging runs at the lowered priority; on Linux, where priorities are per
-    thread, its writes to the store (the job's own thread) stay at the service's, so that a
-    write transaction never holds the database's lock while the scheduler keeps it waiting."""
+def test_the_filing_pool_runs_at_a_lower_priority_but_its_writes_at_the_services(tmp_path,
+                                                                                  pool):
+    """A filing runs at the lowered priority; on Linux, where priorities are per thread, its
+    write transactions run at the service's, so that none holds the database's lock while the
+    scheduler keeps it waiting."""
     with RegistryStore.open(tmp_path / "registry") as store:
         registry = WorkerRegistry.of(store, "classical")
     filer = EnginePool(registry, 1, nice=7)
     here, lowered = os.nice(0), min(19, os.nice(0) + 7)
     try:
-        own = here if sys.platform.startswith("linux") else lowered
-        assert filer.run(_priorities, None) == (own, lowered)
+        written = here if sys.platform.startswith("linux") else lowered
+        assert filer.run(_priorities, None) == (lowered, written)
         assert pool.run(_priorities, None) == (here, here)  # the engine workers' own
     finally:
         filer.close()
