@@ -91,8 +91,9 @@ MONOCHROME_FRACTION = 0.0005  # fewer seal-coloured pixels than this: a grey pag
 CROP_SPAN_MM = 60.0
 #: ... where an imprint's box spans at least this much of the crop's short side. Its box, not
 #: its side: a square seal turned 30 degrees spans a third more than its side (a phone close-up
-#: of an 18 mm name seal: side 0.36 of the frame, box 0.46), as a counter crops round what it
-#: sees. (A smaller share, 0.3, let rings through a page's print replace its seals.)
+#: of an 18 mm name seal: its box 0.36 of the frame upright, 0.46 turned 30 degrees), as a
+#: counter crops round what it sees. (A smaller share, 0.3, let rings through a page's print
+#: replace its seals.)
 CROP_FILL = 0.4
 
 

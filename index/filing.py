@@ -89,7 +89,8 @@ def file_master(search: SealSearch, image_path: str | Path, *, seal_id: str, uni
             seal_id, units[0] if units else unit, kind or _kind_of(imprint), data,
             dpi=page_dpi, code=code, uscc=uscc, prepare=keep, write=write)
         if warnings:
-            LookalikeLog(store.engine).record(seal.seal_id, warnings, write=write)
+            # (opening the log writes too: its table made where missing)
+            write(lambda: LookalikeLog(store.engine).record(seal.seal_id, warnings))
     # the index is derived: brought in line with the store whenever it is opened, so a crash
     # here loses nothing
     search.follow()

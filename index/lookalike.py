@@ -20,7 +20,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
 
 from imprint.types import RectifiedImprint
 from index.identify import SHORTLIST, SealSearch
-from index.store import Runner, append_only_ddl, guard_append_only, here
+from index.store import append_only_ddl, guard_append_only
 
 #: Aligned polar correlation of two masters at or above which a filed seal of another unit is
 #: a look-alike: the operating point of 1 % of unrelated filings warned on the calibration
@@ -95,20 +95,14 @@ class LookalikeLog:
         self._session = sessionmaker(engine.execution_options(sqlite_begin="BEGIN IMMEDIATE"),
                                      expire_on_commit=False)
 
-    def record(self, seal_id: str, warnings: list[Lookalike], *, write: Runner = here) -> None:
-        """Keep the warnings given when ``seal_id`` was filed; ``write`` runs the
-        transaction."""
+    def record(self, seal_id: str, warnings: list[Lookalike]) -> None:
         now = datetime.now().replace(microsecond=0)
-
-        def kept() -> None:
-            with self._session.begin() as s:
-                s.add_all(LookalikeRow(seal_id=seal_id, similar_seal_id=w.seal_id,
-                                       similar_unit=w.unit_name, similar_master_id=w.master_id,
-                                       score=float(w.score),
-                                       threshold=float(w.threshold), recorded_at=now)
-                          for w in warnings)
-
-        write(kept)
+        with self._session.begin() as s:
+            s.add_all(LookalikeRow(seal_id=seal_id, similar_seal_id=w.seal_id,
+                                   similar_unit=w.unit_name, similar_master_id=w.master_id,
+                                   score=float(w.score),
+                                   threshold=float(w.threshold), recorded_at=now)
+                      for w in warnings)
 
     def of(self, seal_id: str) -> list[Lookalike]:
         """The warnings given when ``seal_id`` was filed, best first."""

@@ -80,12 +80,13 @@ def _open(registry: WorkerRegistry, nice: int = 0) -> None:
     single_threaded()
     exit_with_parent()
     keep_heap()
+    # (opening the registry writes: its tables made where missing)
+    store = RegistryStore.open(registry.url, masters_dir=registry.home)
     if nice > 0:
         if sys.platform.startswith("linux"):
             _WRITER = ThreadPoolExecutor(1, thread_name_prefix="store-writes")
             _WRITER.submit(int).result()  # its thread started now, before the priority falls
         os.nice(nice)  # on Linux this thread's alone
-    store = RegistryStore.open(registry.url, masters_dir=registry.home)
     _SEARCH = SealSearch(store, registry.embedder)
 
 

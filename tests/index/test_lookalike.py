@@ -8,7 +8,7 @@ from dataclasses import asdict, replace
 
 import numpy as np
 import pytest
-from sqlalchemy import text
+from sqlalchemy import event, text
 from sqlalchemy.exc import DatabaseError
 
 from imprint.synth import names
@@ -93,32 +93,36 @@ def test_an_unrelated_seal_and_a_further_master_are_not_warned(registry):
 
 
 def test_a_filings_write_transactions_run_through_write(registry):
-    """``write`` runs every write transaction of a filing (the seal with its master, the
-    warnings kept, a further master) and nothing else: a service's filing process runs them
-    at its own priority while the imaging runs at a lower one."""
+    """``write`` runs every statement of a filing that writes to the database (the seal with
+    its master, the warnings kept, a further master), and only transactions: a service's
+    filing process runs them at its own priority while the imaging runs at a lower one."""
     look = replace(registry["lookalike"], seal_id="LOOK-W")
-    inside, ran, writes = [False], [], []
+    inside, runs, writes = [False], [], []
 
     def write(work):
         inside[0] = True
         try:
-            ran.append(work.__name__)
+            runs.append(1)
             return work()
         finally:
             inside[0] = False
 
+    def statement(conn, cursor, sql, params, context, many):
+        # (a write transaction takes the lock at its BEGIN IMMEDIATE; a read's BEGIN does not)
+        words = sql.split(None, 3)[:3]
+        if (words[0].upper() in ("INSERT", "UPDATE", "DELETE", "CREATE", "DROP")
+                or [w.upper() for w in words[:2]] == ["BEGIN", "IMMEDIATE"]):
+            writes.append((inside[0], words))
+
     with RegistryStore.open(registry["home"]) as store:
-        writing = store._writing
-
-        def watched():
-            writes.append(inside[0])
-            return writing()
-
-        store._writing = watched
         search = SealSearch(store, "classical")
+        event.listen(store.engine, "before_cursor_execute", statement)
         filed = file_master(search, _master(registry["files"] / "look_w.png", look, 32),
                             seal_id=look.seal_id, unit=look.unit_name, write=write)
         again = file_master(search, _master(registry["files"] / "look_w2.png", look, 33),
                             seal_id=look.seal_id, unit=look.unit_name, write=write)
-    assert filed.warnings and not again.new_seal
-    assert ran == ["records", "kept", "record"] and writes == [True, True]
+        event.remove(store.engine, "before_cursor_execute", statement)
+    assert filed.warnings and not again.new_seal and len(runs) == 3
+    inserted = {w[1][2] for w in writes if w[1][:2] == ["INSERT", "INTO"]}
+    assert {"seals", "masters", "lookalike_warnings"} <= inserted
+    assert writes and all(w[0] for w in writes), [w for w in writes if not w[0]]
