@@ -325,7 +325,32 @@ def _candidates(norm: np.ndarray, masks: InkMasks, lightest: np.ndarray | None,
             if around is None:
                 found += _edge_slivers(seal_ink, found, px_per_mm)
         return found
-    return _grey_page_candidates(norm, around, px_per_mm, size_known, dots)
+    found = _grey_page_candidates(norm, around, px_per_mm, size_known, dots)
+    return found if size_known else _without_print(found)
+
+
+#: Without a scale, on a page without colour: more than this many imprints of one size (their
+#: larger axes within :data:`PRINT_SIZES` of each other) are the characters of print (a close-up
+#: of text, where a character spans a seal's share of the image, and its rings, ovals and
+#: framed squares pass for seals), not seals: a page holds a few seals, rarely many of one size.
+#: Nor is anything of that size or smaller (a character's parts, a pair of characters): a seal
+#: is larger than the characters of the print it is stamped on.
+MAX_SAME_SIZE = 4
+PRINT_SIZES = 0.25
+
+
+def _without_print(found: list[_Candidate]) -> list[_Candidate]:
+    """``found`` without the characters of print: the imprints of a size that more than
+    :data:`MAX_SAME_SIZE` of them share, and all no larger (see there)."""
+    if len(found) <= MAX_SAME_SIZE:
+        return found
+    sizes = [max(c.axes) for c in found]
+    shared = [r for r in sizes if sum(abs(q - r) <= PRINT_SIZES * r for q in sizes)
+              > MAX_SAME_SIZE]
+    if not shared:
+        return found
+    largest = (1 + PRINT_SIZES) * max(shared)
+    return [c for c, r in zip(found, sizes, strict=True) if r > largest]
 
 
 #: Seal ink that no imprint found explains is searched for rings where it spans this much

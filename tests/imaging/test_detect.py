@@ -835,6 +835,19 @@ def test_faintly_stamped_seal_on_a_photocopy_is_found(seal, seed):
     assert len(dets) == 1
 
 
+@pytest.mark.parametrize("seed", [0, 1, 3])
+def test_a_close_up_of_print_without_a_dpi_holds_no_imprint(seed):
+    """A close-up of printed text and nothing else, its file stating no dpi: the characters
+    span a seal's share of the image, and their rings and framed squares passed for 44 to 47
+    seals; many of one size are print, and so is anything no larger."""
+    rng = np.random.default_rng(seed)
+    page, _, _ = page_scene([], dpi=150, rng=rng, capture=Capture("scan", 0, 0.3, 0.003))
+    h, w = page.shape[:2]
+    crop = page[int(0.12 * h):int(0.12 * h) + 250, int(0.15 * w):int(0.15 * w) + 250]
+    close_up = cv2.resize(crop, None, fx=3.6, fy=3.6, interpolation=cv2.INTER_CUBIC)
+    assert detect_imprints(np.ascontiguousarray(close_up)) == []
+
+
 @pytest.mark.parametrize("seed", [2, 7, 13])
 def test_turned_square_seal_in_a_phone_close_up_without_a_dpi_is_found_whole(seed):
     """A phone close-up of an 18 mm name seal turned 30 degrees over lines of text, the file
