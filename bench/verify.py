@@ -69,13 +69,14 @@ TARGET_APCER = {"recarved_clear": 0.005, "recarved_subtle": 0.05, "printed": 0.0
                 "photo_engraved": 0.10}
 
 
-def dataset(out: Path, name: str, seed: int, n_seals: int, n_queries: int) -> Path:
-    """The directory of one generated set (every query set of :data:`SETS`), built there
-    when missing."""
+def dataset(out: Path, name: str, seed: int, n_seals: int, n_queries: int,
+            query_sets: tuple[str, ...] = SETS) -> Path:
+    """The directory of one generated set (the query sets ``query_sets``, by default every
+    one of :data:`SETS`), built there when missing."""
     path = out / f"{name}_{seed}_{n_seals}x{n_queries}"
     if not reusable(path):
         build_dataset(path, DatasetConfig(seed=seed, n_seals=n_seals, n_queries=n_queries,
-                                          n_pages=0, n_unregistered=0, query_sets=SETS),
+                                          n_pages=0, n_unregistered=0, query_sets=query_sets),
                       workers=2)
     return path
 
@@ -89,11 +90,7 @@ def _genuine_pairs(out: Path, seed: int, n_seals: int, n_queries: int) -> list[d
     """Features of ``n_queries`` genuine imprints of seed ``seed``'s registry against their
     masters (the same registry and, for as many as it has, the same imprints as a full set
     of that seed and size: each item has its own random stream)."""
-    path = out / f"genuine_{seed}_{n_seals}x{n_queries}"
-    if not reusable(path):
-        build_dataset(path, DatasetConfig(seed=seed, n_seals=n_seals, n_queries=n_queries,
-                                          n_pages=0, n_unregistered=0,
-                                          query_sets=("genuine",)), workers=2)
+    path = dataset(out, "genuine", seed, n_seals, n_queries, query_sets=("genuine",))
     return _pairs(path, _rectify_all(path), 0, seed)
 
 
