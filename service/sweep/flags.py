@@ -82,12 +82,18 @@ FLAG_MEANING = {
 }
 
 
+def _kind(flag: str) -> str:
+    """The flag's entry in :data:`FLAG_RANK` and :data:`FLAG_MEANING`: ``seal_<status>`` flags
+    share ``seal_status``'s."""
+    return "seal_status" if flag.startswith("seal_") else flag
+
+
 def flag_meaning(flag: str) -> str:
-    return FLAG_MEANING["seal_status" if flag.startswith("seal_") else flag]
+    return FLAG_MEANING[_kind(flag)]
 
 
 def flag_rank(flag: str) -> int:
-    return FLAG_RANK["seal_status" if flag.startswith("seal_") else flag]
+    return FLAG_RANK[_kind(flag)]
 
 
 def priority(flags: Iterable[str]) -> int:
