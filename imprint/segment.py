@@ -111,6 +111,7 @@ class _Candidate:
     #: (:func:`_beyond_circle`): its centre may lie inside that one's circle
     across: bool = False
     ring: bool = False  # a circle found by the ring filters (:func:`_verify_ring`)
+    pieces: bool = False  # ... on ink in pieces that no border joins (:func:`_rings_of_pieces`)
 
 
 def _estimate_dpi(shape: tuple[int, int]) -> float:
@@ -175,7 +176,7 @@ def _detect_at(image: np.ndarray, n: int, dpi: float | None, page: int) -> list[
         dots = (_dither_dots(image, n, small.shape[:2]) if lightest is None and n >= 2
                 and around is None and _bilevel(image) else None)
         candidates = _candidates(norm, masks, lightest, around, px_per_mm, dpi is not None,
-                                 dots)
+                                 dots, pieces=True)
         # (a photograph that shows the sheet's four edges is of a page, not a close crop of
         # one seal: no seal fills most of a frame round a whole sheet)
         if dpi is None and sides is None:
@@ -307,7 +308,7 @@ def _nonzero(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def _candidates(norm: np.ndarray, masks: InkMasks, lightest: np.ndarray | None,
                 around: np.ndarray | None, px_per_mm: float, size_known: bool,
-                dots: np.ndarray | None = None) -> list[_Candidate]:
+                dots: np.ndarray | None = None, pieces: bool = False) -> list[_Candidate]:
     """The imprints of a working copy at an assumed scale: by their ink's colour
     (``lightest`` given: a page with seal colours), or on a page without colour by tone and
     rings (``dots``: a bilevel page's dither dots, :func:`_dither_dots`)."""
@@ -316,13 +317,12 @@ def _candidates(norm: np.ndarray, masks: InkMasks, lightest: np.ndarray | None,
                                    lightest, _bridged(masks.any, px_per_mm), masks.saturated)
         found = [c for c in found
                  if _ink_light(lightest, masks.saturated, c) >= MIN_SEAL_INK_LIGHT]
-        if size_known and px_per_mm < CLOSE_CROP_PX_PER_MM:
+        if pieces and px_per_mm < CLOSE_CROP_PX_PER_MM:
             # a page's reduced copy (on a close crop the strokes of a seal cut by the crop
-            # hold rings and slivers of their own; without a scale, a ring of a seal's size
-            # may be a character's)
+            # hold rings and slivers of their own)
             seal_ink = masks.any & (lightest >= PEN_LIGHT)
-            found += _rings_of_pieces(seal_ink, found, px_per_mm)
-            if around is None:
+            found = _with_rings_of_pieces(seal_ink, found, px_per_mm, size_known)
+            if around is None and size_known:
                 found += _edge_slivers(seal_ink, found, px_per_mm)
         return found
     found = _grey_page_candidates(norm, around, px_per_mm, size_known, dots)
@@ -359,6 +359,31 @@ def _without_print(found: list[_Candidate]) -> list[_Candidate]:
 PIECES_SPAN, PIECES_JOIN_MM = 0.8, 5.0
 
 
+def _with_rings_of_pieces(ink: np.ndarray, found: list[_Candidate], px_per_mm: float,
+                          size_known: bool) -> list[_Candidate]:
+    """``found`` with the round imprints whose ink falls apart into pieces
+    (:func:`_rings_of_pieces`). Without a scale a seal's legend characters are of a seal's
+    smallest size, and make borders and rings of their own: smaller than a ring of pieces,
+    they neither cut its ink apart nor stand beside it where it lies round them (unless
+    found by four straight sides: a name seal stamped on it). A ring of pieces that runs
+    into an imprint found, or into another such ring, is characters itself (the rings
+    through a close-up's text)."""
+    span = PIECES_SPAN * GREY_RING_MIN_MM * px_per_mm
+
+    def piece_of_legend(c: _Candidate) -> bool:
+        return not size_known and not c.sides and 2 * max(c.axes) < span
+
+    rings = _rings_of_pieces(ink, [c for c in found if not piece_of_legend(c)], px_per_mm)
+    found = [c for c in found if not (piece_of_legend(c) and any(
+        k.axes[0] > 1.3 * max(c.axes)
+        and math.dist(c.centre, k.centre) + max(c.axes) <= OUTERMOST_REACH * k.axes[0]
+        for k in rings))]
+    if not size_known:
+        rings = [k for k in rings if not _overlaps_any(
+            k.box, found + [o for o in rings if o is not k], 0.1)]
+    return found + rings
+
+
 def _rings_of_pieces(ink: np.ndarray, found: list[_Candidate], px_per_mm: float
                      ) -> list[_Candidate]:
     """Round imprints on a colour page whose ink falls apart into pieces that no border joins
@@ -388,7 +413,7 @@ def _rings_of_pieces(ink: np.ndarray, found: list[_Candidate], px_per_mm: float
             bx0, by0, bx1, by1 = c.box
             out.append(dataclasses.replace(
                 c, centre=(c.centre[0] + x0, c.centre[1] + y0),
-                box=(bx0 + x0, by0 + y0, bx1 + x0, by1 + y0)))
+                box=(bx0 + x0, by0 + y0, bx1 + x0, by1 + y0), pieces=True))
     return _suppress(out)
 
 
@@ -501,7 +526,7 @@ def _as_crop(norm: np.ndarray, masks: InkMasks, lightest: np.ndarray | None,
              and c.support - _outside_support(ink, c, line) >= RING_CONTRAST
              # a form's or a table's frame is a rectangle too, rarely a square one
              and (c.shape != "square" or _box_aspect(c.box) >= 0.75)]
-    return whole + [c for c in found if not any(
+    return whole + [c for c in found if not (whole and c.pieces) and not any(
         _same_imprint(c, k) or _box_inside(c.box, k.box) >= 0.85 for k in whole)]
 
 
