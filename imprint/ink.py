@@ -108,6 +108,44 @@ def ink_masks(normalised: np.ndarray, *, off_page: np.ndarray | None = None) -> 
     return InkMasks(any_ink, by_colour, any_ink & strong)
 
 
+#: A seal stamped with too little ink prints a scatter of fine dots whose colour, once a scan's
+#: JPEG has blurred them, lies under :data:`MIN_SATURATION` in nearly every pixel (0.05 to 0.13
+#: in its darkest dots), while clean paper holds none at all. Averaged over the dots' spacing
+#: (``STIPPLE_MM`` in :mod:`imprint.segment`), a seal hue's chroma of this much marks the
+#: scatter; print and a pen's strokes, dark, are left out with their blurred coloured edges.
+FAINT_CHROMA = 0.02
+FAINT_DARK = 0.6  # darker than this in its value is print or a pen's, not a seal's scatter
+
+
+@dataclass(frozen=True)
+class FaintInk:
+    """The scatter of a starved seal's faint coloured dots (:func:`faint_ink`): ``mask``
+    where their chroma, averaged, reaches :data:`FAINT_CHROMA`, and that average by ink
+    (``by_colour``, float32), from which the imprint's colour is read."""
+
+    mask: np.ndarray
+    by_colour: dict[str, np.ndarray]
+
+
+def faint_ink(normalised: np.ndarray, spacing_px: float) -> FaintInk:
+    """Seal-hued chroma of a paper-normalised image averaged over ``spacing_px`` (the dots'
+    spacing): a starved imprint's scatter of faint dots, which no pixel-wise threshold of
+    :func:`ink_masks` holds (its ink mask keeps a few specks)."""
+    hsv = cv2.cvtColor((normalised * 255).astype(np.uint8), cv2.COLOR_RGB2HSV)
+    hue, sat, val = cv2.split(hsv)
+    dark = cv2.dilate((val < FAINT_DARK * 255).view(np.uint8), np.ones((3, 3), np.uint8))
+    chroma = np.where(dark > 0, 0, sat).astype(np.float32) / 255
+    sigma = max(1.0, spacing_px)
+    by_colour = {}
+    for name, ranges in INK_HUES.items():
+        m = np.zeros(hue.shape, bool)
+        for lo, hi in ranges:
+            m |= (hue >= lo) & (hue <= hi)
+        by_colour[name] = cv2.GaussianBlur(np.where(m, chroma, 0), (0, 0), sigma)
+    total = by_colour["red"] + by_colour["violet"] + by_colour["blue"]
+    return FaintInk(total >= FAINT_CHROMA, by_colour)
+
+
 def dark_ink(normalised: np.ndarray, *, off_page: np.ndarray | None = None) -> np.ndarray:
     """``(H, W) bool``: ink or text darker than the paper, any hue (grey imprints)."""
     # channel by channel: numpy's reduction over a short last axis is ten times slower

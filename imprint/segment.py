@@ -29,9 +29,11 @@ from imprint.boxes import fill_outline
 from imprint.ink import (
     PEN_LIGHT,
     SEAL_TONE_OD,
+    FaintInk,
     InkMasks,
     brightest_channel,
     dark_ink,
+    faint_ink,
     ink_masks,
     normalise,
     off_page,
@@ -125,8 +127,9 @@ def detect_imprints(image: np.ndarray, *, dpi: float | None = None, page: int = 
 
     ``dpi`` (from the file) sets the plausible seal size; without it the image is searched
     both as a page of at most A4 and, unless it is a photograph of a whole sheet, as a close
-    crop of one seal. Returns detections sorted by confidence, highest first; boxes in page
-    px.
+    crop of one seal. Where nothing is found on a close crop, a starved seal's faint scatter
+    of dots is looked for (:func:`_faint_imprints`). Returns detections sorted by confidence,
+    highest first; boxes in page px.
     """
     if image.ndim != 3 or image.shape[2] != 3:
         raise ValueError("image must be (H, W, 3) RGB")
@@ -146,8 +149,64 @@ def detect_imprints(image: np.ndarray, *, dpi: float | None = None, page: int = 
         # breaks it into pieces)
         finer = _detect_at(image, n, dpi, page)
         best = max((d.confidence for d in found), default=0.0)
-        return finer if max((d.confidence for d in finer), default=0.0) > best else found
-    return _detect_at(image, n, dpi, page)
+        found = finer if max((d.confidence for d in finer), default=0.0) > best else found
+    else:
+        found = _detect_at(image, n, dpi, page)
+    if found:
+        return found
+    # nothing found on a close crop: a starved seal's faint scatter (without a dpi, the image
+    # as a close crop only, whose seal fills it)
+    if dpi is None:
+        return _faint_imprints(image, n, max(h, w) / n / CROP_SPAN_MM, page, CROP_FILL)
+    if max(h, w) / dpi * 25.4 <= FAINT_CROP_MM:
+        return _faint_imprints(image, n, dpi / 25.4 / n, page, 0.0)
+    return found
+
+
+#: An image of a known dpi at most this long (mm) is a close crop round one seal, searched for a
+#: starved seal's faint scatter where nothing else is found in it (a page is not: a scatter of
+#: a seal's size there is as likely a coloured print's, and a page's seals are seen at a
+#: page's scale, where a scatter's dots are lost).
+FAINT_CROP_MM = 2 * CROP_SPAN_MM
+
+
+def _faint_imprints(image: np.ndarray, n: int, px_per_mm: float, page: int, fill: float
+                    ) -> list[Detection]:
+    """Round and oval imprints of a close crop where nothing else is found: a seal stamped
+    with too little ink, a scatter of faint dots no ink mask holds (:func:`imprint.ink.faint_ink`),
+    whose ring the ring filters find on the dots' averaged chroma, on the working copy of
+    every ``n``-th pixel at ``px_per_mm``; each spanning ``fill`` of the image's short side."""
+    small = _every_nth(image, n)
+    faint = faint_ink(normalise(small), STIPPLE_MM * px_per_mm)
+    h, w = small.shape[:2]
+    out = []
+    # (an oval seal's ends each hold a ring of its minor axis)
+    rings = _ovals_of_pairs(faint.mask, _grey_candidates(faint.mask, px_per_mm),
+                            max(1.0, 1.2 * px_per_mm))
+    for c in rings:
+        x0, y0, x1, y1 = c.box
+        if min(x1 - x0, y1 - y0) < fill * min(h, w):
+            continue
+        out.append(_detection(c, n, _scatter_colour(
+            faint, np.s_[int(y0):int(y1) + 1, int(x0):int(x1) + 1]), page))
+    return sorted(out, key=lambda d: -d.confidence)
+
+
+def _scatter_colour(faint: FaintInk, box) -> str:
+    """The ink whose averaged chroma is the most in ``box`` (a slice) of a faint scatter."""
+    return max(faint.by_colour, key=lambda k: float(faint.by_colour[k][box].mean()))
+
+
+def _detection(c: _Candidate, n: int, colour: str, page: int, horizon=None, sides=None
+               ) -> Detection:
+    """A candidate of a working copy of every ``n``-th pixel as a detection in page px."""
+    conf = float(np.clip(0.5 * c.support + 0.5 * min(1.0, c.support / 0.8), 0, 1))
+    x0, y0, x1, y1 = c.box
+    return Detection(
+        box=(x0 * n, y0 * n, x1 * n, y1 * n), centre=(c.centre[0] * n, c.centre[1] * n),
+        axes=(c.axes[0] * n, c.axes[1] * n), angle=(-c.angle) % 180, shape=c.shape,
+        colour=colour, confidence=conf, visible=c.visible, page=page, horizon=horizon,
+        sheet_sides=sides)
 
 
 def _detect_at(image: np.ndarray, n: int, dpi: float | None, page: int) -> list[Detection]:
@@ -185,17 +244,8 @@ def _detect_at(image: np.ndarray, n: int, dpi: float | None, page: int) -> list[
         _ON_SHEET.reset(token)
     if sheet is not None:
         candidates = [_box_on_sheet(c, sheet) for c in candidates]
-    out = []
-    for c in candidates:
-        colour = colour_of(c) if colour_of else "grey"
-        conf = float(np.clip(0.5 * c.support + 0.5 * min(1.0, c.support / 0.8), 0, 1))
-        x0, y0, x1, y1 = c.box
-        out.append(Detection(
-            box=(x0 / f, y0 / f, x1 / f, y1 / f), centre=(c.centre[0] / f, c.centre[1] / f),
-            axes=(c.axes[0] / f, c.axes[1] / f), angle=(-c.angle) % 180, shape=c.shape,
-            colour=colour,
-            confidence=conf, visible=c.visible, page=page, horizon=horizon,
-            sheet_sides=sides))
+    out = [_detection(c, n, colour_of(c) if colour_of else "grey", page, horizon, sides)
+           for c in candidates]
     return sorted(out, key=lambda d: -d.confidence)
 
 

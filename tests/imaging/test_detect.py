@@ -1262,3 +1262,58 @@ def test_an_imprint_is_no_narrower_than_the_smallest_seal(axes_mm, visible, kept
     c = _Candidate((300.0, 300.0), (a, b), 0.0, "oval", (300 - a, 300 - b, 300 + a, 300 + b),
                    0.9, visible)
     assert _plausible(c, px_mm, True, (1754, 1240)) is kept
+
+
+def _starved_crop(seed: int, ink: str) -> tuple[np.ndarray, np.ndarray]:
+    """A counter's 300-dpi JPEG crop of a seal stamped with too little ink: a scatter of dots
+    of two px on a quarter of its strokes' pixels, each a third of the ink's colour (chroma
+    0.05 to 0.15 once the JPEG has blurred it, as on the generator's starved scans), which
+    no pixel of the crop's ink masks holds. (crop, the seal's box)"""
+    seal = new_seal(layout(SealSpec("round_official", "江苏宏达机械制造有限公司",
+                                    code="3201050123456")), np.random.default_rng(seed))
+    image, truth = imprint_scene(Stamping(seal, StampConditions(angle=20.0, seed=seed), ink,
+                                          "S", "S"), dpi=300, rng=np.random.default_rng(seed),
+                                 capture=Capture("scan", 95, 0.3, 0.003), clutter=False)
+    rgb = image.astype(np.float32)
+    paper = np.median(np.concatenate([rgb[:10], rgb[-10:]]).reshape(-1, 3), axis=0)
+    strokes = (paper - rgb).max(axis=2) > 40
+    dots = strokes & (np.random.default_rng(seed).random(strokes.shape) < 0.25)
+    dots = cv2.dilate(dots.view(np.uint8), np.ones((2, 2), np.uint8)) > 0
+    crop = np.broadcast_to(paper, rgb.shape).copy()
+    crop[dots] = paper + 0.35 * (np.median(rgb[strokes], axis=0) - paper)
+    ok, jpeg = cv2.imencode(".jpg", cv2.cvtColor(crop.astype(np.uint8), cv2.COLOR_RGB2BGR),
+                            [cv2.IMWRITE_JPEG_QUALITY, 80])
+    assert ok
+    return cv2.cvtColor(cv2.imdecode(jpeg, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB), truth.box
+
+
+@pytest.mark.parametrize(("seed", "ink"), [(0, "blue"), (1, "red"), (2, "violet")])
+def test_a_starved_seals_faint_scatter_on_a_close_crop_is_found_by_its_ring(seed, ink):
+    """Nothing else is found on the crop: the dots' chroma, averaged over their spacing,
+    draws the ring (these crops gave no detection at all), and the imprint's colour is the
+    scatter's. The same crop at a page's size (an A4 scan) is not searched so."""
+    crop, box = _starved_crop(seed, ink)
+    dets = detect_imprints(crop, dpi=300)
+    assert len(dets) == 1
+    assert iou(dets[0].box, box) >= 0.8 and dets[0].colour == ink
+    page = np.empty((3508, 2480, 3), np.uint8)
+    page[:] = np.median(crop[:10].reshape(-1, 3), axis=0).astype(np.uint8)
+    page[1000:1000 + crop.shape[0], 800:800 + crop.shape[1]] = crop
+    assert detect_imprints(page, dpi=300) == []
+
+
+def test_a_close_crop_of_print_in_colour_jpeg_holds_no_faint_imprint():
+    """A 300-dpi crop of black print with a blue ballpoint's strokes, through a JPEG: their
+    blurred coloured edges are left out with the dark strokes, and nothing is found."""
+    rng = np.random.default_rng(5)
+    crop = np.full((600, 600, 3), 245, np.uint8)
+    for y in range(40, 560, 45):
+        for x in range(30, 560, 42):
+            if rng.random() < 0.8:
+                cv2.putText(crop, "#", (x, y), cv2.FONT_HERSHEY_SIMPLEX, 1.0, (20, 20, 20), 2)
+    pts = np.cumsum(rng.normal(0, 9, (200, 2)), axis=0) + 300
+    cv2.polylines(crop, [pts.astype(np.int32).reshape(-1, 1, 2)], False, (30, 40, 120), 2)
+    ok, jpeg = cv2.imencode(".jpg", crop, [cv2.IMWRITE_JPEG_QUALITY, 70])
+    assert ok
+    assert detect_imprints(cv2.cvtColor(cv2.imdecode(jpeg, cv2.IMREAD_COLOR),
+                                        cv2.COLOR_BGR2RGB), dpi=300) == []
