@@ -105,6 +105,8 @@ FEATURES = {
     "ink_coverage": "share of the questioned seal area in ink",
     "print_told_apart": "1 where black print could be told from the seal's ink, 0 where it "
                         "reads as the seal's (a fax)",
+    "ink_scatter": "1 where the questioned imprint was found only as a starved seal's scatter "
+                   "of faint dots, 0 otherwise",
 }
 
 
@@ -513,6 +515,7 @@ def measure(query: RectifiedImprint, master: RectifiedImprint, alignment: Alignm
         "blur": qq.blur,
         "ink_coverage": qq.ink_coverage,
         "print_told_apart": float(qq.print_told_apart),
+        "ink_scatter": float(query.detection.scatter),
     }
     # GA 241.8: deformation of the imprint against the reference, as a share of its radius:
     # the larger of the smooth displacement and the local shifts (90th percentile). The outer

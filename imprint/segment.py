@@ -187,8 +187,8 @@ def _faint_imprints(image: np.ndarray, n: int, px_per_mm: float, page: int, fill
         x0, y0, x1, y1 = c.box
         if min(x1 - x0, y1 - y0) < fill * min(h, w):
             continue
-        out.append(_detection(c, n, _scatter_colour(
-            faint, np.s_[int(y0):int(y1) + 1, int(x0):int(x1) + 1]), page))
+        out.append(dataclasses.replace(_detection(c, n, _scatter_colour(
+            faint, np.s_[int(y0):int(y1) + 1, int(x0):int(x1) + 1]), page), scatter=True))
     return sorted(out, key=lambda d: -d.confidence)
 
 

@@ -30,7 +30,10 @@ class Detection:
     was seen (:mod:`imprint.sheet`), which rectification uses to undo the perspective;
     ``sheet_sides`` the two points ``(x, y, w)`` (homogeneous page px) where the photographed
     sheet's opposite sides meet (``w`` 0: parallel on the photograph), where its outline was
-    seen: the sheet's own directions, against which rectification records the imprint's turn.
+    seen: the sheet's own directions, against which rectification records the imprint's turn;
+    ``scatter`` True where it was found only as a starved seal's scatter of faint dots, too
+    faint for any ink mask (:func:`imprint.segment.detect_imprints`): its strokes are too
+    faint to be compared with a master's.
     """
 
     box: tuple[float, float, float, float]
@@ -44,6 +47,7 @@ class Detection:
     page: int = 0
     horizon: tuple[float, float, float] | None = None
     sheet_sides: tuple[tuple[float, float, float], tuple[float, float, float]] | None = None
+    scatter: bool = False
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,8 @@
 Four outcomes, decided in this order:
 
 1. ``inconclusive`` when the questioned imprint cannot carry a decision: too little of its
-   border visible, too much of it covered, too little compared (:data:`QUALITY_GATE`);
+   border visible, too much of it covered, found only as a starved seal's scatter of faint
+   dots, too little compared (:data:`QUALITY_GATE`);
 2. ``different_seal`` when it does not even look like the master: once aligned, the ink
    correlation below a threshold set on zero-effort impostors (other filed seals) of the
    calibration set, unless what ink there is lies on the master's strokes (fewer of its
@@ -53,8 +54,11 @@ FUSION_FEATURES = ("correlation", "extra_ink", "missing_ink", "substituted_ink",
                    "border_width_abs_mm", "edge_sharpness", "edge_core", "texture",
                    "periodicity", "pressure_pattern")
 
-#: The questioned imprint's own quality below which it cannot carry a decision at all.
-QUALITY_GATE = {"border_visible": 0.5, "occluded_max": 0.5}
+#: The questioned imprint's own quality below which it cannot carry a decision at all (and
+#: not one found only as a starved seal's scatter of faint dots: its strokes, too faint for
+#: any ink mask, leave the correlation and the strokes off the master's to the print and
+#: pens across it).
+QUALITY_GATE = {"border_visible": 0.5, "occluded_max": 0.5, "ink_scatter": False}
 #: Share of the seal compared (known in both after alignment) below which an imprint that
 #: does correlate with the master cannot be called genuine or forged. An imprint of good
 #: quality that cannot be laid on the master at all is a different seal, whatever the area.
@@ -223,6 +227,9 @@ def quality_reasons(features: dict, limits: dict) -> list[str]:
     if features["occluded"] > limits.get("occluded_max", 1.0):
         out.append(f"{features['occluded']:.0%} of the imprint is covered by text or "
                    "signatures, or cut off by a sheet's edge")
+    if "ink_scatter" in limits and not limits["ink_scatter"] and features.get("ink_scatter"):
+        out.append("the imprint was found only as a scatter of faint dots (a seal stamped "
+                   "with too little ink): its strokes are too faint to compare")
     if limits.get("print_told_apart") and not features.get("print_told_apart", 1.0):
         out.append("black print cannot be told from the seal's ink here (a fax): print "
                    "across the imprint reads as its strokes")

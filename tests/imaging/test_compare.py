@@ -376,6 +376,22 @@ def test_a_fax_refused_only_by_its_print_is_inconclusive_not_another_seal():
     assert decide(low, model, []).verdict == "different_seal"
 
 
+def test_an_imprint_found_only_as_a_scatter_of_faint_dots_is_inconclusive():
+    """A starved seal found only by its scatter's averaged colour: strokes differing both ways
+    and a low correlation (the print and a pen's strokes across it, the faint dots beside
+    them) call it neither another seal nor a forgery; the same figures from an imprint found
+    by its ink are another seal."""
+    model = VerifierModel.load()
+    th = model.thresholds
+    base = {"border_visible": 0.7, "occluded": 0.0, "known": 0.92, "extra_ink": 0.11,
+            "missing_ink": 0.32, "substituted_ink": 0.88, "print_told_apart": 1.0,
+            "correlation": th["different_seal_correlation"] - 0.25}
+    d = decide({**base, "ink_scatter": 1.0}, model, [])
+    assert d.verdict == "inconclusive" and "scatter of faint dots" in d.reasons[0]
+    assert decide({**base, "ink_scatter": 0.0}, model, []).verdict == "different_seal"
+    assert decide(base, model, []).verdict == "different_seal"
+
+
 def test_a_verifier_model_of_another_shape_is_a_clear_error(tmp_path):
     """A model file from before the per-kind fusion, or one cut short, names the file and
     what is wrong instead of failing later inside a comparison."""
