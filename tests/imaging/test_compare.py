@@ -107,6 +107,21 @@ def test_a_stored_imprint_reads_back_packed_or_whole(seals, tmp_path):
         archive.from_bytes(buf.getvalue())
 
 
+def test_a_stored_imprint_keeps_its_mark_of_a_faint_scatter(seals):
+    """An imprint found only as a starved seal's scatter reads back so (its verdict depends
+    on it); one stored before imprints were so marked reads back unmarked."""
+    r = seals[0]["rect"]["genuine"]
+    faint = replace(r, detection=replace(r.detection, scatter=True))
+    assert archive.from_bytes(archive.to_bytes(faint)).detection.scatter
+    buf = io.BytesIO()
+    with np.load(io.BytesIO(archive.to_bytes(r))) as z:
+        meta = json.loads(bytes(z["meta"]))
+        del meta["detection"]["scatter"]
+        np.savez(buf, **{**z, "meta": np.frombuffer(json.dumps(meta).encode(), np.uint8)})
+    assert archive.from_bytes(buf.getvalue()).detection == r.detection
+    assert not r.detection.scatter
+
+
 def test_genuine_recarved_and_other_seal(seals):
     a, b = seals
     same = compare(a["rect"]["genuine"], a["rect"]["master"])
