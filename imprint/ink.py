@@ -76,12 +76,28 @@ class InkMasks:
     saturated: np.ndarray
 
 
+def _hsv_planes(normalised: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Hue (OpenCV's 0..180), saturation and value planes (uint8) of a paper-normalised image:
+    contiguous, so that comparisons on them are fast."""
+    return cv2.split(cv2.cvtColor((normalised * 255).astype(np.uint8), cv2.COLOR_RGB2HSV))
+
+
+def _ink_hues(hue: np.ndarray) -> dict[str, np.ndarray]:
+    """``(H, W) bool`` per ink of :data:`INK_HUES`: where ``hue`` lies in its ranges."""
+    hues = {}
+    for name, ranges in INK_HUES.items():
+        m = np.zeros(hue.shape, bool)
+        for lo, hi in ranges:
+            m |= (hue >= lo) & (hue <= hi)
+        hues[name] = m
+    return hues
+
+
 def ink_masks(normalised: np.ndarray, *, off_page: np.ndarray | None = None) -> InkMasks:
     """Seal-ink masks of a paper-normalised page (see :func:`normalise`); ``off_page``
     ``(H, W) bool`` marks what is not paper (the table round a photographed page), where
     nothing counts as ink."""
-    hsv = cv2.cvtColor((normalised * 255).astype(np.uint8), cv2.COLOR_RGB2HSV)
-    hue, sat, val = cv2.split(hsv)  # contiguous planes: comparisons on them are fast
+    hue, sat, val = _hsv_planes(normalised)
     # thresholds on the 8-bit values: the same pixels as on the fractions, cheaper
     strong = sat >= math.ceil(MIN_SATURATION * 255 - 1e-6)
     faint = (sat >= math.ceil(FAINT_SATURATION * 255 - 1e-6)) & (
@@ -89,12 +105,7 @@ def ink_masks(normalised: np.ndarray, *, off_page: np.ndarray | None = None) -> 
     inked = (strong | faint) & (val >= math.ceil(MIN_INK_VALUE * 255 - 1e-6))
     if off_page is not None:
         inked &= ~off_page
-    hues = {}
-    for name, ranges in INK_HUES.items():
-        m = np.zeros(hue.shape, bool)
-        for lo, hi in ranges:
-            m |= (hue >= lo) & (hue <= hi)
-        hues[name] = m
+    hues = _ink_hues(hue)
     inked &= hues["violet"] | ((hues["red"] | hues["blue"]) & strong)
     if (inked & ~strong).any():
         # hysteresis: faint violet counts in runs that hold saturated ink
@@ -131,17 +142,12 @@ def faint_ink(normalised: np.ndarray, spacing_px: float) -> FaintInk:
     """Seal-hued chroma of a paper-normalised image averaged over ``spacing_px`` (the dots'
     spacing): a starved imprint's scatter of faint dots, which no pixel-wise threshold of
     :func:`ink_masks` holds (its ink mask keeps a few specks)."""
-    hsv = cv2.cvtColor((normalised * 255).astype(np.uint8), cv2.COLOR_RGB2HSV)
-    hue, sat, val = cv2.split(hsv)
+    hue, sat, val = _hsv_planes(normalised)
     dark = cv2.dilate((val < FAINT_DARK * 255).view(np.uint8), np.ones((3, 3), np.uint8))
     chroma = np.where(dark > 0, 0, sat).astype(np.float32) / 255
     sigma = max(1.0, spacing_px)
-    by_colour = {}
-    for name, ranges in INK_HUES.items():
-        m = np.zeros(hue.shape, bool)
-        for lo, hi in ranges:
-            m |= (hue >= lo) & (hue <= hi)
-        by_colour[name] = cv2.GaussianBlur(np.where(m, chroma, 0), (0, 0), sigma)
+    by_colour = {name: cv2.GaussianBlur(np.where(m, chroma, 0), (0, 0), sigma)
+                 for name, m in _ink_hues(hue).items()}
     total = by_colour["red"] + by_colour["violet"] + by_colour["blue"]
     return FaintInk(total >= FAINT_CHROMA, by_colour)
 

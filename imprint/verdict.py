@@ -227,7 +227,7 @@ def quality_reasons(features: dict, limits: dict) -> list[str]:
     if features["occluded"] > limits.get("occluded_max", 1.0):
         out.append(f"{features['occluded']:.0%} of the imprint is covered by text or "
                    "signatures, or cut off by a sheet's edge")
-    if "ink_scatter" in limits and not limits["ink_scatter"] and features.get("ink_scatter"):
+    if not limits.get("ink_scatter", True) and features.get("ink_scatter"):
         out.append("the imprint was found only as a scatter of faint dots (a seal stamped "
                    "with too little ink): its strokes are too faint to compare")
     if limits.get("print_told_apart") and not features.get("print_told_apart", 1.0):
