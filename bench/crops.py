@@ -19,7 +19,7 @@ from tqdm import tqdm
 from bench.verify import SETS, TEST_SEED, dataset
 from imprint.boxes import iou
 from imprint.io import load_page
-from imprint.segment import detect_imprints
+from imprint.pipeline import detected
 from imprint.synth.dataset import read_manifest
 
 #: The shape each kind of seal is found as.
@@ -32,7 +32,7 @@ def _detect_one(path: str) -> tuple[list[tuple[tuple, str]], float]:
     cv2.setNumThreads(1)
     (page,) = load_page(path)
     t0 = time.perf_counter()
-    dets = detect_imprints(page.image, dpi=page.dpi[0] if page.dpi else None)
+    dets, _ = detected(page.image, dpi=page.dpi[0] if page.dpi else None)
     return [(d.box, d.shape) for d in dets], 1000 * (time.perf_counter() - t0)
 
 

@@ -5,20 +5,81 @@ from __future__ import annotations
 
 import math
 
+import cv2
 import numpy as np
 
 from imprint.errors import NoImprintError, SeveralImprintsError
+from imprint.ink import brightest_channel, normalise
 from imprint.rectify import rectify
-from imprint.segment import detect_imprints
+from imprint.segment import FAINT_CROP_MM, detect_imprints, seal_sized
 from imprint.types import Detection, RectifiedImprint
 
 
 def found_imprints(image: np.ndarray, *, dpi: float | None = None, page: int = 0
                    ) -> list[tuple[Detection, RectifiedImprint | None]]:
     """Every imprint detected on ``image`` (``(H, W, 3) uint8`` RGB), in the detector's order,
-    with its rectification (None where its border could not be fitted)."""
-    dets = detect_imprints(image, dpi=dpi, page=page)
+    with its rectification (None where its border could not be fitted). Where the ``dpi`` is
+    one the image cannot have, the imprints are found without it
+    (:func:`detected`), and measured in no mm."""
+    dets, dpi = detected(image, dpi=dpi, page=page)
     return once_each(dets, rectify_all(image, dets, dpi=dpi))
+
+
+def detected(image: np.ndarray, *, dpi: float | None = None, page: int = 0
+             ) -> tuple[list[Detection], float | None]:
+    """The imprints detected on ``image`` and the dpi they are measured at: ``dpi``, or None
+    where it is one the image cannot have (:func:`_under_a_false_dpi`)."""
+    dets = detect_imprints(image, dpi=dpi, page=page)
+    if not dets and dpi is not None:
+        dets, dpi = _under_a_false_dpi(image, dpi, page)
+    return dets, dpi
+
+
+#: Printed characters are no smaller than this (mm; the tallest marks of dark ink, a tenth of
+#: them: whole characters, not their parts or specks): body text is 2.5 to 5 mm high, the
+#: smallest print of a form 1.5 mm.
+PRINT_MIN_MM = 1.2
+#: Dark ink: the brightest channel against the paper under this (print blurred into the paper
+#: of a shrunk page is grey, not black).
+PRINT_DARK = 0.75
+#: Marks of print counted: at least this many, each this many px high or more (the dots of a
+#: fax's dither, the specks of a JPEG, are smaller).
+PRINT_MIN_MARKS, MARK_MIN_PX = 30, 3
+
+
+def _under_a_false_dpi(image: np.ndarray, dpi: float, page: int
+                       ) -> tuple[list[Detection], float | None]:
+    """Where nothing is found at the dpi a file states, and at that dpi the image is no
+    larger than a close crop (:data:`FAINT_CROP_MM`) yet its print is smaller than any
+    (:func:`print_height_mm`): a page shrunk for a web form or a message that kept its
+    scanner's dpi (at it the page is 45 mm long, its characters under a mm, its seals 8 mm
+    across). The imprints found without the dpi, where none of them could be a seal at it,
+    their size then unknown (None); else nothing, and the dpi. A page's size at its dpi is
+    trusted (a rendered PDF's, a scanner's): a page without seals is searched once."""
+    if max(image.shape[:2]) / dpi * 25.4 > FAINT_CROP_MM:
+        return [], dpi
+    height = print_height_mm(image, dpi)
+    if height is None or height >= PRINT_MIN_MM:
+        return [], dpi
+    dets = detect_imprints(image, dpi=None, page=page)
+    if dets and not any(seal_sized(2 * max(d.axes) / dpi * 25.4) for d in dets):
+        return dets, None
+    return [], dpi
+
+
+def print_height_mm(image: np.ndarray, dpi: float) -> float | None:
+    """The height (mm, at ``dpi``) of the characters of print on ``image``: the 90th
+    percentile of the heights of its marks of dark ink (dark in every channel,
+    :data:`PRINT_DARK`: a seal's ink passes its own colour) at least :data:`MARK_MIN_PX`
+    high; None where there are fewer than :data:`PRINT_MIN_MARKS` of them."""
+    lightest = brightest_channel(normalise(image))
+    dark = (lightest < PRINT_DARK).astype(np.uint8)
+    stats = cv2.connectedComponentsWithStats(dark, connectivity=8)[2]
+    heights = stats[1:, cv2.CC_STAT_HEIGHT]
+    heights = heights[heights >= MARK_MIN_PX]
+    if len(heights) < PRINT_MIN_MARKS:
+        return None
+    return float(np.percentile(heights, 90)) / dpi * 25.4
 
 
 #: A round seal measures the perspective left on its sheet where this much of its border is

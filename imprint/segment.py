@@ -862,10 +862,16 @@ def _square_support(mask: np.ndarray, rect, line_px: float) -> tuple[float, floa
     return (float(hits[inside].mean()) if inside.any() else 0.0), float(inside.mean())
 
 
-def _plausible(c: _Candidate, px_per_mm: float, size_known: bool, page_shape) -> bool:
+def seal_sized(diameter_mm: float) -> bool:
+    """Whether an outline this long (mm) can be a seal's: :data:`SEAL_DIAMETER_MM`, a fit
+    allowed a fifth less (a faded border measures small) and a little more."""
     lo, hi = SEAL_DIAMETER_MM
-    d_mm = 2 * c.axes[0] / px_per_mm
-    if size_known and not (lo * 0.8 <= d_mm <= hi * 1.15):
+    return lo * 0.8 <= diameter_mm <= hi * 1.15
+
+
+def _plausible(c: _Candidate, px_per_mm: float, size_known: bool, page_shape) -> bool:
+    lo = SEAL_DIAMETER_MM[0]
+    if size_known and not seal_sized(2 * c.axes[0] / px_per_mm):
         return False
     # no seal is narrower than the smallest name seal either way: a whole oval of a seal's
     # length but a few mm across is a stroke's loop or a row of print (not an imprint cut by

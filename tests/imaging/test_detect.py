@@ -12,11 +12,12 @@ import cv2
 import numpy as np
 import pytest
 
+from imprint import pipeline
 from imprint import rectify as rectify_module
 from imprint.align import align
 from imprint.boxes import iou, match
 from imprint.io import load_page
-from imprint.pipeline import once_each, rectify_all
+from imprint.pipeline import detected, found_imprints, once_each, rectify_all
 from imprint.rectify import CANONICAL_RADIUS, rectify
 from imprint.segment import (
     _Candidate,
@@ -83,6 +84,44 @@ def test_page_without_seal_gives_nothing():
     rng = np.random.default_rng(12)
     page, truths, _ = page_scene([], dpi=150, rng=rng, capture=Capture("scan", 90, 0.4, 0.004))
     assert truths == [] and detect_imprints(page, dpi=150) == []
+
+
+@pytest.mark.parametrize(("dpi", "stated"), [(100, 600), (75, 400)])
+def test_a_page_whose_file_states_a_dpi_it_cannot_have_is_searched_without_it(seal, dpi,
+                                                                            stated):
+    """A page shrunk after scanning (for a web form, a message) that kept the scanner's dpi:
+    at it the page is a close crop's size, its print under a mm high and its seal 7 or 8 mm
+    across, and no seal is that small, so nothing is found at the stated dpi; the page is
+    searched as one without a dpi, and its imprint measured in no mm."""
+    stampings = [Stamping(seal, StampConditions(angle=20.0, seed=1), "red", "S", "S")]
+    page, truths, _ = page_scene(stampings, dpi=dpi, rng=np.random.default_rng(13),
+                                 capture=Capture("scan", 90, 0.4, 0.004))
+    assert detect_imprints(page, dpi=stated) == []
+    found = found_imprints(page, dpi=stated)
+    assert len(found) == 1 and len(match([truths[0].box], [found[0][0].box])) == 1
+    assert found[0][1] is not None and found[0][1].geometry.size_mm is None
+    ((_, at_true_dpi),) = found_imprints(page, dpi=dpi)
+    assert at_true_dpi.geometry.size_mm is not None
+
+
+@pytest.mark.parametrize("long_mm", [None, 100])
+def test_an_image_without_seal_at_a_dpi_it_can_have_is_searched_once(monkeypatch, long_mm):
+    """A page of a page's size at its dpi (a rendered PDF's, a scanner's), or a crop of it of
+    a close crop's size, its print 3.5 to 4.2 mm high as printed, holding no seal: not
+    searched again without the dpi (an archive's pages without seals cost one search)."""
+    page, truths, _ = page_scene([], dpi=150, rng=np.random.default_rng(12),
+                                 capture=Capture("scan", 90, 0.4, 0.004))
+    if long_mm is not None:
+        page = page[:round(long_mm / 25.4 * 150), :round(0.7 * long_mm / 25.4 * 150)]
+    assert 3.0 <= pipeline.print_height_mm(page, 150) <= 5.0
+    calls = []
+
+    def counted(*args, **kwargs):
+        calls.append(kwargs.get("dpi"))
+        return detect_imprints(*args, **kwargs)
+
+    monkeypatch.setattr(pipeline, "detect_imprints", counted)
+    assert truths == [] and found_imprints(page, dpi=150) == [] and calls == [150]
 
 
 def _signature_page(seed: int, dpi: float) -> np.ndarray:
@@ -478,7 +517,7 @@ def _real_recall(folders: set[str] | None = None) -> tuple[int, int]:
         if folders and item["file"].split("/")[0] not in folders:
             continue
         (page,) = load_page(REAL / item["file"])
-        dets = detect_imprints(page.image, dpi=page.dpi[0] if page.dpi else None)
+        dets, _ = detected(page.image, dpi=page.dpi[0] if page.dpi else None)
         boxes = [s["box"] for s in item["seals"]]
         found += len(match(boxes, [d.box for d in dets]))
         total += len(boxes)
@@ -494,11 +533,11 @@ def test_real_receipts_and_seal_sheet_are_all_found():
 
 @needs_real
 def test_real_images_recall_does_not_regress():
-    """A floor under today's measured recall on every labelled real imprint (88 of 97); the
+    """A floor under today's measured recall on every labelled real imprint (89 of 97); the
     target is every one of them."""
     found, total = _real_recall()
     assert total == 97
-    assert found >= 88
+    assert found >= 89
 
 
 @needs_real
