@@ -53,16 +53,20 @@ def _under_a_false_dpi(image: np.ndarray, dpi: float, page: int
     larger than a close crop (:data:`FAINT_CROP_MM`) yet its print is smaller than any
     (:func:`print_height_mm`): a page shrunk for a web form or a message that kept its
     scanner's dpi (at it the page is 45 mm long, its characters under a mm, its seals 8 mm
-    across). The imprints found without the dpi, where none of them could be a seal at it,
-    their size then unknown (None); else nothing, and the dpi. A page's size at its dpi is
-    trusted (a rendered PDF's, a scanner's): a page without seals is searched once."""
+    across). The imprints found without the dpi, where none of them could be a seal at it
+    and all are of a seal's colour, their size then unknown (None); else nothing, and the
+    dpi. A page's size at its dpi is trusted (a rendered PDF's, a scanner's): a page without
+    seals is searched once."""
     if max(image.shape[:2]) / dpi * 25.4 > FAINT_CROP_MM:
         return [], dpi
     height = print_height_mm(image, dpi)
     if height is None or height >= PRINT_MIN_MM:
         return [], dpi
     dets = detect_imprints(image, dpi=None, page=page)
-    if dets and not any(seal_sized(2 * max(d.axes) / dpi * 25.4) for d in dets):
+    # (a fax's or a copy's grey is not judged so: their dither dots and the specks a copy
+    # leaves are marks of print under a mm, on crops of their true dpi)
+    if dets and not any(d.colour == "grey" or seal_sized(2 * max(d.axes) / dpi * 25.4)
+                        for d in dets):
         return dets, None
     return [], dpi
 
