@@ -1015,12 +1015,30 @@ def _outline_on_circles(blob: np.ndarray, circles: list[_Candidate], tol: float)
 
 
 def _suppress(cands: list[_Candidate]) -> list[_Candidate]:
-    """Keep the best of candidates that describe the same imprint."""
+    """Keep the best of candidates that describe the same imprint (not a square seal stamped
+    on the middle of a round one, :func:`_stamped_on`)."""
     keep: list[_Candidate] = []
     for c in sorted(cands, key=lambda c: -c.support):
-        if not any(_same_imprint(c, k) for k in keep):
+        if not any(_same_imprint(c, k) and not _stamped_on(c, k) for k in keep):
             keep.append(c)
     return keep
+
+
+#: A round or oval border at least this much larger (its smaller axis, in half sides) than a
+#: square round about the same centre is another imprint's: a circle fitted to a square
+#: seal's own outline or legend lies between its half side and its half diagonal.
+STAMPED_ON = 1.5
+
+
+def _stamped_on(a: _Candidate, b: _Candidate) -> bool:
+    """Whether one of two candidates round about one centre is a square well inside the
+    other, a round or oval border: a name seal stamped on the middle of a round seal, two
+    imprints (whether they are kept apart is :func:`_outermost`'s to say: a square of the
+    other ink, or one found by its four straight sides, which no round seal's layout draws)."""
+    return any(sq.shape == "square" and other.shape != "square"
+               and min(other.axes) >= STAMPED_ON * sq.axes[0]
+               and _reach(sq) <= OUTERMOST_REACH * other.axes[0]
+               for sq, other in ((a, b), (b, a)))
 
 
 def _colour_candidates(ink: np.ndarray, warm: np.ndarray | None, px_per_mm: float,

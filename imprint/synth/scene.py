@@ -199,8 +199,9 @@ def page_scene(stampings: list[Stamping], *, dpi: float, rng: np.random.Generato
     """An A4 page with text, maybe a table, signatures and the given imprints.
 
     Each stamping's ``labels["placement"]`` may ask for ``edge`` (a cross-page half at the
-    right or left edge) or ``overlap`` (overlapping the previous imprint); otherwise it lands
-    in the lower part of the page, where seals go.
+    right or left edge), ``overlap`` (overlapping the previous imprint) or ``on`` (on the
+    previous imprint's middle); otherwise it lands in the lower part of the page, where seals
+    go.
     """
     px = dpi / MM_PER_INCH
     h, w = int(round(A4_MM[1] * px)), int(round(A4_MM[0] * px))
@@ -242,6 +243,11 @@ def page_scene(stampings: list[Stamping], *, dpi: float, rng: np.random.Generato
             side = rng.choice([-1, 1])
             cx = (w if side > 0 else 0) + side * rng.uniform(-0.6, 0.2) * radius
             cy = rng.uniform(0.2, 0.8) * h
+        elif where == "on" and placements:
+            # on the middle of the previous imprint (a name seal stamped on a round seal)
+            pc = placements[-1][0]
+            cx, cy = (pc[0] + rng.uniform(-0.15, 0.15) * radius,
+                      pc[1] + rng.uniform(-0.15, 0.15) * radius)
         elif where == "overlap" and placements:
             pc = placements[-1][0]
             t = rng.uniform(0, 2 * np.pi)

@@ -151,6 +151,31 @@ def test_a_blurred_signatures_dull_blue_edges_make_no_imprint(seed):
     assert detect_imprints(page, dpi=200) == []
 
 
+def test_a_name_seal_of_another_ink_stamped_on_a_round_seals_middle_is_found(seal):
+    """A blue name seal stamped on the middle of a red round seal: its square, fitted to the
+    blue ink, lies round about the round seal's centre, and was dropped as the same imprint
+    (the one of the two inked more along its border kept); now a square well inside a round
+    border is another imprint. 8 pages, on 7 both found (on none before)."""
+    square = new_seal(layout(SealSpec("square_name", "", person_name="李庆国印", diameter=20.0)),
+                      np.random.default_rng(4))
+    both = 0
+    for seed in range(8):
+        rng = np.random.default_rng(seed)
+        stampings = [
+            Stamping(seal, StampConditions(angle=float(rng.uniform(-40, 40)), seed=seed),
+                     "red", "S", "S"),
+            Stamping(square, StampConditions(angle=float(rng.uniform(-40, 40)), seed=seed + 1),
+                     "blue", "T", "T", labels={"placement": "on"})]
+        page, truths, _ = page_scene(stampings, dpi=200, rng=rng,
+                                     capture=Capture("scan", 90, 0.4, 0.004))
+        assert math.dist(truths[0].centre, truths[1].centre) < 0.3 * truths[1].axes[0]
+        dets = detect_imprints(page, dpi=200)
+        pairs = dict(match([t.box for t in truths], [d.box for d in dets]))
+        assert len(dets) == len(pairs) and 0 in pairs
+        both += 1 in pairs and dets[pairs[1]].shape == "square"
+    assert both >= 7
+
+
 def test_photocopied_pages_imprints_of_every_shape_are_found():
     """Photocopies: a seal's ink copies as a mid grey, the text as black. A floor under what
     six copied pages (a round, an oval and a 20 mm square seal each, among the text) give
