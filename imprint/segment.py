@@ -1032,10 +1032,13 @@ STAMPED_ON = 1.5
 
 def _stamped_on(a: _Candidate, b: _Candidate) -> bool:
     """Whether one of two candidates round about one centre is a square well inside the
-    other, a round or oval border: a name seal stamped on the middle of a round seal, two
-    imprints (whether they are kept apart is :func:`_outermost`'s to say: a square of the
-    other ink, or one found by its four straight sides, which no round seal's layout draws)."""
+    other, a round or oval border well inked (:data:`WEAK_BORDER`; a weaker one round a
+    square seal is a chance circle through the print round it): a name seal stamped on the
+    middle of a round seal, two imprints (whether they are kept apart is :func:`_outermost`'s
+    to say: a square of the other ink, or one found by its four straight sides, which no
+    round seal's layout draws)."""
     return any(sq.shape == "square" and other.shape != "square"
+               and other.support >= WEAK_BORDER
                and min(other.axes) >= STAMPED_ON * sq.axes[0]
                and _reach(sq) <= OUTERMOST_REACH * other.axes[0]
                for sq, other in ((a, b), (b, a)))
