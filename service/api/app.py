@@ -26,6 +26,7 @@ from service.engine import clear_partial_reports
 from service.errors import code_of, error_body, status_of
 from service.metrics import Metrics
 from service.settings import ServiceSettings
+from service.uploads import UploadShelf
 from service.web import router as web_router
 from service.web import static_files
 from service.workers import EnginePool, WorkerRegistry
@@ -55,8 +56,9 @@ def open_services(settings: ServiceSettings) -> Services:
     registry = WorkerRegistry.of(store, settings.embedder)
     pool = EnginePool(registry, settings.engine_workers)
     filer = EnginePool(registry, 1, nice=settings.filing_nice)
+    # uploads under the registry's home: a killed server's are removed when one starts again
     return Services(settings, store, search, KeyRing(store.engine), audit, Metrics(), pool,
-                    filer)
+                    filer, UploadShelf(store.home))
 
 
 def create_app(settings: ServiceSettings | None = None) -> FastAPI:
@@ -74,6 +76,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
             batches.stop(app.state.services)
             app.state.services.pool.close()
             app.state.services.filer.close()
+            app.state.services.uploads.close()
             app.state.services.audit.close()  # the last rows anchored
             app.state.services.store.close()
 

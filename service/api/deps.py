@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import tempfile
 import threading
 import time
 from collections import deque
@@ -28,6 +27,7 @@ from service.auth import Caller, KeyRing, authorize, clean_purpose
 from service.errors import RequestTimeoutError, UploadTooLargeError
 from service.metrics import Metrics
 from service.settings import ServiceSettings
+from service.uploads import UploadShelf
 from service.workers import EnginePool
 
 T = TypeVar("T")
@@ -83,10 +83,10 @@ class FairSlots:
 @dataclass
 class Services:
     """Opened once when the service starts (the registry, its search index, keys, audit trail,
-    metrics, the engine's worker processes, the filing process). ``engine_slots`` bounds the
-    requests doing engine work at once (the rest wait their turn within their time limit);
-    ``filing_lock`` files one seal at a time, so that two filings of one new seal cannot both
-    pass the check that it is new."""
+    metrics, the engine's worker processes, the filing process, the folder for uploads).
+    ``engine_slots`` bounds the requests doing engine work at once (the rest wait their turn
+    within their time limit); ``filing_lock`` files one seal at a time, so that two filings of
+    one new seal cannot both pass the check that it is new."""
 
     settings: ServiceSettings
     store: RegistryStore
@@ -96,6 +96,7 @@ class Services:
     metrics: Metrics
     pool: EnginePool
     filer: EnginePool
+    uploads: UploadShelf
     engine_slots: FairSlots = field(init=False)
     filing_lock: threading.Lock = field(init=False, default_factory=threading.Lock)
 
@@ -184,10 +185,11 @@ class SavedUpload:
     size: int
 
 
-async def upload_folder() -> AsyncIterator[Path]:
-    """A private temporary folder for one request's uploads, removed after the response."""
-    with tempfile.TemporaryDirectory(prefix="imprint-upload-") as folder:
-        yield Path(folder)
+async def upload_folder(request: Request) -> AsyncIterator[Path]:
+    """A private folder for one request's uploads, removed after the response (under the
+    registry's home: :class:`service.uploads.UploadShelf`)."""
+    with services_of(request).uploads.folder() as folder:
+        yield folder
 
 
 UploadFolder = Annotated[Path, Depends(upload_folder)]

@@ -1,6 +1,7 @@
 """A server killed (SIGKILL) in the middle of filing a seal (``POST /v1/seals``) leaves the
 registry consistent: after a restart every filed seal has its master, the index holds exactly
-the store's masters, and each killed filing either exists whole or not at all.
+the store's masters, and each killed filing either exists whole or not at all; the uploads the
+killed servers held are removed when the service starts again.
 
 The kill lands at a known point: the server runs in a subprocess (:func:`serve_paused`) whose
 filing process has one step of the filing wrapped to leave a marker file and then stall
@@ -33,6 +34,7 @@ from index.identify import SealSearch
 from index.store import RegistryStore
 from service.auth import KeyRing, Role
 from service.engine import PARTIAL_REPORT_AGE_S, REPORTS_DIR, clear_partial_reports
+from service.uploads import UPLOADS_DIR
 from tests.service.conftest import generated_seals
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -170,6 +172,7 @@ def test_a_filing_killed_midway_leaves_the_registry_consistent(seals, tmp_path):
     assert answers == [201]
     plain.stop()
 
+    uploads = home / UPLOADS_DIR
     for (phase, _), seal in zip(PHASES.items(), seals, strict=False):
         marker = tmp_path / f"{phase}.marker"
         server = ServerProcess(home, phase, marker)
@@ -180,10 +183,15 @@ def test_a_filing_killed_midway_leaves_the_registry_consistent(seals, tmp_path):
         server.kill()  # SIGKILL: no clean-up of any kind runs
         filing.join(timeout=30)
         assert answers and answers[0] != 201, f"{phase}: the filing was answered: {answers}"
+        # the killed server left the upload it was filing (a customer's document); the ones
+        # before it were removed when this server started
+        assert len(list(uploads.glob("*/request-*/*"))) == 1, phase
 
     # restarted: the service opens the registry and brings the index in line with the store
     restarted = ServerProcess(home, None, tmp_path / "unused")
     try:
+        # ... which the restarted service removed as it started
+        assert not list(uploads.glob("*/request-*/*"))
         with httpx.Client(base_url=restarted.url,
                           headers={"Authorization": f"Bearer {key}"}, timeout=120) as client:
             for (phase, filed), seal in zip(PHASES.items(), seals, strict=False):
@@ -203,6 +211,7 @@ def test_a_filing_killed_midway_leaves_the_registry_consistent(seals, tmp_path):
         assert chain["intact"], chain
     finally:
         restarted.stop()
+    assert not any(uploads.iterdir())  # stopped cleanly: its own folder gone too
 
     with RegistryStore.open(home) as store:
         filed_seals = store.search(limit=1000)
