@@ -391,6 +391,30 @@ def test_a_fax_refused_only_by_its_print_is_inconclusive_not_another_seal():
     assert decide(low, model, []).verdict == "different_seal"
 
 
+def test_a_poor_imprint_refused_only_by_its_correlation_is_inconclusive():
+    """Half its border faded or a third of it under print, an imprint that correlates below
+    the different-seal rule with no character differing from the master's is left undecided;
+    the same figures from a good imprint, or a poor one with another character in it, are
+    another seal."""
+    model = VerifierModel.load()
+    th = model.thresholds
+    base = {"border_visible": 0.6, "occluded": 0.1, "known": 0.85, "extra_ink": 0.06,
+            "missing_ink": 0.25, "substituted_ink": 0.5 * th["different_seal_substitution"],
+            "print_told_apart": 1.0, "correlation": th["different_seal_correlation"] - 0.15}
+    assert base["extra_ink"] >= th["sparse_extra_ink"]  # not too little ink to decide
+    d = decide(base, model, [])
+    assert d.verdict == "inconclusive"
+    assert "no character differs" in d.reasons[0] and "60% of the border" in d.reasons[0]
+    covered = decide({**base, "border_visible": 1.0, "occluded": 0.4}, model, [])
+    assert covered.verdict == "inconclusive" and "40% of the imprint" in covered.reasons[0]
+    assert decide({**base, "border_visible": 1.0}, model, []).verdict == "different_seal"
+    other = {**base, "substituted_ink": th["different_seal_substitution"] + 0.1}
+    assert decide(other, model, []).verdict == "different_seal"
+    # a good imprint that cannot be laid on its master at all stays another seal
+    unaligned = {**base, "border_visible": 1.0, "known": 0.0, "correlation": 0.0}
+    assert decide(unaligned, model, []).verdict == "different_seal"
+
+
 def test_an_imprint_found_only_as_a_scatter_of_faint_dots_is_inconclusive():
     """A starved seal found only by its scatter's averaged colour: strokes differing both ways
     and a low correlation (the print and a pen's strokes across it, the faint dots beside
