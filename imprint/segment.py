@@ -415,44 +415,33 @@ def _with_rings_of_pieces(ink: np.ndarray, found: list[_Candidate], px_per_mm: f
     (:func:`_rings_of_pieces`). Without a scale a seal's legend characters are of a seal's
     smallest size, and make borders and rings of their own: smaller than a ring of pieces,
     they neither cut its ink apart nor stand beside it where it lies round them (unless
-    found by four straight sides: a name seal stamped on it). With a scale, the weak circles
-    of a name seal's size through a broken ring's legend and pieces (a printed imitation's
-    dotted border, a faint seal) are taken the same way. A ring of pieces that runs into an
-    imprint found, or into another such ring, is characters itself (the rings through a
-    close-up's text)."""
+    found by four straight sides: a name seal stamped on it). A ring of pieces that runs
+    into an imprint found, or into another such ring, is characters itself (the rings
+    through a close-up's text)."""
     span = PIECES_SPAN * GREY_RING_MIN_MM * px_per_mm
 
     def piece_of_legend(c: _Candidate) -> bool:
-        # with a scale, only a weak border: a name seal's own is inked nearly all round
-        return (not c.sides and 2 * max(c.axes) < span
-                and (not size_known or c.support < WEAK_BORDER))
+        return not size_known and not c.sides and 2 * max(c.axes) < span
 
-    def within(c: _Candidate, k: _Candidate) -> bool:
-        d = math.dist(c.centre, k.centre)
-        # (a weak circle centred inside the ring runs through its broken border too)
-        return (k.axes[0] > 1.3 * max(c.axes)
-                and (d < k.axes[0] if size_known
-                     else d + max(c.axes) <= OUTERMOST_REACH * k.axes[0]))
-
-    rings = _rings_of_pieces(ink, [c for c in found if not piece_of_legend(c)], px_per_mm,
-                             size_known)
-    found = [c for c in found
-             if not (piece_of_legend(c) and any(within(c, k) for k in rings))]
+    rings = _rings_of_pieces(ink, [c for c in found if not piece_of_legend(c)], px_per_mm)
+    found = [c for c in found if not (piece_of_legend(c) and any(
+        k.axes[0] > 1.3 * max(c.axes)
+        and math.dist(c.centre, k.centre) + max(c.axes) <= OUTERMOST_REACH * k.axes[0]
+        for k in rings))]
     if not size_known:
         rings = [k for k in rings if not _overlaps_any(
             k.box, found + [o for o in rings if o is not k], 0.1)]
     return found + rings
 
 
-def _rings_of_pieces(ink: np.ndarray, found: list[_Candidate], px_per_mm: float,
-                     size_known: bool = False) -> list[_Candidate]:
+def _rings_of_pieces(ink: np.ndarray, found: list[_Candidate], px_per_mm: float
+                     ) -> list[_Candidate]:
     """Round imprints on a colour page whose ink falls apart into pieces that no border joins
     (a faint seal photographed, its border a dashed line broken wider than the strokes are
     joined across): the seal ink outside every imprint found (``found``), where it makes a
     group of a round seal's size, searched by the ring filters and verified as on a grey page
     (:func:`_grey_candidates`: inked along its border, clearly more than just outside it,
-    characters inside; where the scale is known (``size_known``), as little inside as a
-    colour page's imprints hold, with characters there)."""
+    characters inside)."""
     rest = ink & ~_explained(ink.shape, found, px_per_mm)
     span = PIECES_SPAN * GREY_RING_MIN_MM * px_per_mm
     h, w = ink.shape
@@ -470,21 +459,11 @@ def _rings_of_pieces(ink: np.ndarray, found: list[_Candidate], px_per_mm: float,
         pad = round(2 * PIECES_JOIN_MM * px_per_mm)
         x0, y0 = max(x - pad, 0), max(y - pad, 0)
         x1, y1 = min(x + bw + pad, w), min(y + bh + pad, h)
-        part = rest[y0:y1, x0:x1]
-        # the seal's ink alone, without the print a grey page's rings must hold: a faint or
-        # printed seal's legend is as sparse as its border, and where the scale is known a
-        # ring of pieces asks a colour page's content of it, and characters (without one,
-        # a starved seal's legend holds rings of pieces of its own, as sparse inside)
-        content = MIN_INTERIOR_INK if size_known else RING_MIN_CONTENT
-        for c in _grey_candidates(part, px_per_mm, min_content=content):
-            if (_interior_density(part, c.centre, c.axes[0]) < RING_MIN_CONTENT
-                    and _glyph_count(part, c, px_per_mm) < MIN_GLYPHS):
-                continue
-            # (its box on the page: the window may cut a ring of which the group is one arc)
-            cx, cy, r = c.centre[0] + x0, c.centre[1] + y0, c.axes[0]
+        for c in _grey_candidates(rest[y0:y1, x0:x1], px_per_mm):
+            bx0, by0, bx1, by1 = c.box
             out.append(dataclasses.replace(
-                c, centre=(cx, cy), pieces=True,
-                box=(max(cx - r, 0), max(cy - r, 0), min(cx + r, w), min(cy + r, h))))
+                c, centre=(c.centre[0] + x0, c.centre[1] + y0),
+                box=(bx0 + x0, by0 + y0, bx1 + x0, by1 + y0), pieces=True))
     return _suppress(out)
 
 
@@ -1979,11 +1958,9 @@ def _within_none(cands: list[_Candidate]) -> list[_Candidate]:
         for k in cands)]
 
 
-def _grey_candidates(dark: np.ndarray, px_per_mm: float, *,
-                     min_content: float = RING_MIN_CONTENT) -> list[_Candidate]:
+def _grey_candidates(dark: np.ndarray, px_per_mm: float) -> list[_Candidate]:
     """Round imprints on a page without colour: rings of ``dark`` ink, found by a bank of
-    ring filters on a half-size copy, then verified on the working copy (``min_content``:
-    :func:`_verify_ring`'s)."""
+    ring filters on a half-size copy, then verified on the working copy."""
     dark = dark.astype(np.uint8)
     h, w = dark.shape
     half = cv2.resize(dark.astype(np.float32), (max(1, w // 2), max(1, h // 2)),
@@ -1996,7 +1973,7 @@ def _grey_candidates(dark: np.ndarray, px_per_mm: float, *,
                                       GREY_SPARSE_RING_SCORE):
         if score < RING_SCORE and 2 * r < weak_r:
             continue
-        cand = _verify_ring(dark, (2 * x, 2 * y), 2 * r, line, min_content=min_content)
+        cand = _verify_ring(dark, (2 * x, 2 * y), 2 * r, line)
         if cand is not None and (score >= GREY_RING_SCORE or _interior_density(
                 dark, cand.centre, cand.axes[0]) <= GREY_SPARSE_CONTENT):
             found.append(cand)
@@ -2033,11 +2010,10 @@ def _interior_density(mask: np.ndarray, c, r: float) -> float:
     return float(mask[y[ok], x[ok]].mean()) if ok.any() else 0.0
 
 
-def _verify_ring(mask: np.ndarray, c0, r0: float, line: float, *, reach: int = 2,
-                 min_content: float = RING_MIN_CONTENT) -> _Candidate | None:
+def _verify_ring(mask: np.ndarray, c0, r0: float, line: float, *, reach: int = 2
+                 ) -> _Candidate | None:
     """Refine a ring candidate on the working copy (centre +-``reach`` px, radius +-4 %) and
-    keep it when its border is inked all round and clearly more than just outside it, and
-    what it holds is inked over ``min_content`` at least."""
+    keep it when its border is inked all round and clearly more than just outside it."""
     # radius first, then the centre at that radius
     radii = r0 * np.array([0.96, 0.98, 1.0, 1.02, 1.04])
     support, _ = _outline_support(mask, np.repeat([c0], len(radii), 0),
@@ -2059,7 +2035,7 @@ def _verify_ring(mask: np.ndarray, c0, r0: float, line: float, *, reach: int = 2
         return None
     # a filled shape (the star, a blot) is dark inside its outline too; a seal's border has
     # the gap before the characters and the characters' own gaps
-    if float(near[3:].min()) > 0.9 or _interior_density(mask, c, r) < min_content:
+    if float(near[3:].min()) > 0.9 or _interior_density(mask, c, r) < RING_MIN_CONTENT:
         return None
     h, w = mask.shape
     box = (max(c[0] - r, 0), max(c[1] - r, 0), min(c[0] + r, w), min(c[1] + r, h))

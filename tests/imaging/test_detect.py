@@ -609,36 +609,6 @@ def test_a_seal_whose_border_falls_apart_into_pieces_is_found_by_its_ring(seed, 
     assert len(dets) == 1
 
 
-@pytest.mark.parametrize("seed", range(4))
-def test_a_broken_ring_round_a_sparse_legend_is_found_where_the_dpi_is_known(seed):
-    """A red seal printed sparsely (a printed imitation's dotted screen, a faint stamping):
-    nothing along eleven degrees in every thirty of its border, and of its legend and star
-    only specks (15 % of them kept, in 4 px cells). Its ring of pieces holds less ink than a
-    grey page's rings must (which are judged with the print inside them), but characters;
-    where the dpi is known, that is a colour page's seal: found, once."""
-    dpi = 150
-    seal = new_seal(layout(SealSpec("round_official", "江苏宏达机械制造有限公司",
-                                    code="3201050123456")), np.random.default_rng(seed))
-    image, truth = imprint_scene(Stamping(seal, StampConditions(angle=30.0, seed=seed), "red",
-                                          "S", "S"), dpi=dpi, rng=np.random.default_rng(seed),
-                                 capture=Capture("scan", 95, 0.3, 0.003), clutter=False)
-    paper = np.median(np.concatenate([image[:10], image[-10:]]).reshape(-1, 3), axis=0)
-    yy, xx = np.mgrid[:image.shape[0], :image.shape[1]]
-    dy, dx = yy - truth.centre[1], xx - truth.centre[0]
-    image[np.degrees(np.arctan2(dy, dx)) % 30 < 11] = paper.astype(np.uint8)
-    cells = np.random.default_rng(seed + 100).random((image.shape[0] // 4 + 1,
-                                                      image.shape[1] // 4 + 1)) < 0.15
-    specks = np.kron(cells, np.ones((4, 4), bool))[:image.shape[0], :image.shape[1]]
-    image[(np.hypot(dy, dx) < 0.85 * truth.axes[0]) & ~specks] = paper.astype(np.uint8)
-    page = np.empty((1754, 1240, 3), np.uint8)  # an A4 page at 150 dpi
-    page[:] = paper.astype(np.uint8)
-    h, w = image.shape[:2]
-    page[600:600 + h, 400:400 + w] = np.minimum(page[600:600 + h, 400:400 + w], image)
-    (det,) = detect_imprints(page, dpi=dpi)
-    assert iou(det.box, np.add(truth.box, [400, 600, 400, 600])) >= 0.85
-    assert det.shape == "round"
-
-
 def _faintly_copied_page(seed: int) -> tuple[np.ndarray, np.ndarray]:
     """An A4 photocopy at 200 dpi of a red seal that copied light (optical density about 0.35
     in its strokes, under a copy's print at 1.5 and more), lines of print across it and the
