@@ -8,7 +8,8 @@ Four outcomes, decided in this order:
 2. ``different_seal`` when it does not even look like the master: once aligned, the ink
    correlation below a threshold set on zero-effort impostors (other filed seals) of the
    calibration set, unless what ink there is lies on the master's strokes (fewer of its
-   strokes off them than any such impostor shows: starved ink, ``inconclusive``); or another
+   strokes off them than any such impostor shows: starved ink, ``inconclusive``; nor where
+   no character differs and the imprint itself is poor, :data:`POOR_CAPTURE`); or another
    character in one place (a look-alike name, another business line): strokes that differ
    both ways within one character-sized window (``substituted_ink``) beyond what 0.5 % of
    calibration genuine imprints show. A fax, whose print reads as the seal's strokes, that
@@ -73,8 +74,9 @@ MARGINAL = {"border_visible": 0.85, "known": 0.7, "occluded_max": 0.3, "print_to
 #: (``inconclusive``). On development data (training seed 559) 8 of the 11 poor genuine
 #: imprints judged another seal on their correlation alone fall short of it, and none of the 3
 #: other seals' imprints that are. Not the share compared (``known``): a good imprint that
-#: cannot be laid on the master at all is another seal; nor a fax's print, which has its own
-#: rule (``fax_other_seal_correlation``).
+#: cannot be laid on the master at all is another seal; nor a fax (print not told from the
+#: ink), which has its own rule (``fax_other_seal_correlation``): a fax below it stays
+#: another seal whatever its border.
 POOR_CAPTURE = {k: MARGINAL[k] for k in ("border_visible", "occluded_max")}
 
 #: Sub-scores shown on the report, each with its own single-feature threshold from the
@@ -291,7 +293,8 @@ def decide(features: dict, model: VerifierModel, flagged: list[str]) -> Decision
               and features.get("extra_ink", 1.0) < sparse_t)
     # no character differs, yet the whole correlates too little: another seal's layout, a
     # re-carving, or a poor capture of this one (half its border faded, covered by print)
-    poor_capture = quality_reasons(features, POOR_CAPTURE) if not substituted else []
+    poor_capture = (quality_reasons(features, POOR_CAPTURE)
+                    if not substituted and features.get("print_told_apart", 1.0) else [])
     if uncorrelated and not sparse and poor_capture:
         return Decision("inconclusive", 0.0, 0.5, (
             f"the aligned imprints correlate at {features['correlation']:.2f}, below "

@@ -4,69 +4,72 @@ An upload is a customer's contract or a bank form: it must not outlive its reque
 in the system's temporary directory is removed when the response is sent, but a server that
 is killed (SIGKILL, out of memory, a power cut) never gets there, and its uploads stay there
 for ever. So each running server keeps its uploads in a folder of its own under the
-registry's home, ``home/uploads/<server>/``, and holds an exclusive lock on
-``home/uploads/<server>.lock`` for as long as it runs: a lock that can be taken belongs to a
-dead server, whose folder any server starting on the same home removes
-(:func:`clear_abandoned`). Where the operating system has no such locks (not POSIX), only a
-server's own folder is removed, when it stops.
+registry's home, ``home/uploads/server-*/``, and holds an exclusive lock on
+``home/uploads/server-*.lock`` for as long as it runs: a lock that can be taken belongs to a
+dead server, whose folder a server starting on the same home removes
+(:func:`clear_abandoned`). Servers start one at a time (a lock on ``uploads/.startup.lock``
+while one clears the dead servers' folders and makes its own), so none ever sees another's
+lock before it is held.
+
+Where the operating system or the home's file system has no such locks (not POSIX; some
+network file systems), only a server's own folder is removed, when it stops; nor do locks on
+a network file system shared by several hosts hold across them, so each host keeps its
+registry home (the database may be shared) on a disk of its own.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO
 
 try:
     import fcntl
 except ImportError:  # not POSIX: no advisory locks
     fcntl = None  # type: ignore[assignment]
 
+log = logging.getLogger(__name__)
+
 UPLOADS_DIR = "uploads"
 LOCK_SUFFIX = ".lock"
-STARTING = ".starting-"  # a lock file not yet renamed into place
+STARTUP_LOCK = ".startup.lock"
 
 
-def _try_lock(handle: IO) -> bool:
-    """Take an exclusive lock on ``handle`` without waiting; False if another process holds
-    one."""
+def _try_lock(fd: int) -> bool:
+    """Take an exclusive lock on ``fd`` without waiting; False if another holds one."""
     try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         return False
     return True
 
 
 def clear_abandoned(root: Path) -> int:
-    """Remove the upload folders under ``root`` whose server is dead (its lock free, or its
-    lock file gone); returns how many. A live server's folder is left alone."""
+    """Remove the upload folders under ``root`` whose server is dead (its lock free);
+    returns how many. A running server's folder is left alone. Called by a server starting,
+    under the startup lock (:class:`UploadShelf`)."""
     if fcntl is None or not root.is_dir():
         return 0
     removed = 0
-    for lock in root.glob(f"*{LOCK_SUFFIX}"):
+    for lock in root.glob(f"server-*{LOCK_SUFFIX}"):
         try:
-            handle = lock.open("a")
+            fd = os.open(lock, os.O_RDWR)  # (never created here: a lock file is its server's)
         except FileNotFoundError:
-            continue  # removed meanwhile by another server starting
-        with handle:
-            if not _try_lock(handle):
+            continue  # its server stopped meanwhile and removed it
+        try:
+            if not _try_lock(fd):
                 continue  # its server is running
+            # its folder first: a lock file without its folder is harmless, the other way
+            # round a folder nobody would clear
             shutil.rmtree(root / lock.name[:-len(LOCK_SUFFIX)], ignore_errors=True)
             lock.unlink(missing_ok=True)
             removed += 1
-    for lock in root.glob(f"{STARTING}*"):  # a server that died as it started
-        with contextlib.suppress(FileNotFoundError), lock.open("a") as handle:
-            if _try_lock(handle):
-                lock.unlink(missing_ok=True)
-    for folder in root.iterdir():
-        # a folder without its lock file: its server died while another was clearing it
-        if folder.is_dir() and not folder.with_name(folder.name + LOCK_SUFFIX).exists():
-            shutil.rmtree(folder, ignore_errors=True)
-            removed += 1
+        finally:
+            os.close(fd)
     return removed
 
 
@@ -77,20 +80,35 @@ class UploadShelf:
     def __init__(self, home: Path) -> None:
         root = home / UPLOADS_DIR
         root.mkdir(mode=0o700, parents=True, exist_ok=True)
-        self.cleared = clear_abandoned(root)
-        self._lock: IO | None = None
+        self.cleared = 0
+        self._lock: int | None = None
         if fcntl is not None:
-            # locked under a temporary name, then renamed into place before its folder is
-            # made: no other server ever sees this lock unlocked, nor the folder without it
-            fd, tmp = tempfile.mkstemp(dir=root, prefix=STARTING)
-            self._lock = os.fdopen(fd, "a")
-            _try_lock(self._lock)
-            name = "server-" + Path(tmp).name[len(STARTING):]
-            os.rename(tmp, root / (name + LOCK_SUFFIX))
-            self.path = root / name
-            self.path.mkdir(mode=0o700)
-        else:
-            self.path = Path(tempfile.mkdtemp(dir=root, prefix="server-"))
+            try:
+                self._open_locked(root)
+                return
+            except OSError as exc:  # a file system without flock (ENOLCK, EOPNOTSUPP)
+                log.warning("%s: cannot hold a lock here (%s); a killed server's uploads "
+                            "are not cleared when the next one starts", root, exc)
+        self.path = Path(tempfile.mkdtemp(dir=root, prefix="server-"))
+
+    def _open_locked(self, root: Path) -> None:
+        startup = os.open(root / STARTUP_LOCK, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(startup, fcntl.LOCK_EX)  # one starting server at a time
+            self.cleared = clear_abandoned(root)
+            fd, lock = tempfile.mkstemp(dir=root, prefix="server-", suffix=LOCK_SUFFIX)
+            try:
+                if not _try_lock(fd):  # a fresh file: only a broken lock service says no
+                    raise OSError(f"{lock}: cannot be locked")
+                self.path = Path(lock[:-len(LOCK_SUFFIX)])
+                self.path.mkdir(mode=0o700)
+            except BaseException:
+                os.close(fd)
+                Path(lock).unlink(missing_ok=True)
+                raise
+            self._lock = fd
+        finally:
+            os.close(startup)  # (closing releases the startup lock)
 
     @contextlib.contextmanager
     def folder(self) -> Iterator[Path]:
@@ -106,5 +124,5 @@ class UploadShelf:
         shutil.rmtree(self.path, ignore_errors=True)
         if self._lock is not None:
             self.path.with_name(self.path.name + LOCK_SUFFIX).unlink(missing_ok=True)
-            self._lock.close()
+            os.close(self._lock)
             self._lock = None

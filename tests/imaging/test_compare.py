@@ -413,6 +413,10 @@ def test_a_poor_imprint_refused_only_by_its_correlation_is_inconclusive():
     # a good imprint that cannot be laid on its master at all stays another seal
     unaligned = {**base, "border_visible": 1.0, "known": 0.0, "correlation": 0.0}
     assert decide(unaligned, model, []).verdict == "different_seal"
+    # a fax has its own rule: below every calibration fax of another seal, another seal
+    fax = {**base, "print_told_apart": 0.0,
+           "correlation": th["fax_other_seal_correlation"] - 0.05}
+    assert decide(fax, model, []).verdict == "different_seal"
 
 
 def test_an_imprint_found_only_as_a_scatter_of_faint_dots_is_inconclusive():
