@@ -97,9 +97,9 @@ def test_a_running_servers_uploads_are_left_alone(tmp_path):
 
 
 def test_servers_starting_at_once_leave_each_other_alone(tmp_path):
-    """Eight servers opening on one home at the same moment, one of
-    them busy with an upload while the others start: every one keeps its folder and its
-    lock, and what a dead one left is cleared once."""
+    """Eight servers opening on one home at about the same moment, one of them busy with an
+    upload while the others start: every one keeps its folder and its lock, and what a dead
+    one left is cleared once."""
     _killed_server_with_an_upload(tmp_path)
     first = UploadShelf(tmp_path)
     start = threading.Barrier(7)
