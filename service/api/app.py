@@ -57,8 +57,12 @@ def open_services(settings: ServiceSettings) -> Services:
     pool = EnginePool(registry, settings.engine_workers)
     filer = EnginePool(registry, 1, nice=settings.filing_nice)
     # uploads under the registry's home: a killed server's are removed when one starts again
+    uploads = UploadShelf(store.home)
+    if uploads.cleared:
+        LOG.warning("removed the uploads of %d server(s) that stopped without clearing them",
+                    uploads.cleared)
     return Services(settings, store, search, KeyRing(store.engine), audit, Metrics(), pool,
-                    filer, UploadShelf(store.home))
+                    filer, uploads)
 
 
 def create_app(settings: ServiceSettings | None = None) -> FastAPI:
