@@ -291,17 +291,17 @@ def decide(features: dict, model: VerifierModel, flagged: list[str]) -> Decision
     sparse_t = th.get("sparse_extra_ink")
     sparse = (uncorrelated and sparse_t is not None
               and features.get("extra_ink", 1.0) < sparse_t)
-    # no character differs, yet the whole correlates too little: another seal's layout, a
-    # re-carving, or a poor capture of this one (half its border faded, covered by print)
-    poor_capture = (quality_reasons(features, POOR_CAPTURE)
-                    if not substituted and features.get("print_told_apart", 1.0) else [])
-    if uncorrelated and not sparse and poor_capture:
-        return Decision("inconclusive", 0.0, 0.5, (
-            f"the aligned imprints correlate at {features['correlation']:.2f}, below "
-            f"{th['different_seal_correlation']:.2f}, but no character differs from the "
-            "master's and the imprint is too poor to call it another seal: " + poor_capture[0],
-            *poor_capture[1:]))
     if uncorrelated and not sparse:
+        # no character differs, yet the whole correlates too little: another seal's layout,
+        # a re-carving, or a poor capture of this one (half its border faded, under print)
+        poor = (quality_reasons(features, POOR_CAPTURE)
+                if not substituted and features.get("print_told_apart", 1.0) else [])
+        if poor:
+            return Decision("inconclusive", 0.0, 0.5, (
+                f"the aligned imprints correlate at {features['correlation']:.2f}, below "
+                f"{th['different_seal_correlation']:.2f}, but no character differs from the "
+                "master's and the imprint is too poor to call it another seal: " + poor[0],
+                *poor[1:]))
         return Decision("different_seal", -math.inf, 0.0, (
             f"the aligned imprints correlate at {features['correlation']:.2f}, below "
             f"{th['different_seal_correlation']:.2f}: not this seal",))

@@ -65,7 +65,7 @@ def clear_abandoned(root: Path) -> int:
                 continue  # its server is running
             # its folder first: a lock file without its folder is harmless, the other way
             # round a folder nobody would clear
-            shutil.rmtree(root / lock.name[:-len(LOCK_SUFFIX)], ignore_errors=True)
+            shutil.rmtree(lock.with_suffix(""), ignore_errors=True)
             lock.unlink(missing_ok=True)
             removed += 1
         finally:
@@ -81,7 +81,8 @@ class UploadShelf:
         root = home / UPLOADS_DIR
         root.mkdir(mode=0o700, parents=True, exist_ok=True)
         self.cleared = 0
-        self._lock: int | None = None
+        self._lock: int | None = None  # the lock file's descriptor, held while running
+        self._lock_path: Path | None = None
         if fcntl is not None:
             try:
                 self._open_locked(root)
@@ -100,13 +101,13 @@ class UploadShelf:
             try:
                 if not _try_lock(fd):  # a fresh file: only a broken lock service says no
                     raise OSError(f"{lock}: cannot be locked")
-                self.path = Path(lock[:-len(LOCK_SUFFIX)])
+                self.path = Path(lock).with_suffix("")
                 self.path.mkdir(mode=0o700)
             except BaseException:
                 os.close(fd)
                 Path(lock).unlink(missing_ok=True)
                 raise
-            self._lock = fd
+            self._lock, self._lock_path = fd, Path(lock)
         finally:
             os.close(startup)  # (closing releases the startup lock)
 
@@ -123,6 +124,6 @@ class UploadShelf:
         """Remove this server's folder and release its lock."""
         shutil.rmtree(self.path, ignore_errors=True)
         if self._lock is not None:
-            self.path.with_name(self.path.name + LOCK_SUFFIX).unlink(missing_ok=True)
+            self._lock_path.unlink(missing_ok=True)
             os.close(self._lock)
-            self._lock = None
+            self._lock = self._lock_path = None
