@@ -1507,22 +1507,57 @@ def _beyond_circle(blob: np.ndarray, ink: np.ndarray, circle: _Candidate, px_per
     return c
 
 
+#: Where the second ink holds this share of the first's px in a candidate's box, the box is
+#: shared by two imprints (a name seal stamped on a round seal's middle holds the round
+#: seal's star and legend): the ink is read along the candidate's own border
+#: (:data:`BORDER_BAND`), which is its own.
+CONTESTED_SHARE = 0.3
+#: The band round a candidate's outline its border is read in, in shares of its axes.
+BORDER_BAND = (0.8, 1.1)
+
+
 def _colour_vote(masks: InkMasks, lightest: np.ndarray):
     """The ink most of a candidate's box holds, a ballpoint's blue strokes (dark in every
     channel, ``lightest`` < :data:`PEN_LIGHT`) left out: a navy scribble across a faint red
     seal outweighs the seal's own ink. (Red ink is not judged by its tone: where it lies over
-    another imprint's, it is dark too.)"""
+    another imprint's, it is dark too.) A box two inks share (:data:`CONTESTED_SHARE`) is
+    decided by the ink along the candidate's border."""
     pen = lightest < PEN_LIGHT
+
+    def counts_in(box, where: np.ndarray | None = None) -> dict[str, int]:
+        def inked(name: str, m: np.ndarray) -> np.ndarray:
+            m = m[box] if name == "red" else m[box] & ~pen[box]
+            return m if where is None else m & where
+        counts = {name: int(np.count_nonzero(inked(name, m)))
+                  for name, m in masks.by_colour.items()}
+        if sum(counts.values()) < MIN_PEN_PX:  # all of it dark: the tone does not tell
+            counts = {name: int(np.count_nonzero(m[box] if where is None else m[box] & where))
+                      for name, m in masks.by_colour.items()}
+        return counts
 
     def colour_of(c: _Candidate) -> str:
         x0, y0, x1, y1 = (int(v) for v in c.box)
         box = np.s_[y0:y1 + 1, x0:x1 + 1]
-        counts = {name: int(np.count_nonzero(m[box] if name == "red" else m[box] & ~pen[box]))
-                  for name, m in masks.by_colour.items()}
-        if sum(counts.values()) < MIN_PEN_PX:  # all of it dark: the tone does not tell
-            counts = {name: int(np.count_nonzero(m[box])) for name, m in masks.by_colour.items()}
+        counts = counts_in(box)
+        first, second = sorted(counts.values(), reverse=True)[:2]
+        if second >= CONTESTED_SHARE * first > 0:
+            band = _border_band(c, (x0, y0), masks.any[box].shape)
+            along = counts_in(box, band)
+            if sum(along.values()) >= MIN_PEN_PX:
+                counts = along
         return max(counts, key=counts.get)
     return colour_of
+
+
+def _border_band(c: _Candidate, origin: tuple[int, int], shape: tuple[int, int]
+                 ) -> np.ndarray:
+    """``shape`` bool, about ``origin`` (page px of its top left): the band
+    :data:`BORDER_BAND` round the candidate's outline."""
+    centre = (c.centre[0] - origin[0], c.centre[1] - origin[1])
+    outer, inner = (fill_outline(np.zeros(shape, np.uint8), centre,
+                                 (k * c.axes[0], k * c.axes[1]), c.angle, c.shape == "square")
+                    for k in (BORDER_BAND[1], BORDER_BAND[0]))
+    return (outer > inner)
 
 
 # --- ring filters (grey pages, and overlapping imprints on colour pages) ----------------------
