@@ -112,6 +112,9 @@ def cmd_detect(args) -> int:
     for page in report["pages"]:
         print(f"{report['file']} page {page['page'] + 1}: {len(page['imprints'])} imprint(s), "
               f"{page['ms']:.0f} ms")
+        if page["dpi"] is not None and page["measured_dpi"] is None:
+            print(f"  the file states {page['dpi']:.0f} dpi, which this image cannot have (its "
+                  f"seals would be a few mm across): measured without it, in no mm")
         for i, imp in enumerate(page["imprints"], 1):
             box = ", ".join(f"{v:.0f}" for v in imp["box"])
             size = (f", {imp['size_mm'][0]:.1f} x {imp['size_mm'][1]:.1f} mm"

@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 
 from imprint.io import LoadLimits, iter_pages
-from imprint.pipeline import found_imprints
+from imprint.pipeline import detected, once_each, rectify_all
 from imprint.types import Detection, RectifiedImprint
 
 COLOURS_BGR = {"red": (40, 40, 220), "blue": (220, 80, 30), "violet": (170, 40, 140),
@@ -17,12 +17,18 @@ COLOURS_BGR = {"red": (40, 40, 220), "blue": (220, 80, 30), "violet": (170, 40, 
 
 
 def detect_file(path: Path, *, debug_dir: Path | None = None, pdf_dpi: float = 300.0) -> dict:
-    """Detect and rectify every imprint on every page of ``path``; a JSON-ready report."""
+    """Detect and rectify every imprint on every page of ``path``; a JSON-ready report. Each
+    page gives the ``dpi`` its file states and ``measured_dpi``, the one its imprints are
+    measured at: None where the file states a dpi the image cannot have (a page shrunk after
+    scanning), its imprints then found as on an image without one and sized in no mm."""
     pages, flat = [], []
     for page in iter_pages(path, limits=LoadLimits(pdf_dpi=pdf_dpi)):
         dpi = page.dpi[0] if page.dpi else None
         t0 = time.perf_counter()
-        found = found_imprints(page.image, dpi=dpi, page=page.index)
+        # (:func:`imprint.pipeline.found_imprints`, keeping the dpi the imprints are measured
+        # at: None where the file states one the image cannot have)
+        dets, measured_at = detected(page.image, dpi=dpi, page=page.index)
+        found = once_each(dets, rectify_all(page.image, dets, dpi=measured_at))
         dets = [d for d, _ in found]
         rects = [r for _, r in found]
         ms = 1000 * (time.perf_counter() - t0)
@@ -33,7 +39,8 @@ def detect_file(path: Path, *, debug_dir: Path | None = None, pdf_dpi: float = 3
             items.append(imprint_record(d, r))
         if debug_dir is not None:
             _write_overlay(debug_dir, path, page.index, page.image, dets)
-        pages.append({"page": page.index, "dpi": dpi, "ms": round(ms, 1), "imprints": items})
+        pages.append({"page": page.index, "dpi": dpi, "measured_dpi": measured_at,
+                      "ms": round(ms, 1), "imprints": items})
         flat.extend(items)
     return {"file": str(path), "pages": pages, "imprints": flat}
 

@@ -740,6 +740,31 @@ def test_detect_cli_json(tmp_path, capsys, seal):
     assert (tmp_path / "dbg" / "one_p1_overlay.png").is_file()
 
 
+def test_detect_cli_says_when_the_files_dpi_was_set_aside(tmp_path, capsys, seal):
+    """A page shrunk after scanning that kept its scanner's 600 dpi: its imprint is found
+    without it; the report says so (``measured_dpi`` null, the file's ``dpi`` kept) rather
+    than give the file's dpi as the one the imprint was measured at."""
+    stampings = [Stamping(seal, StampConditions(angle=20.0, seed=1), "red", "S", "S")]
+    page, _, _ = page_scene(stampings, dpi=100, rng=np.random.default_rng(13),
+                            capture=Capture("scan", 90, 0.4, 0.004))
+    from PIL import Image
+
+    path = tmp_path / "shrunk.png"
+    Image.fromarray(page).save(path, dpi=(600, 600))
+    assert main(["detect", str(path), "--json"]) == 0
+    (report,) = json.loads(capsys.readouterr().out)["pages"]
+    assert report["dpi"] == pytest.approx(600, abs=0.5) and report["measured_dpi"] is None
+    assert [imp["size_mm"] for imp in report["imprints"]] == [None]
+    assert main(["detect", str(path)]) == 0
+    assert "cannot have" in capsys.readouterr().out
+    path = tmp_path / "true.png"
+    Image.fromarray(page).save(path, dpi=(100, 100))
+    assert main(["detect", str(path), "--json"]) == 0
+    (report,) = json.loads(capsys.readouterr().out)["pages"]
+    assert report["measured_dpi"] == pytest.approx(100, abs=0.5)
+    assert report["imprints"][0]["size_mm"] is not None
+
+
 @pytest.mark.parametrize("seed", [0, 5, 9])
 def test_a_square_seal_cut_by_the_page_edge_is_found_as_a_square(seed):
     # the outline touching the edge was never taken for a square: fitted as a circle, or
