@@ -309,16 +309,18 @@ class SealSearch:
                 cands, strokes = self._confirm(imp, _per_seal(ranked), masters, done)
             if strokes is not None:
                 # a numbered sibling or a look-alike of the match, its nearest filed
-                # neighbours, can lie beyond the shortlist when the imprint's embedding is hurt
+                # neighbours, can lie beyond the shortlist when the imprint's embedding is hurt,
+                # or in it behind the candidates compared: each is weighed against the match
                 unit = vec / max(float(np.linalg.norm(vec)), 1e-12)
-                near = [(mid, float(unit @ v)) for mid, v in
-                        self._neighbours(index, cands[0].seal_id, cands[0].master_id)
-                        if mid not in masters]
+                neighbours = self._neighbours(index, cands[0].seal_id, cands[0].master_id)
+                near = [(mid, float(unit @ v)) for mid, v in neighbours if mid not in masters]
                 if near:
                     masters.update(self.store.get_masters(mid for mid, _ in near))
                     ranked = sorted([*ranked, *self.rerank(imp, near, masters)],
                                     key=lambda c: -c.score)
-                    cands, strokes = self._confirm(imp, _per_seal(ranked), masters, done)
+                if near or any(mid not in done for mid, _ in neighbours):
+                    cands, strokes = self._confirm(imp, _per_seal(ranked), masters, done,
+                                                   frozenset(mid for mid, _ in neighbours))
             match = cands[0].seal_id if strokes is not None else None
             view = self.store.seal_view(match, on) if match else None
             score = max((c.agreement for c in cands if c.agreement is not None), default=0.0)
@@ -383,12 +385,15 @@ class SealSearch:
         return found
 
     def _confirm(self, imp: RectifiedImprint, cands: list[Candidate],
-                 masters: dict[int, MasterInfo], done: dict[int, StrokeMatch]
+                 masters: dict[int, MasterInfo], done: dict[int, StrokeMatch],
+                 neighbours: frozenset[int] = frozenset()
                  ) -> tuple[list[Candidate], StrokeMatch | None]:
         """Lay the imprint on the masters of the best :data:`CONFIRMED` candidates, in order;
         once one agrees, on the next (up to :data:`RIVALS` beyond them) only while it re-ranks
-        within :data:`RIVAL_MARGIN` of it (a numbered sibling, a look-alike), and on the
-        agreeing seal's numbered siblings wherever they re-rank. Of those that agree, the
+        within :data:`RIVAL_MARGIN` of it (a numbered sibling, a look-alike), on the
+        agreeing seal's numbered siblings wherever they re-rank, and on the masters
+        ``neighbours`` (a match's nearest filed neighbours, :meth:`_neighbours`: look-alike
+        names) wherever they re-rank within :data:`RIVAL_MARGIN` of it. Of those that agree, the
         best agreeing one the imprint sides with against every other where their masters
         differ is the match (:func:`imprint.evidence.preference`), put first.
         Returns the candidates with their agreements and the match's strokes compared (None:
@@ -432,6 +437,13 @@ class SealSearch:
         for k, c in enumerate(cands):
             if c.master_id in siblings and c.score >= COMPARE_FLOOR:
                 compare(k)  # (one compared or agreeing already is not compared again)
+        # ... and its look-alikes where they re-rank as close to it as the rivals compared
+        # above: one character among twenty moves the polar correlation less than the
+        # capture does, and a shortlist can hold several candidates between them
+        for k, c in enumerate(cands):
+            if (c.master_id in neighbours and c.score >= COMPARE_FLOOR
+                    and cands[best[0]].score - c.score <= RIVAL_MARGIN):
+                compare(k)
         agreeing.sort(key=lambda a: -cands[a[0]].agreement)
 
         def beaten(a: tuple[int, StrokeMatch], b: tuple[int, StrokeMatch]) -> bool:

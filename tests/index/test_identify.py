@@ -328,6 +328,44 @@ def test_the_match_is_the_agreeing_seal_no_other_is_preferred_to(registry, seals
         assert ranked[0].seal_id == a
 
 
+def test_a_look_alike_behind_the_candidates_compared_is_weighed_against_the_match(
+        registry, seals, monkeypatch):
+    """The imprint's seal re-ranks fifth, within the rivals' margin of the first (a
+    look-alike name of its own seal, which agrees too): only the first four were compared,
+    and the look-alike was the match. As one of the match's nearest filed neighbours it is
+    compared wherever it re-ranks that close, and the imprint, following its master where
+    the two differ, is identified as it (a phone photo of training seed 559, so)."""
+    from types import SimpleNamespace
+
+    import index.identify as ident_mod
+    from index.identify import Candidate
+
+    a, b, c = (r.seal_id for r, _, _ in seals[:3])
+    agreement = {a: 0.92, b: 0.4, c: 0.3, "x": 0.2, "own": 1.0}
+    prefer = {(a, "own"): -0.3, ("own", a): 0.3}
+    monkeypatch.setattr(SealSearch, "canonical", lambda self, master: master.seal_id)
+    monkeypatch.setattr(ident_mod, "align", lambda imp, seal: seal)
+    monkeypatch.setattr(ident_mod, "match_strokes",
+                        lambda seal, laid: SimpleNamespace(substituted=1 - agreement[seal]))
+    monkeypatch.setattr(ident_mod, "preference",
+                        lambda held, strokes, rival: prefer[(held, rival)])
+    with RegistryStore.open(registry) as store:
+        search = SealSearch(store, "classical")
+        search._laid = lambda rival, held: rival.seal_id
+        masters = {k: SimpleNamespace(id=k, seal_id=s)
+                   for k, s in enumerate((a, b, c, "x", "own"), 1000)}
+        cands = [Candidate(m.seal_id, m.id, 0.40 - 0.005 * k, 0.5, 0.0)
+                 for k, m in enumerate(masters.values())]
+        ranked, _ = search._confirm(None, cands, masters, {})
+        assert ranked[0].seal_id == a and ranked[-1].agreement is None
+        ranked, strokes = search._confirm(None, cands, masters, {}, frozenset({1004}))
+        assert ranked[0].seal_id == "own" and strokes.substituted == 0.0
+        # beyond the margin it is not compared
+        far = [*cands[:4], Candidate("own", 1004, 0.40 - 2 * ident_mod.RIVAL_MARGIN, 0.5, 0.0)]
+        ranked, _ = search._confirm(None, far, masters, {}, frozenset({1004}))
+        assert ranked[0].seal_id == a
+
+
 def _sibling_records():
     """A numbered pair (合同专用章(1) and (2)) of a small generated registry: (first,
     second)."""
