@@ -86,6 +86,8 @@ MIN_PEN_PX = 20  # fewer working px of the other ink than this are not judged by
 #: A pen's strokes of the imprint's own hue (darker than :data:`imprint.ink.PEN_LIGHT` in
 #: their brightest channel) are split off a blob when they are this share of its ink.
 PEN_SHARE = 0.05
+#: ... with, or without, this many working px round them (their blurred edge).
+PEN_EDGE_PX = 1
 MIN_SQUARE_ASPECT = 0.5  # short side over long side of a square or rectangular seal
 MONOCHROME_FRACTION = 0.0005  # fewer seal-coloured pixels than this: a grey page
 #: Without a dpi, an image is searched again as a close crop about this wide (mm): one seal
@@ -1227,10 +1229,19 @@ def _without_pen(found: list[_Candidate], blob: np.ndarray, ink: np.ndarray,
     n_pen = np.count_nonzero(pen)
     if n_pen < max(MIN_PEN_PX, PEN_SHARE * np.count_nonzero(in_blob & ink)):
         return None
-    better = _explain_ink(ink & in_blob & ~pen, px_per_mm, size_known)
     # the pen's loops and strokes add chance circles and outlines; without them a border
-    # that holds is the imprint's
-    if not better or max(c.support for c in better) < WEAK_BORDER:
+    # that holds is the imprint's. Without their edge too, where that leaves a larger one:
+    # blurred into the paper, a pen's stroke is lighter there and of the seal's hue, and
+    # joins the seal's ink to its loops (its characters are then all that is fitted); the
+    # edge is left where that loses the border (a starved seal's dots along the strokes)
+    tries = [_explain_ink(ink & in_blob & ~p, px_per_mm, size_known)
+             for p in (pen, widen(pen, PEN_EDGE_PX))]
+
+    def bordered(cands: list[_Candidate]) -> float:
+        return max((max(c.axes) for c in cands if c.support >= WEAK_BORDER), default=0.0)
+
+    better = max(tries, key=bordered)
+    if not bordered(better):
         return None
     return better, pen
 
