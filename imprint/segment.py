@@ -154,6 +154,16 @@ def detect_imprints(image: np.ndarray, *, dpi: float | None = None, page: int = 
         found = finer if max((d.confidence for d in finer), default=0.0) > best else found
     else:
         found = _detect_at(image, n, dpi, page)
+    if dpi is None and found and not any(_fills_crop(d, (h, w)) or d.sheet_sides is not None
+                                         for d in found):
+        # nothing filling the image as a close crop's seal does, only what a page's scale
+        # made of a starved seal's strokes (its characters): the seal is the faint scatter
+        # round them all
+        faint = [f for f in _faint_imprints(image, n, max(h, w) / n / CROP_SPAN_MM, page,
+                                            CROP_FILL)
+                 if max(f.box[2] - f.box[0], f.box[3] - f.box[1]) <= FAINT_MOST * min(h, w)]
+        if faint and all(any(_centre_in(d, f) for f in faint) for d in found):
+            return faint
     if found:
         return found
     # nothing found on a close crop: a starved seal's faint scatter (without a dpi, the image
@@ -163,6 +173,21 @@ def detect_imprints(image: np.ndarray, *, dpi: float | None = None, page: int = 
     if max(h, w) / dpi * 25.4 <= FAINT_CROP_MM:
         return _faint_imprints(image, n, dpi / 25.4 / n, page, 0.0)
     return found
+
+
+#: ... spanning no more than this share of the image's short side (a page's seal-coloured
+#: print, averaged, makes rings as large as the page)
+FAINT_MOST = 0.9
+
+
+def _centre_in(d: Detection, other: Detection) -> bool:
+    x0, y0, x1, y1 = other.box
+    return x0 <= d.centre[0] <= x1 and y0 <= d.centre[1] <= y1
+
+
+def _fills_crop(d: Detection, shape: tuple[int, int]) -> bool:
+    """Whether ``d`` spans :data:`CROP_FILL` of the image's short side (a close crop's seal)."""
+    return min(d.box[2] - d.box[0], d.box[3] - d.box[1]) >= CROP_FILL * min(shape)
 
 
 #: An image of a known dpi at most this long (mm) is a close crop round one seal, searched for a
