@@ -129,9 +129,9 @@ def detect_imprints(image: np.ndarray, *, dpi: float | None = None, page: int = 
 
     ``dpi`` (from the file) sets the plausible seal size; without it the image is searched
     both as a page of at most A4 and, unless it is a photograph of a whole sheet, as a close
-    crop of one seal. Where nothing is found on a close crop, a starved seal's faint scatter
-    of dots is looked for (:func:`_faint_imprints`). Returns detections sorted by confidence,
-    highest first; boxes in page px.
+    crop of one seal. Where nothing is found on a close crop, or without a dpi nothing that
+    fills it, a starved seal's faint scatter of dots is looked for (:func:`_faint_imprints`).
+    Returns detections sorted by confidence, highest first; boxes in page px.
     """
     if image.ndim != 3 or image.shape[2] != 3:
         raise ValueError("image must be (H, W, 3) RGB")
@@ -162,7 +162,7 @@ def detect_imprints(image: np.ndarray, *, dpi: float | None = None, page: int = 
         faint = [f for f in _faint_imprints(image, n, max(h, w) / n / CROP_SPAN_MM, page,
                                             CROP_FILL)
                  if max(f.box[2] - f.box[0], f.box[3] - f.box[1]) <= FAINT_MOST * min(h, w)]
-        if faint and all(any(_centre_in(d, f) for f in faint) for d in found):
+        if faint and all(any(_part_of_ring(d, f) for f in faint) for d in found):
             return faint
     if found:
         return found
@@ -175,14 +175,24 @@ def detect_imprints(image: np.ndarray, *, dpi: float | None = None, page: int = 
     return found
 
 
-#: ... spanning no more than this share of the image's short side (a page's seal-coloured
-#: print, averaged, makes rings as large as the page)
+#: A starved seal's faint ring taken for the imprints found inside it spans no more than this
+#: share of the image's short side (a page's seal-coloured print, averaged, makes rings as
+#: large as the page).
 FAINT_MOST = 0.9
 
 
-def _centre_in(d: Detection, other: Detection) -> bool:
-    x0, y0, x1, y1 = other.box
-    return x0 <= d.centre[0] <= x1 and y0 <= d.centre[1] <= y1
+#: ... and the imprints found inside it are its characters: none larger than this share of
+#: its box (a whole seal found there, smaller than a close crop's, is the seal, not a part).
+FAINT_PART_MOST = 0.6
+
+
+def _part_of_ring(d: Detection, ring: Detection) -> bool:
+    """Whether ``d`` is a character of ``ring``'s seal: centred in its box and no larger than
+    :data:`FAINT_PART_MOST` of it."""
+    x0, y0, x1, y1 = ring.box
+    side = min(x1 - x0, y1 - y0)
+    return (x0 <= d.centre[0] <= x1 and y0 <= d.centre[1] <= y1
+            and max(d.box[2] - d.box[0], d.box[3] - d.box[1]) <= FAINT_PART_MOST * side)
 
 
 def _fills_crop(d: Detection, shape: tuple[int, int]) -> bool:
@@ -199,8 +209,9 @@ FAINT_CROP_MM = 2 * CROP_SPAN_MM
 
 def _faint_imprints(image: np.ndarray, n: int, px_per_mm: float, page: int, fill: float
                     ) -> list[Detection]:
-    """Round and oval imprints of a close crop where nothing else is found: a seal stamped
-    with too little ink, a scatter of faint dots no ink mask holds (:func:`imprint.ink.faint_ink`),
+    """Round and oval imprints of a close crop where nothing else is found, or nothing but what
+    lies inside them (a starved seal's characters, at a page's scale): a seal stamped with too
+    little ink, a scatter of faint dots no ink mask holds (:func:`imprint.ink.faint_ink`),
     whose ring the ring filters find on the dots' averaged chroma, on the working copy of
     every ``n``-th pixel at ``px_per_mm``; each spanning ``fill`` of the image's short side."""
     small = _every_nth(image, n)
