@@ -292,15 +292,27 @@ def test_an_agreeing_seal_is_kept_when_look_alikes_re_rank_above_it(registry, se
         assert all(c.agreement < search.threshold for c in ident.candidates[1:])
 
 
+def _scripted_comparisons(monkeypatch, agreement: dict, prefer: dict) -> None:
+    """Comparisons without imaging: a master is its seal id, an imprint agrees with each seal
+    as ``agreement`` says and prefers one master to another as ``prefer`` says."""
+    from types import SimpleNamespace
+
+    import index.identify as ident_mod
+
+    monkeypatch.setattr(SealSearch, "canonical", lambda self, master: master.seal_id)
+    monkeypatch.setattr(ident_mod, "align", lambda imp, seal: seal)
+    monkeypatch.setattr(ident_mod, "match_strokes",
+                        lambda seal, laid: SimpleNamespace(substituted=1 - agreement[seal]))
+    monkeypatch.setattr(ident_mod, "preference",
+                        lambda held, strokes, rival: prefer[(held, rival)])
+
+
 def test_the_match_is_the_agreeing_seal_no_other_is_preferred_to(registry, seals,
                                                                  monkeypatch):
     """Three seals agree with the imprint (a name with two look-alikes): the best agreeing
     one is beaten by the third where their masters differ, and the third by the second; the
     second, which none beats, is the match (not the last one a chain of pairwise
     preferences ends on)."""
-    from types import SimpleNamespace
-
-    import index.identify as ident_mod
     from index.identify import Candidate
 
     a, b, c = (r.seal_id for r, _, _ in seals[:3])
@@ -308,12 +320,7 @@ def test_the_match_is_the_agreeing_seal_no_other_is_preferred_to(registry, seals
     # the imprint's preference for the first seal's master over the second's, where they
     # differ (> 0: the first)
     prefer = {(a, b): -0.05, (a, c): -0.2, (b, a): 0.05, (b, c): 0.4, (c, a): 0.2, (c, b): -0.4}
-    monkeypatch.setattr(SealSearch, "canonical", lambda self, master: master.seal_id)
-    monkeypatch.setattr(ident_mod, "align", lambda imp, seal: seal)
-    monkeypatch.setattr(ident_mod, "match_strokes",
-                        lambda seal, laid: SimpleNamespace(substituted=1 - agreement[seal]))
-    monkeypatch.setattr(ident_mod, "preference",
-                        lambda held, strokes, rival: prefer[(held, rival)])
+    _scripted_comparisons(monkeypatch, agreement, prefer)
     with RegistryStore.open(registry) as store:
         search = SealSearch(store, "classical")
         search._laid = lambda rival, held: rival.seal_id
@@ -343,12 +350,7 @@ def test_a_look_alike_behind_the_candidates_compared_is_weighed_against_the_matc
     a, b, c = (r.seal_id for r, _, _ in seals[:3])
     agreement = {a: 0.92, b: 0.4, c: 0.3, "x": 0.2, "own": 1.0}
     prefer = {(a, "own"): -0.3, ("own", a): 0.3}
-    monkeypatch.setattr(SealSearch, "canonical", lambda self, master: master.seal_id)
-    monkeypatch.setattr(ident_mod, "align", lambda imp, seal: seal)
-    monkeypatch.setattr(ident_mod, "match_strokes",
-                        lambda seal, laid: SimpleNamespace(substituted=1 - agreement[seal]))
-    monkeypatch.setattr(ident_mod, "preference",
-                        lambda held, strokes, rival: prefer[(held, rival)])
+    _scripted_comparisons(monkeypatch, agreement, prefer)
     with RegistryStore.open(registry) as store:
         search = SealSearch(store, "classical")
         search._laid = lambda rival, held: rival.seal_id
