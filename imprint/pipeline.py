@@ -21,8 +21,15 @@ def found_imprints(image: np.ndarray, *, dpi: float | None = None, page: int = 0
     with its rectification (None where its border could not be fitted). Where the ``dpi`` is
     one the image cannot have, the imprints are found without it
     (:func:`detected`), and measured in no mm."""
+    return found_and_measured(image, dpi=dpi, page=page)[0]
+
+
+def found_and_measured(image: np.ndarray, *, dpi: float | None = None, page: int = 0
+                       ) -> tuple[list[tuple[Detection, RectifiedImprint | None]], float | None]:
+    """:func:`found_imprints`, and the dpi they are measured at (:func:`detected`: None where
+    ``dpi`` is one the image cannot have)."""
     dets, dpi = detected(image, dpi=dpi, page=page)
-    return once_each(dets, rectify_all(image, dets, dpi=dpi))
+    return once_each(dets, rectify_all(image, dets, dpi=dpi)), dpi
 
 
 def detected(image: np.ndarray, *, dpi: float | None = None, page: int = 0

@@ -195,8 +195,9 @@ def _part_of_ring(d: Detection, ring: Detection) -> bool:
             and max(d.box[2] - d.box[0], d.box[3] - d.box[1]) <= FAINT_PART_MOST * side)
 
 
-def _fills_crop(d: Detection, shape: tuple[int, int]) -> bool:
-    """Whether ``d`` spans :data:`CROP_FILL` of the image's short side (a close crop's seal)."""
+def _fills_crop(d: Detection | _Candidate, shape: tuple[int, int]) -> bool:
+    """Whether ``d``'s box spans :data:`CROP_FILL` of the image's short side (a close crop's
+    seal)."""
     return min(d.box[2] - d.box[0], d.box[3] - d.box[1]) >= CROP_FILL * min(shape)
 
 
@@ -610,7 +611,7 @@ def _as_crop(norm: np.ndarray, masks: InkMasks, lightest: np.ndarray | None,
     line = max(1.0, 1.2 * px_per_mm)
     ink = masks.any if lightest is not None else dark_ink(norm, off_page=around)
     whole = [c for c in _candidates(norm, masks, lightest, around, px_per_mm, False)
-             if min(c.box[2] - c.box[0], c.box[3] - c.box[1]) >= CROP_FILL * min(h, w)
+             if _fills_crop(c, (h, w))
              and c.support - _outside_support(ink, c, line) >= RING_CONTRAST
              # a form's or a table's frame is a rectangle too, rarely a square one
              and (c.shape != "square" or _box_aspect(c.box) >= 0.75)]

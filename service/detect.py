@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 
 from imprint.io import LoadLimits, iter_pages
-from imprint.pipeline import detected, once_each, rectify_all
+from imprint.pipeline import found_and_measured
 from imprint.types import Detection, RectifiedImprint
 
 COLOURS_BGR = {"red": (40, 40, 220), "blue": (220, 80, 30), "violet": (170, 40, 140),
@@ -25,10 +25,7 @@ def detect_file(path: Path, *, debug_dir: Path | None = None, pdf_dpi: float = 3
     for page in iter_pages(path, limits=LoadLimits(pdf_dpi=pdf_dpi)):
         dpi = page.dpi[0] if page.dpi else None
         t0 = time.perf_counter()
-        # (:func:`imprint.pipeline.found_imprints`, keeping the dpi the imprints are measured
-        # at: None where the file states one the image cannot have)
-        dets, measured_at = detected(page.image, dpi=dpi, page=page.index)
-        found = once_each(dets, rectify_all(page.image, dets, dpi=measured_at))
+        found, measured_at = found_and_measured(page.image, dpi=dpi, page=page.index)
         dets = [d for d, _ in found]
         rects = [r for _, r in found]
         ms = 1000 * (time.perf_counter() - t0)
