@@ -40,6 +40,7 @@ import numpy as np
 from tqdm import tqdm
 
 from bench.identify import _rectify_all, _registry
+from bench.rates import ci
 from imprint import archive
 from imprint.synth.dataset import (
     QUERY_DPIS,
@@ -383,7 +384,8 @@ def run(out: Path, *, quick: bool = False) -> dict:
 
 
 def _pct(pair: list[int]) -> str:
-    return f"{pair[0] / pair[1]:.1%} ({pair[0]}/{pair[1]})" if pair[1] else "-"
+    """A rate with its 95 % interval and its counts."""
+    return f"{ci(*pair)} ({pair[0]}/{pair[1]})" if pair[1] else "-"
 
 
 def _print(r: dict) -> None:

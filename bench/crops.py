@@ -16,6 +16,7 @@ from pathlib import Path
 import cv2
 from tqdm import tqdm
 
+from bench.rates import ci
 from bench.verify import SETS, TEST_SEED, dataset
 from imprint.boxes import iou
 from imprint.io import load_page
@@ -65,10 +66,11 @@ def run(out: Path, *, quick: bool = False) -> dict:
 def _print(r: dict) -> None:
     print(f"\n## crops: {r['crops']} close crops of the verification test set (seed "
           f"{r['seed']}), each detected on its own\n")
-    print("| condition | found | with its shape | other detections | crops |")
+    print("| condition | found [95 % interval] | with its shape | other detections | crops |")
     print("|---|---|---|---|---|")
     for k, v in r["by_condition"].items():
         n = v["n"]
-        print(f"| {k} | {v['found'] / n:.3f} ({v['found']}) | {v['with_shape'] / n:.3f} "
-              f"({v['with_shape']}) | {v['other_detections']} | {n} |")
+        print(f"| {k} | {ci(v['found'], n, percent=False)} ({v['found']}) | "
+              f"{ci(v['with_shape'], n, percent=False)} ({v['with_shape']}) | "
+              f"{v['other_detections']} | {n} |")
     print(f"\nmedian ms per crop (detection only, one core): {r['ms_median']:.1f}")

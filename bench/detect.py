@@ -16,6 +16,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
+from bench.rates import ci, interval, wilson
 from imprint.boxes import iou, match
 from imprint.io import load_page
 from imprint.pipeline import once_each, rectify_all
@@ -112,7 +113,10 @@ def run(out: Path, *, quick: bool = False, data: Path | None = None) -> dict:
     record = {
         "pages": len(rows), "imprints": found["all"][1], "detections": n_det,
         "recall": recall, "counts": {k: v for k, v in found.items()},
-        "precision": precision, "false_positives": dict(false_pos),
+        "recall_ci95": {k: interval(*v) for k, v in found.items() if v[1]},
+        "precision": precision,
+        "precision_ci95": interval(n_det - false_pos["all"], n_det),
+        "false_positives": dict(false_pos),
         "colour_right": colour_right,
         "centre_error_rel": _stats(centre_err["all"]),
         "scale_error_rel": _stats(scale_err["all"]),
@@ -159,12 +163,15 @@ def _rect_row(label: str, r: dict) -> str:
 def _print(r: dict) -> None:
     print(f"\n## detect: {r['pages']} pages, {r['imprints']} imprints, "
           f"{r['detections']} detections\n")
-    print("| condition | recall | found / total |")
-    print("|---|---|---|")
+    print("| condition | recall | 95 % interval | found / total |")
+    print("|---|---|---|---|")
     for k in sorted(r["counts"]):
         m, t = r["counts"][k]
-        print(f"| {k} | {m / t:.4f} | {m} / {t} |")
-    print(f"\nprecision {r['precision']:.4f} (false positives: {r['false_positives']})")
+        lo, hi = wilson(m, t)
+        print(f"| {k} | {m / t:.4f} | {lo:.4f} to {hi:.4f} | {m} / {t} |")
+    n_fp = r["false_positives"].get("all", 0)
+    print(f"\nprecision {ci(r['detections'] - n_fp, r['detections'], percent=False)} "
+          f"(95 % interval; false positives: {r['false_positives']})")
     right, total = r["colour_right"]
     print(f"ink colour named right on scans and phone photos: {right} / {total}")
     print("\nrectification of fully visible imprints (centre and scale error: of the radius; "

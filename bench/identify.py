@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from bench.rates import ci
 from imprint import archive
 from imprint.errors import ImprintError
 from imprint.io import load_page
@@ -175,6 +176,7 @@ def _figures(results: list[dict], threshold: float) -> dict:
                 top1[tag].append(ok)
                 shortlist[tag].append(r["in_shortlist"])
     fnir, fpir = _rates(results, threshold)
+    errors = _errors(results, threshold)
     ms = [r["ms"] for r in results if r["ms"] is not None]
     # the error that misleads: a registered probe matched, above the threshold, to another
     # filed seal (a sibling, a look-alike), where "no registered seal" would send a person on
@@ -186,17 +188,24 @@ def _figures(results: list[dict], threshold: float) -> dict:
             "in_top5": {k: float(np.mean(v)) for k, v in shortlist.items()},
             "found": float(np.mean([r["found"] for r in results])),
             "threshold": threshold, "fnir": fnir, "fpir": fpir,
+            "fnir_counts": errors[0], "fpir_counts": errors[1],
             "ms_per_probe": statistics.median(ms) if ms else None}
 
 
 def _rates(results: list[dict], threshold: float) -> tuple[float, float]:
     """(FNIR over genuine probes, FPIR over unregistered probes) at ``threshold``."""
+    (fn, n_gen), (fp, n_unreg) = _errors(results, threshold)
+    return fn / max(n_gen, 1), fp / n_unreg if n_unreg else float("nan")
+
+
+def _errors(results: list[dict], threshold: float) -> tuple[list[int], list[int]]:
+    """([misses, genuine probes], [false matches, unregistered probes]) at ``threshold``."""
     gen = [r for r in results if r["set"] in GENUINE_SETS]
     unreg = [r for r in results if r["set"] == "unregistered"]
     # a genuine probe is a hit only when its own seal is the match
-    fnir = np.mean([not (r["score"] >= threshold and r["top"] == r["truth"]) for r in gen])
-    fpir = np.mean([r["score"] >= threshold for r in unreg]) if unreg else float("nan")
-    return float(fnir), float(fpir)
+    fn = sum(not (r["score"] >= threshold and r["top"] == r["truth"]) for r in gen)
+    fp = sum(r["score"] >= threshold for r in unreg)
+    return [int(fn), len(gen)], [int(fp), len(unreg)]
 
 
 def _det(results: list[dict]) -> tuple[np.ndarray, np.ndarray]:
@@ -257,7 +266,8 @@ def run(out: Path, *, quick: bool = False, seals: int | None = None,
 
 def _print(r: dict) -> None:
     print(f"\n## identify: registry of {r['seals']} seals, {r['probes_per_set']} probes per "
-          f"set; open-set threshold at FPIR {TARGET_FPIR:.0%} on the calibration registry\n")
+          f"set; open-set threshold at FPIR {TARGET_FPIR:.0%} on the calibration registry; "
+          "rates with their 95 % intervals\n")
     names = [n for n, f in r["embedders"].items() if "error" not in f]
     print("| figure | " + " | ".join(names) + " |")
     print("|---|" + "---|" * len(names))
@@ -266,15 +276,20 @@ def _print(r: dict) -> None:
         cells = []
         for n in names:
             m, t = r["embedders"][n]["top1_counts"].get(k, [0, 0])
-            cells.append(f"{m / t:.4f} ({m}/{t})" if t else "-")
+            cells.append(f"{ci(m, t, percent=False)} ({m}/{t})" if t else "-")
         print(f"| top-1 {k} | " + " | ".join(cells) + " |")
-    cells = []
-    for n in names:
-        m, t = r["embedders"][n]["matched_to_another"]
-        cells.append(f"{m / t:.4f} ({m}/{t})" if t else "-")
-    print("| registered probes matched to another filed seal | " + " | ".join(cells) + " |")
-    for label, key in (("FNIR (genuine)", "fnir"), ("FPIR (unregistered)", "fpir"),
-                       ("threshold", "threshold"), ("imprint found", "found"),
+    for label, key in (("registered probes matched to another filed seal",
+                        "matched_to_another"), ("FNIR (genuine)", "fnir_counts"),
+                       ("FPIR (unregistered)", "fpir_counts")):
+        cells = []
+        for n in names:
+            f = r["embedders"][n]
+            m, t = f.get(key) or (0, 0)
+            rate = f.get(key.removesuffix("_counts"))  # a record without the counts
+            cells.append(f"{ci(m, t, percent=False)} ({m}/{t})" if t
+                         else "-" if rate is None else f"{rate:.4g}")
+        print(f"| {label} | " + " | ".join(cells) + " |")
+    for label, key in (("threshold", "threshold"), ("imprint found", "found"),
                        ("ms per probe (median)", "ms_per_probe"),
                        ("embeddings per s", "embed_per_s"), ("index build s", "index_build_s")):
         print(f"| {label} | " + " | ".join(

@@ -40,6 +40,7 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
+from bench.rates import ci
 from imprint import archive as rectified_archive
 from imprint.boxes import iou
 from imprint.errors import ImprintError
@@ -355,6 +356,8 @@ def _score(truth: dict, records: list[dict]) -> dict:
         "flagged_records": len(flagged), "tier1_records": len(tier1),
         "precision": sum(id(r) in claimed for r in flagged) / max(1, len(flagged)),
         "precision_tier1": sum(id(r) in claimed for r in tier1) / max(1, len(tier1)),
+        "precision_counts": [sum(id(r) in claimed for r in flagged), len(flagged)],
+        "precision_tier1_counts": [sum(id(r) in claimed for r in tier1), len(tier1)],
         "flags_on_lawful": {k: found[k] / planted[k] for k in planted if k not in PLANTED},
         "records": len(records),
         "flag_counts": dict(Counter(f for r in flagged for f in r["flags"])),
@@ -412,20 +415,25 @@ def _print(r: dict) -> None:
     print(f"\n## sweep: planted archive (seed {r['seed']}): {r['archive_pages']} pages in "
           f"{r['filings']} filings, {r['seals']} filed seals; swept with 2 workers in "
           f"{a['wall_s']} s ({a['pages_per_s']:.2f} pages/s)\n")
-    print("| planted kind | planted | in the flagged list | recall | recall, tier 1 |")
+    print("| planted kind | planted | in the flagged list | recall [95 % interval] | "
+          "recall, tier 1 |")
     print("|---|---|---|---|---|")
     for k in PLANTED:
         if p["planted"].get(k):
-            print(f"| {k} | {p['planted'][k]} | {p['flagged'][k]} | {p['recall'][k]:.3f} | "
+            print(f"| {k} | {p['planted'][k]} | {p['flagged'][k]} | "
+                  f"{ci(p['flagged'][k], p['planted'][k], percent=False)} | "
                   f"{p['recall_tier1'][k]:.3f} |")
     print(f"| all planted | {sum(p['planted'][k] for k in PLANTED if k in p['planted'])} | "
           f"{sum(p['flagged'].get(k, 0) for k in PLANTED)} | {p['recall_all_planted']:.3f} | |")
     for k, v in p["flags_on_lawful"].items():
         print(f"| (lawful) {k}: flagged anyway | {p['planted'][k]} | {p['flagged'][k]} | "
               f"{v:.3f} | |")
-    print(f"\nflagged list: {p['flagged_records']} records, precision {p['precision']:.3f}; "
+    pc, pt = p.get("precision_counts"), p.get("precision_tier1_counts")
+    print(f"\nflagged list: {p['flagged_records']} records, precision "
+          f"{ci(*pc, percent=False) if pc else format(p['precision'], '.3f')}; "
           f"tier 1 (suspicious): {p['tier1_records']} records, precision "
-          f"{p['precision_tier1']:.3f}; flags {p['flag_counts']}")
+          f"{ci(*pt, percent=False) if pt else format(p['precision_tier1'], '.3f')}; "
+          f"flags {p['flag_counts']}")
 
 
 def _plot(r: dict, path: Path) -> None:

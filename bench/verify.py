@@ -22,6 +22,7 @@ import statistics
 import time
 from collections import Counter, defaultdict
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 
 import cv2
@@ -29,6 +30,7 @@ import numpy as np
 from tqdm import tqdm
 
 from bench.identify import IMAGING_MODULES, _rectify_all, code_digest
+from bench.rates import ci, interval, wilson
 from imprint import archive
 from imprint.align import align
 from imprint.compare import compare
@@ -306,9 +308,10 @@ def fit(train: list[dict], calibration: list[dict],
 
 
 def _apcer_at_bpcer(gen: np.ndarray, forg: np.ndarray, bpcer: float) -> tuple[float, float]:
-    """(APCER, the BPCER it is read at): at ``bpcer`` where the curve reaches it; where more
-    genuine imprints than that are refused outright (different seal or too little compared,
-    log10 LR -inf), at that floor, every genuine imprint with a finite LR accepted."""
+    """The earlier reading, every refusal counted as flagged: (APCER, the BPCER it is read
+    at) on log10 LRs where a pair judged neither genuine nor a suspected forgery sits at
+    -inf; where more genuine imprints than ``bpcer`` sit there, at that floor, every genuine
+    imprint with a finite LR accepted."""
     finite = gen[np.isfinite(gen)]
     if not forg.size or not finite.size:
         return float("nan"), float("nan")
@@ -316,17 +319,61 @@ def _apcer_at_bpcer(gen: np.ndarray, forg: np.ndarray, bpcer: float) -> tuple[fl
     return float((forg >= t).mean()), float((gen < t).mean())
 
 
+def _det(gen: list[dict], forg: list[dict]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(thresholds, BPCER, APCER) over every forgery threshold (log10 LR) where either
+    changes. BPCER: the share of ``gen`` flagged, judged another seal or reaching the fusion
+    below the threshold where the imprint is good enough to be flagged (a marginal one is
+    inconclusive there, see :data:`MARGINAL`); APCER: the share of ``forg`` judged genuine,
+    reaching the fusion at or above it. An imprint judged inconclusive (too poor, too little
+    compared, a marginal one below the threshold) is neither: the inconclusive rates are
+    reported beside them."""
+    def arrays(rs: list[dict]) -> tuple[np.ndarray, ...]:
+        return (np.array([r["llr"] for r in rs], float),
+                np.array([r["passable"] for r in rs], bool),
+                np.array([r["flaggable"] for r in rs], bool),
+                np.array([r["verdict"] == "different_seal" for r in rs], bool))
+    g_llr, _, g_flag, g_other = arrays(gen)
+    f_llr, f_pass, _, _ = arrays(forg)
+    ts = np.unique(np.concatenate([g_llr[g_flag], f_llr[f_pass], [np.inf]]))
+    ts = ts[np.isfinite(ts) | (ts == np.inf)]
+    b = (g_other[None, :] | (g_flag[None, :] & (g_llr[None, :] < ts[:, None]))).mean(1)
+    a = (f_pass[None, :] & (f_llr[None, :] >= ts[:, None])).mean(1)
+    return ts, b, a
+
+
+def apcer_at_bpcer(gen: list[dict], forg: list[dict], bpcer: float) -> tuple[float, float]:
+    """(APCER, BPCER) at the highest forgery threshold flagging at most ``bpcer`` of the
+    genuine imprints ``gen`` (each with ``verdict``, ``llr``, ``passable``, ``flaggable``,
+    see :func:`_verdicts`); nan where either set is empty."""
+    if not gen or not forg:
+        return float("nan"), float("nan")
+    _, b, a = _det(gen, forg)
+    ok = np.flatnonzero(b <= bpcer + 1e-12)
+    if not ok.size:  # more genuine imprints than that are judged another seal
+        return float(a[0]), float(b[0])
+    return float(a[ok[-1]]), float(b[ok[-1]])
+
+
 def _verdicts(pairs: list[dict], model: VerifierModel) -> list[dict]:
+    """Each pair's verdict at the calibrated thresholds, its log10 LR where it reaches the
+    fusion, and what any forgery threshold could make of it: ``passable`` (judged genuine
+    at a low enough one) and ``flaggable`` (a suspected forgery at a high enough one)."""
+    lowest = replace(model, thresholds={**model.thresholds, "forgery_log10_lr": -np.inf})
+    highest = replace(model, thresholds={**model.thresholds, "forgery_log10_lr": np.inf})
     out = []
     for p in pairs:
         if p["features"] is None:
-            out.append({**p, "verdict": "not_found", "llr": -np.inf})
+            out.append({**p, "verdict": "not_found", "llr": -np.inf, "passable": False,
+                        "flaggable": False})
             continue
         d = decide(p["features"], model, [])
-        f = derived(p["features"])
-        # a pair that cannot be accepted at any threshold sits at -inf on the DET curve
-        llr = model.log10_lr(f) if d.verdict in ("genuine", "suspected_forgery") else -np.inf
-        out.append({**p, "verdict": d.verdict, "llr": llr})
+        passable = decide(p["features"], lowest, []).verdict == "genuine"
+        flaggable = decide(p["features"], highest, []).verdict == "suspected_forgery"
+        llr = model.log10_lr(derived(p["features"])) if passable else -np.inf
+        # the earlier reading: a pair judged neither way sits at -inf
+        old = llr if d.verdict in ("genuine", "suspected_forgery") else -np.inf
+        out.append({**p, "verdict": d.verdict, "llr": llr, "llr_refusals_flagged": old,
+                    "passable": passable, "flaggable": flaggable})
     return out
 
 
@@ -334,21 +381,18 @@ def _det_plot(results: list[dict], path: Path) -> None:
     from matplotlib.figure import Figure
     fig = Figure(figsize=(7, 6))
     ax = fig.add_subplot()
-    gen = np.array([r["llr"] for r in results if r["set"] == "genuine" and r["usable"]])
+    gen = [r for r in results if r["set"] == "genuine" and r["usable"]]
     for kind in (*FORGERY_SETS, "impostor"):
-        forg = np.array([r["llr"] for r in results if r["set"] == kind and r["usable"]])
-        if not forg.size:
+        forg = [r for r in results if r["set"] == kind and r["usable"]]
+        if not forg or not gen:
             continue
-        ts = np.unique(np.concatenate([gen, forg]))
-        ts = ts[np.isfinite(ts)]
-        b = np.array([(gen < t).mean() for t in ts])
-        a = np.array([(forg >= t).mean() for t in ts])
-        ax.plot(np.clip(b, 1e-4, 1), np.clip(a, 1e-4, 1), label=kind)
+        _, b, a = _det(gen, forg)
+        ax.step(np.clip(b, 1e-4, 1), np.clip(a, 1e-4, 1), where="post", label=kind)
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.axvline(TARGET_BPCER, color="grey", ls=":")
-    ax.set_xlabel("BPCER: genuine imprints flagged")
-    ax.set_ylabel("APCER: forgeries passed as genuine")
+    ax.set_xlabel("BPCER: genuine imprints flagged (suspected forgery or another seal)")
+    ax.set_ylabel("APCER: forgeries judged genuine")
     ax.set_title("1:1 verification, test set (log10 LR of the fusion)")
     ax.legend()
     ax.grid(True, which="both", alpha=0.3)
@@ -376,7 +420,8 @@ def run(out: Path, *, quick: bool = True, refit: bool = False) -> dict:
     results = _verdicts(pairs, model)
     for r in results:
         r["usable"] = _gated(r)
-    gen = np.array([r["llr"] for r in results if r["set"] == "genuine" and r["usable"]])
+    gen = [r for r in results if r["set"] == "genuine" and r["usable"]]
+    gen_old = np.array([r["llr_refusals_flagged"] for r in gen])
     table = []
     for kind in (*SETS, "impostor", "lookalike"):
         rs = [r for r in results if r["set"] == kind]
@@ -386,9 +431,14 @@ def run(out: Path, *, quick: bool = True, refit: bool = False) -> dict:
                                                        "different_seal", "inconclusive",
                                                        "not_found")}}
         if kind in (*FORGERY_SETS, "impostor", "lookalike"):
-            forg = np.array([r["llr"] for r in rs if r["usable"]])
-            row["apcer_at_bpcer_1pct"], row["at_bpcer"] = _apcer_at_bpcer(gen, forg,
-                                                                         TARGET_BPCER)
+            forg = [r for r in rs if r["usable"]]
+            row["apcer_at_bpcer_1pct"], row["at_bpcer"] = apcer_at_bpcer(gen, forg,
+                                                                        TARGET_BPCER)
+            passed = round(row["apcer_at_bpcer_1pct"] * len(forg)) if forg else 0
+            row["apcer_counts"] = [passed, len(forg)]
+            row["apcer_ci95"] = interval(passed, len(forg))
+            row["apcer_refusals_flagged"], row["at_bpcer_refusals_flagged"] = _apcer_at_bpcer(
+                gen_old, np.array([r["llr_refusals_flagged"] for r in forg]), TARGET_BPCER)
             row["target"] = TARGET_APCER.get(kind)
         table.append(row)
     imp = np.array([r["features"]["correlation"] for r in results if r["set"] == "impostor"])
@@ -396,6 +446,7 @@ def run(out: Path, *, quick: bool = True, refit: bool = False) -> dict:
                       if r["set"] == "genuine" and r["usable"]])
     fmr_t = float(imp.max()) if imp.size else float("nan")
     fnmr = float((gen_c <= fmr_t).mean()) if gen_c.size else float("nan")
+    fnmr_counts = [int((gen_c <= fmr_t).sum()), int(gen_c.size)]
     ms = [r["features"]["ms"] for r in results if r["features"] is not None]
     # one whole comparison (align, measure, decide) on one core, timed alone (the pool's
     # figures share the cores), the imprints already in memory
@@ -408,7 +459,8 @@ def run(out: Path, *, quick: bool = True, refit: bool = False) -> dict:
         ts.append(1000 * (time.perf_counter() - t0))
     _det_plot(results, out / "verify_det.png")
     summary = {"table": table, "impostors": int(imp.size),
-               "fnmr_at_max_impostor": fnmr, "impostor_max_correlation": fmr_t,
+               "fnmr_at_max_impostor": fnmr, "fnmr_counts": fnmr_counts,
+               "fnmr_ci95": interval(*fnmr_counts), "impostor_max_correlation": fmr_t,
                "ms_median_single": statistics.median(ts) if ts else None,
                "ms_median_pool": statistics.median(ms) if ms else None,
                "thresholds": model.thresholds}
@@ -431,16 +483,35 @@ def _sample_pairs(rows: list, n: int) -> list[tuple[str, str]]:
 
 def print_table(summary: dict) -> None:
     print(f"{'set':18s}{'n':>6s}{'genuine':>9s}{'forgery':>9s}{'diff':>7s}{'inconc':>8s}"
-          f"{'missed':>8s}{'APCER':>8s}{'@BPCER':>8s}{'target':>8s}")
+          f"{'missed':>8s}{'APCER':>8s}{'95 % interval':>16s}{'@BPCER':>8s}{'target':>8s}"
+          f"{'refusals':>10s}{'@BPCER':>8s}")
     for r in summary["table"]:
         ap = r.get("apcer_at_bpcer_1pct")
         tg = r.get("target")
+        old = r.get("apcer_refusals_flagged")
         print(f"{r['set']:18s}{r['n']:6d}{r['genuine']:9.1%}{r['suspected_forgery']:9.1%}"
               f"{r['different_seal']:7.1%}{r['inconclusive']:8.1%}{r['not_found']:8.1%}"
-              f"{'' if ap is None else f'{ap:8.1%}' + format(r['at_bpcer'], '8.1%')}"
-              f"{'' if tg is None else f'{tg:8.1%}'}")
-    print(f"impostors {summary['impostors']}: FNMR {summary['fnmr_at_max_impostor']:.1%} at "
+              f"{'' if ap is None else f'{ap:8.1%}' + _interval(r) + format(r['at_bpcer'], '8.1%')}"
+              f"{'' if ap is None else ('' if tg is None else f'{tg:8.1%}').rjust(8)}"
+              f"{'' if old is None else f'{old:10.1%}'}"
+              f"{'' if old is None else format(r['at_bpcer_refusals_flagged'], '8.1%')}")
+    print("APCER: judged genuine at the forgery threshold flagging at most 1 % of usable genuine "
+          "imprints (suspected forgery or another seal; inconclusive is neither); 'refusals': "
+          "the earlier reading, every genuine imprint not judged genuine or forged counted as "
+          "flagged")
+    fnmr = summary.get("fnmr_counts")
+    print(f"impostors {summary['impostors']}: FNMR "
+          f"{ci(*fnmr) if fnmr else format(summary['fnmr_at_max_impostor'], '.1%')} at "
           f"FMR < 1/{summary['impostors']} (highest impostor correlation "
           f"{summary['impostor_max_correlation']:.3f})")
     print(f"one 1:1 comparison of rectified imprints: median "
           f"{summary['ms_median_single']:.0f} ms (one core)")
+
+
+def _interval(row: dict) -> str:
+    """A table row's APCER interval (:mod:`bench.rates`), blank where not recorded."""
+    k = row.get("apcer_counts")
+    if not k or not k[1]:
+        return " " * 16
+    lo, hi = wilson(*k)
+    return f"{100 * lo:7.1f} to {100 * hi:4.1f}"
