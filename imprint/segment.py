@@ -169,10 +169,25 @@ def detect_imprints(image: np.ndarray, *, dpi: float | None = None, page: int = 
     # nothing found on a close crop: a starved seal's faint scatter (without a dpi, the image
     # as a close crop only, whose seal fills it)
     if dpi is None:
-        return _faint_imprints(image, n, max(h, w) / n / CROP_SPAN_MM, page, CROP_FILL)
+        full = max(h, w) / CROP_SPAN_MM
+        return _faint_search(image, (max(n, math.ceil(full / MAX_WORK_PX_PER_MM)), n), full,
+                             page, CROP_FILL)
     if max(h, w) / dpi * 25.4 <= FAINT_CROP_MM:
-        return _faint_imprints(image, n, dpi / 25.4 / n, page, 0.0)
+        return _faint_search(image, (coarse, n), dpi / 25.4, page, 0.0)
     return found
+
+
+def _faint_search(image: np.ndarray, steps: tuple[int, ...], px_per_mm: float, page: int,
+                  fill: float) -> list[Detection]:
+    """:func:`_faint_imprints` on the working copy of every ``k``-th pixel for each ``k`` of
+    ``steps`` in turn (``px_per_mm`` the image's own), until one finds any: the coarser
+    first, where each working pixel averages more of a starved seal's dots and blots a few
+    mm apart join into its ring."""
+    for k in dict.fromkeys(steps):
+        faint = _faint_imprints(image, k, px_per_mm / k, page, fill)
+        if faint:
+            return faint
+    return []
 
 
 #: A starved seal's faint ring taken for the imprints found inside it spans no more than this
