@@ -154,26 +154,24 @@ def detect_imprints(image: np.ndarray, *, dpi: float | None = None, page: int = 
         found = finer if max((d.confidence for d in finer), default=0.0) > best else found
     else:
         found = _detect_at(image, n, dpi, page)
-    # without a dpi, the image as a close crop (its seal filling it): its own px per mm, and
-    # the working copies its faint scatter is searched on, the coarser first
+    # without a dpi, the image as a close crop (its seal filling it): its own px per mm
     full = max(h, w) / CROP_SPAN_MM
-    steps = (max(n, math.ceil(full / MAX_WORK_PX_PER_MM)), n)
     if dpi is None and found and not any(_fills_crop(d, (h, w)) or d.sheet_sides is not None
                                          for d in found):
         # nothing filling the image as a close crop's seal does, only what a page's scale
         # made of a starved seal's strokes (its characters): the seal is the faint scatter
-        # round them all
-        for k in dict.fromkeys(steps):
-            faint = [f for f in _faint_imprints(image, k, full / k, page, CROP_FILL)
-                     if max(f.box[2] - f.box[0], f.box[3] - f.box[1])
-                     <= FAINT_MOST * min(h, w)]
-            if faint and all(any(_part_of_ring(d, f) for f in faint) for d in found):
-                return _one_per_scatter(faint)
+        # round them all. (On this working copy only: searched on a coarser one first, the
+        # whole seals of photographed pages gave way to rings round them.)
+        faint = [f for f in _faint_imprints(image, n, full / n, page, CROP_FILL)
+                 if max(f.box[2] - f.box[0], f.box[3] - f.box[1]) <= FAINT_MOST * min(h, w)]
+        if faint and all(any(_part_of_ring(d, f) for f in faint) for d in found):
+            return _one_per_scatter(faint)
     if found:
         return found
     # nothing found on a close crop: a starved seal's faint scatter
     if dpi is None:
-        return _faint_search(image, steps, full, page, CROP_FILL)
+        return _faint_search(image, (max(n, math.ceil(full / MAX_WORK_PX_PER_MM)), n), full,
+                             page, CROP_FILL)
     if max(h, w) / dpi * 25.4 <= FAINT_CROP_MM:
         return _faint_search(image, (coarse, n), dpi / 25.4, page, 0.0)
     return found

@@ -802,18 +802,14 @@ def test_a_name_seal_with_a_pen_across_it_is_found_whole_in_a_phone_close_up(see
     assert [d.shape for d in dets if iou(d.box, truth.box) >= 0.8] == ["square"]
 
 
-@pytest.mark.parametrize("seed", [32, 35, 37, 40, 44, 114, 115])
+@pytest.mark.parametrize("seed", [32, 35, 37])
 def test_a_starved_seal_in_a_phone_close_up_is_its_faint_scatter_not_its_characters(seed):
     """A seal stamped with too little ink, photographed close without a dpi: at a page's
     scale a few of its characters were found as seals of their own, nothing filling the frame
     as a close crop's seal does, and its faint scatter was not looked for (only where nothing
     at all is found). Now, where everything found lies inside the scatter's ring, the ring is
     the imprint. (Of 40 such close-ups, seeds 0 to 39, 24 -> 28 found, none lost, other
-    detections 17 -> 12.) The ring is looked for on the coarser working copy first, where
-    the scatter's dots, averaged over more of them, draw it whole round every character, and
-    of rings centred inside a larger one only that one is kept, the seal's outermost (seeds 0
-    to 119: 80 -> 84 found, none lost, other detections 45 -> 35; seeds 40 to 115 here failed
-    without: nothing round every character, or two rings through one scatter)."""
+    detections 17 -> 12.)"""
     from imprint.synth.medium import sample_capture
     from imprint.synth.stamping import sample_conditions
 
