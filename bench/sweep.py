@@ -347,6 +347,8 @@ def _score(truth: dict, records: list[dict]) -> dict:
                 found[t["kind"]] += bool(flagged)  # flagged, though lawful
     flagged = [r for r in records if r["flags"]]
     tier1 = [r for r in flagged if r["tier"] == 1]
+    right = sum(id(r) in claimed for r in flagged)
+    right_t1 = sum(id(r) in claimed for r in tier1)
     return {
         "planted": dict(planted), "flagged": dict(found), "flagged_tier1": dict(found_t1),
         "recall": {k: found[k] / planted[k] for k in PLANTED if planted[k]},
@@ -354,10 +356,10 @@ def _score(truth: dict, records: list[dict]) -> dict:
         "recall_all_planted": sum(found[k] for k in PLANTED) / max(1, sum(planted[k]
                                                                          for k in PLANTED)),
         "flagged_records": len(flagged), "tier1_records": len(tier1),
-        "precision": sum(id(r) in claimed for r in flagged) / max(1, len(flagged)),
-        "precision_tier1": sum(id(r) in claimed for r in tier1) / max(1, len(tier1)),
-        "precision_counts": [sum(id(r) in claimed for r in flagged), len(flagged)],
-        "precision_tier1_counts": [sum(id(r) in claimed for r in tier1), len(tier1)],
+        "precision": right / max(1, len(flagged)),
+        "precision_tier1": right_t1 / max(1, len(tier1)),
+        "precision_counts": [right, len(flagged)],
+        "precision_tier1_counts": [right_t1, len(tier1)],
         "flags_on_lawful": {k: found[k] / planted[k] for k in planted if k not in PLANTED},
         "records": len(records),
         "flag_counts": dict(Counter(f for r in flagged for f in r["flags"])),
