@@ -91,6 +91,10 @@ SIDE_PEAK, SIDE_SEEN, SIDE_SKEW, SIDE_APART = 0.6, 0.35, 0.05, 0.02
 #: overlapping and grey imprints look for circles, and find one inside an oval too. A round
 #: seal's border comes this flat only photographed more than 35 degrees off square.
 OVAL_ASPECT = 0.82
+#: A round seal's border on a flat capture (a stated dpi) is fitted as a circle where its
+#: points leave a gap wider than ARC_GAP_CIRCLE degrees round it, or their ellipse is flatter
+#: than FLAT_ASPECT: a scanner's or the paper's stretch is under 1 % (:func:`_flat_round`)
+ARC_GAP_CIRCLE, FLAT_ASPECT = 60.0, 0.98
 CENTRING_BAND = (0.15, 0.97)  # radii whose rings are made concentric with the border
 CENTRING_REACH = 0.25  # farthest the seal's centre is looked for from the border's, in radii
 CENTRING_GAIN = 1.07  # how much sharper the rings must get for a re-centring to count
@@ -608,6 +612,48 @@ def _fit_ellipse(pts: np.ndarray):
     return fit if keep is None or keep.sum() < 12 else _refined(pts, keep)
 
 
+def _widest_gap(pts: np.ndarray, centre) -> float:
+    """The widest angle (degrees, seen from ``centre``) between neighbouring points."""
+    t = np.sort(np.degrees(np.arctan2(pts[:, 1] - centre[1], pts[:, 0] - centre[0])))
+    return float(np.max(np.diff(np.concatenate([t, [t[0] + 360.0]]))))
+
+
+def _fit_circle(pts: np.ndarray):
+    """Least-squares circle (algebraic, Kasa's) through ``pts``: ((cx, cy), r)."""
+    x, y = pts[:, 0], pts[:, 1]
+    (d, e, f), *_ = np.linalg.lstsq(np.stack([x, y, np.ones_like(x)], axis=1),
+                                    -(x * x + y * y), rcond=None)
+    cx, cy = -d / 2, -e / 2
+    return (float(cx), float(cy)), float(math.sqrt(max(cx * cx + cy * cy - f, 1e-9)))
+
+
+def _flat_round(pts: np.ndarray, fit):
+    """A round seal's outline on a flat capture (a scanner's, a rendered PDF's: no
+    perspective): where the ellipse fitted to its border points is flatter than a round
+    seal's outline scans (:data:`FLAT_ASPECT`), or its points leave a gap wider than
+    :data:`ARC_GAP_CIRCLE` round it (a half-printed imprint, one starved away on a side),
+    the circle through the points on it, refitted to the points on the circle. An arc
+    leaves an ellipse free to stretch along the gap, which moves its centre; a circle's
+    three parameters it fixes. A border seen all round and round keeps its ellipse (which
+    takes up a scanner's or the paper's stretch). Ellipses flatter than a round seal's
+    (:data:`ROUND_ASPECT`) are oval seals, or a round one photographed at a slant."""
+    aspect = fit[1][1] / fit[1][0]
+    if aspect < ROUND_ASPECT:
+        return fit
+    on = _on_outline(_ellipse_residual(pts, fit), fit[1][0])
+    if on.sum() < 12 or (aspect >= FLAT_ASPECT
+                         and _widest_gap(pts[on], fit[0]) <= ARC_GAP_CIRCLE):
+        return fit
+    keep = on
+    for _ in range(3):
+        c, r = _fit_circle(pts[keep])
+        new = _on_outline(np.hypot(pts[:, 0] - c[0], pts[:, 1] - c[1]) - r, r)
+        if new.sum() < 12 or (new == keep).all():
+            break
+        keep = new
+    return c, (r, r), 0.0
+
+
 def _refined(pts: np.ndarray, keep: np.ndarray):
     """Least-squares ellipse through the ``keep`` points, refitted (up to three times) to
     the points within 2 px or 2 % of the last fit."""
@@ -1044,6 +1090,8 @@ def rectify(image: np.ndarray, detection: Detection, *, dpi: float | None = None
             # that the rays meet the border square on
             pts, _ = _border_points(ink, off, fit[0], fit[1], fit[2], shape, REFIT_SEARCH)
             fit = _fit_ellipse(pts) or fit
+        if dpi is not None:  # (a round seal found as an oval too: its fit says which)
+            fit = _flat_round(pts, fit)
         square = _square_instead(ink, off, pts, fit) if shape == "round" else None
         if square is not None:
             # a square seal found as a circle (the ring filters look for circles); its
@@ -1095,9 +1143,16 @@ def rectify(image: np.ndarray, detection: Detection, *, dpi: float | None = None
     m0 = (quad if quad is not None
           else _through(persp, _affine_to_page(c, axes, angle, shape, level)))
     unturned = _warp(ink, m0, 0.0)
-    if shape == "round" and detection.colour != "grey":
-        # (not on grey imprints: the text left in a fax's ink map, or the gaps black print
-        # leaves in a photocopy's, pull the rings off the seal's centre)
+    flat = dpi is not None and axes[1] / axes[0] >= ROUND_ASPECT
+    if shape == "round" and detection.colour != "grey" and not flat:
+        # a photograph's perspective moves the seal's centre off its outline's centre. Not
+        # on a flat capture, which has none (a stated dpi, a scanner's or a rendered PDF's,
+        # and an outline as round as a seal's unless photographed at a slant, as a
+        # photograph put into a PDF may be): there the rings of a starved or half-printed
+        # imprint, sharpened by chance about another point, would move a well-fitted
+        # centre by 5 to 15 % of the radius. Nor on grey
+        # imprints: the text left in a fax's ink map, or the gaps black print leaves in a
+        # photocopy's, pull the rings off the seal's centre
         centring = _content_centring(unturned)
         if centring is not None:
             m0 = _projective(m0) @ centring
