@@ -1090,8 +1090,6 @@ def rectify(image: np.ndarray, detection: Detection, *, dpi: float | None = None
             # that the rays meet the border square on
             pts, _ = _border_points(ink, off, fit[0], fit[1], fit[2], shape, REFIT_SEARCH)
             fit = _fit_ellipse(pts) or fit
-        if dpi is not None:  # (a round seal found as an oval too: its fit says which)
-            fit = _flat_round(pts, fit)
         square = _square_instead(ink, off, pts, fit) if shape == "round" else None
         if square is not None:
             # a square seal found as a circle (the ring filters look for circles); its
@@ -1099,6 +1097,8 @@ def rectify(image: np.ndarray, detection: Detection, *, dpi: float | None = None
             shape, fit = "square", square
         elif shape == "round" and fit[1][1] / fit[1][0] < 0.6:
             return None
+        elif dpi is not None:  # (a round seal found as an oval too: its fit says which)
+            fit = _flat_round(pts, fit)
     # a printer's dots, read at the capture's resolution before the imprint is resampled;
     # not on grey copies and faxes, which lay a screen of their own over any imprint. Where
     # the dpi is not known the seal is taken for 42 mm across: most are no larger, so the
