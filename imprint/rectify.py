@@ -634,9 +634,10 @@ def _flat_round(pts: np.ndarray, fit):
     :data:`ARC_GAP_CIRCLE` round it (a half-printed imprint, one starved away on a side),
     the circle through the points on it, refitted to the points on the circle. An arc
     leaves an ellipse free to stretch along the gap, which moves its centre; a circle's
-    three parameters it fixes. A border seen all round and round keeps its ellipse (which
-    takes up a scanner's or the paper's stretch). Ellipses flatter than a round seal's
-    (:data:`ROUND_ASPECT`) are oval seals, or a round one photographed at a slant."""
+    three parameters it fixes. A border seen all round, and as round as a scanned round
+    seal's, keeps its ellipse (which takes up a scanner's or the paper's stretch). Ellipses
+    flatter than a round seal's (:data:`ROUND_ASPECT`) are oval seals, or a round one
+    photographed at a slant: kept too."""
     aspect = fit[1][1] / fit[1][0]
     if aspect < ROUND_ASPECT:
         return fit
@@ -1150,9 +1151,9 @@ def rectify(image: np.ndarray, detection: Detection, *, dpi: float | None = None
         # and an outline as round as a seal's unless photographed at a slant, as a
         # photograph put into a PDF may be): there the rings of a starved or half-printed
         # imprint, sharpened by chance about another point, would move a well-fitted
-        # centre by 5 to 15 % of the radius. Nor on grey
-        # imprints: the text left in a fax's ink map, or the gaps black print leaves in a
-        # photocopy's, pull the rings off the seal's centre
+        # centre by 5 to 15 % of the radius. Nor on grey imprints: the text left in a fax's
+        # ink map, or the gaps black print leaves in a photocopy's, pull the rings off the
+        # seal's centre
         centring = _content_centring(unturned)
         if centring is not None:
             m0 = _projective(m0) @ centring
