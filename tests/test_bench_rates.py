@@ -57,3 +57,18 @@ def test_an_inconclusive_genuine_imprint_is_not_flagged_but_another_seal_is():
     refused = [_pair("different_seal", 0.0, passable=False, flaggable=False),
                _pair("inconclusive", 0.0, passable=False, flaggable=False)]
     assert apcer_at_bpcer(base + undecided, forg + refused, 0.01)[0] == pytest.approx(2 / 5)
+
+
+def test_the_detection_bench_counts_the_imprints_over_each_rectification_target():
+    """A heavy tail: 6 of 100 orientations off by a star's tip put the 95th percentile in the
+    tail, the share over the target says by how much."""
+    from bench.detect import TARGETS, _over_line, _stats
+
+    angles = _stats([0.2] * 94 + [72.0] * 6, TARGETS["angle_error_deg"])
+    assert angles["p95"] > 3.0 and angles["over_target"] == [6, 100]
+    centre = _stats([0.001] * 99 + [0.02], TARGETS["centre_error_rel"])
+    assert centre["p95"] <= 0.01 and centre["over_target"] == [1, 100]
+    line = _over_line({"centre_error_rel": centre, "scale_error_rel": {},
+                       "angle_error_deg": angles, "angle_error_deg_not_recarved": angles})
+    assert "centre over 1 % 1 / 100" in line and "orientation over 3° 6 / 100" in line
+    assert "scale" not in line  # no scale measured (phone photos only): none stated
