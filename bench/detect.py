@@ -118,15 +118,11 @@ def run(out: Path, *, quick: bool = False, data: Path | None = None) -> dict:
         "precision_ci95": interval(n_det - false_pos["all"], n_det),
         "false_positives": dict(false_pos),
         "colour_right": colour_right,
-        "centre_error_rel": _stats(centre_err["all"], TARGETS["centre_error_rel"]),
-        "scale_error_rel": _stats(scale_err["all"], TARGETS["scale_error_rel"]),
-        "angle_error_deg": _stats(angle_err["all"], TARGETS["angle_error_deg"]),
+        **_rectification(centre_err["all"], scale_err["all"], angle_err["all"]),
         "angle_error_deg_not_recarved": _stats(angle_err["as designed"],
                                                TARGETS["angle_error_deg"]),
         "rectification_by_capture": {
-            tag: {"centre_error_rel": _stats(centre_err[tag], TARGETS["centre_error_rel"]),
-                  "scale_error_rel": _stats(scale_err[tag], TARGETS["scale_error_rel"]),
-                  "angle_error_deg": _stats(angle_err[tag], TARGETS["angle_error_deg"])}
+            tag: _rectification(centre_err[tag], scale_err[tag], angle_err[tag])
             for tag in sorted(centre_err) if tag != "all"},
         "ms_per_page": {"decode": 1000 * statistics.median(t_decode),
                         "detect": 1000 * statistics.median(t_detect),
@@ -173,12 +169,21 @@ def _rect_row(label: str, r: dict) -> str:
             f"{pct(s, 'median')} | {pct(s, 'p95')} | {deg(a, 'median')} | {deg(a, 'p95')} |")
 
 
+def _rectification(centre: list[float], scale: list[float], angle: list[float]) -> dict:
+    """:func:`_stats` of each rectification error against its target, by its record key."""
+    return {key: _stats(v, TARGETS[key]) for key, v in (
+        ("centre_error_rel", centre), ("scale_error_rel", scale), ("angle_error_deg", angle))}
+
+
 def _over_line(r: dict) -> str:
     """The share of fully visible imprints over each rectification target (a p95 target is
     met only where it is under about 5 %), with its interval."""
     parts = []
-    for key, label in (("centre_error_rel", "centre over 1 %"), ("scale_error_rel",
-                       "scale over 1 %"), ("angle_error_deg", "orientation over 3°"),
+    centre, scale, angle = (TARGETS[k] for k in ("centre_error_rel", "scale_error_rel",
+                                                 "angle_error_deg"))
+    for key, label in (("centre_error_rel", f"centre over {100 * centre:g} %"),
+                       ("scale_error_rel", f"scale over {100 * scale:g} %"),
+                       ("angle_error_deg", f"orientation over {angle:g}°"),
                        ("angle_error_deg_not_recarved", "not re-carved")):
         over = r[key].get("over_target")
         if over:
