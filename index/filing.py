@@ -82,11 +82,12 @@ def file_master(search: SealSearch, image_path: str | Path, *, seal_id: str, uni
         warnings: list[Lookalike] = []
     else:
         # searched before filing, so the seal is never its own look-alike
-        warnings = find_lookalikes(search, imprint, unit=unit)
+        kind = kind or _kind_of(imprint)
+        warnings = find_lookalikes(search, imprint, unit=unit, kind=kind)
         # unit, seal and master in one transaction: no seal is ever filed without its master
         units = [u for u in store.find_units(name=unit, uscc=uscc) if u.name == unit.strip()]
         unit_info, seal, master = store.file_with_master(
-            seal_id, units[0] if units else unit, kind or _kind_of(imprint), data,
+            seal_id, units[0] if units else unit, kind, data,
             dpi=page_dpi, code=code, uscc=uscc, prepare=keep, write=write)
         if warnings:
             # (opening the log writes too: its table made where missing)

@@ -1,31 +1,86 @@
 """Look-alike warning at filing: before a new seal is filed, the registry is searched with its
-master's imprint; filed seals of other units whose imprint is confusable with it (a name that
-differs in a character or two, the same layout) are named with their scores. The registrar may
-file all the same; the warning is kept with the record, append-only (table
+master's imprint; filed seals of other units that are confusable with it (a name that differs
+in a character or two, the same layout) are named with their scores. The registrar may file
+all the same; the warning is kept with the record, append-only (table
 ``lookalike_warnings``).
 
-The search is the identification's: embedding shortlist, then the aligned polar correlation
-of each shortlisted master's canonical imprint with the new one
-(:meth:`index.identify.SealSearch.rerank`). Seals of the same unit (numbered siblings such as
-合同专用章(1) and (2)) are not look-alikes: they are the unit's own.
+Two routes, each enough:
+
+- the name: a seal of the same kind (the same layout) among the faces nearest the new master's
+  (:data:`NAME_NEIGHBOURS` embedding neighbours) whose unit's name differs from the new one in
+  at most :data:`NAME_CHANGES` characters, and in at most :data:`NAME_SHARE` of them. Faces of
+  one kind share their border, star, form words and title; one character among twenty moves
+  the aligned correlation less than the other words of an unrelated unit of that kind do, so
+  the image alone warns about only part of them (``python -m bench cases``);
+- the face: the aligned polar correlation of a shortlisted master's canonical imprint with the
+  new one (:meth:`index.identify.SealSearch.rerank`) at or above :data:`LOOKALIKE_THRESHOLD`,
+  whatever the names (characters alike in shape, a layout copied).
+
+Seals of the same unit (numbered siblings such as 合同专用章(1) and (2)) are not look-alikes:
+they are the unit's own.
 """
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import DateTime, Engine, Float, Integer, String, select
+from sqlalchemy import Boolean, DateTime, Engine, Float, Integer, String, inspect, select
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
 
 from imprint.types import RectifiedImprint
 from index.identify import SHORTLIST, SealSearch
-from index.store import append_only_ddl, guard_append_only
+from index.store import SealInfo, append_only_ddl, guard_append_only
 
 #: Aligned polar correlation of two masters at or above which a filed seal of another unit is
-#: a look-alike: the operating point of 1 % of unrelated filings warned on the calibration
-#: registry of ``python -m bench cases`` (seed 20261131), never on the test seed (20261132).
-LOOKALIKE_THRESHOLD = 0.778
+#: a look-alike whatever its name: the operating point of 1 % of unrelated filings warned on
+#: the calibration registry of ``python -m bench cases`` (seed 20261131, 400 seals), never on
+#: the test seed (20261132).
+LOOKALIKE_THRESHOLD = 0.873
+#: A unit name differing from another's in at most this many characters (replaced, inserted
+#: or deleted) ...
+NAME_CHANGES = 2
+#: ... and in at most this share of the longer name's characters is a look-alike name: two
+#: characters of 天津光明印刷工作室 are, two of 贵州省教育局 (a bureau of its own) are not.
+NAME_SHARE = 0.25
+#: The province or city a name begins with (广东省, 昆明市, 内蒙古自治区): units of different
+#: places (every province's 人民检察院, every city's 税务局) are told apart by it and are not
+#: look-alikes by their names; a name without one is compared whole.
+_PLACE = re.compile(r"^[\u4e00-\u9fff]{2,4}?(?:省|市|自治区|特别行政区)")
+#: Embedding neighbours of the new master whose units' names are compared with the new one:
+#: the nearest faces, wider than the re-ranking's shortlist (a name costs no comparison).
+NAME_NEIGHBOURS = 100
+
+
+def _normal(name: str) -> str:
+    # full-width and half-width brackets and digits alike, no spaces: how the name reads
+    return "".join(unicodedata.normalize("NFKC", name).split())
+
+
+def name_changes(a: str, b: str) -> int:
+    """Characters replaced, inserted or deleted to turn unit name ``a`` into ``b``
+    (Levenshtein distance of the names as they read)."""
+    a, b = _normal(a), _normal(b)
+    prev = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        cur = [i]
+        for j, cb in enumerate(b, 1):
+            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
+        prev = cur
+    return prev[-1]
+
+
+def names_alike(a: str, b: str) -> bool:
+    """Two units' names of one place that differ, in at most :data:`NAME_CHANGES`
+    characters and :data:`NAME_SHARE` of the longer one's."""
+    a, b = _normal(a), _normal(b)
+    pa, pb = _PLACE.match(a), _PLACE.match(b)
+    if pa and pb and pa.group() != pb.group():
+        return False
+    n = name_changes(a, b)
+    return 0 < n <= min(NAME_CHANGES, NAME_SHARE * max(len(a), len(b)))
 
 
 class _Base(DeclarativeBase):
@@ -43,6 +98,9 @@ class LookalikeRow(_Base):
     score: Mapped[float] = mapped_column(Float)
     threshold: Mapped[float] = mapped_column(Float)
     recorded_at: Mapped[datetime] = mapped_column(DateTime)
+    # (null on warnings recorded before names were compared)
+    name_changes: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    by_name: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
 
 
 guard_append_only(LookalikeRow, "look-alike warning")
@@ -51,35 +109,56 @@ guard_append_only(LookalikeRow, "look-alike warning")
 @dataclass(frozen=True)
 class Lookalike:
     """A filed seal of another unit confusable with the seal being filed. ``score`` aligned
-    polar correlation of the two masters; ``threshold`` the look-alike threshold it reached."""
+    polar correlation of the two masters; ``threshold`` the face's look-alike threshold;
+    ``name_changes`` characters between the two units' names (None: not recorded);
+    ``by_name``: a look-alike name on a seal of the same kind."""
 
     seal_id: str
     unit_name: str
     master_id: int
     score: float
     threshold: float
+    name_changes: int | None = None
+    by_name: bool = False
+
+    @property
+    def reasons(self) -> tuple[str, ...]:
+        return (("name",) if self.by_name else ()) + (
+            ("face",) if self.score >= self.threshold else ())
 
 
 def find_lookalikes(search: SealSearch, imprint: RectifiedImprint, *, unit: str,
-                    threshold: float = LOOKALIKE_THRESHOLD, shortlist: int = SHORTLIST
-                    ) -> list[Lookalike]:
-    """Filed seals of units other than ``unit`` whose master scores at or above ``threshold``
-    against ``imprint`` (the master of a seal about to be filed), best first."""
+                    kind: str | None = None, threshold: float = LOOKALIKE_THRESHOLD,
+                    shortlist: int = SHORTLIST) -> list[Lookalike]:
+    """Filed seals of units other than ``unit`` confusable with ``imprint`` (the master of a
+    seal of ``kind`` about to be filed; None: any kind): a look-alike name on a seal of that
+    kind among the faces nearest it, or a master scoring at or above ``threshold``; best
+    first."""
     index = search.index()
     if len(index) == 0:
         return []
-    found = index.search(search.embedder.embed([imprint]), shortlist)
-    ranked = search.rerank(imprint, [(int(i), float(s)) for i, s in
-                                     zip(found.ids[0], found.scores[0], strict=True) if i >= 0])
+    found = index.search(search.embedder.embed([imprint]), max(shortlist, NAME_NEIGHBOURS))
+    hits = [(int(i), float(s)) for i, s in zip(found.ids[0], found.scores[0], strict=True)
+            if i >= 0]
+    masters = search.store.get_masters(i for i, _ in hits)
     own = unit.strip()
+    seals: dict[str, SealInfo] = {}
+    for m in masters.values():
+        if m.seal_id not in seals:
+            seals[m.seal_id] = search.store.get_seal(m.seal_id)
+    named = {s for s, seal in seals.items() if seal.unit_name != own
+             and (kind is None or seal.kind == kind) and names_alike(own, seal.unit_name)}
+    ranked = search.rerank(imprint, [h for k, h in enumerate(hits) if k < shortlist
+                                     or (h[0] in masters and masters[h[0]].seal_id in named)],
+                           masters)
     out: dict[str, Lookalike] = {}
     for c in ranked:
-        if c.score < threshold or c.seal_id in out:
+        seal = seals[c.seal_id]
+        if seal.unit_name == own or c.seal_id in out or (
+                c.score < threshold and c.seal_id not in named):
             continue
-        seal = search.store.get_seal(c.seal_id)
-        if seal.unit_name == own:
-            continue
-        out[c.seal_id] = Lookalike(c.seal_id, seal.unit_name, c.master_id, c.score, threshold)
+        out[c.seal_id] = Lookalike(c.seal_id, seal.unit_name, c.master_id, c.score, threshold,
+                                   name_changes(own, seal.unit_name), c.seal_id in named)
     return sorted(out.values(), key=lambda w: (-w.score, w.seal_id))
 
 
@@ -89,9 +168,18 @@ class LookalikeLog:
     def __init__(self, engine: Engine) -> None:
         with engine.execution_options(sqlite_begin="BEGIN IMMEDIATE").begin() as conn:
             _Base.metadata.create_all(conn)
+            # a table made before names were compared gets their columns (nullable: its rows
+            # keep what they recorded)
+            have = {c["name"] for c in inspect(conn).get_columns(LookalikeRow.__tablename__)}
+            for col in ("name_changes", "by_name"):
+                if col not in have:
+                    kind = LookalikeRow.__table__.c[col].type.compile(conn.dialect)
+                    conn.exec_driver_sql(f"ALTER TABLE {LookalikeRow.__tablename__} "
+                                         f"ADD COLUMN {col} {kind}")
             for stmt in append_only_ddl(LookalikeRow.__tablename__).get(engine.dialect.name,
                                                                          []):
                 conn.exec_driver_sql(stmt)
+        self._engine = engine
         self._session = sessionmaker(engine.execution_options(sqlite_begin="BEGIN IMMEDIATE"),
                                      expire_on_commit=False)
 
@@ -100,20 +188,45 @@ class LookalikeLog:
         with self._session.begin() as s:
             s.add_all(LookalikeRow(seal_id=seal_id, similar_seal_id=w.seal_id,
                                    similar_unit=w.unit_name, similar_master_id=w.master_id,
-                                   score=float(w.score),
-                                   threshold=float(w.threshold), recorded_at=now)
+                                   score=float(w.score), threshold=float(w.threshold),
+                                   recorded_at=now, name_changes=w.name_changes,
+                                   by_name=w.by_name)
                       for w in warnings)
 
     def of(self, seal_id: str) -> list[Lookalike]:
         """The warnings given when ``seal_id`` was filed, best first."""
-        with self._session() as s:
-            rows = s.scalars(select(LookalikeRow).where(LookalikeRow.seal_id == seal_id)
-                             .order_by(LookalikeRow.score.desc(), LookalikeRow.id))
-            return [Lookalike(r.similar_seal_id, r.similar_unit, r.similar_master_id, r.score,
-                              r.threshold)
-                    for r in rows]
+        return kept_warnings(self._engine, seal_id)
+
+
+def kept_warnings(engine: Engine, seal_id: str) -> list[Lookalike]:
+    """The warnings given when ``seal_id`` was filed, best first, read without writing
+    anything (none where the registry has kept none; a table made before names were compared
+    reads its rows without them)."""
+    table = LookalikeRow.__table__
+    found = inspect(engine)
+    if not found.has_table(table.name):
+        return []
+    have = {c["name"] for c in found.get_columns(table.name)}
+    cols = [c for c in table.c if c.name in have]
+    with engine.connect() as conn:
+        rows = conn.execute(select(*cols).where(table.c.seal_id == seal_id)
+                            .order_by(table.c.score.desc(), table.c.id)).mappings().all()
+    return [Lookalike(r["similar_seal_id"], r["similar_unit"], r["similar_master_id"],
+                      r["score"], r["threshold"], r.get("name_changes"), bool(r.get("by_name")))
+            for r in rows]
 
 
 def lookalike_record(w: Lookalike) -> dict:
     return {"seal_id": w.seal_id, "unit": w.unit_name, "score": round(w.score, 4),
-            "threshold": w.threshold}
+            "threshold": w.threshold, "name_changes": w.name_changes,
+            "reasons": list(w.reasons)}
+
+
+def lookalike_text(w: Lookalike) -> str:
+    """One line for a person: which seal, and why."""
+    why = []
+    if w.by_name:
+        why.append(f"name {w.name_changes} character{'s' if w.name_changes != 1 else ''} "
+                   f"apart, same kind")
+    why.append(f"faces score {w.score:.3f}, look-alike threshold {w.threshold:.3f}")
+    return f"looks like seal {w.seal_id} of {w.unit_name} ({'; '.join(why)})"

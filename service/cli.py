@@ -146,7 +146,7 @@ def _search(args):
 
 def cmd_register(args) -> int:
     from index.filing import file_master
-    from index.lookalike import lookalike_record
+    from index.lookalike import lookalike_record, lookalike_text
     from service.detect import imprint_record
 
     search = _search(args)
@@ -162,9 +162,7 @@ def cmd_register(args) -> int:
                "registry": str(search.store.home)}
     size = f", {g.size_mm[0]:.1f} x {g.size_mm[1]:.1f} mm" if g.size_mm else ""
     # a look-alike does not stop the filing: the registrar is told, and it is kept on record
-    looks = "".join(f"\nwarning: looks like seal {w.seal_id} of {w.unit_name} (score "
-                    f"{w.score:.3f}, look-alike threshold {w.threshold:.3f})"
-                    for w in filed.warnings)
+    looks = "".join(f"\nwarning: {lookalike_text(w)}" for w in filed.warnings)
     _print(args, payload,
            f"filed master {filed.master.id} of {'new ' if filed.new_seal else ''}seal "
            f"{filed.seal.seal_id} ({filed.seal.kind}, {filed.unit.name}){size}; "
@@ -517,6 +515,8 @@ def cmd_import_csv(args) -> int:
 
 
 def cmd_seal(args) -> int:
+    from index.lookalike import kept_warnings, lookalike_record, lookalike_text
+
     if (args.seal_id is None) == (args.chip is None):
         raise InvalidParameterError("give a SEAL_ID or --chip SERIAL, one of them")
     with _registry_engine(args) as store:
@@ -524,12 +524,14 @@ def cmd_seal(args) -> int:
         status = store.status(seal.seal_id, args.date)
         events = store.events_of(seal.seal_id)
         masters = store.masters_of(seal.seal_id)
+        warnings = kept_warnings(store.engine, seal.seal_id)
     record = {k: (v.isoformat() if hasattr(v, "isoformat") else v)
               for k, v in asdict(seal).items()}
     payload = {**record, "status": status.value,
                "events": [{"id": e.id, "kind": e.kind.value, "effective": e.effective.isoformat(),
                            "detail": e.detail, "replaced_by": e.replaced_by} for e in events],
-               "masters": [{"id": m.id, "sha256": m.sha256, "dpi": m.dpi} for m in masters]}
+               "masters": [{"id": m.id, "sha256": m.sha256, "dpi": m.dpi} for m in masters],
+               "lookalike_warnings": [lookalike_record(w) for w in warnings]}
     lines = [f"seal {seal.seal_id} ({seal.kind}) of {seal.unit_name}: {status.value}",
              f"  code {seal.code or '-'}, engraver {seal.engraver or '-'}, chip "
              f"{seal.chip_serial or '-'}, filed {seal.filed_at:%Y-%m-%d %H:%M}, "
@@ -537,6 +539,7 @@ def cmd_seal(args) -> int:
     lines += [f"  {e.effective:%Y-%m-%d %H:%M} {e.kind.value}"
               + (f" -> {e.replaced_by}" if e.replaced_by else "")
               + (f": {e.detail}" if e.detail else "") for e in events]
+    lines += [f"  warned at filing: {lookalike_text(w)}" for w in warnings]
     _print(args, payload, "\n".join(lines))
     return EXIT_OK
 

@@ -164,23 +164,32 @@ class EventOut(BaseModel):
                    replaced_by=e.replaced_by, recorded_at=e.recorded_at)
 
 
-class SealDetailOut(SealOut):
-    unit: UnitOut
-    masters: list[MasterOut]
-    events: list[EventOut]
-
-
-class SealListOut(BaseModel):
-    seals: list[SealOut]
-
-
 class LookalikeOut(BaseModel):
     """A filed seal of another unit confusable with the seal filed (index.lookalike)."""
 
     seal_id: str
     unit: str
     score: float = Field(description="aligned correlation of the two masters")
-    threshold: float = Field(description="the look-alike threshold it reached")
+    threshold: float = Field(description="the faces' look-alike threshold")
+    name_changes: int | None = Field(
+        default=None, description="characters between the two units' names")
+    reasons: list[str] = Field(
+        default_factory=list, description="'name': a name a character or two apart on a seal "
+                                          "of the same kind; 'face': score at or above the "
+                                          "threshold")
+
+
+class SealDetailOut(SealOut):
+    unit: UnitOut
+    masters: list[MasterOut]
+    events: list[EventOut]
+    lookalike_warnings: list[LookalikeOut] = Field(
+        default_factory=list, description="filed seals of other units it looked like when it "
+                                          "was filed (kept with the record)")
+
+
+class SealListOut(BaseModel):
+    seals: list[SealOut]
 
 
 class FiledOut(BaseModel):

@@ -262,6 +262,7 @@ def test_seals_are_read_and_searched(server, seals):
         seal = client.get(f"/v1/seals/{a.seal_id}").json()
         assert seal["code"] == CODE_A and seal["status"] == "active"
         assert seal["masters"] and seal["events"][0]["kind"] == "filed"
+        assert seal["lookalike_warnings"] == []  # (filed first: nothing to look like)
         by_code = client.get("/v1/seals", params={"code": CODE_SHARED}).json()["seals"]
         assert {s["seal_id"] for s in by_code} == {seals["B"].seal_id, seals["C"].seal_id}
         by_id = client.get("/v1/seals", params={"seal_id": a.seal_id}).json()["seals"]

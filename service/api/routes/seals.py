@@ -10,7 +10,7 @@ from fastapi import Path as FastAPIPath
 
 from imprint.errors import InvalidParameterError
 from index.errors import DuplicateSealError
-from index.lookalike import lookalike_record
+from index.lookalike import kept_warnings, lookalike_record
 from service.api.deps import (
     Services,
     ServicesDep,
@@ -162,7 +162,9 @@ def read_seal(seal_id: str, services: ServicesDep,
     return SealDetailOut(**SealOut.of(seal, store.status(seal_id, on)).model_dump(),
                          unit=UnitOut.of(store.get_unit(seal.unit_id)),
                          masters=[MasterOut.of(m) for m in store.masters_of(seal_id)],
-                         events=[EventOut.of(e) for e in store.events_of(seal_id)])
+                         events=[EventOut.of(e) for e in store.events_of(seal_id)],
+                         lookalike_warnings=[LookalikeOut(**lookalike_record(w))
+                                             for w in kept_warnings(store.engine, seal_id)])
 
 
 @router.get("/{seal_id}/events", response_model=list[EventOut],
