@@ -409,6 +409,77 @@ def _ink_beyond(ink: np.ndarray, off: np.ndarray, fit, quad: np.ndarray | None) 
     return float((values * seen).sum() / max(int(seen.sum()), 1))
 
 
+#: A photographed square's sides read outward (:func:`_sides_outward`): each side's ink averaged
+#: along its middle (SIDE_OUT_SPAN of the half side either way) at offsets from INWARD to OUTWARD
+#: half sides about it, in canonical px steps; a side moves out where the outer edge of that
+#: ink (half its peak, coming in from outside) lies, on average, more than SIDE_OUT_MIN half
+#: sides out
+SIDE_OUT_SPAN, SIDE_OUT_INWARD, SIDE_OUT_OUTWARD, SIDE_OUT_MIN = 0.7, 0.1, 0.3, 0.015
+
+
+def _sides_outward(ink: np.ndarray, off: np.ndarray, fit, quad: np.ndarray | None
+                   ) -> np.ndarray | None:
+    """The photographed square ``fit`` (centre, (h, h), angle), or its quadrilateral
+    ``quad`` (3 x 3, canonical px -> ROI px), with each side moved out to the outer edge of
+    the border band lying just outside it, or None where no side moves. The border's path
+    round the seal moves a step at most from ray to ray, so along a side whose distance
+    changes faster, seen in perspective from a detection turned off the seal's own, it takes
+    the border's inner edge, or a row of characters inside it; a side is a straight line in
+    any view of the sheet, and the outer edges read across it find the border again."""
+    c, axes, angle = fit
+    m = quad if quad is not None else _projective(
+        _affine_to_page(c, axes, angle, "square", angle))
+    mid, half = CANONICAL_SIZE / 2 - 0.5, SQUARE_HALF_SIDE
+    along = np.linspace(-SIDE_OUT_SPAN, SIDE_OUT_SPAN, 48) * half
+    steps = np.arange(-SIDE_OUT_INWARD * half, SIDE_OUT_OUTWARD * half, 1.0)
+    lines, moved = [], False
+    # sides in canonical px: right, bottom, left, top (outward normals)
+    for nx, ny in ((1, 0), (0, 1), (-1, 0), (0, -1)):
+        d = half + steps[:, None]
+        xs = mid + nx * d - ny * along[None]
+        ys = mid + ny * d + nx * along[None]
+        roi = cv2.perspectiveTransform(np.stack([xs, ys], axis=-1).reshape(1, -1, 2), m)[0]
+        values, seen = _sampled(ink, off, roi[:, 0].astype(np.float32)[None],
+                                roi[:, 1].astype(np.float32)[None])
+        values = np.where(seen, values, 0.0).reshape(xs.shape)
+        peak = values.max(axis=0)
+        # across the side at each point along it: the outermost step at half its peak,
+        # coming in from outside, where the border band is seen there at all (the path may
+        # have kept to a row of characters inside the border, a gap away from it)
+        use = (peak >= 0.5 * float(np.percentile(peak, 75))) & (
+            seen.reshape(xs.shape).mean(axis=0) > 0.9)
+        edge = steps[(values.shape[0] - 1
+                      - np.argmax((values >= 0.5 * peak)[::-1], axis=0))]
+        side = np.array([0.0, 0.0])  # (offset, slope) of the side against the square's
+        if use.sum() >= len(along) // 2:
+            fitted = np.polyfit(along[use], edge[use], 1)
+            keep = use & (np.abs(np.polyval(fitted, along) - edge) <= 2.0)
+            if keep.sum() >= len(along) // 2:
+                fitted = np.polyfit(along[keep], edge[keep], 1)
+            if np.polyval(fitted, along[keep]).mean() > SIDE_OUT_MIN * half:
+                side, moved = fitted[::-1], True
+        # two canonical points of the side's line, mapped to the ROI
+        ends = [(mid + nx * (half + side[0] + side[1] * u) - ny * u,
+                 mid + ny * (half + side[0] + side[1] * u) + nx * u) for u in (-half, half)]
+        a, b = cv2.perspectiveTransform(np.array([ends], float), m)[0]
+        normal = np.array([a[1] - b[1], b[0] - a[0]])
+        normal /= np.linalg.norm(normal)
+        lines.append((normal, float(normal @ a)))
+    if not moved:
+        return None
+    corners = []
+    # top-left (top, left), top-right (top, right), bottom-right, bottom-left
+    for p, q in ((3, 2), (3, 0), (1, 0), (1, 2)):
+        pair = np.stack([lines[p][0], lines[q][0]])
+        if abs(np.linalg.det(pair)) < 0.5:
+            return None
+        corners.append(np.linalg.solve(pair, (lines[p][1], lines[q][1])))
+    canon = np.array([[mid - half, mid - half], [mid + half, mid - half],
+                      [mid + half, mid + half], [mid - half, mid + half]])
+    return cv2.getPerspectiveTransform(canon.astype(np.float32),
+                                       np.array(corners, np.float32)).astype(float)
+
+
 def _squares_apart(a, b) -> float:
     """How far two squares (centre, (h, h), angle) lie apart: the larger of the centres'
     distance and the half sides' difference, in half sides of ``a``."""
@@ -1074,6 +1145,11 @@ def rectify(image: np.ndarray, detection: Detection, *, dpi: float | None = None
             # border's inner edge, or a row of characters, has the border's ink outside it)
             if _ink_beyond(ink, off, fit2, quad2) < _ink_beyond(ink, off, fit, quad):
                 fit, quad = fit2, quad2
+        elif detection.horizon is not None and not _inked_near(detection, others):
+            out = _sides_outward(ink, off, fit, quad)
+            if out is not None and _ink_beyond(ink, off, fit, out) < _ink_beyond(ink, off, fit,
+                                                                               quad):
+                quad = out
     elif detection.visible < SLIVER_VISIBLE and shape == "round":
         # a cross-page sliver: an arc this short fits ellipses of any size and turn
         fit = (centre, detection.axes, detection.angle)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import math
 
+import cv2
 import numpy as np
 import pytest
 
@@ -160,6 +161,47 @@ def test_a_flat_captures_round_border_is_a_circle_only_where_its_ellipse_cannot_
     whole = np.stack([500 + 150.5 * np.cos(t), 400 + 149.5 * np.sin(t)], 1)
     fit = ((500.0, 400.0), (150.5, 149.5), 0.0)
     assert rectify_module._flat_round(whole, fit) is fit
+
+
+def test_a_photographed_squares_side_on_its_borders_inner_edge_is_moved_out():
+    """A square border band (outer half side 60 px, 6 px wide, turned 20 degrees) whose right
+    side was fitted on the band's inner edge, so slanted against it: read across the side, the
+    band's outer edge puts the side back, and the canonical centre on the seal's. A side on
+    the outer edge already stays."""
+
+    ink = np.zeros((240, 240), np.float32)
+    centre, half, width, turn = np.array([120.0, 118.0]), 60.0, 6.0, 20.0
+    th = math.radians(turn)
+    rot = np.array([[math.cos(th), -math.sin(th)], [math.sin(th), math.cos(th)]])
+
+    def page(x, y):
+        return centre + rot @ np.array([x, y])
+
+    outer = np.array([page(x, y) for x, y in ((-half, -half), (half, -half), (half, half),
+                                                (-half, half))])
+    inner = np.array([page(x, y) for x, y in ((-half + width, -half + width),
+                                                (half - width, -half + width),
+                                                (half - width, half - width),
+                                                (-half + width, half - width))])
+    cv2.fillPoly(ink, [np.round(outer * 16).astype(np.int32)], 1.0, cv2.LINE_AA, 4)
+    cv2.fillPoly(ink, [np.round(inner * 16).astype(np.int32)], 0.0, cv2.LINE_AA, 4)
+    off = np.zeros(ink.shape, bool)
+    mid, k = rectify_module.CANONICAL_SIZE / 2 - 0.5, rectify_module.SQUARE_HALF_SIDE
+    canon = np.float32([[mid - k, mid - k], [mid + k, mid - k], [mid + k, mid + k],
+                        [mid - k, mid + k]])
+    # the right side drawn from the inner edge at its top to 2 px inside it at its bottom
+    seen = np.float32([outer[0], page(half - width, -half), page(half - width - 2, half),
+                       outer[3]])
+    quad = cv2.getPerspectiveTransform(canon, seen).astype(float)
+    fit = (tuple(centre), (half, half), turn)
+    moved = rectify_module._sides_outward(ink, off, fit, quad)
+    assert moved is not None
+    got = cv2.perspectiveTransform(canon[None].astype(float), moved)[0]
+    assert np.abs(got - outer).max() < 1.0
+    at = moved @ np.array([mid, mid, 1.0])
+    assert math.dist(at[:2] / at[2], centre) < 0.3
+    right = cv2.getPerspectiveTransform(canon, outer.astype(np.float32)).astype(float)
+    assert rectify_module._sides_outward(ink, off, fit, right) is None
 
 
 @pytest.mark.parametrize("seed", [0, 3, 6])
