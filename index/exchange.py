@@ -1,5 +1,6 @@
-"""Export and import of a whole registry: units, seals, master images and life events, as an
-archive another registry (or another system) can read back exactly. The format is described
+"""Export and import of a whole registry: units, seals, master images, life events and the
+look-alike warnings given at filing, as an archive another registry (or another system) can
+read back exactly. The format is described
 in ``docs/exchange.md``::
 
     manifest.json        format and version, row counts, highest ids, sha256 and size of
@@ -8,18 +9,20 @@ in ``docs/exchange.md``::
     seals.jsonl          by seal_id
     masters.jsonl        by id; "image" names the file below
     events.jsonl         by id (the order they were recorded in)
+    lookalike_warnings.jsonl  by id: the look-alike warnings given at filing (version 2;
+                         a version 1 archive has none)
     images/<sha256>.png  each master image once, byte for byte as filed
 
 An archive is a directory, or the same files in a ``.zip``. Export reads the store in one
 snapshot and writes the archive beside its target, renaming it into place when complete.
 Import checks everything before it writes anything: every file against the manifest, every
 row against its schema, every reference (seal to unit, master to seal and image, event to
-seal), and each seal's events replayed in the order they were recorded, as
-:meth:`RegistryStore.record_event` would have accepted them. It then stores the images and
-inserts every row, ids and times as they were, in one transaction, into a registry that must
-be empty (there is no merge: migrate foreign data with :func:`index.store.import_csv`).
-The vector index and canonical imprints are derived data: rebuild them afterwards
-(``SealSearch.rebuild``; ``imprint registry import`` does).
+seal, warning to its seals and master), and each seal's events replayed in the order they
+were recorded, as :meth:`RegistryStore.record_event` would have accepted them. It then
+stores the images and inserts every row, ids and times as they were, in one transaction,
+into a registry that must be empty (there is no merge: migrate foreign data with
+:func:`index.store.import_csv`). The vector index and canonical imprints are derived data:
+rebuild them afterwards (``SealSearch.rebuild``; ``imprint registry import`` does).
 
 Errors (typed, under :class:`~imprint.errors.UnreadableInputError` and
 :class:`~index.errors.RegistryError`)::
@@ -46,7 +49,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import IO, Any
 
-from sqlalchemy import Connection, Table, func, insert, select, text
+from sqlalchemy import Connection, Table, func, insert, inspect, select, text
 
 from imprint import __version__
 from imprint.atomic import fsync_dir
@@ -64,12 +67,26 @@ from index.store import (
 )
 
 FORMAT = "imprint.registry-archive"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+#: Versions read: 1 had no look-alike warnings
+READS = (1, 2)
 MANIFEST = "manifest.json"
 #: The row files, in the order they are written, checked and inserted.
-TABLES = ("units", "seals", "masters", "events")
+TABLES = ("units", "seals", "masters", "events", "lookalike_warnings")
+#: ... of which an archive of an earlier version may lack these (none of their rows)
+LATER_TABLES = {"lookalike_warnings": 2}
 _ROWS: dict[str, Table] = {"units": UnitRow.__table__, "seals": SealRow.__table__,
                            "masters": MasterRow.__table__, "events": EventRow.__table__}
+#: Tables whose highest id the manifest carries
+ID_TABLES = ("units", "masters", "events", "lookalike_warnings")
+
+
+def _table(name: str) -> Table:
+    if name == "lookalike_warnings":  # (its module loads the search: only when needed)
+        from index.lookalike import LookalikeRow
+
+        return LookalikeRow.__table__
+    return _ROWS[name]
 _IMAGE = re.compile(r"images/([0-9a-f]{64})\.png")
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 #: Rows per INSERT batch on import, rows per fetch on export.
@@ -105,8 +122,8 @@ class RegistryNotEmptyError(RegistryError):
 
 @dataclass(frozen=True)
 class ArchiveSummary:
-    """An archive written, checked or imported: ``counts`` of units, seals, masters, events
-    and images; ``bytes`` of every file but the manifest."""
+    """An archive written, checked or imported: ``counts`` of units, seals, masters, events,
+    look-alike warnings and images; ``bytes`` of every file but the manifest."""
 
     archive: Path
     counts: dict[str, int]
@@ -114,6 +131,10 @@ class ArchiveSummary:
 
 
 # --- row schema ---------------------------------------------------------------------------------
+
+class _count(int):
+    """A whole number, 0 included (an ``int`` field is an id, 1 or more)."""
+
 
 # field -> (type, required, max length); the store's own limits
 _SCHEMA: dict[str, dict[str, tuple[type, bool, int | None]]] = {
@@ -131,6 +152,12 @@ _SCHEMA: dict[str, dict[str, tuple[type, bool, int | None]]] = {
     "events": {"id": (int, True, None), "seal_id": (str, True, 64), "kind": (str, True, 16),
                "effective": (datetime, True, None), "detail": (str, False, 10_000),
                "replaced_by": (str, False, 64), "recorded_at": (datetime, True, None)},
+    "lookalike_warnings": {
+        "id": (int, True, None), "seal_id": (str, True, 64), "similar_seal_id": (str, True, 64),
+        "similar_unit": (str, True, 200), "similar_master_id": (int, True, None),
+        "score": (float, True, None), "threshold": (float, True, None),
+        "recorded_at": (datetime, True, None), "name_changes": (_count, False, None),
+        "by_name": (bool, False, None)},
 }
 
 
@@ -158,6 +185,12 @@ def _from_json(table: str, line: bytes, where: str) -> dict[str, Any]:
         elif kind is int:
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ArchiveFormatError(f"{where}: {name} must be a positive integer")
+        elif kind is _count:
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ArchiveFormatError(f"{where}: {name} must be a whole number")
+        elif kind is bool:
+            if not isinstance(value, bool):
+                raise ArchiveFormatError(f"{where}: {name} must be true or false")
         elif kind is float:
             if isinstance(value, bool) or not isinstance(value, int | float):
                 raise ArchiveFormatError(f"{where}: {name} must be a number")
@@ -206,7 +239,7 @@ def export_registry(store: RegistryStore, target: str | os.PathLike[str]) -> Arc
             for name in TABLES:
                 lines = _export_rows(conn, name, counts)
                 files[f"{name}.jsonl"] = sink.write(f"{name}.jsonl", lines, compress=True)
-            highest = {name: _highest_id(conn, name) for name in ("units", "masters", "events")}
+            highest = {name: _highest_id(conn, name) for name in ID_TABLES}
             images = conn.execute(select(MasterRow.sha256, func.min(MasterRow.path))
                                   .group_by(MasterRow.sha256).order_by(MasterRow.sha256)).all()
         for sha, rel in images:
@@ -230,12 +263,17 @@ def export_registry(store: RegistryStore, target: str | os.PathLike[str]) -> Arc
 
 
 def _export_rows(conn: Connection, name: str, counts: dict[str, int]) -> Iterator[bytes]:
-    t = _ROWS[name]
-    key = t.c.seal_id if name == "seals" else t.c.id
+    t = _table(name)
     counts[name] = 0
-    rows = conn.execution_options(yield_per=BATCH).execute(select(t).order_by(key))
+    have = _columns(conn, t)
+    if not have:  # (a registry that never kept a look-alike warning has no table of them)
+        return
+    key = t.c.seal_id if name == "seals" else t.c.id
+    rows = conn.execution_options(yield_per=BATCH).execute(
+        select(*[c for c in t.c if c.name in have]).order_by(key))
     for r in rows.mappings():
-        row = dict(r)
+        # (columns a table made before them lacks: null)
+        row = {c.name: r.get(c.name) for c in t.c}
         if name == "masters":
             del row["path"]  # where this registry keeps it; the archive names its own file
             row["image"] = f"images/{row['sha256']}.png"
@@ -244,10 +282,18 @@ def _export_rows(conn: Connection, name: str, counts: dict[str, int]) -> Iterato
         yield _to_json(row)
 
 
+def _columns(conn: Connection, t: Table) -> set[str]:
+    """The columns ``t`` has in this database (none where it has no such table)."""
+    found = inspect(conn)
+    return {c["name"] for c in found.get_columns(t.name)} if found.has_table(t.name) else set()
+
+
 def _highest_id(conn: Connection, name: str) -> int:
     """The highest id the table has issued (a deleted last row's too, where the database
     tells), so the importing registry never issues it again."""
-    t = _ROWS[name]
+    t = _table(name)
+    if not _columns(conn, t):
+        return 0
     top = conn.execute(select(func.max(t.c.id))).scalar() or 0
     if conn.dialect.name == "sqlite":
         seq = conn.execute(text("SELECT seq FROM sqlite_sequence WHERE name = :t"),
@@ -414,9 +460,10 @@ def _manifest(archive: _Archive) -> dict[str, Any]:
     if not isinstance(m, dict) or m.get("format") != FORMAT:
         raise ArchiveFormatError(f"{archive.path}: not a registry archive ({MANIFEST} has no "
                                  f"format {FORMAT!r})")
-    if m.get("format_version") != FORMAT_VERSION:
-        raise ArchiveFormatError(f"{archive.path}: format version {m.get('format_version')!r};"
-                                 f" this registry reads version {FORMAT_VERSION}")
+    version = m.get("format_version")
+    if isinstance(version, bool) or version not in READS:
+        raise ArchiveFormatError(f"{archive.path}: format version {version!r}; this registry "
+                                 f"reads versions {', '.join(map(str, READS))}")
     files, counts = m.get("files"), m.get("counts")
     if not isinstance(files, dict) or not isinstance(counts, dict) or not isinstance(
             m.get("highest_ids"), dict):
@@ -430,10 +477,15 @@ def _manifest(archive: _Archive) -> dict[str, Any]:
                 and isinstance(entry.get("sha256"), str) and _SHA256.fullmatch(entry["sha256"])):
             raise ArchiveFormatError(f"{archive.path}: {MANIFEST}: {name}: needs sha256 and "
                                      f"bytes")
-    for t in TABLES:
+    for t in _tables(m):
         if f"{t}.jsonl" not in files or not isinstance(counts.get(t), int):
             raise ArchiveFormatError(f"{archive.path}: {MANIFEST} lacks {t}.jsonl or its count")
     return m
+
+
+def _tables(manifest: dict[str, Any]) -> tuple[str, ...]:
+    """The row files an archive of this manifest's version holds."""
+    return tuple(t for t in TABLES if LATER_TABLES.get(t, 1) <= manifest["format_version"])
 
 
 def _check_files(archive: _Archive, files: dict[str, dict[str, Any]]) -> None:
@@ -523,9 +575,21 @@ def _check_rows(archive: _Archive, manifest: dict[str, Any]) -> _Keys:
         lives[e["seal_id"]].append((e["id"], e["kind"], e["effective"], e["replaced_by"]))
     for seal_id in keys.seals:
         _replay(seal_id, lives.get(seal_id, []))
+    warning_ids: set[int] = set()
+    if "lookalike_warnings" in _tables(manifest):
+        for w in _rows(archive, "lookalike_warnings"):
+            _unique(warning_ids, w["id"], f"look-alike warning id {w['id']}")
+            for ref in (w["seal_id"], w["similar_seal_id"]):
+                if ref not in keys.seals:
+                    raise ArchiveFormatError(f"look-alike warning {w['id']}: seal {ref} is not "
+                                             f"in seals.jsonl")
+            if w["similar_master_id"] not in master_ids:
+                raise ArchiveFormatError(f"look-alike warning {w['id']}: master "
+                                         f"{w['similar_master_id']} is not in masters.jsonl")
     keys.counts = {"units": len(keys.units), "seals": len(keys.seals),
-                   "masters": len(master_ids), "events": len(event_ids)}
-    for t in TABLES:
+                   "masters": len(master_ids), "events": len(event_ids),
+                   "lookalike_warnings": len(warning_ids)}
+    for t in _tables(manifest):
         if manifest["counts"][t] != keys.counts[t]:
             raise ArchiveFormatError(f"{t}.jsonl holds {keys.counts[t]} rows, the manifest "
                                      f"says {manifest['counts'][t]}")
@@ -595,9 +659,13 @@ def import_registry(store: RegistryStore, archive: str | os.PathLike[str], *,
         keys = _check_rows(reader, manifest)
         stored = {name: store._store_blob(sha, _image(reader, name, sha, manifest))
                   for name, sha in keys.images.items()}
+        if keys.counts["lookalike_warnings"]:
+            from index.lookalike import LookalikeLog
+
+            LookalikeLog(store.engine)  # its table, made (and brought up to date) where missing
         with store._writing() as s:
             _refuse_non_empty(store, s.connection())
-            for table in TABLES:
+            for table in _tables(manifest):
                 batch: list[dict[str, Any]] = []
                 done = 0
                 for row in _rows(reader, table):
@@ -605,13 +673,13 @@ def import_registry(store: RegistryStore, archive: str | os.PathLike[str], *,
                         row["path"] = stored[row.pop("image")]
                     batch.append(row)
                     if len(batch) == BATCH:
-                        s.execute(insert(_ROWS[table]), batch)
+                        s.execute(insert(_table(table)), batch)
                         done += len(batch)
                         batch = []
                         if progress:
                             progress(table, done)
                 if batch:
-                    s.execute(insert(_ROWS[table]), batch)
+                    s.execute(insert(_table(table)), batch)
                     if progress:
                         progress(table, done + len(batch))
             _continue_ids(s.connection(), manifest["highest_ids"])
@@ -630,8 +698,8 @@ def _image(reader: _Archive, name: str, sha: str, manifest: dict[str, Any]) -> b
 
 def _refuse_non_empty(store: RegistryStore, conn: Connection | None = None) -> None:
     def held(c: Connection) -> dict[str, int]:
-        return {name: c.execute(select(func.count()).select_from(t)).scalar() or 0
-                for name, t in _ROWS.items()}
+        return {name: c.execute(select(func.count()).select_from(_table(name))).scalar() or 0
+                for name in TABLES if name in _ROWS or _columns(c, _table(name))}
 
     if conn is None:
         with store.engine.connect() as c:
@@ -646,12 +714,15 @@ def _refuse_non_empty(store: RegistryStore, conn: Connection | None = None) -> N
 
 def _continue_ids(conn: Connection, highest: dict[str, Any]) -> None:
     """Make the registry issue ids above the archive's highest, as the exporting one would."""
-    for name in ("units", "masters", "events"):
-        top = highest.get(name)
+    for name in ID_TABLES:
+        top = highest.get(name, 0 if name in LATER_TABLES else None)
         if not isinstance(top, int) or isinstance(top, bool) or top < 0:
             raise ArchiveFormatError(f"{MANIFEST}: highest_ids.{name} must be a whole number")
-        table = _ROWS[name].name
-        top = max(top, conn.execute(select(func.max(_ROWS[name].c.id))).scalar() or 0)
+        t = _table(name)
+        if not _columns(conn, t):
+            continue  # (no table: none of its ids were ever issued here)
+        table = t.name
+        top = max(top, conn.execute(select(func.max(t.c.id))).scalar() or 0)
         if conn.dialect.name == "sqlite" and name != "units":  # AUTOINCREMENT tables
             if not conn.execute(text("UPDATE sqlite_sequence SET seq = MAX(seq, :n) "
                                      "WHERE name = :t"), {"n": top, "t": table}).rowcount:

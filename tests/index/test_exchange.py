@@ -29,6 +29,7 @@ from index.exchange import (
 )
 from index.filing import file_master
 from index.identify import SealSearch
+from index.lookalike import Lookalike, LookalikeLog, kept_warnings
 from index.store import EventKind, RegistryStore
 from service.cli import main
 from tests.index.registries import (
@@ -74,6 +75,12 @@ def source(tmp_path_factory):
         store.record_event(ids[3], EventKind.REVOKED, datetime(2030, 6, 1))  # backdated
         store.record_event("CHIP-1", EventKind.REPLACED_BY, datetime(2030, 7, 1),
                            replaced_by=ids[0])
+        # a look-alike warning kept with a filing (one by the name, one by the face)
+        master = store.masters_of(ids[0])[0]
+        LookalikeLog(store.engine).record(ids[2], [
+            Lookalike(ids[0], first.unit_name, master.id, 0.8125, 0.873, 1, True),
+            Lookalike(ids[1], records[1].unit_name, store.masters_of(ids[1])[0].id, 0.9,
+                      0.873, 7, False)])
     probes = [imprint_file(root / f"p{i}.png", r, 20 + i, "typical")
               for i, r in enumerate(records)]
     return home, probes
@@ -91,6 +98,8 @@ def _records(store: RegistryStore) -> dict:
         "statuses": [(s.seal_id, store.status(s.seal_id, on))
                      for s in seals for on in (None, date(2030, 2, 15), date(2030, 8, 1))],
         "counts": store.counts(),
+        "lookalike_warnings": [(s.seal_id, kept_warnings(store.engine, s.seal_id))
+                               for s in seals],
     }
 
 
@@ -113,7 +122,8 @@ def test_export_then_import_gives_the_same_registry(source, tmp_path, suffix):
     with open_registry(home) as store:
         exported = export_registry(store, archive)
         before = _records(store)
-    assert exported.counts == {"units": 5, "seals": 5, "masters": 5, "events": 11, "images": 5}
+    assert exported.counts == {"units": 5, "seals": 5, "masters": 5, "events": 11,
+                               "lookalike_warnings": 2, "images": 5}
     assert check_archive(archive).counts == exported.counts
     assert not list(tmp_path.glob(".*partial*"))  # nothing left beside it
 
@@ -131,6 +141,7 @@ def test_export_then_import_gives_the_same_registry(source, tmp_path, suffix):
         event = store.record_event(active, EventKind.SUSPENDED, datetime(2035, 1, 1))
         assert event.id > max(e.id for e in before["events"])
     assert after == before
+    assert sum(len(w) for _, w in after["lookalike_warnings"]) == 2
     assert _identifications(target, probes) == _identifications(home, probes)
     matched = [m for m, _, _ in _identifications(target, probes)]
     assert sum(m is not None for m in matched[:4]) >= 3  # the comparison is not vacuous
@@ -248,6 +259,22 @@ def test_not_an_archive_or_another_version_is_refused(archive, tmp_path):
     _refused(damaged, tmp_path, ArchiveFormatError, "format version 99")
     (damaged / MANIFEST).unlink()
     _refused(damaged, tmp_path, ArchiveChecksumError, "manifest.json is missing")
+
+
+def test_an_archive_of_the_first_version_without_warnings_is_read(archive, source, tmp_path):
+    """Version 1 archives had no look-alike warnings: one is imported with none."""
+    old = _copy(archive, tmp_path)
+    manifest = json.loads((old / MANIFEST).read_text())
+    (old / "lookalike_warnings.jsonl").unlink()
+    del manifest["files"]["lookalike_warnings.jsonl"], manifest["counts"]["lookalike_warnings"]
+    del manifest["highest_ids"]["lookalike_warnings"]
+    (old / MANIFEST).write_text(json.dumps(manifest | {"format_version": 1}))
+    target = tmp_path / "from_v1"
+    new_registry(target)
+    with open_registry(target) as store:
+        imported = import_registry(store, old)
+        assert imported.counts["seals"] == 5 and imported.counts["lookalike_warnings"] == 0
+        assert all(kept_warnings(store.engine, s.seal_id) == [] for s in store.search())
 
 
 def test_only_an_empty_registry_takes_an_archive(archive, source, tmp_path):
