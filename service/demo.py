@@ -39,7 +39,10 @@ def run_demo(root: Path, *, json_out: bool = False) -> int:
             f"ran: {found} of {total} planted imprints found, {n_det - found} other "
             f"detections, median {ms:.0f} ms per page"),
         "file masters in the registry (SQLite, FAISS index)": (
-            f"ran: {ident['filed']} seals filed under {ident['home']}"),
+            f"ran: {ident['filed']} seals filed under {ident['home']}; look-alike warnings at "
+            f"filing: {ident['lookalikes_warned']} of {ident['lookalikes']} look-alike seals "
+            f"warned about the seal they resemble, {ident['others_warned']} other filings "
+            f"warned"),
         "identify against the registry (1:N)": (
             f"ran: {ident['right']} of {ident['registered']} imprints of filed seals ranked "
             f"their own seal first; {ident['matched']} declared a match; "
@@ -54,6 +57,9 @@ def run_demo(root: Path, *, json_out: bool = False) -> int:
     if json_out:
         print(json.dumps({"dir": str(root), "seconds": round(took, 2), "stages": stages,
                           "registry": registry, "queries": summary.queries,
+                          "filing": {k: ident[k] for k in ("filed", "lookalikes",
+                                                           "lookalikes_warned",
+                                                           "others_warned")},
                           "pages": summary.n_pages, "contact_sheet": str(sheet)},
                          ensure_ascii=False, indent=2))
         return 0
@@ -96,16 +102,23 @@ def _identify_queries(root: Path, manifest: list[dict], registry: list[dict]) ->
     shutil.rmtree(home, ignore_errors=True)  # the demo's registry is rebuilt every run
     records = {r["seal_id"]: r for r in registry}
     filed = right = matched = registered = false = unregistered = 0
+    lookalikes = lookalikes_warned = others_warned = 0
     with RegistryStore.open(home) as store:
         search = SealSearch(store)
         for row in (r for r in manifest if r["set"] == "master"):
             rec = records[row["imprints"][0]["seal_id"]]
             try:
-                file_master(search, root / row["file"], seal_id=rec["seal_id"],
-                            unit=rec["unit_name"], kind=rec["spec"]["kind"])
+                done = file_master(search, root / row["file"], seal_id=rec["seal_id"],
+                                   unit=rec["unit_name"], kind=rec["spec"]["kind"])
                 filed += 1
             except ImprintError:
                 continue
+            warned = {w.seal_id for w in done.warnings}
+            if rec["lookalike_of"]:
+                lookalikes += 1
+                lookalikes_warned += rec["lookalike_of"] in warned
+            else:
+                others_warned += bool(warned)
         for row in (r for r in manifest if r["set"] in ("genuine", "unregistered")):
             truth = row["imprints"][0]
             page = load_page(root / row["file"])[0]
@@ -121,7 +134,9 @@ def _identify_queries(root: Path, manifest: list[dict], registry: list[dict]) ->
                 unregistered += 1
                 false += match is not None
         verdicts = _verify_queries(root, manifest, search)
-    return {"home": str(home), "filed": filed, "right": right, "matched": matched,
+    return {"home": str(home), "filed": filed, "lookalikes": lookalikes,
+            "lookalikes_warned": lookalikes_warned, "others_warned": others_warned,
+            "right": right, "matched": matched,
             "registered": registered, "false": false, "unregistered": unregistered,
             "verdicts": verdicts}
 

@@ -82,3 +82,17 @@ def test_console_script_runs(tmp_path):
                            "--kind", "triangle"], capture_output=True, text=True, timeout=120)
     assert proc.returncode == EXIT_USAGE
     assert "unknown seal kind 'triangle'" in proc.stderr
+
+
+def test_the_demo_runs_every_stage(tmp_path, capsys):
+    """`make demo`'s command on a directory of its own: every stage runs, the look-alike seal
+    of the demo registry is warned about the seal it resembles when filed, and no other
+    filing is."""
+    assert main(["demo", "--dir", str(tmp_path / "demo"), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["stages"] and all(state.startswith("ran") for state in out["stages"].values())
+    filing = out["filing"]
+    assert filing["filed"] == len(out["registry"])
+    assert filing["lookalikes"] >= 1 and filing["lookalikes_warned"] == filing["lookalikes"]
+    assert filing["others_warned"] == 0
+    assert (tmp_path / "demo" / "contact_sheet.png").is_file()
