@@ -347,7 +347,7 @@ def _lookalike_threshold(results: list[dict], target: float) -> float:
     allowed = int(np.floor(target * len(neg))) - sum(bool(r["by_name"]) for r in neg)
     faces = np.sort([r["best"] for r in neg if not r["by_name"]])
     if len(faces) == 0:
-        return -np.inf
+        return np.inf  # (every unrelated filing warned by its name: none by the face)
     k = min(max(allowed, 0), len(faces))
     return float(np.nextafter(faces[len(faces) - k - 1], np.inf)) if k < len(faces) else -np.inf
 
