@@ -387,15 +387,33 @@ def _same_ink_within(detection: Detection, others: Sequence[Detection], reach: f
 
 #: Where :func:`_ink_beyond` looks, in half sides outside a square's outline
 BEYOND = (1.03, 1.08)
+#: The canonical square's corners (px indices): top-left, top-right, bottom-right, bottom-left
+_CANON_CORNERS = (CANONICAL_SIZE / 2 - 0.5) + SQUARE_HALF_SIDE * np.array(
+    [[-1.0, -1.0], [1.0, -1.0], [1.0, 1.0], [-1.0, 1.0]])
+
+
+def _square_map(fit, quad: np.ndarray | None) -> np.ndarray:
+    """3 x 3 map canonical px -> ROI px of the square ``fit`` (centre, (h, h), angle) or,
+    where drawn, its quadrilateral ``quad``."""
+    c, axes, angle = fit
+    return quad if quad is not None else _projective(
+        _affine_to_page(c, axes, angle, "square", angle))
+
+
+def _corner(a: tuple[np.ndarray, float], b: tuple[np.ndarray, float]) -> np.ndarray | None:
+    """Where two lines (unit normal, offset) meet, or None where they are this near parallel
+    (neighbouring sides of a square: no corner)."""
+    pair = np.stack([a[0], b[0]])
+    if abs(np.linalg.det(pair)) < 0.5:
+        return None
+    return np.linalg.solve(pair, (a[1], b[1]))
 
 
 def _ink_beyond(ink: np.ndarray, off: np.ndarray, fit, quad: np.ndarray | None) -> float:
     """Mean ink just outside a square's outline (:data:`BEYOND`, the middle 80 % of each
     side), the square ``fit`` (centre, (h, h), angle) or, where drawn, its quadrilateral
     ``quad`` (3 x 3, canonical px -> ROI px)."""
-    c, axes, angle = fit
-    m = quad if quad is not None else _projective(
-        _affine_to_page(c, axes, angle, "square", angle))
+    m = _square_map(fit, quad)
     mid = CANONICAL_SIZE / 2 - 0.5  # (the maps take px indices to px indices)
     along = np.linspace(-0.8, 0.8, 64) * SQUARE_HALF_SIDE
     pts = []
@@ -409,11 +427,11 @@ def _ink_beyond(ink: np.ndarray, off: np.ndarray, fit, quad: np.ndarray | None) 
     return float((values * seen).sum() / max(int(seen.sum()), 1))
 
 
-#: A photographed square's sides read outward (:func:`_sides_outward`): each side's ink averaged
-#: along its middle (SIDE_OUT_SPAN of the half side either way) at offsets from INWARD to OUTWARD
-#: half sides about it, in canonical px steps; a side moves out where the outer edge of that
-#: ink (half its peak, coming in from outside) lies, on average, more than SIDE_OUT_MIN half
-#: sides out
+#: A photographed square's sides read outward (:func:`_sides_outward`): across each side, at
+#: points along its middle (SIDE_OUT_SPAN of the half side either way), the ink at offsets from
+#: INWARD to OUTWARD half sides about it, in canonical px steps; a side moves out where the line
+#: through the outer edges of that ink (half its peak, coming in from outside) lies, on
+#: average, more than SIDE_OUT_MIN half sides out
 SIDE_OUT_SPAN, SIDE_OUT_INWARD, SIDE_OUT_OUTWARD, SIDE_OUT_MIN = 0.7, 0.1, 0.3, 0.015
 
 
@@ -426,9 +444,7 @@ def _sides_outward(ink: np.ndarray, off: np.ndarray, fit, quad: np.ndarray | Non
     changes faster, seen in perspective from a detection turned off the seal's own, it takes
     the border's inner edge, or a row of characters inside it; a side is a straight line in
     any view of the sheet, and the outer edges read across it find the border again."""
-    c, axes, angle = fit
-    m = quad if quad is not None else _projective(
-        _affine_to_page(c, axes, angle, "square", angle))
+    m = _square_map(fit, quad)
     mid, half = CANONICAL_SIZE / 2 - 0.5, SQUARE_HALF_SIDE
     along = np.linspace(-SIDE_OUT_SPAN, SIDE_OUT_SPAN, 48) * half
     steps = np.arange(-SIDE_OUT_INWARD * half, SIDE_OUT_OUTWARD * half, 1.0)
@@ -467,16 +483,11 @@ def _sides_outward(ink: np.ndarray, off: np.ndarray, fit, quad: np.ndarray | Non
         lines.append((normal, float(normal @ a)))
     if not moved:
         return None
-    corners = []
     # top-left (top, left), top-right (top, right), bottom-right, bottom-left
-    for p, q in ((3, 2), (3, 0), (1, 0), (1, 2)):
-        pair = np.stack([lines[p][0], lines[q][0]])
-        if abs(np.linalg.det(pair)) < 0.5:
-            return None
-        corners.append(np.linalg.solve(pair, (lines[p][1], lines[q][1])))
-    canon = np.array([[mid - half, mid - half], [mid + half, mid - half],
-                      [mid + half, mid + half], [mid - half, mid + half]])
-    return cv2.getPerspectiveTransform(canon.astype(np.float32),
+    corners = [_corner(lines[p], lines[q]) for p, q in ((3, 2), (3, 0), (1, 0), (1, 2))]
+    if any(k is None for k in corners):
+        return None
+    return cv2.getPerspectiveTransform(_CANON_CORNERS.astype(np.float32),
                                        np.array(corners, np.float32)).astype(float)
 
 
@@ -518,21 +529,12 @@ def _square_quad(pts: np.ndarray, rays: np.ndarray, fit) -> np.ndarray | None:
     if (quad_residual > QUAD_RESIDUAL * h or turned < 2
             or quad_residual > QUAD_GAIN * float(np.median(np.concatenate(off_square)))):
         return None
-    corners = []
-    for i in range(4):
-        (n1, d1), (n2, d2) = lines[i], lines[(i + 1) % 4]
-        pair = np.stack([n1, n2])
-        if abs(np.linalg.det(pair)) < 0.5:  # neighbouring sides this near parallel: no corner
-            return None
-        corners.append(np.linalg.solve(pair, (d1, d2)))
+    corners = [_corner(lines[i], lines[(i + 1) % 4]) for i in range(4)]
+    if any(k is None for k in corners):
+        return None
     quad = np.array(corners)
-    k = CANONICAL_SIZE / 2 - 0.5
-    canon = np.array([[k - SQUARE_HALF_SIDE, k - SQUARE_HALF_SIDE],
-                      [k + SQUARE_HALF_SIDE, k - SQUARE_HALF_SIDE],
-                      [k + SQUARE_HALF_SIDE, k + SQUARE_HALF_SIDE],
-                      [k - SQUARE_HALF_SIDE, k + SQUARE_HALF_SIDE]])
     square = _affine_to_page(c, (h, h), angle, "square", angle)
-    drawn = canon @ square[:, :2].T + square[:, 2] + 0.5  # pixel centres at + 0.5
+    drawn = _CANON_CORNERS @ square[:, :2].T + square[:, 2] + 0.5  # pixel centres at + 0.5
     # each corner of the quadrilateral to the nearest of the square's
     order = [int(np.argmin(np.hypot(*(drawn - q).T))) for q in quad]
     if sorted(order) != [0, 1, 2, 3]:
@@ -543,7 +545,7 @@ def _square_quad(pts: np.ndarray, rays: np.ndarray, fit) -> np.ndarray | None:
     seen = np.empty((4, 2))
     seen[order] = quad
     # the map through the ROI's pixel centres, as _affine_to_page's
-    return cv2.getPerspectiveTransform(canon.astype(np.float32),
+    return cv2.getPerspectiveTransform(_CANON_CORNERS.astype(np.float32),
                                        (seen - 0.5).astype(np.float32)).astype(float)
 
 
