@@ -49,7 +49,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import IO, Any
 
-from sqlalchemy import Connection, Table, func, insert, inspect, select, text
+from sqlalchemy import Connection, Table, func, insert, select, text
 
 from imprint import __version__
 from imprint.atomic import fsync_dir
@@ -64,6 +64,7 @@ from index.store import (
     SealRow,
     UnitRow,
     _fold,
+    table_columns,
 )
 
 FORMAT = "imprint.registry-archive"
@@ -79,6 +80,13 @@ _ROWS: dict[str, Table] = {"units": UnitRow.__table__, "seals": SealRow.__table_
                            "masters": MasterRow.__table__, "events": EventRow.__table__}
 #: Tables whose highest id the manifest carries
 ID_TABLES = ("units", "masters", "events", "lookalike_warnings")
+_IMAGE = re.compile(r"images/([0-9a-f]{64})\.png")
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+#: Rows per INSERT batch on import, rows per fetch on export.
+BATCH = 5000
+_CHUNK = 1 << 20
+MAX_MANIFEST_BYTES = 1 << 30
+_ZIP_TIME = (1980, 1, 1, 0, 0, 0)  # fixed, so one registry always exports to the same bytes
 
 
 def _table(name: str) -> Table:
@@ -87,13 +95,6 @@ def _table(name: str) -> Table:
 
         return LookalikeRow.__table__
     return _ROWS[name]
-_IMAGE = re.compile(r"images/([0-9a-f]{64})\.png")
-_SHA256 = re.compile(r"[0-9a-f]{64}")
-#: Rows per INSERT batch on import, rows per fetch on export.
-BATCH = 5000
-_CHUNK = 1 << 20
-MAX_MANIFEST_BYTES = 1 << 30
-_ZIP_TIME = (1980, 1, 1, 0, 0, 0)  # fixed, so one registry always exports to the same bytes
 
 
 class ArchiveError(UnreadableInputError):
@@ -265,7 +266,7 @@ def export_registry(store: RegistryStore, target: str | os.PathLike[str]) -> Arc
 def _export_rows(conn: Connection, name: str, counts: dict[str, int]) -> Iterator[bytes]:
     t = _table(name)
     counts[name] = 0
-    have = _columns(conn, t)
+    have = table_columns(conn, t.name)
     if not have:  # (a registry that never kept a look-alike warning has no table of them)
         return
     key = t.c.seal_id if name == "seals" else t.c.id
@@ -282,17 +283,11 @@ def _export_rows(conn: Connection, name: str, counts: dict[str, int]) -> Iterato
         yield _to_json(row)
 
 
-def _columns(conn: Connection, t: Table) -> set[str]:
-    """The columns ``t`` has in this database (none where it has no such table)."""
-    found = inspect(conn)
-    return {c["name"] for c in found.get_columns(t.name)} if found.has_table(t.name) else set()
-
-
 def _highest_id(conn: Connection, name: str) -> int:
     """The highest id the table has issued (a deleted last row's too, where the database
     tells), so the importing registry never issues it again."""
     t = _table(name)
-    if not _columns(conn, t):
+    if not table_columns(conn, t.name):
         return 0
     top = conn.execute(select(func.max(t.c.id))).scalar() or 0
     if conn.dialect.name == "sqlite":
@@ -699,7 +694,7 @@ def _image(reader: _Archive, name: str, sha: str, manifest: dict[str, Any]) -> b
 def _refuse_non_empty(store: RegistryStore, conn: Connection | None = None) -> None:
     def held(c: Connection) -> dict[str, int]:
         return {name: c.execute(select(func.count()).select_from(_table(name))).scalar() or 0
-                for name in TABLES if name in _ROWS or _columns(c, _table(name))}
+                for name in TABLES if name in _ROWS or table_columns(c, _table(name).name)}
 
     if conn is None:
         with store.engine.connect() as c:
@@ -719,7 +714,7 @@ def _continue_ids(conn: Connection, highest: dict[str, Any]) -> None:
         if not isinstance(top, int) or isinstance(top, bool) or top < 0:
             raise ArchiveFormatError(f"{MANIFEST}: highest_ids.{name} must be a whole number")
         t = _table(name)
-        if not _columns(conn, t):
+        if not table_columns(conn, t.name):
             continue  # (no table: none of its ids were ever issued here)
         table = t.name
         top = max(top, conn.execute(select(func.max(t.c.id))).scalar() or 0)

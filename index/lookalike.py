@@ -27,12 +27,12 @@ import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Boolean, DateTime, Engine, Float, Integer, String, inspect, select
+from sqlalchemy import Boolean, DateTime, Engine, Float, Integer, String, select
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
 
 from imprint.types import RectifiedImprint
 from index.identify import SHORTLIST, SealSearch
-from index.store import SealInfo, append_only_ddl, guard_append_only
+from index.store import SealInfo, append_only_ddl, guard_append_only, table_columns
 
 #: Aligned polar correlation of two masters at or above which a filed seal of another unit is
 #: a look-alike whatever its name: the operating point of 1 % of unrelated filings warned on
@@ -170,7 +170,7 @@ class LookalikeLog:
             _Base.metadata.create_all(conn)
             # a table made before names were compared gets their columns (nullable: its rows
             # keep what they recorded)
-            have = {c["name"] for c in inspect(conn).get_columns(LookalikeRow.__tablename__)}
+            have = table_columns(conn, LookalikeRow.__tablename__)
             for col in ("name_changes", "by_name"):
                 if col not in have:
                     kind = LookalikeRow.__table__.c[col].type.compile(conn.dialect)
@@ -203,10 +203,9 @@ def kept_warnings(engine: Engine, seal_id: str) -> list[Lookalike]:
     anything (none where the registry has kept none; a table made before names were compared
     reads its rows without them)."""
     table = LookalikeRow.__table__
-    found = inspect(engine)
-    if not found.has_table(table.name):
+    have = table_columns(engine, table.name)
+    if not have:
         return []
-    have = {c["name"] for c in found.get_columns(table.name)}
     cols = [c for c in table.c if c.name in have]
     with engine.connect() as conn:
         rows = conn.execute(select(*cols).where(table.c.seal_id == seal_id)

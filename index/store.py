@@ -39,6 +39,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 from sqlalchemy import (
     CheckConstraint,
+    Connection,
     DateTime,
     Engine,
     ForeignKey,
@@ -48,6 +49,7 @@ from sqlalchemy import (
     create_engine,
     event,
     func,
+    inspect,
     make_url,
     select,
 )
@@ -192,6 +194,13 @@ class EventRow(Base):
     detail: Mapped[str | None] = mapped_column(Text)
     replaced_by: Mapped[str | None] = mapped_column(ForeignKey("seals.seal_id"))
     recorded_at: Mapped[datetime] = mapped_column(DateTime, default=_now)
+
+
+def table_columns(bind: Engine | Connection, table: str) -> set[str]:
+    """The columns ``table`` has in this database (none where there is no such table): a
+    table made by an earlier version may lack columns added since."""
+    found = inspect(bind)
+    return {c["name"] for c in found.get_columns(table)} if found.has_table(table) else set()
 
 
 def append_only_ddl(table: str) -> dict[str, list[str]]:
