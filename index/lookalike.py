@@ -32,7 +32,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
 
 from imprint.types import RectifiedImprint
 from index.identify import SHORTLIST, SealSearch
-from index.store import SealInfo, append_only_ddl, guard_append_only, table_columns
+from index.store import append_only_ddl, guard_append_only, table_columns
 
 #: Aligned polar correlation of two masters at or above which a filed seal of another unit is
 #: a look-alike whatever its name: the operating point of 1 % of unrelated filings warned on
@@ -142,10 +142,7 @@ def find_lookalikes(search: SealSearch, imprint: RectifiedImprint, *, unit: str,
             if i >= 0]
     masters = search.store.get_masters(i for i, _ in hits)
     own = unit.strip()
-    seals: dict[str, SealInfo] = {}
-    for m in masters.values():
-        if m.seal_id not in seals:
-            seals[m.seal_id] = search.store.get_seal(m.seal_id)
+    seals = search.store.get_seals(m.seal_id for m in masters.values())
     named = {s for s, seal in seals.items() if seal.unit_name != own
              and (kind is None or seal.kind == kind) and names_alike(own, seal.unit_name)}
     ranked = search.rerank(imprint, [h for k, h in enumerate(hits) if k < shortlist

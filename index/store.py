@@ -60,6 +60,7 @@ from sqlalchemy.orm import (
     Session,
     mapped_column,
     relationship,
+    selectinload,
     sessionmaker,
 )
 
@@ -644,6 +645,15 @@ class RegistryStore:
     def get_seal(self, seal_id: str) -> SealInfo:
         with self._read() as s:
             return _seal_info(self._seal(s, seal_id))
+
+    def get_seals(self, seal_ids: Iterable[str]) -> dict[str, SealInfo]:
+        """The seals of those ids that are filed, by id, in one query (and one for their
+        units)."""
+        ids = list(dict.fromkeys(seal_ids))
+        with self._read() as s:
+            rows = s.scalars(select(SealRow).where(SealRow.seal_id.in_(ids))
+                             .options(selectinload(SealRow.unit))) if ids else []
+            return {r.seal_id: _seal_info(r) for r in rows}
 
     def seal_by_chip(self, serial: str) -> SealInfo:
         with self._read() as s:

@@ -88,6 +88,13 @@ def test_refusals_are_typed(store, seal):
     assert store.counts()["seals"] == 1
 
 
+def test_seals_are_read_several_at_once_as_each_alone(store, seal):
+    other = store.file_seal("110108-0002", store.add_unit("上海华信科技有限公司"), "oval_invoice")
+    assert store.get_seals(["110108-0002", "NO-SUCH", "110108-0001", "110108-0002"]) == {
+        "110108-0001": seal, "110108-0002": other}
+    assert store.get_seals([]) == {}
+
+
 def test_masters_are_content_addressed(store, seal, tmp_path):
     png = _png(_rgb(1))
     m1 = store.add_master(seal.seal_id, png, dpi=600)
