@@ -47,6 +47,9 @@ N_RAYS = 360
 BORDER_SEARCH = (0.75, 1.3)  # where the border is looked for, in nominal radii
 REFIT_SEARCH = (0.9, 1.1)  # the second pass, from a fitted outline
 BORDER_STEP_COST = 0.02  # ink strength a border path gives up per step of radius it moves
+#: Reach (rays, Gaussian sigma; a ray a degree) over which the border's own strength is read
+#: for its edge: pressure and the amount of ink change slowly round a seal.
+BORDER_LEVEL_REACH = 20.0
 STAR_BAND = (0.12, 0.3)  # radii (fraction of the border radius) where the star's tips are
 STAR_INK, STAR_FIVEFOLD = 0.05, 0.15  # a star: this much ink in its band, this five-fold
 #: the least share of the directions in which a star's band must be seen to read its tips
@@ -178,8 +181,8 @@ def _border_points(ink: np.ndarray, off: np.ndarray, centre, axes, angle_ccw: fl
                    shape: str = "round", search: tuple[float, float] = BORDER_SEARCH
                    ) -> tuple[np.ndarray, np.ndarray]:
     """Outer edge of the border along rays from ``centre``: ``(points (N, 2) x, y in the ROI,
-    ray indices (N,))``, each point where the ink reaches half its strength coming in from
-    outside.
+    ray indices (N,))``, each point where the ink reaches half the border's strength there
+    coming in from outside.
 
     The edge is followed round the seal as one path (a Viterbi pass over the rays, the
     radius moving at most one step from ray to ray), not taken ray by ray: text or another
@@ -209,12 +212,20 @@ def _border_points(ink: np.ndarray, off: np.ndarray, centre, axes, angle_ccw: fl
     ok = strength > 0.25 * np.percentile(strength, 75)
     if not ok.any():
         return np.zeros((0, 2)), rays[:0]
-    # sub-step position: where the ink first reaches half the border's strength, searched
-    # a few steps either side of the path
-    level = 0.5 * float(np.median(prof[rays, np.clip(path + w, 0, n_steps - 1)][ok]))
+    # sub-step position: where the ink first reaches half the border's strength there,
+    # searched a few steps either side of the path. Half of its strength round this part of
+    # the ring, not of the whole ring's: on an imprint pressed harder on one side, a level
+    # common to all rays is reached farther out on the dark side than on the light one, and
+    # the outline's centre moves towards the dark side (about 1 % of the radius on scans)
+    inner = prof[rays, np.clip(path + w, 0, n_steps - 1)]
+    whole = float(np.median(inner[ok]))
+    okf = ok.astype(np.float32)
+    local = (_circular_smooth(inner * okf, BORDER_LEVEL_REACH)
+             / np.maximum(_circular_smooth(okf, BORDER_LEVEL_REACH), 1e-3))
+    level = 0.5 * np.clip(local, 0.5 * whole, 2.0 * whole)
     j0 = np.clip(path - 4, 1, n_steps - 1)
     window = np.clip(j0[:, None] + np.arange(9)[None], 0, n_steps - 1)
-    above = prof[rays[:, None], window] >= level
+    above = prof[rays[:, None], window] >= level[:, None]
     found = above.any(axis=1)
     j = np.where(found, window[rays, above.argmax(axis=1)], path)
     j = np.maximum(j, 1)

@@ -1045,6 +1045,24 @@ def test_starved_imprint_on_a_page_is_found(seal, seed):
     assert len(dets) == 1
 
 
+@pytest.mark.parametrize(("seed", "pressure_dir", "ink"),
+                         [(0, 30.0, -0.2), (1, 120.0, 0.3), (2, 250.0, -0.2), (3, 300.0, 0.3)])
+def test_border_pressed_harder_on_one_side_keeps_its_centre(seed, pressure_dir, ink):
+    # the darker side's edge is read at half of its own strength, not of the whole ring's:
+    # read at a level common to the ring it lies farther out, the lighter side's nearer in,
+    # and the centre moved 0.08 to 0.14 % of the radius towards the darker side
+    spec = SealSpec("round_official", "广东中天正贸经营部有限公司", code="91570153ML21P6LURY",
+                    diameter=40.0)
+    seal = new_seal(layout(spec), np.random.default_rng(5))
+    conditions = StampConditions(angle=10.0, ink=ink, pressure_tilt=0.6,
+                                 pressure_dir=pressure_dir, seed=seed)
+    image, truth = imprint_scene(Stamping(seal, conditions, "red", "S", "S"), dpi=300,
+                                 rng=np.random.default_rng(seed), capture=Capture("scan"))
+    (det,) = detect_imprints(image, dpi=300)
+    r = rectify(image, det, dpi=300)
+    assert math.dist(r.geometry.centre, truth.centre) <= 0.0007 * truth.axes[0]
+
+
 @pytest.fixture(scope="module")
 def oval_scan():
     spec = SealSpec("oval_invoice", "广东中天正贸经营部", code="91570153ML21P6LURY",
