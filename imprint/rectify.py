@@ -216,7 +216,7 @@ def _border_points(ink: np.ndarray, off: np.ndarray, centre, axes, angle_ccw: fl
     # searched a few steps either side of the path. Half of its strength round this part of
     # the ring, not of the whole ring's: on an imprint pressed harder on one side, a level
     # common to all rays is reached farther out on the dark side than on the light one, and
-    # the outline's centre moves towards the dark side (about 1 % of the radius on scans)
+    # the outline's centre moves towards the dark side (0.1 to 0.3 % of the radius on scans)
     inner = prof[rays, np.clip(path + w, 0, n_steps - 1)]
     whole = float(np.median(inner[ok]))
     okf = ok.astype(np.float32)
