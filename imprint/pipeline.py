@@ -14,6 +14,15 @@ from imprint.rectify import rectify
 from imprint.segment import FAINT_CROP_MM, detect_imprints, seal_sized
 from imprint.types import Detection, RectifiedImprint
 
+#: What the imaging stages (loading, detection, ink separation, rectification) make of an
+#: image, as a number: raised with every change that moves a rectified imprint (its centre,
+#: scale, turn or ink map) for the same image. Rectified imprints kept by a registry (each
+#: master's canonical imprint) and the vectors embedded from them are derived data made
+#: again when it changes, so that imprints rectified now are never compared with masters
+#: rectified by other code. ``tests/imaging/test_imaging_version.py`` holds what this
+#: version makes of a few fixed images and fails where the code's output has moved from it.
+IMAGING_VERSION = 2
+
 
 def found_imprints(image: np.ndarray, *, dpi: float | None = None, page: int = 0
                    ) -> list[tuple[Detection, RectifiedImprint | None]]:

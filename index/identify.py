@@ -14,7 +14,9 @@ character among twenty.
 The registry store is the source of truth. Everything here is derived from it and rebuilt when
 missing or stale: each master's canonical imprint (``canonical/``, written when the master is
 filed, or on first use for masters imported in bulk) and the vector index (``vectors/``),
-which is brought in line with the store's masters whenever it is opened.
+which is brought in line with the store's masters whenever it is opened. Both are of one
+imaging version (:data:`imprint.pipeline.IMAGING_VERSION`): a registry opened by code that
+rectifies otherwise rectifies its masters again and rebuilds its index, once.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from imprint import archive
+from imprint import archive, pipeline
 from imprint.align import align
 from imprint.errors import ImprintError, InvalidParameterError
 from imprint.evidence import StrokeMatch, match_strokes, preference
@@ -100,8 +102,6 @@ MATCH_THRESHOLD = 0.742
 #: Masters' rectified imprints kept in memory as stored (about 0.3 MB each), so that a search
 #: or a sweep over a registry of a few hundred seals reads each file once.
 PACKED_MASTERS = 512
-#: Canonical imprints are derived data: bump when rectification changes what it produces.
-CANONICAL_VERSION = "v1"
 
 
 def _per_seal(ranked: Sequence[Candidate]) -> list[Candidate]:
@@ -134,8 +134,10 @@ def _query_polars(imp: RectifiedImprint) -> list[PolarSpectrum]:
 
 
 def canonical_path(home: Path, sha256: str) -> Path:
-    """Where the rectified imprint of the master with this hash is kept in a registry."""
-    return home / "canonical" / CANONICAL_VERSION / sha256[:2] / f"{sha256}.npz"
+    """Where the rectified imprint of the master with this hash is kept in a registry, by the
+    imaging version that made it (those of another version are not read)."""
+    return (home / "canonical" / f"v{pipeline.IMAGING_VERSION}" / sha256[:2]
+            / f"{sha256}.npz")
 
 
 @dataclass(frozen=True)
@@ -202,7 +204,7 @@ class SealSearch:
         self.threshold = threshold
         self._vectors = FollowedIndex(
             self.index_path, new=lambda: VectorIndex(self.embedder.dimension,
-                                                     self.embedder.model_id, self.factory),
+                                                     self.index_model_id, self.factory),
             extent=store.master_extent, row_ids=lambda: (m for m, _, _ in store.iter_masters()),
             embed=self._embed_masters, what="vector index")
         self._progress = progress or (lambda it, _n, _desc: it)
@@ -223,6 +225,12 @@ class SealSearch:
     def index_path(self) -> Path:
         name = self.embedder.model_id.split("-")[0]
         return self.store.home / "vectors" / f"{name}.faiss"
+
+    @property
+    def index_model_id(self) -> str:
+        """What the index's vectors are: the embedder's, of masters rectified by this imaging
+        version; an index saved under another is rebuilt."""
+        return f"{self.embedder.model_id}+imaging-{pipeline.IMAGING_VERSION}"
 
     def canonical_path(self, sha256: str) -> Path:
         return canonical_path(self.store.home, sha256)

@@ -282,18 +282,22 @@ def cmd_verify(args) -> int:
 
 
 def cmd_index(args) -> int:
+    from imprint.pipeline import IMAGING_VERSION
+
     search = _search(args)
     with search.store:
         t0 = time.perf_counter()
         index = search.rebuild() if args.index_command == "rebuild" else search.index()
         took = time.perf_counter() - t0
         counts = search.store.counts()
-    payload = {"path": str(search.index_path), "model_id": index.model_id,
+    payload = {"path": str(search.index_path), "model_id": search.embedder.model_id,
+               "imaging_version": IMAGING_VERSION,
                "dimension": index.dimension, "factory": index.factory, "count": len(index),
                "masters_in_store": counts["masters"], "seconds": round(took, 2)}
     left_out = counts["masters"] - len(index)
     _print(args, payload,
-           f"{search.index_path}: {len(index)} master(s), model {index.model_id}, "
+           f"{search.index_path}: {len(index)} master(s), model {search.embedder.model_id} "
+           f"on imaging version {IMAGING_VERSION}, "
            f"{index.factory}, {took:.1f} s"
            + (f"; {left_out} master(s) hold no usable imprint (see the log)" if left_out else ""))
     return EXIT_OK

@@ -348,6 +348,8 @@ class ChainCheckOut(BaseModel):
 class HealthOut(BaseModel):
     status: str
     version: str
+    imaging_version: int = Field(description="the imaging code's version: masters and their "
+                                             "vectors are of it (imprint.pipeline)")
 
 
 class DocumentPageOut(BaseModel):

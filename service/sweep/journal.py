@@ -28,7 +28,7 @@ LOG = logging.getLogger(__name__)
 JOURNAL_NAME = "journal.jsonl"
 FORMAT = "imprint.sweep.journal/1"
 #: Header fields that must agree for ``--resume`` to reuse results.
-SAME_ENGINE = ("registry", "model_id", "threshold")
+SAME_ENGINE = ("registry", "model_id", "imaging", "threshold")
 
 
 class Journal:

@@ -35,6 +35,7 @@ from datetime import date
 from pathlib import Path
 
 from imprint.errors import ImprintError, InvalidParameterError
+from imprint.pipeline import IMAGING_VERSION
 from service.sweep import engines, outputs, summary_page
 from service.sweep.flags import is_suspicious
 from service.sweep.inputs import DateBook, Document, Inputs, read_dates, walk_inputs
@@ -173,7 +174,8 @@ def sweep(paths: str | os.PathLike[str] | list[str | os.PathLike[str]],
         examiner = Examiner(settings)  # checks the registry and brings its index in line once
     try:
         header = {"registry": settings.registry, "model_id": examiner.search.embedder.model_id,
-                  "threshold": examiner.search.threshold, "top_k": top_k, "pdf_dpi": pdf_dpi}
+                  "imaging": IMAGING_VERSION, "threshold": examiner.search.threshold,
+                  "top_k": top_k, "pdf_dpi": pdf_dpi}
         with Journal.open(out_dir, header, resume=resume) as journal:
             show = sys.stderr.isatty() if progress is None else progress
             docs, tasks, reused = _plan(listed.documents, journal, book, show)

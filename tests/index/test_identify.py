@@ -120,9 +120,47 @@ def test_index_is_rebuilt_when_lost_or_damaged(registry):
         search.index_path.write_bytes(b"torn")
         again = SealSearch(store, "classical").index()
         assert sorted(again.ids().tolist()) == ids
-        VectorIndex.load(search.index_path, expect_model_id=search.embedder.model_id)
+        VectorIndex.load(search.index_path, expect_model_id=search.index_model_id)
         search.index_path.unlink()
         assert sorted(SealSearch(store, "classical").index().ids().tolist()) == ids
+
+
+def test_code_that_rectifies_otherwise_rectifies_the_masters_again_and_rebuilds_the_index(
+        registry, seals, tmp_path, monkeypatch):
+    """A registry opened after an upgrade of the imaging code is not compared through masters
+    rectified, and vectors embedded, by the code before: both are made again, once."""
+    import imprint.pipeline as pipeline
+    import index.identify as identify
+
+    home = tmp_path / "registry"
+    shutil.copytree(registry, home)
+    with RegistryStore.open(home) as store:
+        masters = [m for r, _, _ in seals[:3] for m in store.masters_of(r.seal_id)]
+        old = SealSearch(store, "classical")
+        ids = sorted(old.index().ids().tolist())
+        old_files = {m.id: old.canonical_path(m.sha256) for m in masters}
+        assert all(p.is_file() for p in old_files.values())
+        old_id = old.index_model_id
+
+        monkeypatch.setattr(pipeline, "IMAGING_VERSION", pipeline.IMAGING_VERSION + 1)
+        rectified = []
+        monkeypatch.setattr(identify, "single_imprint", lambda image, **kw: (
+            rectified.append(kw.get("what")), pipeline.single_imprint(image, **kw))[1])
+        new = SealSearch(store, "classical")
+        assert new.index_model_id != old_id
+        assert sorted(new.index().ids().tolist()) == ids
+        assert len(rectified) == len(masters)  # each master once, from its image
+        for m in masters:
+            assert new.canonical_path(m.sha256) != old_files[m.id]
+            assert new.canonical_path(m.sha256).is_file()
+        VectorIndex.load(new.index_path, expect_model_id=new.index_model_id)
+        record, _, probe = seals[0]
+        from imprint.io import load_page
+        query = pipeline.single_imprint(load_page(probe)[0].image, dpi=DPI)
+        assert new.identify([query])[0].match == record.seal_id
+        # opened again by the same code: nothing made again
+        SealSearch(store, "classical").index()
+        assert len(rectified) == len(masters)
 
 
 def test_a_search_follows_filings_made_elsewhere(registry, seals, tmp_path):
@@ -181,7 +219,7 @@ def test_a_filing_elsewhere_costs_a_following_search_no_rectification_and_no_wai
             worker.start()
             worker.join(20)
             assert followed == [True]
-        saved = VectorIndex.load(search.index_path, expect_model_id=search.embedder.model_id)
+        saved = VectorIndex.load(search.index_path, expect_model_id=search.index_model_id)
         assert filed.master.id in saved  # saved by the filer, not by the worker
 
 
@@ -219,6 +257,11 @@ def test_cli_register_then_identify_json_contract(seals, tmp_path):
     assert done.returncode == 2 and "filed for" in done.stderr
     done = _cli("index", "rebuild", "--json", home=home)
     assert done.returncode == 0 and json.loads(done.stdout)["count"] == 1
+    from imprint.pipeline import IMAGING_VERSION
+    done = _cli("index", "status", "--json", home=home)
+    assert done.returncode == 0, done.stderr
+    status = json.loads(done.stdout)
+    assert status["count"] == 1 and status["imaging_version"] == IMAGING_VERSION
 
 
 def test_a_seal_ranked_low_by_its_embedding_is_still_found(registry, seals, monkeypatch):

@@ -368,7 +368,10 @@ def test_every_access_is_audited_with_hashes_of_its_inputs(server, seals):
 
 def test_health_metrics_and_docs(server):
     with server.client() as client:
-        assert client.get("/v1/health").json()["status"] == "ok"
+        from imprint.pipeline import IMAGING_VERSION
+        health = client.get("/v1/health").json()
+        assert health == {"status": "ok", "version": health["version"],
+                          "imaging_version": IMAGING_VERSION}
         assert "/v1/verify" in client.get("/v1/openapi.json").json()["paths"]
         assert client.get("/v1/docs").status_code == 200
     with server.client(server.keys["auditor"]) as client:

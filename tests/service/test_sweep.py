@@ -319,7 +319,7 @@ def test_the_committed_verifier_has_a_review_threshold_below_its_operating_point
 
 
 def test_the_journal_ignores_a_torn_line_and_refuses_to_be_overwritten(tmp_path):
-    header = {"registry": "r", "model_id": "m", "threshold": 0.5}
+    header = {"registry": "r", "model_id": "m", "imaging": 2, "threshold": 0.5}
     result = DocumentResult("ab" * 32, "a.png", None, "done", 1, (), None, 0.1)
     with Journal.open(tmp_path, header, resume=False) as journal:
         journal.append(result)
@@ -329,6 +329,8 @@ def test_the_journal_ignores_a_torn_line_and_refuses_to_be_overwritten(tmp_path)
         Journal.open(tmp_path, header, resume=False)
     with pytest.raises(Exception, match="would not mix"):
         Journal.open(tmp_path, {**header, "model_id": "other"}, resume=True)
+    with pytest.raises(Exception, match=r"imaging 2.*uses 3.*would not mix"):
+        Journal.open(tmp_path, {**header, "imaging": 3}, resume=True)
     with Journal.open(tmp_path, header, resume=True) as journal:
         assert list(journal.entries) == [result.sha256]
         journal.append(DocumentResult("cd" * 32, "b.png", None, "done", 2, (), None, 0.1))

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Response
 
 from imprint import __version__
+from imprint.pipeline import IMAGING_VERSION
 from service.api.deps import ServicesDep, allow
 from service.api.schemas import HealthOut, error_responses
 from service.auth import Caller
@@ -19,7 +20,7 @@ router = APIRouter(prefix="/v1", tags=["operations"])
 def health(services: ServicesDep) -> HealthOut:
     """Reads the registry database, so a service that cannot reach it does not report ok."""
     services.store.master_extent()
-    return HealthOut(status="ok", version=__version__)
+    return HealthOut(status="ok", version=__version__, imaging_version=IMAGING_VERSION)
 
 
 @router.get("/metrics", response_class=Response, summary="Prometheus metrics",
