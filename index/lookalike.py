@@ -32,6 +32,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
 
 from imprint.types import RectifiedImprint
 from index.identify import SHORTLIST, SealSearch
+from index.places import leading_place
 from index.store import append_only_ddl, guard_append_only, table_columns
 
 #: Aligned polar correlation of two masters at or above which a filed seal of another unit is
@@ -45,10 +46,12 @@ NAME_CHANGES = 2
 #: ... and in at most this share of the longer name's characters is a look-alike name: two
 #: characters of 天津光明印刷工作室 are, two of 贵州省教育局 (a bureau of its own) are not.
 NAME_SHARE = 0.25
-#: The province or city a name begins with (广东省, 昆明市, 内蒙古自治区): units of different
-#: places (every province's 人民检察院, every city's 税务局) are told apart by it and are not
-#: look-alikes by their names; a name without one is compared whole.
-_PLACE = re.compile(r"^[\u4e00-\u9fff]{2,4}?(?:省|市|自治区|特别行政区)")
+#: The province or city a name begins with, written out (广东省, 昆明市, 内蒙古自治区) or not
+#: (广东…, 常州…: :mod:`index.places`): units of different places (every province's 人民检察院,
+#: every city's 税务局, one trade name in two cities) are told apart by it and are not
+#: look-alikes by their names; a name without one is compared whole. (市 in 超市, 城市,
+#: 门市, 都市, 股市 or 夜市 is not a city's: 华信超市有限公司 names no place.)
+_PLACE = re.compile(r"^([\u4e00-\u9fff]{2,4}?)(?:省|(?<![超城门都股夜])市|自治区|特别行政区)")
 #: Embedding neighbours of the new master whose units' names are compared with the new one:
 #: the nearest faces, wider than the re-ranking's shortlist (a name costs no comparison).
 NAME_NEIGHBOURS = 100
@@ -72,12 +75,23 @@ def name_changes(a: str, b: str) -> int:
     return prev[-1]
 
 
+def _place(name: str) -> tuple[str | None, str | None]:
+    """(the place a normalised name begins with, in its short form; the same as written,
+    with its 省, 市 or 自治区, where it is): 北京市… ("北京", "北京市"), 北京… ("北京", None),
+    广西壮族自治区… ("广西", "广西壮族自治区"), 昆山市… ("昆山", "昆山市")."""
+    written = _PLACE.match(name)
+    short = leading_place(name) or (written.group(1) if written else None)
+    return short, written.group() if written else None
+
+
 def names_alike(a: str, b: str) -> bool:
     """Two units' names of one place that differ, in at most :data:`NAME_CHANGES`
-    characters and :data:`NAME_SHARE` of the longer one's."""
+    characters and :data:`NAME_SHARE` of the longer one's. Places differ where both are
+    written out and differ (吉林省, 吉林市), or where their short forms differ (广东省 and
+    常州…); one written with 市 and one without (北京市…, 北京…) are one place."""
     a, b = _normal(a), _normal(b)
-    pa, pb = _PLACE.match(a), _PLACE.match(b)
-    if pa and pb and pa.group() != pb.group():
+    (sa, wa), (sb, wb) = _place(a), _place(b)
+    if (wa and wb and wa != wb) or (sa and sb and sa != sb):
         return False
     n = name_changes(a, b)
     return 0 < n <= min(NAME_CHANGES, NAME_SHARE * max(len(a), len(b)))

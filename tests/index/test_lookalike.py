@@ -148,6 +148,13 @@ def test_a_lookalike_name_on_a_seal_of_another_kind_is_not_warned(registry):
     ("天津华信建筑工程股份有限公司", "天津华信建筑工程股份有限公司", 0, False),  # the unit itself
     ("杭州宏达（集团）有限公司", "杭州宏达 (集团) 有限公司", 0, False),  # full width, spaces
     ("杭州宏达有限公司", "杭州宏达科技有限公司", 2, True),  # two characters inserted
+    # one trade name in two places, neither written with 省 or 市
+    ("常州建业信息技术有限责任公司", "广东建业信息技术有限责任公司", 2, False),
+    ("徐州华信电子有限公司", "常州华信电子有限公司", 1, False),  # two cities a character apart
+    ("北京华信科技有限公司", "北京市华信科技有限公司", 1, True),  # one place written two ways
+    ("吉林省人民政府", "吉林市人民政府", 1, False),  # a province and a city of one name
+    ("昆山市华信电子有限公司", "苏州华信电子有限公司", 3, False),
+    ("华信超市有限公司", "华新超市有限公司", 1, True),  # 超市: a shop, no city
 ])
 def test_names_alike_counts_characters_as_the_name_reads(a, b, changes, alike):
     assert name_changes(a, b) == changes
