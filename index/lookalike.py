@@ -75,6 +75,12 @@ def name_changes(a: str, b: str) -> int:
     return prev[-1]
 
 
+#: A government body's name: its jurisdiction (a province, a city, a district or county,
+#: down to the last of them) and its title (税务局, 人民法院, 卫生健康委员会).
+_BODY = re.compile(r"^(.*[省市区县州旗盟])(人民政府|人民法院|人民检察院"
+                   r"|[\u4e00-\u9fff]{1,8}?(?:局|厅|委员会|办公室))$")
+
+
 def _place(name: str) -> tuple[str | None, str | None]:
     """(the place a normalised name begins with, in its short form; the same as written,
     with its 省, 市 or 自治区, where it is): 北京市… ("北京", "北京市"), 北京… ("北京", None),
@@ -88,11 +94,16 @@ def names_alike(a: str, b: str) -> bool:
     """Two units' names of one place that differ, in at most :data:`NAME_CHANGES`
     characters and :data:`NAME_SHARE` of the longer one's. Places differ where both are
     written out and differ (吉林省, 吉林市), or where their short forms differ (广东省 and
-    常州…); one written with 市 and one without (北京市…, 北京…) are one place."""
+    常州…); one written with 市 and one without (北京市…, 北京…) are one place. Government
+    bodies of one title are of one place only where their whole jurisdictions are one
+    (郑州市城关区财政局 and 郑州市新区财政局 are two districts' bodies)."""
     a, b = _normal(a), _normal(b)
     (sa, wa), (sb, wb) = _place(a), _place(b)
     if (wa and wb and wa != wb) or (sa and sb and sa != sb):
         return False
+    ba, bb = _BODY.match(a), _BODY.match(b)
+    if ba and bb and ba.group(2) == bb.group(2) and ba.group(1) != bb.group(1):
+        return False  # one body's title in two jurisdictions: every district has its 财政局
     n = name_changes(a, b)
     return 0 < n <= min(NAME_CHANGES, NAME_SHARE * max(len(a), len(b)))
 

@@ -155,6 +155,10 @@ def test_a_lookalike_name_on_a_seal_of_another_kind_is_not_warned(registry):
     ("吉林省人民政府", "吉林市人民政府", 1, False),  # a province and a city of one name
     ("昆山市华信电子有限公司", "苏州华信电子有限公司", 3, False),
     ("华信超市有限公司", "华新超市有限公司", 1, True),  # 超市: a shop, no city
+    ("郑州市城关区财政局", "郑州市新区财政局", 2, False),  # two districts' bodies
+    ("石家庄市开发区自然资源局", "石家庄市高新区自然资源局", 2, False),
+    ("郑州市城关区财政局", "郑州市城关区财务局", 1, True),  # one district, a title changed
+    ("西宁市城东区财政局", "西宁市城西区财政局", 1, False),  # as 湖北 and 河北: two places
 ])
 def test_names_alike_counts_characters_as_the_name_reads(a, b, changes, alike):
     assert name_changes(a, b) == changes
