@@ -75,10 +75,11 @@ def name_changes(a: str, b: str) -> int:
     return prev[-1]
 
 
-#: A government body's name: its jurisdiction (a province, a city, a district or county,
-#: down to the last of them) and its title (税务局, 人民法院, 卫生健康委员会).
-_BODY = re.compile(r"^(.*[省市区县州旗盟])(人民政府|人民法院|人民检察院"
-                   r"|[\u4e00-\u9fff]{1,8}?(?:局|厅|委员会|办公室))$")
+#: A government body's name: its jurisdiction (a province, a city, a district or county, a
+#: town or a street, down to the last of them) and its title (税务局, 人民法院, 卫生健康委员会,
+#: 人民政府 of a town, 办事处 of a street).
+_BODY = re.compile(r"^(.*(?:[省市区县州旗盟镇乡]|街道))(人民政府|人民法院|人民检察院"
+                   r"|[\u4e00-\u9fff]{0,8}?(?:局|厅|委员会|办公室|办事处))$")
 
 
 def _place(name: str) -> tuple[str | None, str | None]:

@@ -159,6 +159,8 @@ def test_a_lookalike_name_on_a_seal_of_another_kind_is_not_warned(registry):
     ("石家庄市开发区自然资源局", "石家庄市高新区自然资源局", 2, False),
     ("郑州市城关区财政局", "郑州市城关区财务局", 1, True),  # one district, a title changed
     ("西宁市城东区财政局", "西宁市城西区财政局", 1, False),  # as 湖北 and 河北: two places
+    ("桐庐县分水镇人民政府", "桐庐县横村镇人民政府", 2, False),  # two towns' governments
+    ("杭州市西湖区北山街道办事处", "杭州市西湖区灵隐街道办事处", 2, False),
 ])
 def test_names_alike_counts_characters_as_the_name_reads(a, b, changes, alike):
     assert name_changes(a, b) == changes
