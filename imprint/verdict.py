@@ -49,7 +49,7 @@ MODEL_PATH = Path(__file__).resolve().parent.parent / "models" / "weights" / "ve
 #: Quality (border visible, occlusion, blur) is left out on purpose: it says how far the
 #: evidence can be trusted, not which way it points, and decides only through the gates.
 #: The star's size and turn against the master's are shown as sub-scores, not weighed:
-#: fused, they changed nothing beyond noise (see the README's "The star's size and turn").
+#: fused, they changed nothing beyond noise (see docs/verification.md, "The star's size and turn").
 FUSION_FEATURES = ("correlation", "extra_ink", "missing_ink", "substituted_ink", "chamfer_mm",
                    "local_shift_mm", "local_shift_p90_mm", "elastic_mm", "size_change",
                    "border_width_abs_mm", "edge_sharpness", "edge_core", "texture",
@@ -257,7 +257,7 @@ def _clock(features: dict) -> str:
 
 #: Said with a genuine verdict where a printer's dots could not be looked for: a printed
 #: imitation is then told only by its flat ink and edges, and half of them pass on such
-#: captures (see the README's "A printer's flat colour").
+#: captures (see docs/verification.md, "A printer's flat colour").
 DOTS_UNREAD = ("a printer's dots could not be looked for on this capture (under about 200 "
                "dpi, a grey copy or fax, or too little ink): a printed imitation is not ruled "
                "out by them; a colour scan of the original at 300 dpi or more would show them")
