@@ -18,7 +18,7 @@ import itertools
 import math
 import threading
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -130,7 +130,8 @@ def detect_imprints(image: np.ndarray, *, dpi: float | None = None, page: int = 
     ``dpi`` (from the file) sets the plausible seal size; without it the image is searched
     both as a page of at most A4 and, unless it is a photograph of a whole sheet, as a close
     crop of one seal. Where nothing is found on a close crop, or without a dpi nothing that
-    fills it, a starved seal's faint scatter of dots is looked for (:func:`_faint_imprints`).
+    fills it, a starved seal's faint scatter of dots is looked for (:func:`_faint_imprints`);
+    on a page of a known dpi, beside the imprints found (:func:`_with_faint_seals`).
     Returns detections sorted by confidence, highest first; boxes in page px.
     """
     if image.ndim != 3 or image.shape[2] != 3:
@@ -166,6 +167,8 @@ def detect_imprints(image: np.ndarray, *, dpi: float | None = None, page: int = 
                  if max(f.box[2] - f.box[0], f.box[3] - f.box[1]) <= FAINT_MOST * min(h, w)]
         if faint and all(any(_part_of_ring(d, f) for f in faint) for d in found):
             return _one_per_scatter(faint)
+    if dpi is not None and max(h, w) / dpi * 25.4 > FAINT_CROP_MM:
+        found = _with_faint_seals(image, found, FAINT_PAGE_STEP * coarse, dpi / 25.4, page)
     if found:
         return found
     # nothing found on a close crop: a starved seal's faint scatter
@@ -175,6 +178,34 @@ def detect_imprints(image: np.ndarray, *, dpi: float | None = None, page: int = 
     if max(h, w) / dpi * 25.4 <= FAINT_CROP_MM:
         return _faint_search(image, (coarse, n), dpi / 25.4, page, 0.0)
     return found
+
+
+#: Of an imprint found on a page, the disc (its radius times this) left out of the search for a
+#: faint scatter beside it.
+NEIGHBOUR_DISC = 1.1
+
+
+def _with_faint_seals(image: np.ndarray, found: list[Detection], n: int, px_per_mm: float,
+                      page: int) -> list[Detection]:
+    """``found`` with the seals on a page stamped with too little ink to be found otherwise:
+    a scatter of faint dots whose averaged chroma draws a ring (:func:`_faint_imprints`, on
+    the copy of every ``n``-th pixel; ``px_per_mm`` the page's own) beside the imprints found,
+    each replacing the weakly bordered pieces of it the page's copy held (its characters, a
+    stretch of its ring)."""
+    sure = [d for d in found if d.confidence >= WEAK_CONFIDENCE]
+    out = list(found)
+    for f in _faint_imprints(image, n, px_per_mm / n, page, 0.0, beside=sure,
+                             least_mm=FAINT_PAGE_MM[0], sheet_only=True):
+        across = 2 * max(f.axes) / px_per_mm
+        if (f.confidence < FAINT_PAGE_CONFIDENCE
+                or not FAINT_PAGE_MM[0] <= across <= FAINT_PAGE_MM[1]):
+            continue
+        pieces = [d for d in out if d.confidence < WEAK_CONFIDENCE and _part_of_ring(d, f)]
+        if any(math.dist(d.centre, f.centre) < max(d.axes) + max(f.axes)
+               for d in out if not any(d is p for p in pieces)):
+            continue
+        out = [d for d in out if not any(d is p for p in pieces)] + [f]
+    return sorted(out, key=lambda d: -d.confidence)
 
 
 def _faint_search(image: np.ndarray, steps: tuple[int, ...], px_per_mm: float, page: int,
@@ -228,21 +259,43 @@ def _fills_crop(d: Detection | _Candidate, shape: tuple[int, int]) -> bool:
 
 
 #: An image of a known dpi at most this long (mm) is a close crop round one seal, searched for a
-#: starved seal's faint scatter where nothing else is found in it (a page is not: a scatter of
-#: a seal's size there is as likely a coloured print's, and a page's seals are seen at a
-#: page's scale, where a scatter's dots are lost).
+#: starved seal's faint scatter where nothing else is found in it; a longer one is a page,
+#: searched for a scatter beside the seals found (:func:`_with_faint_seals`).
 FAINT_CROP_MM = 2 * CROP_SPAN_MM
+#: A page's faint scatter is searched on a copy this many times coarser than its working copy
+#: (about 4 px/mm at 300 dpi): its dots, averaged, join into a ring there, at a quarter of the
+#: work of the working copy's scale.
+FAINT_PAGE_STEP = 2
+#: ... and kept only as a ring this confident (its border's support), a seal's size across
+#: (mm), and clear of every imprint found but the pieces of it the page's copy held (a ring
+#: across another seal is drawn through that seal's own ink).
+FAINT_PAGE_CONFIDENCE = 0.9
+FAINT_PAGE_MM = (25.0, 65.0)
 
 
-def _faint_imprints(image: np.ndarray, n: int, px_per_mm: float, page: int, fill: float
-                    ) -> list[Detection]:
+def _faint_imprints(image: np.ndarray, n: int, px_per_mm: float, page: int, fill: float,
+                    beside: Sequence[Detection] = (), least_mm: float = 0.0,
+                    sheet_only: bool = False) -> list[Detection]:
     """Round and oval imprints of a close crop where nothing else is found, or nothing but what
     lies inside them (a starved seal's characters, at a page's scale): a seal stamped with too
     little ink, a scatter of faint dots no ink mask holds (:func:`imprint.ink.faint_ink`),
     whose ring the ring filters find on the dots' averaged chroma, on the working copy of
-    every ``n``-th pixel at ``px_per_mm``; each spanning ``fill`` of the image's short side."""
+    every ``n``-th pixel at ``px_per_mm``; each spanning ``fill`` of the image's short side.
+    The discs of the imprints ``beside`` are left out of the scatter (their rings are theirs),
+    and with ``sheet_only`` what surrounds a photographed sheet (a coloured table or cloth);
+    where what is left could not ink :data:`MIN_RING_SUPPORT` of a ring ``least_mm`` across,
+    no ring is looked for."""
     small = _every_nth(image, n)
     faint = faint_ink(normalise(small), STIPPLE_MM * px_per_mm)
+    around = off_page(small, 0, px_per_mm=px_per_mm) if sheet_only else None
+    if around is not None:
+        faint.mask[widen(around, round(JOIN_MM * px_per_mm))] = False
+    for d in beside:
+        cv2.circle(faint.mask.view(np.uint8), (round(d.centre[0] / n), round(d.centre[1] / n)),
+                   round(NEIGHBOUR_DISC * max(d.axes) / n), 0, -1)
+    least_px = MIN_RING_SUPPORT * math.pi * least_mm * px_per_mm
+    if cv2.countNonZero(faint.mask.view(np.uint8)) < least_px:
+        return []
     h, w = small.shape[:2]
     out = []
     # (an oval seal's ends each hold a ring of its minor axis)

@@ -1464,7 +1464,7 @@ def test_a_starved_seals_faint_scatter_on_a_close_crop_is_found_by_its_ring(seed
     """Nothing else is found on the crop: the dots' chroma, averaged over their spacing,
     draws the ring (these crops gave no detection at all), the imprint's colour is the
     scatter's, and it is marked as found so (too faint for its strokes to be compared). The
-    same crop at a page's size (an A4 scan) is not searched so."""
+    same scatter on an A4 scan is found the same way, beside the seals found on the page."""
     crop, box = _starved_crop(seed, ink)
     dets = detect_imprints(crop, dpi=300)
     assert len(dets) == 1
@@ -1472,7 +1472,33 @@ def test_a_starved_seals_faint_scatter_on_a_close_crop_is_found_by_its_ring(seed
     page = np.empty((3508, 2480, 3), np.uint8)
     page[:] = np.median(crop[:10].reshape(-1, 3), axis=0).astype(np.uint8)
     page[1000:1000 + crop.shape[0], 800:800 + crop.shape[1]] = crop
-    assert detect_imprints(page, dpi=300) == []
+    dets = detect_imprints(page, dpi=300)
+    assert len(dets) == 1 and dets[0].scatter and dets[0].colour == ink
+    assert iou(dets[0].box, (box[0] + 800, box[1] + 1000, box[2] + 800, box[3] + 1000)) >= 0.8
+
+
+def test_a_starved_seal_beside_a_well_inked_one_on_a_page_is_found_by_its_ring():
+    """An A4 scan with a seal stamped with too little ink beside a well-inked one: the page's
+    copy holds only pieces of the starved one, if anything; its scatter's ring is found beside
+    the other seal (whose own rings, inside it, are left to it), and it replaces the pieces."""
+    crop, box = _starved_crop(1, "red")
+    paper = np.median(crop[:10].reshape(-1, 3), axis=0).astype(np.uint8)
+    seal = new_seal(layout(SealSpec("round_official", "浙江远航物流有限公司",
+                                    code="3301020123456")), np.random.default_rng(7))
+    inked, truth = imprint_scene(Stamping(seal, StampConditions(angle=50.0, seed=7), "red",
+                                          "T", "T"), dpi=300, rng=np.random.default_rng(7),
+                                 capture=Capture("scan", 95, 0.3, 0.003), clutter=False)
+    page = np.empty((3508, 2480, 3), np.uint8)
+    page[:] = paper
+    page[600:600 + inked.shape[0], 300:300 + inked.shape[1]] = inked
+    page[2000:2000 + crop.shape[0], 1200:1200 + crop.shape[1]] = crop
+    dets = detect_imprints(page, dpi=300)
+    assert len(dets) == 2
+    starved = (box[0] + 1200, box[1] + 2000, box[2] + 1200, box[3] + 2000)
+    well = tuple(v + o for v, o in zip(truth.box, (300, 600, 300, 600), strict=True))
+    found = dict(match([well, starved], [d.box for d in dets]))
+    assert set(found) == {0, 1}
+    assert dets[found[1]].scatter and not dets[found[0]].scatter
 
 
 def test_a_starved_seals_sparse_blots_are_joined_into_its_ring_on_the_coarser_copy():
