@@ -200,11 +200,10 @@ def _with_faint_seals(image: np.ndarray, found: list[Detection], n: int, px_per_
         if (f.confidence < FAINT_PAGE_CONFIDENCE
                 or not FAINT_PAGE_MM[0] <= across <= FAINT_PAGE_MM[1]):
             continue
-        pieces = [d for d in out if d.confidence < WEAK_CONFIDENCE and _part_of_ring(d, f)]
-        if any(math.dist(d.centre, f.centre) < max(d.axes) + max(f.axes)
-               for d in out if not any(d is p for p in pieces)):
+        rest = [d for d in out if d.confidence >= WEAK_CONFIDENCE or not _part_of_ring(d, f)]
+        if any(math.dist(d.centre, f.centre) < max(d.axes) + max(f.axes) for d in rest):
             continue
-        out = [d for d in out if not any(d is p for p in pieces)] + [f]
+        out = [*rest, f]
     return sorted(out, key=lambda d: -d.confidence)
 
 
