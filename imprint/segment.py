@@ -1855,25 +1855,28 @@ def _ring_peaks(img: np.ndarray, radii: tuple[float, ...], band: float, origin, 
     padded[:h, :w] = img
     spectrum = cv2.dft(padded)
     # the best radius at each pixel, kept as each radius is answered (numpy's argmax across
-    # a stack of responses is several times slower); the first of equal answers, as argmax
+    # a stack of responses is several times slower, and so are numpy's masked copies against
+    # OpenCV's masked operations); the first of equal answers, as argmax
     best = np.full((h, w), -np.inf, np.float32)
-    best_i = np.zeros((h, w), np.intp)
-    better = np.empty((h, w), bool)
+    best_i = np.zeros((h, w), np.uint8)  # (a bank holds far fewer than 256 radii)
+    better = np.empty((h, w), np.uint8)
     near_edge = (origin[0] < radii[-1] or origin[1] < radii[-1]
                  or origin[0] + w > page[1] - radii[-1] or origin[1] + h > page[0] - radii[-1])
     if near_edge:
         cut_x, cut_y = _edge_cuts((h, w), radii, origin, page)
+        hidden = np.empty((h, w), np.uint8)
     for i, k in enumerate(_ring_bank(size, radii, band)):
         out = cv2.idft(cv2.mulSpectrums(spectrum, k, 0), flags=cv2.DFT_SCALE | cv2.DFT_REAL_OUTPUT)
         resp = out[:h, :w]
         if near_edge:
             vis = _visible_fraction(cut_x[i], cut_y[i])
-            hidden = vis < 0.3
+            cv2.compare(vis, 0.3, cv2.CMP_LT, dst=hidden)
             np.divide(resp, np.maximum(vis, 0.3, out=vis), out=resp)
-            resp[hidden] = -1
-        np.greater(resp, best, out=better)
-        np.copyto(best, resp, where=better)
-        np.copyto(best_i, i, where=better)
+            resp[hidden.view(bool)] = -1
+        cv2.compare(resp, best, cv2.CMP_GT, dst=better)
+        cv2.max(best, resp, dst=best)
+        cv2.bitwise_and(best_i, 0, dst=best_i, mask=better)
+        cv2.bitwise_or(best_i, i, dst=best_i, mask=better)
     peaks = (best >= min_score) & (best == cv2.dilate(best, np.ones((5, 5), np.uint8)))
     ys, xs = np.nonzero(peaks)
     order = np.argsort(-best[ys, xs])[:max_peaks]
