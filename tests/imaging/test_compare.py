@@ -177,6 +177,34 @@ def test_a_look_alike_name_is_another_seal(seals):
     assert marked(other) == 1 and marked(same) == 0
 
 
+def test_strokes_at_the_edge_of_print_are_not_another_character():
+    """A photocopy's print told from the seal's ink leaves its grey halo beside the covered
+    line, strokes where the master has none, and the master's strokes beside it are cut:
+    differences both ways in one window, but along what is hidden, not another character.
+    The same differences where nothing is hidden are one."""
+    from imprint.evidence import _substituted
+
+    size, c = CANONICAL_SIZE, CANONICAL_SIZE // 2
+    line = np.zeros((size, size), bool)
+    line[c - 4:c + 4, :] = True  # a line of print across the seal, hidden
+    master = np.zeros((size, size), bool)
+    for x in range(c - 16, c + 17, 16):  # the master's strokes crossing it
+        master[c - 7:c + 7, x:x + 3] = True
+    # the questioned strokes: the halo, 3 px each side of the line, between the master's
+    # strokes, which it lacks there (cut with the print)
+    query = np.zeros((size, size), bool)
+    query[c - 7:c - 4, c - 24:c + 24] = query[c + 4:c + 7, c - 24:c + 24] = True
+    query &= ~cv2.dilate(master.view(np.uint8), np.ones((7, 7), np.uint8)).view(bool)
+    extra, missing = query, master
+
+    def substituted(known: np.ndarray) -> float:
+        return _substituted(query & known, master & known, extra & known, missing & known,
+                            known)[0]
+
+    limit = VerifierModel.load().thresholds["different_seal_substitution"]
+    assert substituted(~line) < limit <= substituted(np.ones((size, size), bool))
+
+
 def _with_print_lines(r, told_apart: bool):
     """``r`` with four lines of black print across it, read as its ink (as in a fax), and
     its quality saying whether print could be told from the seal's ink."""
