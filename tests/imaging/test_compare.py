@@ -231,6 +231,25 @@ def test_print_across_a_faxed_imprint_is_not_counted_against_it(seals):
     assert measure(other, master, align(other, master)).features["correlation"] < 0.6
 
 
+def test_the_halo_beside_hidden_print_is_not_extra_ink(seals):
+    """Print told from the seal's ink is hidden, but its blurred edge stays beside it as ink
+    the master lacks: not counted as extra ink there, counted where nothing is hidden."""
+    master = seals[0]["rect"]["master"]
+    blocks = np.zeros(master.ink.shape, bool)
+    for y in (140, 200, 300, 360):
+        for x in range(60, 450, 26):  # characters of four lines of print
+            blocks[y:y + 14, x:x + 18] = True
+    halo = cv2.dilate(blocks.view(np.uint8), np.ones((5, 5), np.uint8)).view(bool) & ~blocks
+
+    def extra(hidden: bool) -> float:
+        ink = master.ink.copy()
+        ink[halo] = np.maximum(ink[halo], 0.6)
+        q = replace(master, ink=ink, occlusion=blocks if hidden else np.zeros_like(blocks))
+        return measure(q, master, align(q, master)).features["extra_ink"]
+
+    assert extra(True) < 0.01 < extra(False)
+
+
 def test_half_an_imprint_is_inconclusive_not_a_forgery(seals):
     from dataclasses import replace
     g = seals[0]["rect"]["genuine"]
