@@ -162,19 +162,26 @@ def _agreement(a: np.ndarray, b: np.ndarray, known: np.ndarray
 _EDGE_KERNEL = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * SUBSTITUTION_EDGE_PX + 1,) * 2)
 
 
+def _clear_of_hidden(known: np.ndarray) -> np.ndarray:
+    """``known`` less its pixels within :data:`SUBSTITUTION_EDGE_PX` of what is hidden."""
+    return cv2.erode(known.view(np.uint8), _EDGE_KERNEL).view(bool)
+
+
 def _substituted(q_str: np.ndarray, m_str: np.ndarray, extra: np.ndarray,
-                 missing: np.ndarray, known: np.ndarray) -> tuple[float, tuple[float, float]]:
+                 missing: np.ndarray, known: np.ndarray, clear: np.ndarray | None = None
+                 ) -> tuple[float, tuple[float, float]]:
     """Largest share, over character-sized windows, of strokes that differ both ways: the
     smaller of the questioned strokes there with no master stroke near and the master
     strokes there with none of the questioned imprint's near. Another character (a look-alike
     name, another business line or number) differs both ways in its place; starved ink only
     loses strokes, and marks across the seal only add them. A share of the whole imprint
     dilutes one character among thirty; a window does not. Returns the share and the centre
-    (x, y) of that window, canonical px."""
+    (x, y) of that window, canonical px. Only strokes ``clear`` of the edges of what is hidden
+    are counted (:func:`_clear_of_hidden` of ``known`` where not given)."""
     b = (SUBSTITUTION_WINDOW, SUBSTITUTION_WINDOW)
     floor = SUBSTITUTION_STROKES * b[0] * b[1]
-    # the strokes clear of the edges of what is hidden (SUBSTITUTION_EDGE_PX)
-    clear = cv2.erode(known.view(np.uint8), _EDGE_KERNEL).view(bool)
+    if clear is None:
+        clear = _clear_of_hidden(known)
     q_str, m_str, extra, missing = q_str & clear, m_str & clear, extra & clear, missing & clear
 
     def count(x: np.ndarray) -> np.ndarray:
@@ -217,10 +224,10 @@ def match_strokes(master: RectifiedImprint, alignment: Alignment) -> StrokeMatch
     q_str = _strokes(alignment.query_ink, known)
     m_str = _strokes(master.ink.astype(np.float32), known)
     # strokes at the edge of what is hidden are no evidence either way (SUBSTITUTION_EDGE_PX)
-    clear = cv2.erode(known.view(np.uint8), _EDGE_KERNEL).view(bool)
+    clear = _clear_of_hidden(known)
     extra, d_qm, q_far = _agreement(q_str, m_str, clear)
     missing, d_mq, m_far = _agreement(m_str, q_str, clear)
-    substituted, where = _substituted(q_str, m_str, q_far, m_far, known)
+    substituted, where = _substituted(q_str, m_str, q_far, m_far, known, clear)
     return StrokeMatch(alignment, q_str, m_str, extra, d_qm, missing, d_mq, substituted, where)
 
 
