@@ -25,6 +25,7 @@ import numpy as np
 from imprint.boxes import fill_outline
 from imprint.ink import dot_periodicity, ink_masks, normalise, print_lines, separate
 from imprint.types import Detection, Geometry, Quality, RectifiedImprint
+from models import upright
 
 CANONICAL_SIZE = 512
 CANONICAL_RADIUS = 240.0
@@ -60,16 +61,6 @@ STAR_SEEN, STAR_SEEN_FULL = 0.15, 0.35
 #: gives 0.4 and more; an oval seal's business line, drawn out to a circle, up to 0.2)
 OBLIQUE_STAR_FIVEFOLD = 0.3
 NAME_BAND = (0.56, 0.8)  # radii where the name arc's characters are, inside any code arc
-MIRROR_BAND = (0.3, 0.95)  # radii whose layout is compared with its mirror image
-NAME_ARC_WEIGHT = 0.5  # of the best star tip's mirror symmetry: pointing at the name's middle
-#: A star can be turned against the layout (a re-carved seal's, by a few degrees): the up is
-#: the layout's own best mirror axis where that lies within LAYOUT_REACH degrees of the chosen
-#: tip and is clearly better than the tip's axis (by LAYOUT_GAIN of its symmetry, or
-#: LAYOUT_GAIN_ACROSS where a lesser peak lies between them); only where the layout is seen
-#: whole (no other imprint over it, no part cut away), which an imprint over it breaks. On a
-#: genuine seal the two agree within a degree or two, and the star's tip, a sharp small
-#: shape, is the finer measure of the two.
-LAYOUT_REACH, LAYOUT_GAIN, LAYOUT_GAIN_ACROSS = 12.0, 0.08, 0.25
 ROUND_ASPECT = 0.93  # a fitted border rounder than this is a round seal, not an oval one
 #: An ellipse fitted to a border whose rays it takes in at this share or more stands; below,
 #: a square outline is tried too (found as circles, square seals are fitted badly: 10 to 45 %
@@ -891,60 +882,23 @@ def _circular_smooth(p: np.ndarray, sigma_bins: float) -> np.ndarray:
     return sm[k:k + len(p)]
 
 
-def _round_up(polar: np.ndarray, whole: bool = True, hidden: np.ndarray | None = None
-              ) -> float:
-    """Clock angle (deg) at which the seal's up direction points in an unrotated canonical
-    image. A seal's layout is mirror-symmetric about its up axis (name arc, star, the text
-    and code along the bottom); the star, where there is one, says which of its five tips is
-    up: the one on the best mirror axis, and towards the middle of the name arc (where part
-    of the seal is hidden, by another imprint over it, or its layout is broken by print,
-    neither cue alone holds); where the layout is ``whole`` and its own axis clearly off the
-    star's tip, that axis (:func:`_layout_axis`). Without a star, the axis of best symmetry,
-    at the end where the name arc is rather than its gap."""
-    n = polar.shape[0]
-    step = 360.0 / n
-    mirror = _mirror_symmetry(polar)
-    phase = _star_tip(polar, hidden=hidden)
-    if phase is not None:
-        t = np.radians(np.arange(n) * step)
-        tips = np.radians([(phase + 72 * k) % 360 for k in range(5)])
-        sym = np.array([mirror[round(2 * math.degrees(u) / step) % n] for u in tips])
-        name = _band(polar, NAME_BAND)
-        arc = np.sum((name - name.mean()) * np.exp(1j * t))  # towards the name's middle
-        towards = np.real(arc * np.exp(-1j * tips)) / (abs(arc) + 1e-9)
-        best = np.argmax(sym / (np.abs(sym).max() + 1e-9) + NAME_ARC_WEIGHT * towards)
-        up = math.degrees(tips[best])
-        return _layout_axis(mirror, up, step) if whole else up
-    axis = int(np.argmax(mirror)) * step / 2
-    name = _circular_smooth(_band(polar, NAME_BAND), 6 / step)
-    up = axis if _arc_mass(name, axis, step) >= _arc_mass(name, axis + 180, step) else axis + 180
-    return up % 360
+def _upright_input(unturned: np.ndarray, hidden: np.ndarray) -> np.ndarray:
+    """The up-finder's input (:func:`models.upright.polar_input`) for an unturned canonical
+    ink map and the mask of what is hidden on it (covered by print, cut by the page edge,
+    under another imprint)."""
+    return upright.polar_input(_polar(unturned, 360, 256),
+                               _polar(hidden.astype(np.float32), 360, 256))
 
 
-def _layout_axis(mirror: np.ndarray, up: float, step: float) -> float:
-    """``up`` moved onto the layout's best mirror axis (:func:`_mirror_symmetry`, entry s the
-    axis at ``s * step / 2``) where that lies within :data:`LAYOUT_REACH` and is clearly more
-    symmetric than ``up``'s own axis: by :data:`LAYOUT_GAIN` where it is the peak reached
-    uphill from ``up``, by :data:`LAYOUT_GAIN_ACROSS` where a lesser peak lies between (a
-    star's own symmetry, or a chance one of the characters, can make one); else ``up``."""
-    m = len(mirror)
-    s = start = round(2 * up / step)
-    while True:  # uphill to the nearest peak
-        here, left, right = mirror[s % m], mirror[(s - 1) % m], mirror[(s + 1) % m]
-        if left > here and left >= right:
-            s -= 1
-        elif right > here:
-            s += 1
-        else:
-            break
-    best = int(np.argmax(mirror))
-    bins = (best - start + m // 2) % m - m // 2  # (axes repeat every m entries: 180 degrees)
-    shift = bins * step / 2
-    peak = float(mirror[best])
-    need = LAYOUT_GAIN if s % m == best else LAYOUT_GAIN_ACROSS
-    if abs(shift) > LAYOUT_REACH or peak - float(mirror[start % m]) < need * abs(peak):
-        return up
-    return (up + shift) % 360
+def _round_up(x: np.ndarray) -> float:
+    """Clock angle (deg) at which a round seal's up points in the unturned canonical image
+    whose input (:func:`_upright_input`) is ``x``. A seal's up is the middle of its name arc,
+    where the star's top tip points, opposite the text and code along the bottom; the star's
+    five tips, the layout's mirror axis or the name arc's ink, each read alone, fail where
+    part of the seal is hidden or crossed (another imprint over it, print left in a fax's
+    ink), so the whole layout is read at once by a small network over the polar image
+    (:mod:`models.upright`)."""
+    return upright.up_angle(upright.up_scores(x))[0]
 
 
 def _star_tip(polar: np.ndarray, fivefold: float = STAR_FIVEFOLD,
@@ -978,20 +932,6 @@ def _star_tip(polar: np.ndarray, fivefold: float = STAR_FIVEFOLD,
     if math.hypot(c, s) / 2 <= fivefold * mean / math.sqrt(min(1.0, seen.mean() / STAR_SEEN_FULL)):
         return None
     return math.degrees(math.atan2(s, c)) / 5 % 72
-
-
-def _mirror_symmetry(polar: np.ndarray) -> np.ndarray:
-    """How mirror-symmetric the imprint is about each axis: entry s is the axis at clock
-    angle ``s * step / 2``. Ring by ring, ``sum_k p[k] p[s - k]`` of the layout blurred to
-    the size of a character (each ring's mean removed), summed over the rings outside the
-    star."""
-    n, n_radii = polar.shape
-    rings = polar[:, int(MIRROR_BAND[0] * n_radii):int(MIRROR_BAND[1] * n_radii):2]
-    ext = np.concatenate([rings[-30:], rings, rings[:30]]).astype(np.float32)
-    layout = cv2.GaussianBlur(ext, (0, 0), sigmaX=3, sigmaY=10)[30:30 + n]
-    layout = layout - layout.mean(axis=0, keepdims=True)
-    spec = np.fft.rfft(layout, axis=0)
-    return np.fft.irfft((spec * spec).sum(axis=1), n=n)
 
 
 def _arc_mass(profile: np.ndarray, centre_deg: float, step: float, half_width: float = 60
@@ -1256,15 +1196,11 @@ def rectify(image: np.ndarray, detection: Detection, *, dpi: float | None = None
     cut = _cut_away(unturned, unturned_occ | overlapped) if shape == "round" else None
     if cut is not None:
         unturned_occ = unturned_occ | cut
-    polar, hidden = _polar_known(unturned, unturned_occ | overlapped)
     if shape == "round":
-        under = bool(overlapped.any())
-        # under another imprint, the star is read from the directions where it is seen
-        up_clock = _round_up(polar, whole=cut is None and not under,
-                             hidden=hidden if under else None)
+        up_clock = _round_up(_upright_input(unturned, unturned_occ | overlapped))
         rotation = -up_clock  # its up at clock u means turned u clockwise, -u ccw
     elif shape == "oval":
-        up_clock = _flip_up(polar, [0.0, 180.0])
+        up_clock = _flip_up(_polar_known(unturned, unturned_occ | overlapped)[0], [0.0, 180.0])
         rotation = angle - up_clock
     else:
         # a square seal's four turns look alike without reading it: take the smallest turn
