@@ -9,7 +9,7 @@
    printed; the verifier's training seeds) and seed 560 (pages, several seals a page,
    overlapping, at the page edge, under text and signatures).
 2. Finds and rectifies every imprint with the engine's own pipeline and keeps, for each
-   imprint seen whole and turned as a round seal, the network's input exactly as
+   imprint seen whole and turned as a round or an oval seal, the network's input exactly as
    rectification builds it, with the true up (from the generator's turn of the seal).
    Cached per set; an interrupted run resumes.
 3. Trains the network: cross-entropy against a Gaussian of 3 degrees round the true up,
@@ -73,8 +73,8 @@ def _collect_rows(args: tuple[str, list[dict]]) -> list[tuple[np.ndarray, float,
     data, rows = Path(args[0]), args[1]
     seen: dict[int, np.ndarray] = {}
     last: list = []
-    build_input, find_up, rectify_one = (rectify._upright_input, rectify._round_up,
-                                         pipeline.rectify)
+    build_input, round_up, oval_up, rectify_one = (rectify._upright_input, rectify._round_up,
+                                                   rectify._oval_up, pipeline.rectify)
 
     # the input is taken where rectification builds it, so that the network learns from
     # exactly what it will be given; the up is left at 12 o'clock, so that the true up is
@@ -91,8 +91,8 @@ def _collect_rows(args: tuple[str, list[dict]]) -> list[tuple[np.ndarray, float,
             seen[id(r)] = last[0]
         return r
 
-    rectify._upright_input, rectify._round_up, pipeline.rectify = (taking_input,
-                                                                  lambda x: 0.0, rectifying)
+    rectify._upright_input, pipeline.rectify = taking_input, rectifying
+    rectify._round_up = rectify._oval_up = lambda x, **_: 0.0
     out = []
     try:
         for row in rows:
@@ -105,8 +105,8 @@ def _collect_rows(args: tuple[str, list[dict]]) -> list[tuple[np.ndarray, float,
             truths = row["imprints"]
             for i, j in match([t["box"] for t in truths], [d.box for d, _ in kept]):
                 t, r = truths[i], kept[j][1]
-                # every imprint turned as a round seal (an oval one photographed obliquely or
-                # faxed round is turned as one too), seen whole
+                # every round or oval imprint seen whole (whatever its seal's kind: an oval
+                # seal photographed obliquely or faxed round is turned as a round one)
                 if r is None or id(r) not in seen or t["visible"] < 0.98:
                     continue
                 err = (t["angle"] - r.geometry.rotation + 180) % 360 - 180
@@ -114,8 +114,8 @@ def _collect_rows(args: tuple[str, list[dict]]) -> list[tuple[np.ndarray, float,
                             {"capture": row["capture"], "set": row["set"],
                              "kind": t["seal_kind"]}))
     finally:
-        rectify._upright_input, rectify._round_up, pipeline.rectify = (build_input, find_up,
-                                                                      rectify_one)
+        rectify._upright_input, pipeline.rectify = build_input, rectify_one
+        rectify._round_up, rectify._oval_up = round_up, oval_up
     return out
 
 
@@ -292,7 +292,7 @@ def main(argv=None) -> None:
                          "imprints": int(len(x)), "epochs": args.epochs, "seed": args.seed,
                          "sigma_deg": SIGMA_DEG, "seconds": round(time.time() - t0)}}
     write(args.out, folded(net), info)
-    print(f"{len(x)} imprints turned as round seals; weights written to "
+    print(f"{len(x)} round and oval imprints; weights written to "
           f"{args.out / upright.WEIGHTS.name}")
 
 

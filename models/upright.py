@@ -92,16 +92,30 @@ def up_scores(x: np.ndarray) -> np.ndarray:
     return logits - np.log(np.exp(logits).sum())
 
 
-def up_angle(scores: np.ndarray) -> tuple[float, float]:
+def up_angle(scores: np.ndarray, near: float | None = None, reach: float = 180.0
+             ) -> tuple[float, float]:
     """Clock angle (degrees) of the best-scored up, between columns where the scores' peak
     falls between them (a parabola through the peak and its neighbours), and its probability
-    within 6 degrees."""
+    within 6 degrees. With ``near``: the best within ``reach`` degrees of that angle."""
     n = len(scores)
-    k = int(np.argmax(scores))
+    step = 360.0 / n
+    if near is None:
+        cols = np.arange(n)
+    else:
+        span = int(reach // step)
+        cols = (round(near / step) + np.arange(-span, span + 1)) % n
+    k = int(cols[np.argmax(scores[cols])])
     lo, mid, hi = scores[(k - 1) % n], scores[k], scores[(k + 1) % n]
     curve = lo - 2 * mid + hi
-    shift = 0.5 * (lo - hi) / curve if curve < 0 else 0.0
+    shift = 0.5 * (lo - hi) / curve if curve < 0 and mid >= max(lo, hi) else 0.0
     p = np.exp(scores)
-    near = float(p[[(k - 2) % n, (k - 1) % n, k, (k + 1) % n, (k + 2) % n]].sum())
-    return float((k + shift) * 360.0 / n) % 360.0, near
+    close = float(p[[(k - 2) % n, (k - 1) % n, k, (k + 1) % n, (k + 2) % n]].sum())
+    return float((k + shift) * step) % 360.0, close
 
+
+def up_mass(scores: np.ndarray, centre: float, reach: float) -> float:
+    """Probability that the up lies within ``reach`` degrees of clock angle ``centre``."""
+    n = len(scores)
+    step = 360.0 / n
+    span = int(reach // step)
+    return float(np.exp(scores[(round(centre / step) + np.arange(-span, span + 1)) % n]).sum())
