@@ -60,7 +60,6 @@ STAR_SEEN, STAR_SEEN_FULL = 0.15, 0.35
 #: an oval border with a star this five-fold inside is a round seal seen obliquely (a star
 #: gives 0.4 and more; an oval seal's business line, drawn out to a circle, up to 0.2)
 OBLIQUE_STAR_FIVEFOLD = 0.3
-NAME_BAND = (0.56, 0.8)  # radii where the name arc's characters are, inside any code arc
 ROUND_ASPECT = 0.93  # a fitted border rounder than this is a round seal, not an oval one
 #: An ellipse fitted to a border whose rays it takes in at this share or more stands; below,
 #: a square outline is tried too (found as circles, square seals are fitted badly: 10 to 45 %
@@ -857,25 +856,6 @@ def _polar(ink: np.ndarray, n_angles: int = 720, n_radii: int = 256) -> np.ndarr
     return cv2.remap(ink, xs, ys, cv2.INTER_LINEAR, borderValue=0.0)
 
 
-def _polar_known(ink: np.ndarray, occluded: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`_polar` of ``ink`` with what is covered (text, off the page) filled with its
-    ring's mean: a hole the text leaves reads as neither ink nor paper, so the layout's
-    symmetry is judged on what is seen; and the (n_angles, n_radii) bool mask of the samples
-    covered."""
-    polar = _polar(ink)
-    if not occluded.any():
-        return polar, np.zeros(polar.shape, bool)
-    hidden = _polar(occluded.astype(np.float32)) > 0.5
-    seen = np.maximum((~hidden).sum(axis=0, keepdims=True), 1)
-    ring_mean = np.where(hidden, 0.0, polar).sum(axis=0, keepdims=True) / seen
-    return np.where(hidden, ring_mean, polar).astype(np.float32), hidden
-
-
-def _band(polar: np.ndarray, band) -> np.ndarray:
-    n = polar.shape[1]
-    return polar[:, int(band[0] * n):int(band[1] * n)].mean(axis=1)
-
-
 def _circular_smooth(p: np.ndarray, sigma_bins: float) -> np.ndarray:
     k = int(3 * sigma_bins)
     ext = np.concatenate([p[-k:], p, p[:k]]).astype(np.float32)
@@ -946,20 +926,6 @@ def _star_tip(polar: np.ndarray, fivefold: float = STAR_FIVEFOLD,
     if math.hypot(c, s) / 2 <= fivefold * mean / math.sqrt(min(1.0, seen.mean() / STAR_SEEN_FULL)):
         return None
     return math.degrees(math.atan2(s, c)) / 5 % 72
-
-
-def _arc_mass(profile: np.ndarray, centre_deg: float, step: float, half_width: float = 60
-              ) -> float:
-    idx = (np.arange(-half_width, half_width + step, step) + centre_deg) / step
-    return float(profile[np.round(idx).astype(int) % len(profile)].sum())
-
-
-def _flip_up(polar: np.ndarray, candidates: list[float]) -> float:
-    """Ovals and squares: of the candidate ups, the one with the most ink in the name band
-    around it (the name runs along the top)."""
-    step = 360.0 / polar.shape[0]
-    name = _band(polar, NAME_BAND)
-    return max(candidates, key=lambda c: _arc_mass(name, c, step))
 
 
 # A photographed circle is an ellipse whose centre is not the image of the circle's centre.

@@ -1,11 +1,13 @@
-"""Which way is up on a round seal: a small network over the imprint's polar layout.
+"""Which way is up on a round or an oval seal: a small network over the imprint's polar layout.
 
 A round seal's up is the middle of its name arc, where the star's top tip points, opposite
 the horizontal text and the code along the bottom. Read from hand-made cues (the star's five
 tips, the layout's mirror axis, where the name arc's ink lies) it fails where part of the
 seal is hidden or crossed: another imprint stamped over it, print left in a fax's ink, a
 border cut by the page edge. This network reads the whole layout at once and scores every
-direction round the circle as the seal's up.
+direction round the circle as the seal's up. An oval seal's up is one end of its minor axis,
+and on a photograph its text can lie a few degrees off its fitted ellipse: the same scores
+choose the end and read that turn (:func:`up_angle` with ``near``).
 
 The input is the unturned canonical imprint in polar form (:func:`polar_input`): rows are
 radii from the centre to the border, columns clock angles, two channels (ink, and where the

@@ -76,7 +76,9 @@ def test_perspective_is_undone_about_the_seals_own_centre(photographed):
 def test_the_turn_is_recorded_against_the_sheets_sides(angle, tilt, axis):
     """Away from the photograph's centre, perspective turns the sheet's directions by a few
     degrees: the seal's turn is recorded against the sheet's own sides, where its outline is
-    seen, to within half a degree (against the photograph's frame it was 1 to 3 off here)."""
+    seen, to within three quarters of a degree (the up read from the layout is itself good to
+    a few tenths); against the photograph's frame it differs by the perspective's turn there
+    (0.7 to 2.5 degrees in these three)."""
     spec = SealSpec("round_official", "杭州天目山茶叶有限公司", code="3301060098765")
     seal = new_seal(layout(spec), np.random.default_rng(21))
     stamping = Stamping(seal, StampConditions(angle=angle, ink=0.1, seed=3), "red", "S", "S")
@@ -85,9 +87,9 @@ def test_the_turn_is_recorded_against_the_sheets_sides(angle, tilt, axis):
     (det,) = detect_imprints(image, dpi=DPI)
     assert det.sheet_sides is not None
     got = rectify(image, det, dpi=DPI).geometry.rotation
-    assert abs((got - angle + 180) % 360 - 180) <= 0.5
+    assert abs((got - angle + 180) % 360 - 180) <= 0.75
     framed = rectify(image, dataclasses.replace(det, sheet_sides=None), dpi=DPI)
-    assert abs((framed.geometry.rotation - angle + 180) % 360 - 180) > 0.5
+    assert abs((framed.geometry.rotation - got + 180) % 360 - 180) > 0.5
 
 
 def test_the_sheets_sides_survive_storage(photographed):
