@@ -879,7 +879,7 @@ def _round_up(x: np.ndarray) -> float:
     part of the seal is hidden or crossed (another imprint over it, print left in a fax's
     ink), so the whole layout is read at once by a small network over the polar image
     (:mod:`models.upright`)."""
-    return upright.up_angle(upright.up_scores(x))[0]
+    return upright.up_angle(upright.up_scores(x))
 
 
 def _oval_up(x: np.ndarray, photographed: bool) -> float:
@@ -892,7 +892,7 @@ def _oval_up(x: np.ndarray, photographed: bool) -> float:
     development scans 0.1 degrees off at the median, the network's reading 0.3)."""
     scores = upright.up_scores(x)
     end = max((0.0, 180.0), key=lambda c: upright.up_mass(scores, c, OVAL_TILT))
-    return upright.up_angle(scores, near=end, reach=OVAL_TILT)[0] if photographed else end
+    return upright.up_angle(scores, near=end, reach=OVAL_TILT) if photographed else end
 
 
 def _star_tip(polar: np.ndarray, fivefold: float = STAR_FIVEFOLD,

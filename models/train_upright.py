@@ -1,4 +1,5 @@
-"""Train the round seal's up-finder (:mod:`models.upright`) from generated imprints.
+"""Train the seal's up-finder (:mod:`models.upright`, round and oval seals) from generated
+imprints.
 
 ::
 
@@ -26,10 +27,9 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import io
 import json
 import math
-import os
-import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -37,6 +37,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from imprint.atomic import write_bytes
 from models import upright
 
 #: Single imprints of every kind of query (as the verifier's training sets are built)
@@ -61,7 +62,8 @@ def _build(path: Path, config: dict) -> None:
 
 
 def _collect_rows(args: tuple[str, list[dict]]) -> list[tuple[np.ndarray, float, dict]]:
-    """Inputs and true ups of the round imprints (seen whole) in these manifest rows."""
+    """Inputs and true ups of the round and oval imprints (seen whole) in these manifest
+    rows."""
     import cv2
 
     from imprint import pipeline, rectify
@@ -137,10 +139,9 @@ def collect(data: Path, workers: int) -> dict:
     x = np.stack([g[0] for g in got]).astype(np.float32)
     up = np.array([g[1] for g in got], np.float32)
     meta = [g[2] for g in got]
-    fd, tmp = tempfile.mkstemp(dir=data, suffix=".part.npz")
-    os.close(fd)
-    np.savez_compressed(tmp, x=x, up=up, meta=np.array(json.dumps(meta)))
-    os.replace(tmp, cache)
+    buf = io.BytesIO()
+    np.savez_compressed(buf, x=x, up=up, meta=np.array(json.dumps(meta)))
+    write_bytes(cache, buf.getvalue(), mode=0o644)
     return {"x": x, "up": up, "meta": meta}
 
 
@@ -247,21 +248,14 @@ def train(x: np.ndarray, up: np.ndarray, epochs: int, seed: int, threads: int):
 
 def write(out: Path, weights: dict[str, np.ndarray], info: dict) -> None:
     out.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out, suffix=".npz.part")
-    os.close(fd)
-    with open(tmp, "wb") as f:
-        np.savez(f, **weights)
-    digest = hashlib.sha256(Path(tmp).read_bytes()).hexdigest()
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, out / upright.WEIGHTS.name)
-    manifest = {"file": upright.WEIGHTS.name, "sha256": digest,
-                "size_bytes": (out / upright.WEIGHTS.name).stat().st_size, **info}
-    fd, tmp = tempfile.mkstemp(dir=out, suffix=".json.part")
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        json.dump(manifest, f, indent=2)
-        f.write("\n")
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, out / upright.WEIGHTS.with_suffix(".json").name)
+    buf = io.BytesIO()
+    np.savez(buf, **weights)
+    data = buf.getvalue()
+    write_bytes(out / upright.WEIGHTS.name, data, mode=0o644)
+    manifest = {"file": upright.WEIGHTS.name, "sha256": hashlib.sha256(data).hexdigest(),
+                "size_bytes": len(data), **info}
+    write_bytes(out / upright.WEIGHTS.with_suffix(".json").name,
+                (json.dumps(manifest, indent=2) + "\n").encode("utf-8"), mode=0o644)
 
 
 def main(argv=None) -> None:

@@ -94,30 +94,26 @@ def up_scores(x: np.ndarray) -> np.ndarray:
     return logits - np.log(np.exp(logits).sum())
 
 
-def up_angle(scores: np.ndarray, near: float | None = None, reach: float = 180.0
-             ) -> tuple[float, float]:
-    """Clock angle (degrees) of the best-scored up, between columns where the scores' peak
-    falls between them (a parabola through the peak and its neighbours), and its probability
-    within 6 degrees. With ``near``: the best within ``reach`` degrees of that angle."""
-    n = len(scores)
+def _window(n: int, centre: float, reach: float) -> np.ndarray:
+    """Columns of ``n`` round the circle within ``reach`` degrees of clock angle ``centre``."""
     step = 360.0 / n
-    if near is None:
-        cols = np.arange(n)
-    else:
-        span = int(reach // step)
-        cols = (round(near / step) + np.arange(-span, span + 1)) % n
+    span = int(reach // step)
+    return (round(centre / step) + np.arange(-span, span + 1)) % n
+
+
+def up_angle(scores: np.ndarray, near: float | None = None, reach: float = 180.0) -> float:
+    """Clock angle (degrees) of the best-scored up, between columns where the scores' peak
+    falls between them (a parabola through the peak and its neighbours). With ``near``: the
+    best within ``reach`` degrees of that angle."""
+    n = len(scores)
+    cols = np.arange(n) if near is None else _window(n, near, reach)
     k = int(cols[np.argmax(scores[cols])])
     lo, mid, hi = scores[(k - 1) % n], scores[k], scores[(k + 1) % n]
     curve = lo - 2 * mid + hi
     shift = 0.5 * (lo - hi) / curve if curve < 0 and mid >= max(lo, hi) else 0.0
-    p = np.exp(scores)
-    close = float(p[[(k - 2) % n, (k - 1) % n, k, (k + 1) % n, (k + 2) % n]].sum())
-    return float((k + shift) * step) % 360.0, close
+    return float((k + shift) * 360.0 / n) % 360.0
 
 
 def up_mass(scores: np.ndarray, centre: float, reach: float) -> float:
     """Probability that the up lies within ``reach`` degrees of clock angle ``centre``."""
-    n = len(scores)
-    step = 360.0 / n
-    span = int(reach // step)
-    return float(np.exp(scores[(round(centre / step) + np.arange(-span, span + 1)) % n]).sum())
+    return float(np.exp(scores[_window(len(scores), centre, reach)]).sum())

@@ -70,9 +70,9 @@ def test_up_angle_falls_between_columns(peak, expected):
     d = (k - peak + N_ANGLES / 2) % N_ANGLES - N_ANGLES / 2
     scores = -0.5 * d ** 2
     scores = scores - np.log(np.exp(scores).sum())
-    angle, near = upright.up_angle(scores)
+    angle = upright.up_angle(scores)
     assert abs((angle - expected + 180) % 360 - 180) <= 0.3
-    assert 0.9 < near <= 1.0
+    assert 0.9 < upright.up_mass(scores, angle, 6.0) <= 1.0
 
 
 def test_up_is_looked_for_near_an_end_when_asked():
@@ -81,7 +81,7 @@ def test_up_is_looked_for_near_an_end_when_asked():
     scores = np.full(N_ANGLES, -20.0)
     scores[40] = -0.1  # the best overall, 120 degrees
     scores[[1, 2, 3]] = [-3.0, -2.0, -3.0]  # a lesser peak at 6 degrees
-    angle, _ = upright.up_angle(scores, near=0.0, reach=12.0)
+    angle = upright.up_angle(scores, near=0.0, reach=12.0)
     assert angle == pytest.approx(6.0, abs=0.01)
-    assert upright.up_angle(scores)[0] == pytest.approx(120.0, abs=0.5)
+    assert upright.up_angle(scores) == pytest.approx(120.0, abs=0.5)
     assert upright.up_mass(scores, 120.0, 12.0) > upright.up_mass(scores, 0.0, 12.0)
